@@ -1,0 +1,1 @@
+complete -c hwclock -s h -l help -d 'Print help'

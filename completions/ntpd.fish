@@ -1,0 +1,1 @@
+complete -c ntpd -s h -l help -d 'Print help'

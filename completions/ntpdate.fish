@@ -1,0 +1,1 @@
+complete -c ntpdate -s h -l help -d 'Print help'

@@ -1,0 +1,1 @@
+complete -c ntpq -s h -l help -d 'Print help'

@@ -1,0 +1,1 @@
+complete -c ntpstat -s h -l help -d 'Print help'

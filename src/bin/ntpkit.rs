@@ -1,0 +1,12 @@
+//! argv[0] dispatch: called as `ntpq` (or a link named so) it is ntpq; otherwise the
+//! umbrella `ntpkit` command, which also runs `ntpkit PROGRAM ARGS…`.
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv0 = args.first().cloned().unwrap_or_default();
+    let code = match ntpkit::apps::program_for_argv0(&argv0) {
+        Some(program) => (program.main)(args),
+        None => ntpkit::apps::multicall::main(args),
+    };
+    std::process::exit(code);
+}

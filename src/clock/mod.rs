@@ -1,0 +1,2 @@
+//! The system clock as a trait: read, slew, step, kernel status. Backends: the Linux kernel,
+//! observe-only (never writes) and simulated.

@@ -1,0 +1,1 @@
+//! ntp.conf (with includefile), keys file and drift file. Errors carry file:line.

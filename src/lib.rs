@@ -1,0 +1,11 @@
+//! ntpkit: ntpd, ntpdate, ntpq, ntpstat and hwclock in one binary, over one sans-I/O
+//! clock-discipline engine. See README.md for the architecture.
+
+pub mod apps;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod rtc;
+pub mod sim;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! The hardware clock: /dev/rtc ioctls and /etc/adjtime.

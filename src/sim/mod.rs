@@ -1,0 +1,1 @@
+//! Oscillator and network models that drive the engine in virtual time.

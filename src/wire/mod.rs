@@ -1,0 +1,4 @@
+//! Bytes ↔ typed values. No I/O, no clocks.
+
+pub mod packet;
+pub mod time;
