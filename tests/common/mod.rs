@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod lan;
+pub mod peers;
 
 use std::path::PathBuf;
 
