@@ -238,6 +238,17 @@ impl Parser {
             }
             return Ok(());
         }
+        // Only regular files: a device or FIFO (/dev/zero, /dev/stdin) would never end.
+        match std::fs::metadata(&path) {
+            Ok(m) if !m.is_file() => {
+                return Err(unreadable(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file or directory",
+                )))
+            }
+            Err(e) => return Err(unreadable(e)),
+            Ok(_) => {}
+        }
         let text = std::fs::read(&path).map_err(unreadable)?;
         self.file(&String::from_utf8_lossy(&text), &path, depth + 1)
     }
