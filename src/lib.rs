@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod ntpdate;
 pub mod rtc;
 pub mod sim;
 pub mod wire;
