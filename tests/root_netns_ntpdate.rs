@@ -364,3 +364,126 @@ fn root_netns_ntpdate_without_cap_sys_time_changes_nothing() {
         assert_eq!(text(&out.stdout), "", "{flag}");
     }
 }
+
+/// `/etc/netns/<ns>/hosts`, which `ip netns exec` mounts over /etc/hosts for processes in
+/// that namespace only; removed again on drop.
+struct NetnsHosts(std::path::PathBuf);
+
+impl NetnsHosts {
+    fn new(ns: &str, text: &str) -> NetnsHosts {
+        let dir = std::path::Path::new("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NS");
+        std::fs::write(dir.join("hosts"), text).expect("write hosts");
+        NetnsHosts(dir)
+    }
+}
+
+impl Drop for NetnsHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        // leave /etc/netns itself only if someone else uses it
+        let _ = std::fs::remove_dir("/etc/netns");
+    }
+}
+
+#[test]
+fn root_netns_ntpdate_every_address_of_a_name_ipv6_and_ports() {
+    let test = "root_netns_ntpdate_every_address_of_a_name_ipv6_and_ports";
+    if !have_references(test, true) {
+        return;
+    }
+    let Some(lan) = lan(test, 3) else { return };
+    peers::chronyd_server(&lan, 1, 8, None, "");
+    peers::ntpsec_server(&lan, 2, 5, "");
+    peers::wait_serving(&lan, 3, "198.18.0.1", WAIT).expect("chronyd serving");
+    peers::wait_serving(&lan, 3, "198.18.0.2", WAIT).expect("NTPsec serving");
+    let _hosts = NetnsHosts::new(
+        &lan.host(3).ns,
+        "127.0.0.1 localhost\n198.18.0.1 pair\n198.18.0.2 pair\n",
+    );
+
+    // One name, two addresses: both queried, one line each (in getaddrinfo's order).
+    let out = ntpdate(&lan, 3, &["-q", "-p", "2", "pair:123"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let mut servers: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with("server "))
+        .map(|l| parse_server_line(l).0)
+        .collect();
+    servers.sort();
+    assert_eq!(servers, ["198.18.0.1", "198.18.0.2"], "{stdout}");
+
+    // IPv6 and explicit ports on the server's own loopback.
+    let out = ntpdate(&lan, 1, &["-q", "[::1]:123", "127.0.0.1:123"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<_> = stdout.lines().collect();
+    assert_eq!(parse_server_line(lines[0]).0, "::1", "{stdout}");
+    assert_eq!(parse_server_line(lines[1]).0, "127.0.0.1", "{stdout}");
+    assert_eq!(parse_server_line(lines[0]).1, 8, "{stdout}");
+
+    // -4 leaves no IPv6 address to ask.
+    let out = ntpdate(&lan, 1, &["-q", "-4", "[::1]:123", "127.0.0.1"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("ntpdate: can't find host [::1]:123"));
+    assert_eq!(
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("server "))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn root_netns_ntpdate_rank_table_without_a_terminal() {
+    let test = "root_netns_ntpdate_rank_table_without_a_terminal";
+    if !have_references(test, true) {
+        return;
+    }
+    let Some(lan) = lan(test, 4) else { return };
+    peers::chronyd_server(&lan, 1, 8, None, "");
+    peers::ntpsec_server(&lan, 2, 5, "");
+    peers::chronyd_server(&lan, 3, 8, Some("+2.5s"), "");
+    for s in ["198.18.0.1", "198.18.0.2", "198.18.0.3"] {
+        peers::wait_serving(&lan, 4, s, WAIT).expect("serving");
+    }
+    // FORCE_COLOR unset and stdout a pipe: plain ASCII, no escape sequences.
+    let out = lan.run(
+        4,
+        &[
+            "env",
+            "-u",
+            "FORCE_COLOR",
+            common::ntpkit_bin().to_str().unwrap(),
+            "ntpdate",
+            "-q",
+            "--rank",
+            "198.18.0.3",
+            "198.18.0.1",
+            "198.18.0.2",
+            "198.18.0.9",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("198.18.0.")).collect();
+    assert_eq!(rows.len(), 4, "{stdout}");
+    // ranked servers first (1 and 2), then the falseticker, then the silent one
+    assert!(
+        rows[0].contains("| 1 ") && rows[0].contains("best"),
+        "{stdout}"
+    );
+    assert!(rows[1].contains("| 2 "), "{stdout}");
+    assert!(
+        rows[2].contains("198.18.0.3") && rows[2].contains("falseticker"),
+        "{stdout}"
+    );
+    assert!(
+        rows[3].contains("198.18.0.9") && rows[3].contains("no reply"),
+        "{stdout}"
+    );
+    assert!(rows[3].contains("0/4"), "{stdout}");
+}
