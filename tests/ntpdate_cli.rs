@@ -11,6 +11,7 @@ fn ntpdate(args: &[&str]) -> Output {
     Command::new(common::ntpkit_bin())
         .arg("ntpdate")
         .args(args)
+        .env_remove("FORCE_COLOR")
         .output()
         .expect("run ntpkit")
 }
@@ -76,4 +77,48 @@ fn missing_key_file_is_a_clear_error() {
     let out = ntpdate(&["-q", "-a", "1", "-k", "/nonexistent/ntp.keys", "127.0.0.1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ntp.keys"));
+}
+
+/// `--rank` colours its rows on a terminal only, and never with NO_COLOR. The terminal is
+/// util-linux `script`'s pty; the one server is a closed port on loopback, so the table has
+/// a single (dimmed) `no reply` row after a one-second timeout.
+#[test]
+fn rank_colours_only_on_a_terminal_and_honours_no_color() {
+    let Some(script) = common::find_program("script", &[]) else {
+        return common::skip(
+            "rank_colours_only_on_a_terminal_and_honours_no_color",
+            "needs util-linux `script` for a pty",
+        );
+    };
+    let bin = common::ntpkit_bin();
+    let run = |env: &str| {
+        let cmd = format!(
+            "env {env} {} ntpdate -q -t 1 -p 1 --rank 127.0.0.1:9",
+            bin.display()
+        );
+        let out = Command::new(&script)
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("TERM", "xterm")
+            .env_remove("FORCE_COLOR")
+            .output()
+            .expect("run script");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = run("-u NO_COLOR");
+    assert!(coloured.contains("no reply"), "{coloured}");
+    assert!(
+        coloured.contains('\x1b'),
+        "no colour on a tty: {coloured:?}"
+    );
+    assert!(coloured.contains('│'), "box drawing on a tty: {coloured}");
+    let plain = run("NO_COLOR=1");
+    assert!(plain.contains("no reply"), "{plain}");
+    assert!(
+        !plain.contains('\x1b'),
+        "colour despite NO_COLOR: {plain:?}"
+    );
+    // and through a pipe: neither colour nor box drawing
+    let piped = ntpdate(&["-q", "-t", "1", "-p", "1", "--rank", "127.0.0.1:9"]);
+    let piped = String::from_utf8_lossy(&piped.stdout);
+    assert!(piped.contains("no reply") && !piped.contains('\x1b') && piped.is_ascii());
 }
