@@ -3,7 +3,8 @@
 //!
 //! Per server, request k+1 goes out as soon as reply k arrives (ping-pong, which spaces the
 //! samples by one round trip), or after a short interim wait if reply k is late; a reply
-//! is accepted until `timeout` after its own request. Requests carry a random transmit
+//! is accepted until `timeout` after its own request, but no later than one timeout (plus
+//! one interim wait) after the run started. Requests carry a random transmit
 //! timestamp (as chrony and ntpd-rs do), so an off-path attacker cannot guess the origin
 //! timestamp a forged reply must echo; our real send time stays here.
 
@@ -122,6 +123,9 @@ pub fn query_all(addrs: &[SocketAddr], cfg: &QueryConfig) -> io::Result<Vec<Serv
     let interim = (timeout / (2 * samples as u32)).min(MAX_INTERIM);
     let sockets = Sockets::open(addrs)?;
     let start = Instant::now();
+    // However late a request went out, the run ends about one timeout after it started.
+    let run_end = start + timeout + interim;
+    let deadline = |o: &Outstanding| (o.sent_at + timeout).min(run_end);
     let mut states: Vec<State> = addrs
         .iter()
         .map(|&addr| State {
@@ -144,12 +148,15 @@ pub fn query_all(addrs: &[SocketAddr], cfg: &QueryConfig) -> io::Result<Vec<Serv
     loop {
         let now = Instant::now();
         for st in states.iter_mut().filter(|s| !s.done) {
+            if now >= run_end {
+                st.next_send = None;
+            }
             if st.next_send.is_some_and(|t| t <= now) {
                 send_request(st, &sockets, cfg, samples, interim);
             }
-            st.outstanding.retain(|o| now < o.sent_at + timeout);
-            let all_sent = st.query.sent >= samples;
-            if st.query.kiss.is_some() || (all_sent && st.outstanding.is_empty()) {
+            st.outstanding.retain(|o| now < deadline(o));
+            let nothing_to_send = st.next_send.is_none();
+            if st.query.kiss.is_some() || (nothing_to_send && st.outstanding.is_empty()) {
                 st.done = true;
             }
         }
@@ -159,7 +166,7 @@ pub fn query_all(addrs: &[SocketAddr], cfg: &QueryConfig) -> io::Result<Vec<Serv
             .flat_map(|s| {
                 s.next_send
                     .into_iter()
-                    .chain(s.outstanding.iter().map(|o| o.sent_at + timeout))
+                    .chain(s.outstanding.iter().map(deadline))
             })
             .min()
         else {
