@@ -1,4 +1,5 @@
 //! Bytes ↔ typed values. No I/O, no clocks.
 
+pub mod control;
 pub mod packet;
 pub mod time;
