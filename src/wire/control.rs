@@ -955,7 +955,7 @@ pub fn decode_request_vars(data: &[u8]) -> Vec<(String, Option<String>)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 

@@ -1,0 +1,4 @@
+//! The mode 6 control protocol above the wire format: a client (ntpq, ntpstat) and a
+//! sans-I/O responder the daemon plugs its state into.
+
+pub mod client;
