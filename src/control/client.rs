@@ -115,6 +115,8 @@ pub struct Client {
     pub timeout: Duration,
     pub fragment_timeout: Duration,
     pub signer: Option<Signer>,
+    /// Trace requests and fragments on stderr (`ntpq -d`).
+    pub debug: bool,
 }
 
 /// Split `host`, `host:port`, `[v6]:port` or a bare IPv6 address into host and port.
@@ -195,6 +197,7 @@ impl Client {
             timeout,
             fragment_timeout: FRAGMENT_TIMEOUT.min(timeout.max(Duration::from_millis(1))),
             signer: None,
+            debug: false,
         })
     }
 
@@ -225,6 +228,15 @@ impl Client {
         for _attempt in 0..2 {
             let seq = self.next_sequence();
             let datagram = self.datagram(opcode, seq, assoc, data);
+            if self.debug {
+                eprintln!(
+                    "sendrequest: opcode={}, associd={}, qsize={}, sequence={seq}, to {}",
+                    opcode.0,
+                    assoc,
+                    data.len(),
+                    self.peer
+                );
+            }
             self.socket.send(&datagram)?;
             match self.collect(seq, opcode) {
                 Ok(r) => return Ok(r),
@@ -268,6 +280,22 @@ impl Client {
                 }
                 Err(e) => return Err(e.into()),
             };
+            if self.debug {
+                if let Ok(p) = control::Packet::decode(&buf[..n]) {
+                    let h = p.header;
+                    eprintln!(
+                        "Got packet, size = {n}: seq {} op {} status {:#06x} assoc {} offset {} count {}{}{}",
+                        h.sequence,
+                        h.opcode.0,
+                        h.status,
+                        h.assoc_id,
+                        h.offset,
+                        h.count,
+                        if h.more { " more" } else { "" },
+                        if h.error { " error" } else { "" }
+                    );
+                }
+            }
             match reasm.accept(&buf[..n]) {
                 Ok(Accepted::Complete(r)) => return Ok(r),
                 Ok(Accepted::Partial) => deadline = Instant::now() + self.fragment_timeout,

@@ -2,3 +2,7 @@
 //! sans-I/O responder the daemon plugs its state into.
 
 pub mod client;
+pub mod peers;
+pub mod cooked;
+pub mod auth_glue;
+pub mod ntpq;
