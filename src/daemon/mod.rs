@@ -2,7 +2,16 @@
 //! signals, pidfile.
 
 pub mod access;
+pub mod load;
+pub mod log;
 pub mod mru;
 pub mod netio;
+pub mod process;
 pub mod respond;
+pub mod run;
+pub mod server;
+pub mod settings;
 pub mod status;
+
+pub use load::start;
+pub mod config_bridge;
