@@ -34,6 +34,9 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         Ok(l) => l,
         Err(e) => {
             log::error(&e);
+            if !opts.foreground {
+                eprintln!("ntpd: {e}");
+            }
             return EXIT_FAILURE;
         }
     };
@@ -286,7 +289,7 @@ async fn main_loop(
     let mut index = 0;
     for group in listeners {
         for l in group {
-            let round = Round::new(index, index);
+            let round = Round::new(index);
             if opts.single_thread {
                 match serve_in_runtime(l.sock.clone(), shared.clone(), round, handoff_tx.clone()) {
                     Ok(t) => local_tasks.push(t),

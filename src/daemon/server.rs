@@ -57,6 +57,17 @@ impl Shared {
         *self.status.write().unwrap_or_else(|e| e.into_inner()) = s;
     }
 
+    /// The locked MRU shard responsible for `addr` (None with monitoring off).
+    pub fn shard_for(&self, addr: std::net::IpAddr) -> Option<std::sync::MutexGuard<'_, Mru>> {
+        if !self.monitor || self.mru_shards.is_empty() {
+            return None;
+        }
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<super::mru::AddrHasher>::default().hash_one(addr);
+        let i = (h >> 32) as usize % self.mru_shards.len();
+        Some(self.mru_shards[i].lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub fn access(&self) -> Arc<dyn AccessPolicy> {
         self.access
             .read()
@@ -88,16 +99,14 @@ pub struct Round {
     recv: RecvBatch,
     send: SendBatch,
     pub socket_index: usize,
-    pub shard: usize,
 }
 
 impl Round {
-    pub fn new(socket_index: usize, shard: usize) -> Self {
+    pub fn new(socket_index: usize) -> Self {
         Round {
             recv: RecvBatch::new(BATCH),
             send: SendBatch::new(BATCH),
             socket_index,
-            shard,
         }
     }
 
@@ -114,14 +123,6 @@ impl Round {
         let n = self.recv.recv(fd, wait)?;
         let status = shared.status();
         let access = shared.access();
-        let mut shard = if shared.monitor {
-            shared
-                .mru_shards
-                .get(self.shard)
-                .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
-        } else {
-            None
-        };
         let c = &shared.counters;
         c.received.fetch_add(n as u64, Ordering::Relaxed);
         let mut out = [0u8; HEADER_LEN];
@@ -130,6 +131,9 @@ impl Round {
                 continue;
             };
             let rx = pkt.rx.unwrap_or_else(now_ntp);
+            // SO_REUSEPORT spreads a client's ports over sockets; its MRU entry must not
+            // depend on which one, so shards are chosen by source address.
+            let mut shard = shared.shard_for(pkt.src.ip());
             let outcome = respond(
                 pkt.data,
                 pkt.src,
@@ -170,7 +174,6 @@ impl Round {
                 }
             }
         }
-        drop(shard);
         if !self.send.is_empty() {
             let _ = self.send.flush(fd);
         }
