@@ -211,7 +211,7 @@ impl ClockFilter {
             .iter()
             .enumerate()
             .map(|(i, s)| s.dispersion * 0.5f64.powi(i as i32 + 1))
-            .sum()
+            .fold(0.0, |a, b| a + b)
     }
 
     fn update(&mut self, poll_interval: f64) -> FilterOutcome {
