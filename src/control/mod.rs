@@ -6,3 +6,5 @@ pub mod client;
 pub mod cooked;
 pub mod ntpq;
 pub mod peers;
+pub mod sample;
+pub mod server;
