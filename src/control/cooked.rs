@@ -321,7 +321,7 @@ pub fn mru_table(list: &MruList, host_of: &mut dyn FnMut(&str) -> String) -> Str
     );
     let now = list.now.map(|t| t.seconds() as i64);
     let mut rows: Vec<_> = list.entries.iter().collect();
-    rows.sort_by(|a, b| b.last.cmp(&a.last));
+    rows.sort_by_key(|e| std::cmp::Reverse(e.last));
     for e in rows {
         let last = e.last.seconds() as i64;
         let lstint = now.map_or(0, |n| n - last);

@@ -44,30 +44,126 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
-    Command { name: "apeers", args: "[-4|-6]", help: "print peer summary with association IDs" },
-    Command { name: "associations", args: "", help: "print list of association IDs and statuses for the server's peers" },
-    Command { name: "clockvar", args: "[assocID] [name[=value[,...]]]", help: "print variables associated with a clock" },
-    Command { name: "cooked", args: "", help: "output in cooked (formatted) mode" },
-    Command { name: "cv", args: "[assocID] [name[=value[,...]]]", help: "print variables associated with a clock" },
-    Command { name: "exit", args: "", help: "exit ntpq" },
-    Command { name: "help", args: "[command]", help: "tell the use and syntax of commands" },
-    Command { name: "host", args: "[name]", help: "specify the host whose NTP server we talk to" },
-    Command { name: "kerninfo", args: "", help: "display kernel loop and PPS statistics" },
-    Command { name: "lassociations", args: "", help: "print list of all association IDs and statuses" },
-    Command { name: "lopeers", args: "[-4|-6]", help: "print all peers the old way (with local addresses)" },
-    Command { name: "lpeers", args: "[-4|-6]", help: "print all peers the server knows about" },
-    Command { name: "mrulist", args: "[tag=value] [...]", help: "display the list of most recently seen source addresses" },
-    Command { name: "opeers", args: "[-4|-6]", help: "print peer list the old way, with dstadr shown rather than refid" },
-    Command { name: "passociations", args: "", help: "print list of associations returned by the last associations command" },
-    Command { name: "peers", args: "[-4|-6]", help: "obtain and print a list of the server's peers [IP version]" },
-    Command { name: "quit", args: "", help: "exit ntpq" },
-    Command { name: "raw", args: "", help: "do raw mode variable output" },
-    Command { name: "readvar", args: "[assocID] [varname[,...]]", help: "read system or peer variables" },
-    Command { name: "rv", args: "[assocID] [varname[,...]]", help: "read system or peer variables" },
-    Command { name: "sysinfo", args: "", help: "display system summary" },
-    Command { name: "timeout", args: "[msec]", help: "set the primary receive time out" },
-    Command { name: "version", args: "", help: "print version number" },
-    Command { name: "writevar", args: "assocID name=value,[...]", help: "write system or peer variables" },
+    Command {
+        name: "apeers",
+        args: "[-4|-6]",
+        help: "print peer summary with association IDs",
+    },
+    Command {
+        name: "associations",
+        args: "",
+        help: "print list of association IDs and statuses for the server's peers",
+    },
+    Command {
+        name: "clockvar",
+        args: "[assocID] [name[=value[,...]]]",
+        help: "print variables associated with a clock",
+    },
+    Command {
+        name: "cooked",
+        args: "",
+        help: "output in cooked (formatted) mode",
+    },
+    Command {
+        name: "cv",
+        args: "[assocID] [name[=value[,...]]]",
+        help: "print variables associated with a clock",
+    },
+    Command {
+        name: "exit",
+        args: "",
+        help: "exit ntpq",
+    },
+    Command {
+        name: "help",
+        args: "[command]",
+        help: "tell the use and syntax of commands",
+    },
+    Command {
+        name: "host",
+        args: "[name]",
+        help: "specify the host whose NTP server we talk to",
+    },
+    Command {
+        name: "kerninfo",
+        args: "",
+        help: "display kernel loop and PPS statistics",
+    },
+    Command {
+        name: "lassociations",
+        args: "",
+        help: "print list of all association IDs and statuses",
+    },
+    Command {
+        name: "lopeers",
+        args: "[-4|-6]",
+        help: "print all peers the old way (with local addresses)",
+    },
+    Command {
+        name: "lpeers",
+        args: "[-4|-6]",
+        help: "print all peers the server knows about",
+    },
+    Command {
+        name: "mrulist",
+        args: "[tag=value] [...]",
+        help: "display the list of most recently seen source addresses",
+    },
+    Command {
+        name: "opeers",
+        args: "[-4|-6]",
+        help: "print peer list the old way, with dstadr shown rather than refid",
+    },
+    Command {
+        name: "passociations",
+        args: "",
+        help: "print list of associations returned by the last associations command",
+    },
+    Command {
+        name: "peers",
+        args: "[-4|-6]",
+        help: "obtain and print a list of the server's peers [IP version]",
+    },
+    Command {
+        name: "quit",
+        args: "",
+        help: "exit ntpq",
+    },
+    Command {
+        name: "raw",
+        args: "",
+        help: "do raw mode variable output",
+    },
+    Command {
+        name: "readvar",
+        args: "[assocID] [varname[,...]]",
+        help: "read system or peer variables",
+    },
+    Command {
+        name: "rv",
+        args: "[assocID] [varname[,...]]",
+        help: "read system or peer variables",
+    },
+    Command {
+        name: "sysinfo",
+        args: "",
+        help: "display system summary",
+    },
+    Command {
+        name: "timeout",
+        args: "[msec]",
+        help: "set the primary receive time out",
+    },
+    Command {
+        name: "version",
+        args: "",
+        help: "print version number",
+    },
+    Command {
+        name: "writevar",
+        args: "assocID name=value,[...]",
+        help: "write system or peer variables",
+    },
 ];
 
 /// Find a command by its name or a unique prefix (ntpq's `findcmd`).
@@ -75,7 +171,10 @@ fn find_command(word: &str) -> Result<&'static Command, String> {
     if let Some(c) = COMMANDS.iter().find(|c| c.name == word) {
         return Ok(c);
     }
-    let matches: Vec<&Command> = COMMANDS.iter().filter(|c| c.name.starts_with(word)).collect();
+    let matches: Vec<&Command> = COMMANDS
+        .iter()
+        .filter(|c| c.name.starts_with(word))
+        .collect();
     match matches.len() {
         1 => Ok(matches[0]),
         0 => Err(format!("***Command `{word}' unknown")),
@@ -111,7 +210,7 @@ fn reverse_lookup(addr: IpAddr) -> String {
     // SAFETY: sa is a valid sockaddr of the stated length; host is a writable buffer.
     let rc = unsafe {
         libc::getnameinfo(
-            sa.as_ptr() as *const libc::sockaddr,
+            sa.as_ptr(),
             sa.len(),
             host.as_mut_ptr(),
             host.len() as libc::socklen_t,
@@ -152,14 +251,13 @@ impl<'w> Session<'w> {
 
     /// Open `host`; false (after a message) when it cannot be resolved or signed for.
     pub fn open_host(&mut self, host: &str) -> bool {
-        let mut client =
-            match Client::connect_family(host, self.opts.family, self.timeout) {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = writeln!(self.err, "***Can't find host {host}: {e}");
-                    return false;
-                }
-            };
+        let mut client = match Client::connect_family(host, self.opts.family, self.timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = writeln!(self.err, "***Can't find host {host}: {e}");
+                return false;
+            }
+        };
         client.debug = self.opts.debug;
         if let Some(key_id) = self.opts.key_id {
             match signer(key_id, self.opts.keyfile.as_deref()) {
@@ -224,7 +322,11 @@ impl<'w> Session<'w> {
     }
 
     fn json_out(&mut self, kind: &str, body: Json) {
-        let server = self.conn.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+        let server = self
+            .conn
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
         let v = json!({ "server": server, "command": kind, "result": body });
         let _ = writeln!(self.out, "{v}");
     }
@@ -633,14 +735,19 @@ impl<'w> Session<'w> {
         let r = self.client()?.write_vars(assoc, &pairs);
         match r {
             Ok(v) if self.opts.json => {
-                self.json_out("writevar", json!({"associd": assoc, "done": true, "vars": v.vars.len()}));
+                self.json_out(
+                    "writevar",
+                    json!({"associd": assoc, "done": true, "vars": v.vars.len()}),
+                );
             }
             Ok(v) if v.vars.is_empty() => {
                 let _ = writeln!(self.out, "done! (no data returned)");
             }
             Ok(v) => {
                 let t = self.print_vars(&v.vars, v.status, assoc, false, false);
-                let _ = self.out.write_all(format!("associd={assoc} {t}").as_bytes());
+                let _ = self
+                    .out
+                    .write_all(format!("associd={assoc} {t}").as_bytes());
             }
             Err(e) => self.report(e),
         }
@@ -654,7 +761,21 @@ impl<'w> Session<'w> {
         status_line: bool,
     ) -> Result<(), String> {
         let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        let r = self.client()?.read_vars(0, &names);
+        let mut r = self.client()?.read_vars(0, &names);
+        if let Err(Error::Server(crate::wire::control::ErrorCode::UNKNOWNVAR, _)) = r {
+            // a daemon without some of them (NTPsec has no bcastdelay): ask one by one
+            let mut all = super::client::Vars {
+                status: 0,
+                vars: Vec::new(),
+            };
+            for name in &names {
+                if let Ok(v) = self.client()?.read_vars(0, &[name]) {
+                    all.status = v.status;
+                    all.vars.extend(v.vars);
+                }
+            }
+            r = Ok(all);
+        }
         let vars = match r {
             Ok(v) => v,
             Err(e) => {

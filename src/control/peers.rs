@@ -168,7 +168,11 @@ pub fn row_from_vars(
 ) -> PeerRow {
     let get = |n: &str| lookup(vars, n);
     let int = |n: &str| get(n).and_then(Value::as_i64);
-    let text = |n: &str| get(n).map(|v| v.text().trim().to_string()).unwrap_or_default();
+    let text = |n: &str| {
+        get(n)
+            .map(|v| v.text().trim().to_string())
+            .unwrap_or_default()
+    };
     let srcadr_text = text("srcadr");
     let src = parse_addr(&srcadr_text);
     let dst = parse_addr(&text("dstadr"));
@@ -190,7 +194,11 @@ pub fn row_from_vars(
     let hpoll = int("hpoll").unwrap_or(0);
     let ppoll = int("ppoll").unwrap_or(0);
     let poll_exp = hpoll.min(ppoll).clamp(0, 62);
-    let ts = |n: &str| get(n).and_then(Value::as_timestamp).filter(|t| t.seconds() != 0);
+    let ts = |n: &str| {
+        get(n)
+            .and_then(Value::as_timestamp)
+            .filter(|t| t.seconds() != 0)
+    };
     let when = ts("rec").or_else(|| ts("reftime")).map(|last| {
         if now.seconds() < last.seconds() {
             -1
@@ -198,7 +206,11 @@ pub fn row_from_vars(
             (now.seconds() - last.seconds()) as i64
         }
     });
-    let ms = |n: &str| get(n).map(|v| v.text().trim().to_string()).unwrap_or_default();
+    let ms = |n: &str| {
+        get(n)
+            .map(|v| v.text().trim().to_string())
+            .unwrap_or_default()
+    };
     let jitter = get("jitter").map(|v| v.text().trim().to_string());
     PeerRow {
         assid,
@@ -393,7 +405,10 @@ mod tests {
         assert_eq!(round_decimal("-0.0001", 3), "-0.000");
         assert_eq!(round_decimal("5", 3), "5.000");
         assert_eq!(round_decimal("junk", 3), "junk");
-        assert_eq!(trunc_right(&round_decimal("-23079.4567", 3), 8, 7), " -23079.");
+        assert_eq!(
+            trunc_right(&round_decimal("-23079.4567", 3), 8, 7),
+            " -23079."
+        );
     }
 
     #[test]
@@ -414,7 +429,10 @@ mod tests {
         assert_eq!(header(PeerTable::Peers).len(), RULE_WIDTH);
         let a = render_row(&row, PeerTable::Assoc, false, None, false);
         // ntp.org pads the refid to 9 columns but never truncates it
-        assert!(a.starts_with("*198.18.0.1      127.0.0.117767   5 u"), "{a}");
+        assert!(
+            a.starts_with("*198.18.0.1      127.0.0.117767   5 u"),
+            "{a}"
+        );
     }
 
     #[test]

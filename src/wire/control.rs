@@ -914,6 +914,11 @@ impl TextBuilder {
         self.out.is_empty()
     }
 
+    /// Bytes so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
     /// The finished text with its final CRLF (none when empty, as ntpd sends nothing).
     pub fn finish(mut self) -> Vec<u8> {
         if !self.out.is_empty() {
