@@ -15,3 +15,4 @@ pub mod status;
 
 pub use load::start;
 pub mod config_bridge;
+pub mod stats;
