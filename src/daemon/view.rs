@@ -188,7 +188,7 @@ pub fn mru_rows(shared: &Shared) -> Vec<MruRow> {
                 .collect::<Vec<_>>()
         })
         .collect();
-    rows.sort_by(|a, b| b.last.cmp(&a.last));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.last));
     rows
 }
 
