@@ -305,3 +305,50 @@ fn root_netns_ntpd_daemonises_and_reports_startup_failures_to_the_caller() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("123") && err.contains("in use"), "{err}");
 }
+
+#[test]
+fn root_netns_ntpd_mode6_serves_ntpq_and_ntpstat_and_noquery_drops_it() {
+    let test = "root_netns_ntpd_mode6_serves_ntpq_and_ntpstat_and_noquery_drops_it";
+    if !needs(test, &[("ntpq", "ntpsec"), ("ntpstat", "ntpstat")]) {
+        return;
+    }
+    let Some(lan) = lan(test, 2) else { return };
+    // the seed's restrict lines: queries only from this host
+    let conf = format!(
+        "restrict default kod nomodify notrap nopeer noquery\nrestrict 127.0.0.1\n{LOCAL10}"
+    );
+    start_ntpd(&lan, 1, &conf, &[]);
+    wait_listening(&lan, 1);
+    let out = lan
+        .wait_for(Duration::from_secs(10), || {
+            let out = lan.run(1, &["ntpq", "-pn", "127.0.0.1"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.contains("*127.127.1.0").then_some(text)
+        })
+        .unwrap_or_else(|| panic!("ntpq -p:\n{}", lan.log(1, "ntpkit.log")));
+    assert!(out.contains(".LOCL.") && out.contains(" 10 "), "{out}");
+    let rv = lan.run(1, &["ntpq", "-c", "rv", "127.0.0.1"]);
+    let rv = String::from_utf8_lossy(&rv.stdout);
+    assert!(
+        rv.contains("stratum=11") && rv.contains("sync_local"),
+        "{rv}"
+    );
+    // Debian's ntpstat reads the same over mode 6
+    let st = lan.run(1, &["ntpstat"]);
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert_eq!(st.status.code(), Some(0), "{text}");
+    assert!(text.contains("stratum 11"), "{text}");
+    // from the LAN: time yes (kod nomodify … noquery), queries silently dropped
+    peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(10)).expect("time served");
+    let q = lan.run(2, &["ntpq", "-pn", "198.18.0.1"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&q.stdout),
+        String::from_utf8_lossy(&q.stderr)
+    );
+    assert!(
+        !text.contains("127.127.1.0"),
+        "noquery host got an answer: {text}"
+    );
+    assert!(text.contains("timed out"), "{text}");
+}

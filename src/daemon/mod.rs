@@ -15,3 +15,6 @@ pub mod status;
 
 pub use load::start;
 pub mod config_bridge;
+pub mod core;
+pub mod stats;
+pub mod view;

@@ -57,7 +57,7 @@ pub fn respond(
     };
     let mode = first & 7;
     let version = (first >> 3) & 7;
-    let flags = access.flags(src.ip());
+    let flags = access.flags(src);
     if flags & RES_IGNORE != 0 {
         return Outcome::Drop(DropReason::Ignored);
     }
@@ -133,7 +133,8 @@ pub fn stamp_transmit(out: &mut [u8], tx: NtpTimestamp) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::access::{AllowAll, RestrictTable};
+    use crate::config::{restrict::prefix_mask, RestrictEntry, RestrictFlags, Restrictions};
+    use crate::daemon::access::AllowAll;
     use crate::daemon::mru::Discard;
     use crate::wire::packet::{Header, Mode};
 
@@ -210,15 +211,10 @@ mod tests {
     #[test]
     fn restrictions_decide_who_is_answered() {
         use crate::daemon::access::*;
-        let ip = |s: &str| s.parse().unwrap();
-        let mut t = RestrictTable::new();
-        t.set(ip("0.0.0.0"), ip("0.0.0.0"), RES_IGNORE);
-        t.set(
-            ip("10.0.0.2"),
-            ip("255.255.255.255"),
-            RES_NOQUERY | RES_NOPEER,
-        );
-        t.set(ip("10.0.0.3"), ip("255.255.255.255"), RES_NOSERVE_FOR_TEST);
+        let mut t = Restrictions::allow_all();
+        t.default_v4 = RestrictFlags(RES_IGNORE);
+        host(&mut t, "10.0.0.2", RES_NOQUERY | RES_NOPEER);
+        host(&mut t, "10.0.0.3", RES_NOSERVE_FOR_TEST);
         let mut out = [0u8; 48];
         let st = synced();
         let go = |req: &[u8], s: &str, out: &mut [u8; 48]| {
@@ -249,7 +245,7 @@ mod tests {
             Outcome::Control
         );
         // symmetric active without nopeer: answered statelessly in mode 2
-        t.set(ip("10.0.0.4"), ip("255.255.255.255"), 0);
+        host(&mut t, "10.0.0.4", 0);
         let o = respond(
             &request(1, 4, 1),
             src("10.0.0.4:123"),
@@ -264,11 +260,19 @@ mod tests {
     }
     const RES_NOSERVE_FOR_TEST: u32 = RES_DONTSERVE;
 
+    fn host(t: &mut Restrictions, addr: &str, flags: u32) {
+        t.add(RestrictEntry::new(
+            addr.parse().unwrap(),
+            prefix_mask(false, 32),
+            RestrictFlags(flags),
+            false,
+        ));
+    }
+
     #[test]
     fn limited_with_kod_sends_a_rate_kiss_that_leaks_no_time() {
-        let mut t = RestrictTable::new();
-        let ip = |s: &str| s.parse().unwrap();
-        t.set(ip("0.0.0.0"), ip("0.0.0.0"), RES_KOD | RES_LIMITED);
+        let mut t = Restrictions::allow_all();
+        t.default_v4 = RestrictFlags(RES_KOD | RES_LIMITED);
         let mut mru = Mru::new(100, Discard::default());
         let mut out = [0u8; 48];
         let st = synced();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::core::Core;
 use super::log;
 use super::mru::Mru;
 use super::netio::{self, BindSpec};
@@ -16,7 +17,6 @@ use super::server::{self, Handoff, Round, Shared};
 use super::settings::{listen_addresses, Options, Settings};
 use super::status::{measure_precision, SystemStatus};
 use crate::clock::{ClockError, KernelClock, ObserveOnlyClock, SyncStatus, SystemClock};
-use crate::wire::packet::{Leap, RefId};
 
 /// Exit codes: 0 clean exit, 1 start-up failure (config, sockets, privileges).
 pub const EXIT_FAILURE: i32 = 1;
@@ -257,22 +257,6 @@ fn choose_clock(observe_only: bool) -> ChosenClock {
     }
 }
 
-/// The LOCAL driver's contribution until the engine takes over selection: the daemon is
-/// synchronised to its own clock at the fudged stratum + 1, refid 127.127.1.u (which
-/// ntpq shows as LOCAL(u)), as ntp.org's ntpd with `server 127.127.1.0` does.
-fn local_clock_status(settings: &Settings, precision: i8) -> Option<SystemStatus> {
-    let lc = settings.local_clock.as_ref()?;
-    Some(SystemStatus {
-        leap: Leap::NoWarning,
-        stratum: (lc.stratum + 1).min(16),
-        precision,
-        root_delay: 0.0,
-        root_dispersion: 0.010,
-        refid: RefId(lc.address.octets()),
-        reference_time: netio::now_ntp(),
-    })
-}
-
 async fn main_loop(
     opts: &Options,
     settings: &Settings,
@@ -335,9 +319,6 @@ async fn main_loop(
             return EXIT_FAILURE;
         }
     };
-    if let Some(st) = local_clock_status(settings, shared.status().precision) {
-        shared.set_status(st);
-    }
     log::notice(&format!(
         "ntpd (ntpkit {}) serving on {} socket{}{}",
         env!("CARGO_PKG_VERSION"),
@@ -350,28 +331,20 @@ async fn main_loop(
         }
     ));
     startup.ready();
+    let mut core = Core::new(opts, settings.clone(), shared.clone(), sockets.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut elapsed: u64 = 0;
+    tick.tick().await;
     let exit = loop {
         tokio::select! {
             _ = term.recv() => { log::notice("ntpd exiting on signal 15 (SIGTERM)"); break 0; }
             _ = int.recv() => { log::notice("ntpd exiting on signal 2 (SIGINT)"); break 0; }
             _ = hup.recv() => { log::reopen(); log::notice("SIGHUP: log file reopened"); }
-            Some(h) = handoff_rx.recv() => {
-                handle_handoff(h, &sockets);
-            }
-            _ = tick.tick() => {
-                elapsed += 1;
-                // The LOCAL clock "polls" every 64 s: a fresh reference time.
-                if elapsed % 64 == 0 {
-                    if let Some(st) = local_clock_status(settings, shared.status().precision) {
-                        shared.set_status(st);
-                    }
-                }
-            }
+            Some(h) = handoff_rx.recv() => core.handoff(h),
+            _ = tick.tick() => core.tick(),
         }
     };
+    core.shutdown();
     shared.stop.store(true, Ordering::Relaxed);
     for t in local_tasks {
         t.abort();
@@ -381,17 +354,6 @@ async fn main_loop(
     }
     let _ = &clock.clock;
     exit
-}
-
-/// Control messages and association traffic. Mode 6 and client associations are wired in
-/// when the control server and the engine are; until then such packets are dropped.
-fn handle_handoff(h: Handoff, _sockets: &[Arc<UdpSocket>]) {
-    log::debug(&format!(
-        "{:?} packet from {} ({} bytes) not handled",
-        h.kind,
-        h.src,
-        h.data.len()
-    ));
 }
 
 /// `--single-thread`: serve a socket from the current-thread runtime.

@@ -83,6 +83,8 @@ pub struct Settings {
     pub rtcsync: bool,
     /// True when no file was read and the built-in default is in use.
     pub builtin: bool,
+    /// The whole parsed configuration (associations, keys, tos, tinker) for the engine.
+    pub config: Arc<crate::config::Config>,
 }
 
 impl Default for Settings {
@@ -102,6 +104,7 @@ impl Default for Settings {
             listen: Vec::new(),
             rtcsync: false,
             builtin: false,
+            config: Arc::new(crate::config::Config::default()),
         }
     }
 }
