@@ -262,6 +262,29 @@ fn check(steps: &BTreeMap<String, Step>, console: &str) {
             "{who}: calibration time must stay: {adj:?}"
         );
     }
+    check_localtime(&|name| get(name).clone());
+}
+
+/// A local-time RTC (TZ 2 h east): LOCAL in adjtime, +02:00 shown, read alike by both.
+fn check_localtime(get: &dyn Fn(&str) -> Step) {
+    for who in ["ours", "ul"] {
+        let w = get(&format!("{who}_localtime_w"));
+        assert_eq!(w.rc, 0, "{who} -w --localtime: {w:?}");
+        let adj = adjtime_fields(&get(&format!("{who}_localtime_adjtime")).out);
+        assert_eq!(adj.4, "LOCAL", "{who}: {adj:?}");
+        let ours = Reading::of(&get(&format!("{who}_localtime_show_ours")));
+        let ul = Reading::of(&get(&format!("{who}_localtime_show_ul")));
+        assert!(ours.line.ends_with("+02:00"), "{}", ours.line);
+        assert!(
+            ours.offset().abs() < 1.0,
+            "after {who} -w --localtime: {ours:?}"
+        );
+        assert_agree(
+            &format!("-r of a local-time RTC written by {who}"),
+            &ours,
+            &ul,
+        );
+    }
 }
 
 /// One `--verbose -r` (or `--get`): the displayed RTC time and the program's start time.

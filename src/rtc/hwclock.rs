@@ -163,9 +163,9 @@ fn read_adjtime(ctl: &Control, env: &mut Env) -> Result<Adjtime, ()> {
         env.out
             .warn(&format!("cannot open {}: {}", ctl.adjfile, strerror(&e)))
     })?;
-    let (adj, warning) = Adjtime::parse(&String::from_utf8_lossy(&text));
-    if let Some(w) = warning {
-        env.out.warn(w);
+    let (adj, warnings) = Adjtime::parse(&String::from_utf8_lossy(&text));
+    for w in warnings {
+        env.out.warn(&w);
     }
     if ctl.verbose {
         env.out.info(&format!(
@@ -499,64 +499,226 @@ fn display(t: Timeval, env: &mut Env) -> i32 {
     }
 }
 
-/// `--date`: `@SECONDS`, or `YYYY-MM-DD[ HH:MM[:SS[.frac]]]` (also `/` for `-` and `T` for
-/// the space) with an optional zone `Z`, `UTC` or `±HH[:]MM`; local time without one.
-/// Whole seconds, as util-linux keeps.
+/// `--date`, as util-linux's `parse_timestamp` reads it (the parser Debian's hwclock is built
+/// with): `now`, `today`, `yesterday`, `tomorrow`; `+5min`, `-1h`, `1 hour ago`; an optional
+/// weekday, then `[YY]YY-MM-DD[ |T]HH:MM[:SS]`, `[YY]YY-MM-DD` or `HH:MM[:SS]` in local time
+/// (out-of-range days roll over as mktime does). Extensions of the GNU-date build of
+/// util-linux: `@SECONDS`, and a trailing `Z`/`UTC`/`±HH:MM` zone. Whole seconds.
 pub fn parse_date(text: &str) -> Option<i64> {
+    parse_date_at(text, Timeval::now().sec)
+}
+
+/// [`parse_date`] with "now" given.
+pub fn parse_date_at(text: &str, now: i64) -> Option<i64> {
     let s = text.trim();
     if let Some(n) = s.strip_prefix('@') {
         return n.trim().parse::<f64>().ok().map(|v| v.floor() as i64);
     }
-    let (body, offset) = split_zone(s)?;
-    let (date, time) = match body.split_once([' ', 'T']) {
-        Some((d, t)) => (d, t.trim()),
-        None => (body, ""),
+    let midnight = |days: i64| {
+        let t = RtcTime::from_unix(now, false)?;
+        RtcTime {
+            tm_sec: 0,
+            tm_min: 0,
+            tm_hour: 0,
+            tm_mday: t.tm_mday + days as i32,
+            ..t
+        }
+        .to_unix(false)
     };
-    let parts: Vec<&str> = date.split(['-', '/']).collect();
-    let [y, mo, d] = parts.as_slice() else {
-        return None;
+    match s {
+        "now" => return Some(now),
+        "today" => return midnight(0),
+        "yesterday" => return midnight(-1),
+        "tomorrow" => return midnight(1),
+        _ => {}
+    }
+    if let Some(rest) = s.strip_prefix('+') {
+        return Some(now + parse_span(rest)?);
+    }
+    if let Some(rest) = s.strip_prefix('-') {
+        return Some(now - parse_span(rest)?);
+    }
+    if let Some(rest) = s.strip_suffix(" ago") {
+        return Some(now - parse_span(rest)?);
+    }
+    let (weekday, s) = strip_weekday(s);
+    let (body, zone) = split_zone(s)?;
+    let t = parse_calendar(body, now)?;
+    let secs = match zone {
+        Some(east) => t.to_unix(true)? - east,
+        None => t.to_unix(false)?,
     };
-    let (year, month, day): (i32, i32, i32) = (y.parse().ok()?, mo.parse().ok()?, d.parse().ok()?);
-    let (mut hour, mut minute, mut second) = (0, 0, 0);
-    if !time.is_empty() {
-        let fields: Vec<&str> = time.split(':').collect();
-        if !(2..=3).contains(&fields.len()) {
+    if let Some(w) = weekday {
+        let check = RtcTime::from_unix(secs, zone.is_none())?;
+        if check.tm_wday != w {
             return None;
         }
-        hour = fields[0].parse().ok()?;
-        minute = fields[1].parse().ok()?;
-        if let Some(sec) = fields.get(2) {
-            second = sec.parse::<f64>().ok()?.floor() as i32;
-        }
     }
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    Some(secs)
+}
+
+/// `[YY]YY-MM-DD[ |T]HH:MM[:SS]`, `[YY]YY-MM-DD`, `HH:MM[:SS]` (today) as broken-down time.
+fn parse_calendar(s: &str, now: i64) -> Option<RtcTime> {
+    let (date, time) = if s.contains('-') {
+        match s.split_once([' ', 'T']) {
+            Some((d, t)) => (Some(d), Some(t.trim())),
+            None => (Some(s), None),
+        }
+    } else {
+        (None, Some(s))
+    };
+    let mut t = match date {
+        Some(d) => {
+            let parts: Vec<&str> = d.split('-').collect();
+            let [y, m, d] = parts.as_slice() else {
+                return None;
+            };
+            let year: i32 = match y.len() {
+                // strptime %y: 69-99 are 19xx, 00-68 are 20xx.
+                1 | 2 => {
+                    let v: i32 = number(y)?;
+                    if v >= 69 {
+                        1900 + v
+                    } else {
+                        2000 + v
+                    }
+                }
+                _ => number(y)?,
+            };
+            let (mon, day): (i32, i32) = (number(m)?, number(d)?);
+            if !(1..=12).contains(&mon) || !(1..=31).contains(&day) {
+                return None;
+            }
+            RtcTime {
+                tm_mday: day,
+                tm_mon: mon - 1,
+                tm_year: year - 1900,
+                ..RtcTime::default()
+            }
+        }
+        None => RtcTime {
+            tm_sec: 0,
+            tm_min: 0,
+            tm_hour: 0,
+            ..RtcTime::from_unix(now, false)?
+        },
+    };
+    if let Some(time) = time {
+        let f: Vec<&str> = time.split(':').collect();
+        if !(2..=3).contains(&f.len()) {
+            return None;
+        }
+        let (h, m): (i32, i32) = (number(f[0])?, number(f[1])?);
+        let sec: i32 = match f.get(2) {
+            Some(x) => number(x)?,
+            None => 0,
+        };
+        if h > 23 || m > 59 || sec > 61 {
+            return None;
+        }
+        (t.tm_hour, t.tm_min, t.tm_sec) = (h, m, sec);
+    }
+    Some(t)
+}
+
+fn number<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let t = RtcTime {
-        tm_sec: second,
-        tm_min: minute,
-        tm_hour: hour,
-        tm_mday: day,
-        tm_mon: month - 1,
-        tm_year: year - 1900,
-        ..RtcTime::default()
-    };
-    match offset {
-        Some(east) => Some(t.to_unix(true)? - east),
-        None => t.to_unix(false),
+    s.parse().ok()
+}
+
+const WEEKDAYS: [(&str, &str); 7] = [
+    ("Sun", "Sunday"),
+    ("Mon", "Monday"),
+    ("Tue", "Tuesday"),
+    ("Wed", "Wednesday"),
+    ("Thu", "Thursday"),
+    ("Fri", "Friday"),
+    ("Sat", "Saturday"),
+];
+
+/// A leading weekday name (checked against the date afterwards, as util-linux does).
+fn strip_weekday(s: &str) -> (Option<i32>, &str) {
+    for (i, (short, long)) in WEEKDAYS.iter().enumerate() {
+        for name in [long, short] {
+            if let Some(rest) = s.strip_prefix(name) {
+                if let Some(rest) = rest.strip_prefix(' ') {
+                    return (Some(i as i32), rest.trim_start());
+                }
+            }
+        }
     }
+    (None, s)
+}
+
+/// A time span like `5min`, `1h 30min`, `2 days`, `90` (seconds), in seconds.
+fn parse_span(s: &str) -> Option<i64> {
+    const UNITS: &[(&str, f64)] = &[
+        ("seconds", 1.0),
+        ("second", 1.0),
+        ("sec", 1.0),
+        ("s", 1.0),
+        ("minutes", 60.0),
+        ("minute", 60.0),
+        ("min", 60.0),
+        ("months", 2_629_800.0),
+        ("month", 2_629_800.0),
+        ("msec", 1e-3),
+        ("ms", 1e-3),
+        ("m", 60.0),
+        ("hours", 3600.0),
+        ("hour", 3600.0),
+        ("hr", 3600.0),
+        ("h", 3600.0),
+        ("days", 86_400.0),
+        ("day", 86_400.0),
+        ("d", 86_400.0),
+        ("weeks", 604_800.0),
+        ("week", 604_800.0),
+        ("w", 604_800.0),
+        ("years", 31_557_600.0),
+        ("year", 31_557_600.0),
+        ("y", 31_557_600.0),
+        ("usec", 1e-6),
+        ("us", 1e-6),
+    ];
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let value: f64 = rest[..digits].parse().ok()?;
+        rest = rest[digits..].trim_start();
+        let unit = UNITS.iter().find(|(name, _)| {
+            rest.strip_prefix(name).is_some_and(|r| {
+                r.is_empty() || r.starts_with(|c: char| c == ' ' || c.is_ascii_digit())
+            })
+        });
+        let factor = match unit {
+            Some((name, f)) => {
+                rest = rest[name.len()..].trim_start();
+                *f
+            }
+            None => 1.0,
+        };
+        total += value * factor;
+    }
+    Some(total as i64)
 }
 
 /// Split a trailing zone designator off: (rest, seconds east of UTC if given).
 fn split_zone(s: &str) -> Option<(&str, Option<i64>)> {
-    for z in ["UTC", "utc", "Z", "z", "GMT"] {
+    for z in ["UTC", "Z"] {
         if let Some(rest) = s.strip_suffix(z) {
-            if rest.ends_with(|c: char| c.is_ascii_digit() || c == ' ') {
+            if rest.ends_with(|c: char| c.is_ascii_digit() || c == ' ') && rest.contains(':') {
                 return Some((rest.trim_end(), Some(0)));
             }
         }
@@ -574,4 +736,295 @@ fn split_zone(s: &str) -> Option<(&str, Option<i64>)> {
         }
     }
     Some((s, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    #[test]
+    fn dates_util_linux_accepts() {
+        // 2026-11-25 16:05:12 UTC; TZ is whatever the test runner has, so compare through
+        // the same local-time conversion.
+        let now = 1_795_709_112;
+        let local = |y, mo, d, h, mi, s| {
+            RtcTime {
+                tm_sec: s,
+                tm_min: mi,
+                tm_hour: h,
+                tm_mday: d,
+                tm_mon: mo - 1,
+                tm_year: y - 1900,
+                ..RtcTime::default()
+            }
+            .to_unix(false)
+        };
+        assert_eq!(
+            parse_date_at("2031-05-17 08:00:00", now),
+            local(2031, 5, 17, 8, 0, 0)
+        );
+        assert_eq!(
+            parse_date_at("2031-05-17T08:00", now),
+            local(2031, 5, 17, 8, 0, 0)
+        );
+        assert_eq!(parse_date_at("31-05-17", now), local(2031, 5, 17, 0, 0, 0));
+        assert_eq!(parse_date_at("2031-02-30", now), local(2031, 3, 2, 0, 0, 0));
+        assert_eq!(
+            parse_date_at("Sat 2031-05-17 08:00:00", now),
+            local(2031, 5, 17, 8, 0, 0)
+        );
+        assert_eq!(parse_date_at("Fri 2031-05-17 08:00:00", now), None);
+        assert_eq!(parse_date_at("now", now), Some(now));
+        assert_eq!(parse_date_at("+5min", now), Some(now + 300));
+        assert_eq!(parse_date_at("-1h 30min", now), Some(now - 5400));
+        assert_eq!(parse_date_at("2 days ago", now), Some(now - 172_800));
+        assert_eq!(parse_date_at("@1936771200", now), Some(1_936_771_200));
+        assert_eq!(
+            parse_date_at("2031-05-17 08:00:00Z", now),
+            Some(1_936_771_200)
+        );
+        assert_eq!(
+            parse_date_at("2031-05-17 10:00:00+02:00", now),
+            Some(1_936_771_200)
+        );
+        for bad in [
+            "",
+            "2031/05/17 08:00:00",
+            "20310517",
+            "2031-13-01",
+            "25:00",
+            "soon",
+            "+",
+        ] {
+            assert_eq!(parse_date_at(bad, now), None, "{bad:?}");
+        }
+    }
+
+    /// An RTC that ticks with a shared fake system clock: RTC = system + `offset` seconds.
+    struct FakeRtc {
+        now: Rc<RefCell<Timeval>>,
+        offset: i64,
+        writes: Rc<RefCell<Vec<(Timeval, RtcTime)>>>,
+        deny_writes: bool,
+    }
+
+    impl Rtc for FakeRtc {
+        fn path(&self) -> &str {
+            "/dev/rtc0"
+        }
+        fn read_time(&mut self) -> io::Result<RtcTime> {
+            let mut t = self.now.borrow_mut();
+            *t = t.inc(0.001);
+            Ok(RtcTime::from_unix(t.sec + self.offset, true).unwrap())
+        }
+        fn set_time(&mut self, time: &RtcTime) -> io::Result<()> {
+            if self.deny_writes {
+                return Err(io::Error::from_raw_os_error(libc::EACCES));
+            }
+            self.writes.borrow_mut().push((*self.now.borrow(), *time));
+            self.offset = time.to_unix(true).unwrap() - self.now.borrow().sec;
+            Ok(())
+        }
+        fn set_update_interrupt(&mut self, _on: bool) -> io::Result<()> {
+            Err(io::Error::from_raw_os_error(libc::ENOTTY))
+        }
+        fn wait_update(&mut self, _: Duration) -> io::Result<bool> {
+            Ok(false)
+        }
+        fn driver_name(&self) -> Option<String> {
+            Some("rtc_cmos".into())
+        }
+    }
+
+    struct FakeClock {
+        now: Rc<RefCell<Timeval>>,
+        set_to: Option<Timeval>,
+        deny: bool,
+    }
+
+    impl SystemClock for FakeClock {
+        fn now(&mut self) -> Timeval {
+            let mut t = self.now.borrow_mut();
+            *t = t.inc(0.0001);
+            *t
+        }
+        fn set_timezone(&mut self, _: i32) -> io::Result<()> {
+            if self.deny {
+                Err(io::Error::from_raw_os_error(libc::EPERM))
+            } else {
+                Ok(())
+            }
+        }
+        fn set_time(&mut self, tv: Timeval) -> io::Result<()> {
+            self.set_to = Some(tv);
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Captured {
+        out: Vec<String>,
+        err: Vec<String>,
+    }
+
+    impl Report for Captured {
+        fn info(&mut self, line: &str) {
+            self.out.push(line.to_string());
+        }
+        fn warn(&mut self, line: &str) {
+            self.err.push(line.to_string());
+        }
+    }
+
+    struct Harness {
+        now: Rc<RefCell<Timeval>>,
+        writes: Rc<RefCell<Vec<(Timeval, RtcTime)>>>,
+        dir: tempfile::TempDir,
+    }
+
+    impl Harness {
+        fn new(start: Timeval) -> Harness {
+            Harness {
+                now: Rc::new(RefCell::new(start)),
+                writes: Rc::default(),
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+        fn adjfile(&self) -> String {
+            self.dir.path().join("adjtime").display().to_string()
+        }
+        fn run(&self, ctl: Control, offset: i64, deny: bool) -> (i32, Captured, Option<Timeval>) {
+            let (now, writes) = (self.now.clone(), self.writes.clone());
+            let mut open = move |path: &str| -> io::Result<Box<dyn Rtc>> {
+                if path != "/dev/rtc0" {
+                    return Err(io::Error::from_raw_os_error(libc::ENOENT));
+                }
+                Ok(Box::new(FakeRtc {
+                    now: now.clone(),
+                    offset,
+                    writes: writes.clone(),
+                    deny_writes: deny,
+                }))
+            };
+            let mut clock = FakeClock {
+                now: self.now.clone(),
+                set_to: None,
+                deny,
+            };
+            let mut out = Captured::default();
+            let startup = *self.now.borrow();
+            let mut env = Env {
+                open_rtc: &mut open,
+                clock: &mut clock,
+                out: &mut out,
+                startup,
+                version_line: "hwclock from test".into(),
+            };
+            let rc = run(&ctl, &mut env);
+            (rc, out, clock.set_to)
+        }
+    }
+
+    fn control(h: &Harness, function: Function) -> Control {
+        Control {
+            function,
+            utc: true,
+            adjfile: h.adjfile(),
+            ..Control::default()
+        }
+    }
+
+    #[test]
+    fn show_reads_on_the_tick_and_refers_back_to_the_start() {
+        // Start 0.3 s into a second; the RTC is 100 s ahead.
+        let h = Harness::new(Timeval::new(1_936_771_200, 300_000));
+        let (rc, out, _) = h.run(control(&h, Function::Show), 100, false);
+        assert_eq!(rc, 0, "{:?}", out.err);
+        // The tick comes at .000 of the next second: 1 936 771 301 read at 1 936 771 201.0,
+        // shifted back 0.7 s to the start.
+        let line = out.out.last().unwrap();
+        let expected = Timeval::new(1_936_771_300, 300_000).iso_local().unwrap();
+        assert_eq!(&line[..19], &expected[..19], "{line}");
+    }
+
+    #[test]
+    fn systohc_writes_at_half_past_and_records_the_calibration() {
+        let h = Harness::new(Timeval::new(1_936_771_200, 100_000));
+        let (rc, out, _) = h.run(control(&h, Function::SysToHc), 5, false);
+        assert_eq!(rc, 0, "{:?}", out.err);
+        let writes = h.writes.borrow();
+        assert_eq!(writes.len(), 1);
+        let (at, value) = writes[0];
+        assert_eq!(at.sec, 1_936_771_200);
+        assert!((500_000..502_000).contains(&at.usec), "{at:?}");
+        // util-linux: reference second + ceil(now - ref - 0.5).
+        let expected = 1_936_771_200 + i64::from(at.usec > 500_000);
+        assert_eq!(value.to_unix(true), Some(expected));
+        let text = std::fs::read_to_string(h.adjfile()).unwrap();
+        assert_eq!(text, "0.000000 1936771200 0.000000\n1936771200\nUTC\n");
+    }
+
+    #[test]
+    fn hctosys_sets_the_drift_corrected_rtc_time() {
+        let h = Harness::new(Timeval::new(1_936_771_200, 0));
+        std::fs::write(
+            h.adjfile(),
+            "86.400000 1936684800 0.000000\n1936684800\nUTC\n",
+        )
+        .unwrap();
+        let (rc, out, set_to) = h.run(control(&h, Function::HcToSys), 1000, false);
+        assert_eq!(rc, 0, "{:?}", out.err);
+        // Read on the tick at 1 936 771 201: the RTC says 1 936 772 201, last adjusted
+        // 87 401 s before; at 86.4 s/day that is 87.401 s of drift correction.
+        let set_to = set_to.expect("system clock set");
+        assert_eq!(set_to.sec, 1_936_772_201 + 87);
+        assert!((400_000..402_000).contains(&set_to.usec), "{set_to:?}");
+    }
+
+    #[test]
+    fn refusals_without_cap_sys_time_read_like_util_linux() {
+        let h = Harness::new(Timeval::new(1_936_771_200, 0));
+        let (rc, out, _) = h.run(control(&h, Function::HcToSys), 0, true);
+        assert_eq!(
+            (rc, out.err),
+            (
+                1,
+                vec!["settimeofday() failed: Operation not permitted".to_string()]
+            )
+        );
+        let (rc, out, _) = h.run(control(&h, Function::SysToHc), 0, true);
+        assert_eq!(
+            (rc, out.err),
+            (
+                1,
+                vec![
+                    "ioctl(RTC_SET_TIME) to /dev/rtc0 to set the time failed: Permission denied"
+                        .to_string()
+                ]
+            )
+        );
+        assert!(
+            !std::path::Path::new(&h.adjfile()).exists(),
+            "a failed -w must not write adjtime"
+        );
+    }
+
+    #[test]
+    fn no_rtc_is_reported_like_util_linux() {
+        let h = Harness::new(Timeval::new(1_936_771_200, 0));
+        let mut ctl = control(&h, Function::Show);
+        ctl.rtc_path = Some("/dev/nothing".into());
+        let (rc, out, _) = h.run(ctl, 0, false);
+        assert_eq!(rc, 1);
+        assert_eq!(
+            out.err,
+            [
+                "Cannot access the Hardware Clock via any known method.",
+                "Use the --verbose option to see the details of our search for an access method."
+            ]
+        );
+    }
 }

@@ -91,6 +91,16 @@ for who in ours ul; do
     step ${who}_show_after_adjust $O --verbose -r --noadjfile -u
 done
 
+# Local-time RTC in a zone 2 h east of UTC (a POSIX TZ string: no zoneinfo needed).
+for who in ours ul; do
+    if [ $who = ours ]; then prog="$O"; else prog=$U; fi
+    rm -f /tmp/$who-local.adj
+    step ${who}_localtime_w env TZ=ABC-2 $prog -w --localtime --adjfile=/tmp/$who-local.adj
+    step ${who}_localtime_adjtime cat /tmp/$who-local.adj
+    step ${who}_localtime_show_ours env TZ=ABC-2 $O --verbose -r --adjfile=/tmp/$who-local.adj
+    step ${who}_localtime_show_ul env TZ=ABC-2 $U --verbose -r --adjfile=/tmp/$who-local.adj
+done
+
 echo "@@DONE"
 poweroff -f
 echo o >/proc/sysrq-trigger
