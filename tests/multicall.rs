@@ -1,5 +1,6 @@
 //! argv[0] dispatch, `ntpkit PROGRAM`, `--list` and `install-links`.
 
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 mod common;
@@ -35,7 +36,8 @@ fn links_and_subcommand_form_behave_the_same() {
     std::os::unix::fs::symlink(common::ntpkit_bin(), dir.path().join("ntpkit-ntpq")).unwrap();
     for p in ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock"] {
         let via_sub = run(Command::new(common::ntpkit_bin()).args([p, "--help"]));
-        let via_link = run(Command::new(dir.path().join(p)).arg("--help"));
+        // argv[0] as a shell passes it when the link is found on PATH
+        let via_link = run(Command::new(dir.path().join(p)).arg0(p).arg("--help"));
         assert_eq!(via_sub, via_link, "{p}: link and `ntpkit {p}` differ");
         assert!(
             via_sub.1.contains(p) || via_sub.2.contains(p),
