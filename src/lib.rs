@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod ntpdate;
