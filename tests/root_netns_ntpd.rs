@@ -352,3 +352,57 @@ fn root_netns_ntpd_mode6_serves_ntpq_and_ntpstat_and_noquery_drops_it() {
     );
     assert!(text.contains("timed out"), "{text}");
 }
+
+#[test]
+fn root_netns_ntpd_signs_replies_for_trusted_keys_like_ntpsec() {
+    let test = "root_netns_ntpd_signs_replies_for_trusted_keys_like_ntpsec";
+    let Some(lan) = lan(test, 2) else { return };
+    let dir = lan.host(2).dir.clone();
+    let keys = dir.join("keys");
+    let wrong = dir.join("wrong.keys");
+    let untrusted = dir.join("untrusted.keys");
+    std::fs::write(
+        &keys,
+        "1 MD5 sesame\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n",
+    )
+    .unwrap();
+    std::fs::write(&wrong, "1 MD5 open\n").unwrap();
+    std::fs::write(&untrusted, "3 MD5 sesame\n").unwrap();
+    let server_keys = lan.host(1).dir.join("keys");
+    std::fs::write(
+        &server_keys,
+        "1 MD5 sesame\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n3 MD5 sesame\n",
+    )
+    .unwrap();
+    let conf = format!("keys {}\ntrustedkey 1 2\n{LOCAL10}", server_keys.display());
+    start_ntpd(&lan, 1, &conf, &[]);
+    peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(10)).expect("serving");
+    let dig = |key: &str, file: &PathBuf| {
+        let out = lan.run(
+            2,
+            &[
+                "ntpdig",
+                "-t",
+                "1",
+                "-a",
+                key,
+                "-k",
+                file.to_str().unwrap(),
+                "198.18.0.1",
+            ],
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    for key in ["1", "2"] {
+        let (ok, text) = dig(key, &keys);
+        assert!(ok && text.contains(" s11 "), "key {key}: {text}");
+    }
+    // a wrong secret or an untrusted key: no answer (NTPsec drops these too)
+    let (_, text) = dig("1", &wrong);
+    assert!(!text.contains(" s11 "), "{text}");
+    let (_, text) = dig("3", &untrusted);
+    assert!(!text.contains(" s11 "), "{text}");
+}

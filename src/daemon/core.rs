@@ -102,6 +102,13 @@ impl Core {
             }
             _ => (0.0, EVENT_FREQ_NOT_SET),
         };
+        if !keys.is_empty() {
+            *shared.auth.write().unwrap_or_else(|e| e.into_inner()) =
+                Some(Arc::new(super::auth::ServerAuth {
+                    keys: keys.clone(),
+                    trusted: settings.config.trusted_keys.clone(),
+                }));
+        }
         let responder = Responder::new(keys, settings.config.control_key, random_secret());
         let mut core = Core {
             settings,

@@ -106,6 +106,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
             })
             .collect(),
         monitor: settings.monitor,
+        auth: RwLock::new(None),
         counters: Default::default(),
         stop: Default::default(),
     });
