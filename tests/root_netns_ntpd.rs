@@ -188,10 +188,16 @@ fn root_netns_ntpd_noserve_denies_time_but_not_to_others() {
 #[test]
 fn root_netns_ntpd_kod_limited_sends_rate_kisses_and_limited_alone_drops() {
     let test = "root_netns_ntpd_kod_limited_sends_rate_kisses_and_limited_alone_drops";
-    let Some(lan) = lan(test, 3) else { return };
+    let Some(lan) = lan(test, 4) else { return };
     let conf = format!("restrict default kod limited\nrestrict 198.18.0.3 limited\n{LOCAL10}");
     start_ntpd(&lan, 1, &conf, &[]);
-    wait_listening(&lan, 1);
+    // host 4 waits until the LOCAL driver is selected (its own queries get limited too)
+    let ok = lan.wait_for(Duration::from_secs(20), || {
+        let (ok, text) = ntpdig(&lan, 4, "198.18.0.1");
+        std::thread::sleep(Duration::from_secs(2));
+        (ok && text.contains(" s11 ")).then_some(())
+    });
+    assert!(ok.is_some(), "{}", lan.log(1, "ntpkit.log"));
     // back-to-back queries: the first is answered, the next trip `discard minimum`
     let (ok, first) = ntpdig(&lan, 2, "198.18.0.1");
     assert!(ok && first.contains(" s11 "), "{first}");
