@@ -63,7 +63,6 @@
 
 pub mod discipline;
 mod estimator;
-mod interim;
 mod peer;
 mod system;
 mod types;
@@ -85,3 +84,6 @@ pub fn apply_clock_command<C: SystemClock + ?Sized>(
         ClockCommand::SetSyncStatus(status) => clock.set_sync_status(status),
     }
 }
+
+pub mod filter;
+pub mod select;

@@ -3,12 +3,13 @@
 //! the per-source estimator (for the discipline).
 
 use super::estimator::{Estimator, Measurement, Outcome};
-use super::interim::{ClockFilter, FilterOutput, Stage};
+use super::filter::{ClockFilter, FilterOutcome, Sample, Start};
+use super::select::{self, Candidate};
 use super::types::{AssocId, PeerEvent, SelectCode, SourceConfig, SourceKind};
 use crate::wire::packet::{Header, KissCode, Leap, Mode, RefId};
 use crate::wire::time::NtpTimestamp;
 
-pub(crate) const PHI: f64 = 15e-6;
+pub(crate) use super::filter::PHI;
 const BURST_PACKETS: u8 = 8;
 const BURST_SPACING: f64 = 2.0;
 /// Polls without a reply before the poll interval starts backing off (ntpd NTP_UNREACH).
@@ -34,7 +35,7 @@ pub(crate) enum ReplyOutcome {
         offset: f64,
         delay: f64,
         time: f64,
-        outcome: Outcome,
+        filter: FilterOutcome,
     },
     Kiss(KissCode),
 }
@@ -66,7 +67,6 @@ pub(crate) struct Association {
     pub rec: NtpTimestamp,
     pub flash: u16,
     pub filter: ClockFilter,
-    pub filter_out: Option<FilterOutput>,
     pub last_sample_time: f64,
     pub estimator: Estimator,
     pub select: SelectCode,
@@ -109,8 +109,7 @@ impl Association {
             ppoll: 0,
             rec: NtpTimestamp::ZERO,
             flash: 0,
-            filter: ClockFilter::default(),
-            filter_out: None,
+            filter: ClockFilter::new(2f64.powi(-20), Start::OneShot),
             last_sample_time: f64::NEG_INFINITY,
             estimator,
             select: SelectCode::Reject,
@@ -167,9 +166,8 @@ impl Association {
             }
             self.reach <<= 1;
             if self.reach & 0x07 == 0 && self.sent > 0 {
-                // Three polls without a reply: the old samples age out (ntpd pushes a
-                // dummy sample).
-                self.filter_out = None;
+                // Three polls without a reply: age the register with a dummy (ntpd).
+                self.filter.add_dummy(now);
             }
             if self.config.burst && self.reach != 0 {
                 self.burst_left = BURST_PACKETS - 1;
@@ -260,32 +258,27 @@ impl Association {
             // The clock was stepped between request and reply: the sample straddles it.
             return ReplyOutcome::NoSample;
         }
-        let t1 = self.xmt;
-        let t2 = reply.receive_ts;
-        let t3 = reply.transmit_ts;
-        let t4 = received;
-        let offset = ((t2 - t1).to_seconds() + (t3 - t4).to_seconds()) / 2.0;
-        let precision = 2f64.powi(system_precision as i32);
-        let delay = ((t4 - t1).to_seconds() - (t3 - t2).to_seconds()).max(precision);
-        if !offset.is_finite() || delay > 16.0 {
+        let precision = 2f64.powi(system_precision as i32) + 2f64.powi(self.precision as i32);
+        let sample = Sample::from_timestamps(
+            self.xmt,
+            reply.receive_ts,
+            reply.transmit_ts,
+            received,
+            precision,
+            now,
+        );
+        if !sample.offset.is_finite() || sample.delay > 16.0 {
             self.flash |= FLASH_HEADER;
             return ReplyOutcome::NoSample;
         }
         let time = (self.xmt_time + now) / 2.0;
-        let dispersion = 2f64.powi(self.precision as i32) + precision + PHI * (now - self.xmt_time);
-        let out = self.filter.push(Stage {
-            offset,
-            delay,
-            dispersion,
-            time: now,
-        });
-        self.filter_out = Some(out);
+        let filter = self.filter.add(sample, now, self.poll_interval());
         self.last_sample_time = now;
         ReplyOutcome::Sample {
-            offset,
-            delay,
+            offset: sample.offset,
+            delay: sample.delay,
             time,
-            outcome: Outcome::Accepted,
+            filter,
         }
     }
 
@@ -304,18 +297,36 @@ impl Association {
         self.note_event(PeerEvent::RateExceeded);
     }
 
-    /// Root distance Λ (RFC 5905 §11.2 with ntpd's PHI aging), s.
-    pub fn root_distance(&self, now: f64) -> f64 {
-        match self.filter_out {
-            Some(f) => {
-                let age = (now - self.last_sample_time).max(0.0);
-                (f.delay + self.root_delay) / 2.0
-                    + f.dispersion
-                    + self.root_dispersion
-                    + PHI * age
-                    + f.jitter
-            }
-            None => 16.0,
+    /// What the selection needs to know about this source at `now`.
+    pub fn candidate(&self, now: f64, system_precision: f64) -> Candidate {
+        let age = self
+            .filter
+            .updated_at()
+            .map(|t| (now - t).max(0.0))
+            .unwrap_or(0.0);
+        Candidate {
+            offset: self.filter.offset(),
+            delay: self.filter.delay(),
+            dispersion: self.filter.dispersion(),
+            jitter: self.filter.jitter(),
+            root_delay: self.root_delay,
+            root_dispersion: self.root_dispersion,
+            age,
+            precision: 2f64.powi(self.precision as i32) + system_precision,
+            stratum: self.stratum,
+            leap: self.leap,
+            reachable: self.reach != 0 && self.filter.has_data(),
+            kiss_of_death: self.demobilized,
+            loops_to_us: false,
+            prefer: self.config.prefer,
         }
+    }
+
+    /// Root distance Λ (RFC 5905 §11.2 with ntpd's additions), s.
+    pub fn root_distance(&self, now: f64, system_precision: f64) -> f64 {
+        if !self.filter.has_data() {
+            return 16.0;
+        }
+        select::root_distance(&self.candidate(now, system_precision), 0.0)
     }
 }

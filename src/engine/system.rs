@@ -2,9 +2,10 @@
 //! variables, orphan mode) and the discipline, behind the event/action API.
 
 use super::discipline::{Combined, Decision, Discipline, Phase};
-use super::estimator::{Estimator, Measurement, Outcome};
-use super::interim::{truechimers, Candidate, Stage};
+use super::estimator::{Estimator, Measurement};
+use super::filter::{FilterOutcome, Sample, Start};
 use super::peer::{Association, ReplyOutcome, PHI};
+use super::select::{self, Candidate, SelectParams};
 use super::types::*;
 use crate::clock::SyncStatus;
 use crate::wire::packet::{Header, KissCode, Leap, RefId};
@@ -13,7 +14,6 @@ use crate::wire::time::{NtpDuration, NtpTimestamp};
 /// Before the first clock update, wait this long for every server to answer, so that an
 /// early falseticker cannot win by being first.
 const FIRST_UPDATE_WAIT: f64 = 8.0;
-const MAX_CLOCK: usize = 10;
 /// Timers due within this are handled now (clock readings are rounded).
 const TIMER_SLACK: f64 = 1e-6;
 
@@ -228,12 +228,14 @@ impl Engine {
         a.rec = now;
         a.reftime = now;
         a.precision = self.config.precision;
-        a.filter_out = Some(a.filter.push(Stage {
+        let sample = Sample {
             offset: 0.0,
-            delay: 0.0,
+            delay: precision,
             dispersion: precision,
-            time: t,
-        }));
+            at: t,
+        };
+        let poll = a.poll_interval();
+        a.filter.add(sample, t, poll);
         a.last_sample_time = t;
         a.estimate(Measurement {
             time: t,
@@ -300,15 +302,15 @@ impl Engine {
                 offset,
                 delay,
                 time,
-                ..
+                filter,
             } => {
                 let raw_offset = offset + self.discipline.log.at(time);
-                let outcome = self.assocs[i].estimate(Measurement {
+                self.assocs[i].estimate(Measurement {
                     time,
                     raw_offset,
                     delay,
                 });
-                if outcome == Outcome::Outlier {
+                if filter == FilterOutcome::Popcorn {
                     self.assocs[i].note_event(PeerEvent::Popcorn);
                     actions.push(Action::Event(EngineEvent::Peer(assoc, PeerEvent::Popcorn)));
                 }
@@ -327,86 +329,59 @@ impl Engine {
             let waiting = self
                 .assocs
                 .iter()
-                .any(|a| !a.demobilized && !a.config.noselect && a.filter_out.is_none());
+                .any(|a| !a.demobilized && !a.config.noselect && !a.filter.has_data());
             if waiting {
                 return;
             }
         }
-        let max_dist = self.config.max_dist;
+        let system_precision = 2f64.powi(self.config.precision as i32);
         let mut idx = Vec::new();
         for (i, a) in self.assocs.iter_mut().enumerate() {
             a.select = SelectCode::Reject;
-            let usable = !a.demobilized
-                && !a.config.noselect
-                && a.reach != 0
-                && a.filter_out.is_some()
-                && a.estimator.is_ready()
-                && a.stratum < 16
-                && a.leap != Leap::Unsync
-                && a.root_distance(t) < max_dist;
-            if usable {
+            if !a.demobilized && !a.config.noselect && a.estimator.is_ready() {
                 idx.push(i);
             }
         }
         let candidates: Vec<Candidate> = idx
             .iter()
-            .map(|&i| {
-                let a = &self.assocs[i];
-                Candidate {
-                    offset: a.filter_out.map(|f| f.offset).unwrap_or(0.0),
-                    root_distance: a.root_distance(t).max(0.001),
-                }
-            })
+            .map(|&i| self.assocs[i].candidate(t, system_precision))
             .collect();
-        let truth = truechimers(&candidates);
-        let mut survivors = Vec::new();
+        let params = SelectParams {
+            maxdist: self.config.max_dist,
+            minsane: self.config.min_sane.max(1),
+            system_precision,
+            ..SelectParams::default()
+        };
+        let previous = idx
+            .iter()
+            .position(|&i| Some(self.assocs[i].id) == self.sys_peer);
+        let selection = select::select(&candidates, &params, previous);
         for (k, &i) in idx.iter().enumerate() {
-            if truth[k] {
-                survivors.push(i);
-            } else {
-                self.assocs[i].select = SelectCode::Falsetick;
-            }
+            self.assocs[i].select = select_code(selection.outcomes[k]);
         }
-        // Order by stratum first, then distance (ntpd's cluster metric).
-        survivors.sort_by(|&x, &y| {
-            let m = |i: usize| {
-                let a = &self.assocs[i];
-                a.stratum as f64 * max_dist + a.root_distance(t)
-            };
-            m(x).total_cmp(&m(y))
-        });
-        for (n, &i) in survivors.iter().enumerate() {
-            self.assocs[i].select = if n < MAX_CLOCK {
-                SelectCode::Candidate
-            } else {
-                SelectCode::Backup
-            };
-        }
-        survivors.truncate(MAX_CLOCK);
-        if survivors.len() < self.config.min_sane.max(1) {
+        let Some(peer_k) = selection.sys_peer else {
             if self.sys_peer.take().is_some() {
                 self.system_event(SystemEvent::NoSysPeer, actions);
             }
             return;
-        }
-        // System peer: a preferred survivor, else keep the current one while it survives
-        // (no clock-hopping), else the best.
-        let peer_index = survivors
+        };
+        let peer_index = idx[peer_k];
+        let survivors: Vec<usize> = selection
+            .survivors
             .iter()
-            .copied()
-            .find(|&i| self.assocs[i].config.prefer)
-            .or_else(|| {
-                survivors
-                    .iter()
-                    .copied()
-                    .find(|&i| Some(self.assocs[i].id) == self.sys_peer)
+            .filter(|&&k| {
+                matches!(
+                    selection.outcomes[k],
+                    select::Outcome::Candidate | select::Outcome::SysPeer
+                )
             })
-            .unwrap_or(survivors[0]);
+            .map(|&k| idx[k])
+            .collect();
+        let selection_jitter = selection.jitter;
         let peer_is_local = self.assocs[peer_index].is_local_clock();
         // Combine the estimators of the survivors of the system peer's kind.
         let mut w_sum = 0.0;
         let (mut x_sum, mut y_sum, mut wy_sum) = (0.0, 0.0, 0.0);
-        let mut offsets = Vec::new();
         for &i in &survivors {
             let a = &self.assocs[i];
             if a.is_local_clock() != peer_is_local {
@@ -419,18 +394,11 @@ impl Engine {
             x_sum += w * e.offset;
             y_sum += wy * e.frequency;
             wy_sum += wy;
-            offsets.push(e.offset);
         }
         let combined = Combined {
             raw_offset: x_sum / w_sum,
             frequency: y_sum / wy_sum,
             offset_var: 1.0 / w_sum,
-        };
-        let selection_jitter = if offsets.len() > 1 {
-            let mean = offsets.iter().sum::<f64>() / offsets.len() as f64;
-            (offsets.iter().map(|o| (o - mean).powi(2)).sum::<f64>() / offsets.len() as f64).sqrt()
-        } else {
-            0.0
         };
         let first = self.discipline.phase == Phase::Start;
         let decision = self.discipline.update(
@@ -461,8 +429,7 @@ impl Engine {
         };
         if stepped {
             for a in &mut self.assocs {
-                a.filter.clear();
-                a.filter_out = None;
+                a.filter.reset(Start::OneShot);
             }
             self.system_event(SystemEvent::ClockStep, actions);
         }
@@ -481,7 +448,6 @@ impl Engine {
             )));
         }
         let p = &self.assocs[peer_index];
-        let f = p.filter_out.unwrap_or_default();
         self.leap = p.leap;
         self.stratum = (p.stratum.saturating_add(1)).min(16);
         self.refid = match &p.config.kind {
@@ -489,11 +455,11 @@ impl Engine {
             _ => RefId::from_addr(p.config.addr()),
         };
         self.reftime = self.timestamp(t);
-        self.root_delay = p.root_delay + f.delay;
+        self.root_delay = p.root_delay + p.filter.delay();
         self.sys_offset = self.discipline.last_offset;
-        self.sys_jitter = (f.jitter.powi(2) + selection_jitter.powi(2)).sqrt();
+        self.sys_jitter = selection_jitter;
         self.root_dispersion = p.root_dispersion
-            + f.dispersion
+            + p.filter.dispersion()
             + self.sys_jitter
             + PHI * (t - p.last_sample_time).max(0.0)
             + self.sys_offset.abs();
@@ -594,8 +560,9 @@ impl Engine {
     /// Peer variables of one association.
     pub fn peer_status(&self, id: AssocId) -> Option<PeerStatus> {
         let a = self.assocs.iter().find(|a| a.id == id)?;
-        let f = a.filter_out.unwrap_or_default();
-        let last = self.time(self.timestamp(a.last_sample_time.max(0.0)));
+        let f = &a.filter;
+        let last = a.last_sample_time.max(0.0);
+        let precision = 2f64.powi(self.config.precision as i32);
         Some(PeerStatus {
             id: a.id,
             config: a.config.clone(),
@@ -615,30 +582,44 @@ impl Engine {
             hpoll: a.hpoll,
             ppoll: a.ppoll,
             flash: a.flash,
-            offset: f.offset,
-            delay: f.delay,
-            dispersion: if a.filter_out.is_some() {
-                f.dispersion
-            } else {
-                16.0
+            offset: f.offset(),
+            delay: f.delay(),
+            dispersion: f.dispersion(),
+            jitter: f.jitter(),
+            filter: {
+                // Never-filled stages show as ntpd's dummies (delay 0, dispersion 16 s).
+                let mut stages: Vec<(f64, f64, f64)> = a
+                    .filter
+                    .stages()
+                    .iter()
+                    .map(|s| (s.offset, s.delay, s.dispersion))
+                    .collect();
+                stages.resize(8, (0.0, 0.0, 16.0));
+                stages
             },
-            jitter: f.jitter,
-            filter: a
-                .filter
-                .stages()
-                .iter()
-                .map(|s| (s.offset, s.delay, s.dispersion))
-                .collect(),
             select: a.select,
             event_count: a.event_count,
             last_event: a.last_event,
             sent: a.sent,
             received: a.received,
-            root_distance: a.root_distance(last),
+            root_distance: a.root_distance(last, precision),
         })
     }
 }
 
 fn local_samples_empty_or_updated(assocs: &[Association]) -> bool {
     !assocs.iter().any(|a| a.pending_local_update)
+}
+
+fn select_code(o: select::Outcome) -> SelectCode {
+    match o {
+        select::Outcome::Reject => SelectCode::Reject,
+        select::Outcome::Falsetick => SelectCode::Falsetick,
+        select::Outcome::Excess => SelectCode::Excess,
+        select::Outcome::Outlier => SelectCode::Outlier,
+        select::Outcome::Candidate => SelectCode::Candidate,
+        select::Outcome::Backup => SelectCode::Backup,
+        select::Outcome::SysPeer => SelectCode::SysPeer,
+        select::Outcome::PpsPeer => SelectCode::PpsPeer,
+    }
 }
