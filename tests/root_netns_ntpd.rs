@@ -188,10 +188,16 @@ fn root_netns_ntpd_noserve_denies_time_but_not_to_others() {
 #[test]
 fn root_netns_ntpd_kod_limited_sends_rate_kisses_and_limited_alone_drops() {
     let test = "root_netns_ntpd_kod_limited_sends_rate_kisses_and_limited_alone_drops";
-    let Some(lan) = lan(test, 3) else { return };
+    let Some(lan) = lan(test, 4) else { return };
     let conf = format!("restrict default kod limited\nrestrict 198.18.0.3 limited\n{LOCAL10}");
     start_ntpd(&lan, 1, &conf, &[]);
-    wait_listening(&lan, 1);
+    // host 4 waits until the LOCAL driver is selected (its own queries get limited too)
+    let ok = lan.wait_for(Duration::from_secs(20), || {
+        let (ok, text) = ntpdig(&lan, 4, "198.18.0.1");
+        std::thread::sleep(Duration::from_secs(2));
+        (ok && text.contains(" s11 ")).then_some(())
+    });
+    assert!(ok.is_some(), "{}", lan.log(1, "ntpkit.log"));
     // back-to-back queries: the first is answered, the next trip `discard minimum`
     let (ok, first) = ntpdig(&lan, 2, "198.18.0.1");
     assert!(ok && first.contains(" s11 "), "{first}");
@@ -351,4 +357,254 @@ fn root_netns_ntpd_mode6_serves_ntpq_and_ntpstat_and_noquery_drops_it() {
         "noquery host got an answer: {text}"
     );
     assert!(text.contains("timed out"), "{text}");
+}
+
+#[test]
+fn root_netns_ntpd_signs_replies_for_trusted_keys_like_ntpsec() {
+    let test = "root_netns_ntpd_signs_replies_for_trusted_keys_like_ntpsec";
+    let Some(lan) = lan(test, 2) else { return };
+    let dir = lan.host(2).dir.clone();
+    let keys = dir.join("keys");
+    let wrong = dir.join("wrong.keys");
+    let untrusted = dir.join("untrusted.keys");
+    std::fs::write(
+        &keys,
+        "1 MD5 sesame\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n",
+    )
+    .unwrap();
+    std::fs::write(&wrong, "1 MD5 open\n").unwrap();
+    std::fs::write(&untrusted, "3 MD5 sesame\n").unwrap();
+    let server_keys = lan.host(1).dir.join("keys");
+    std::fs::write(
+        &server_keys,
+        "1 MD5 sesame\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n3 MD5 sesame\n",
+    )
+    .unwrap();
+    let conf = format!("keys {}\ntrustedkey 1 2\n{LOCAL10}", server_keys.display());
+    start_ntpd(&lan, 1, &conf, &[]);
+    peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(10)).expect("serving");
+    let dig = |key: &str, file: &PathBuf| {
+        let out = lan.run(
+            2,
+            &[
+                "ntpdig",
+                "-t",
+                "1",
+                "-a",
+                key,
+                "-k",
+                file.to_str().unwrap(),
+                "198.18.0.1",
+            ],
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    for key in ["1", "2"] {
+        let (ok, text) = dig(key, &keys);
+        assert!(ok && text.contains(" s11 "), "key {key}: {text}");
+    }
+    // a wrong secret or an untrusted key: no answer (NTPsec drops these too)
+    let (_, text) = dig("1", &wrong);
+    assert!(!text.contains(" s11 "), "{text}");
+    let (_, text) = dig("3", &untrusted);
+    assert!(!text.contains(" s11 "), "{text}");
+}
+
+/// Start our ntpd on `i` as a client of `upstream` and measure how long until a third host
+/// sees it serving stratum `want` with no leap warning. Returns the ntpdig line.
+fn sync_and_serve(lan: &Lan, i: usize, upstream: &str, observer: usize, want: u8) -> String {
+    let start = Instant::now();
+    start_ntpd(lan, i, &format!("server {upstream} iburst\n"), &[]);
+    let me = format!("198.18.0.{i}");
+    let line = lan
+        .wait_for(Duration::from_secs(60), || {
+            let (ok, text) = ntpdig(lan, observer, &me);
+            (ok && text.contains(&format!(" s{want} no-leap"))).then_some(text)
+        })
+        .unwrap_or_else(|| panic!("never served s{want}:\n{}", lan.log(i, "ntpkit.log")));
+    eprintln!(
+        "MEASURED: synchronised to {upstream} and serving s{want} after {:.1} s (goal ≤ 5 s with iburst)",
+        start.elapsed().as_secs_f64()
+    );
+    line
+}
+
+#[test]
+fn root_netns_ntpd_synchronises_to_ntpsec_and_serves_stratum_plus_one() {
+    let test = "root_netns_ntpd_synchronises_to_ntpsec_and_serves_stratum_plus_one";
+    if !needs(test, &[("ntpd", "ntpsec")]) {
+        return;
+    }
+    let Some(lan) = lan(test, 3) else { return };
+    peers::ntpsec_server(&lan, 1, 5, "");
+    peers::wait_serving(&lan, 3, "198.18.0.1", Duration::from_secs(20)).expect("NTPsec serving");
+    let line = sync_and_serve(&lan, 2, "198.18.0.1", 3, 6);
+    let offset: f64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(offset.abs() < 0.05, "{line}");
+    // ntpq (NTPsec's) sees the association as the system peer
+    let out = lan.run(2, &["ntpq", "-pn", "127.0.0.1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("*198.18.0.1"), "{text}");
+}
+
+#[test]
+fn root_netns_ntpd_synchronises_to_chronyd_and_serves_stratum_plus_one() {
+    let test = "root_netns_ntpd_synchronises_to_chronyd_and_serves_stratum_plus_one";
+    if common::chrony_program("chronyd").is_none() {
+        return common::skip(
+            test,
+            "needs chronyd (unpacked under /opt/chrony by .ci/run)",
+        );
+    }
+    let Some(lan) = lan(test, 3) else { return };
+    peers::chronyd_server(&lan, 1, 8, None, "");
+    peers::wait_serving(&lan, 3, "198.18.0.1", Duration::from_secs(20)).expect("chronyd serving");
+    let line = sync_and_serve(&lan, 2, "198.18.0.1", 3, 9);
+    assert!(line.contains("198.18.0.2"), "{line}");
+}
+
+#[test]
+fn root_netns_ntpd_is_selected_by_a_chronyd_client() {
+    let test = "root_netns_ntpd_is_selected_by_a_chronyd_client";
+    let (Some(chronyd), Some(chronyc)) = (
+        common::chrony_program("chronyd"),
+        common::chrony_program("chronyc"),
+    ) else {
+        return common::skip(
+            test,
+            "needs chronyd and chronyc (unpacked under /opt/chrony by .ci/run)",
+        );
+    };
+    let Some(lan) = lan(test, 2) else { return };
+    start_ntpd(&lan, 1, LOCAL10, &[]);
+    peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20)).expect("serving");
+    let dir = lan.host(2).dir.clone();
+    let sockdir = dir.join("chronyd-run");
+    std::fs::create_dir_all(&sockdir).unwrap();
+    std::fs::set_permissions(
+        &sockdir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let conf = dir.join("chrony-client.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server 198.18.0.1 iburst minpoll 0 maxpoll 2\ndriftfile {d}/c.drift\npidfile {s}/c.pid\nbindcmdaddress {s}/c.sock\n",
+            d = dir.display(),
+            s = sockdir.display()
+        ),
+    )
+    .unwrap();
+    lan.spawn(
+        2,
+        "chronyd.log",
+        &[
+            chronyd.to_str().unwrap(),
+            "-x",
+            "-d",
+            "-u",
+            "root",
+            "-f",
+            conf.to_str().unwrap(),
+        ],
+    );
+    let sock = sockdir.join("c.sock");
+    let sources = lan
+        .wait_for(Duration::from_secs(60), || {
+            let out = lan.run(
+                2,
+                &[
+                    chronyc.to_str().unwrap(),
+                    "-h",
+                    sock.to_str().unwrap(),
+                    "-n",
+                    "sources",
+                ],
+            );
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.contains("^* 198.18.0.1").then_some(text)
+        })
+        .unwrap_or_else(|| panic!("chronyd never selected us:\n{}", lan.log(2, "chronyd.log")));
+    assert!(sources.contains(" 11 "), "stratum 11 expected: {sources}");
+}
+
+#[test]
+fn root_netns_ntpd_seed_three_node_cluster_master_11_followers_12() {
+    let test = "root_netns_ntpd_seed_three_node_cluster_master_11_followers_12";
+    let Some(lan) = lan(test, 4) else { return };
+    // the seed's master: LOCAL driver at stratum 10 (ntp.org serves one more: 11)
+    start_ntpd(
+        &lan,
+        1,
+        "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n",
+        &[],
+    );
+    peers::wait_serving(&lan, 4, "198.18.0.1", Duration::from_secs(20)).expect("master serving");
+    start_ntpd(&lan, 2, "server 198.18.0.1 iburst\n", &[]);
+    // the seed's follower verbatim, capital-F `Fudge` and all: a warning, then it works
+    start_ntpd(
+        &lan,
+        3,
+        "server 198.18.0.1 iburst\nFudge 198.18.0.1 stratum 10\n",
+        &[],
+    );
+    let (ok, master) = ntpdig(&lan, 4, "198.18.0.1");
+    assert!(ok && master.contains(" s11 no-leap"), "{master}");
+    for follower in [2, 3] {
+        let addr = format!("198.18.0.{follower}");
+        let line = lan
+            .wait_for(Duration::from_secs(60), || {
+                let (ok, text) = ntpdig(&lan, 4, &addr);
+                (ok && text.contains(" s12 no-leap")).then_some(text)
+            })
+            .unwrap_or_else(|| panic!("follower {follower}:\n{}", lan.log(follower, "ntpkit.log")));
+        assert!(line.contains(&addr));
+    }
+    let log = lan.log(3, "ntpkit.log");
+    assert!(log.contains(":2") && log.contains("Fudge"), "{log}");
+}
+
+#[test]
+fn root_netns_ntpd_q_sets_once_and_exits() {
+    let test = "root_netns_ntpd_q_sets_once_and_exits";
+    if !needs(test, &[("ntpd", "ntpsec")]) {
+        return;
+    }
+    let Some(lan) = lan(test, 2) else { return };
+    peers::ntpsec_server(&lan, 1, 5, "");
+    peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20)).expect("NTPsec serving");
+    let conf = lan.host(2).dir.join("q.conf");
+    std::fs::write(&conf, "server 198.18.0.1 iburst\n").unwrap();
+    let bin = common::ntpkit_bin();
+    let out = lan.run(
+        2,
+        &[
+            "timeout",
+            "60",
+            "setpriv",
+            "--inh-caps=-sys_time",
+            "--bounding-set=-sys_time",
+            bin.to_str().unwrap(),
+            "ntpd",
+            "-q",
+            "-x",
+            "-n",
+            "--port",
+            "0",
+            "-c",
+            conf.to_str().unwrap(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("ntpd: time slew "), "{text}");
 }

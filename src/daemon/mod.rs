@@ -14,6 +14,8 @@ pub mod settings;
 pub mod status;
 
 pub use load::start;
+pub mod auth;
+pub mod client;
 pub mod config_bridge;
 pub mod core;
 pub mod stats;

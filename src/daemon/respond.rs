@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 
 use super::access::{
-    AccessPolicy, RES_DONTSERVE, RES_IGNORE, RES_KOD, RES_LIMITED, RES_NOPEER, RES_NOQUERY,
+    AccessPolicy, RES_DONTSERVE, RES_DONTTRUST, RES_IGNORE, RES_KOD, RES_LIMITED, RES_NOPEER,
+    RES_NOQUERY,
 };
 use super::mru::Mru;
 use super::status::SystemStatus;
@@ -37,6 +38,7 @@ pub enum DropReason {
     NoServe,
     NoQuery,
     NoPeer,
+    NoTrust,
     RateLimited,
     Unsupported,
 }
@@ -81,6 +83,10 @@ pub fn respond(
     }
     if flags & RES_DONTSERVE != 0 {
         return Outcome::Drop(DropReason::NoServe);
+    }
+    // notrust: only authenticated requests (which carry more than a header) are served
+    if flags & RES_DONTTRUST != 0 && req.len() <= HEADER_LEN {
+        return Outcome::Drop(DropReason::NoTrust);
     }
     if mode == 1 && flags & RES_NOPEER != 0 {
         return Outcome::Drop(DropReason::NoPeer);

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::core::Core;
+use super::client;
+use super::core::{Core, Resolved};
 use super::log;
 use super::mru::Mru;
 use super::netio::{self, BindSpec};
@@ -56,7 +57,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         startup.failed(&format!("ntpd: {msg}"));
         EXIT_FAILURE
     };
-    let mut clock = choose_clock(opts.observe_only);
+    let clock = choose_clock(opts.observe_only);
     if let Some(user) = &opts.user {
         let ids = match process::lookup_ids(user) {
             Ok(ids) => ids,
@@ -106,6 +107,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
             })
             .collect(),
         monitor: settings.monitor,
+        auth: RwLock::new(None),
         counters: Default::default(),
         stop: Default::default(),
     });
@@ -114,7 +116,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         &settings,
         &listeners,
         shared,
-        &mut clock,
+        clock,
         &mut startup,
     ));
     drop(runtime);
@@ -211,11 +213,17 @@ pub struct ChosenClock {
     pub observe_only: bool,
 }
 
+impl ChosenClock {
+    pub fn observe() -> ChosenClock {
+        ChosenClock {
+            clock: Box::new(ObserveOnlyClock::new()),
+            observe_only: true,
+        }
+    }
+}
+
 fn choose_clock(observe_only: bool) -> ChosenClock {
-    let observe = || ChosenClock {
-        clock: Box::new(ObserveOnlyClock::new()),
-        observe_only: true,
-    };
+    let observe = ChosenClock::observe;
     if observe_only {
         log::notice("observe-only (-x): the system clock will not be adjusted");
         return observe();
@@ -262,7 +270,7 @@ async fn main_loop(
     settings: &Settings,
     listeners: &[Vec<Listener>],
     shared: Arc<Shared>,
-    clock: &mut ChosenClock,
+    clock: ChosenClock,
     startup: &mut StartupPipe,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
@@ -331,17 +339,49 @@ async fn main_loop(
         }
     ));
     startup.ready();
-    let mut core = Core::new(opts, settings.clone(), shared.clone(), sockets.clone());
+    let mut core = Core::new(
+        opts,
+        settings.clone(),
+        shared.clone(),
+        sockets.clone(),
+        clock,
+    );
+    let mut client_rx = core.start_client();
+    let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<Resolved>();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    let engine_timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(engine_timer);
     let exit = loop {
+        if let Some(code) = core.exit {
+            break code;
+        }
+        for (index, name, v4, v6) in core.due_names() {
+            let tx = resolved_tx.clone();
+            let blocking = core.blocking_dns;
+            tokio::spawn(async move {
+                let result = client::resolve(&name, v4, v6, blocking).await;
+                let _ = tx.send(Resolved { index, result });
+            });
+        }
         tokio::select! {
             _ = term.recv() => { log::notice("ntpd exiting on signal 15 (SIGTERM)"); break 0; }
             _ = int.recv() => { log::notice("ntpd exiting on signal 2 (SIGINT)"); break 0; }
             _ = hup.recv() => { log::reopen(); log::notice("SIGHUP: log file reopened"); }
             Some(h) = handoff_rx.recv() => core.handoff(h),
+            Some(r) = async { match client_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => core.client_reply(r),
+            Some(r) = resolved_rx.recv() => core.resolved(r),
+            _ = &mut engine_timer => {
+                core.engine_timer();
+                engine_timer.as_mut().reset(tokio::time::Instant::now() + core.engine_delay());
+            }
             _ = tick.tick() => core.tick(),
+        }
+        // a packet may have moved the engine's next wake-up earlier
+        let due = tokio::time::Instant::now() + core.engine_delay();
+        if due < engine_timer.deadline() {
+            engine_timer.as_mut().reset(due);
         }
     };
     core.shutdown();
@@ -352,7 +392,6 @@ async fn main_loop(
     for t in threads {
         let _ = t.join();
     }
-    let _ = &clock.clock;
     exit
 }
 

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::access::AccessPolicy;
+use super::auth::AuthVerdict;
 use super::mru::Mru;
 use super::netio::{now_ntp, LocalAddr, RecvBatch, SendBatch};
 use super::respond::{respond, DropReason, Outcome};
@@ -44,6 +45,8 @@ pub struct Shared {
     /// One MRU shard per serving socket (None: monitoring disabled).
     pub mru_shards: Vec<Arc<Mutex<Mru>>>,
     pub monitor: bool,
+    /// `keys` + `trustedkey`: authenticated replies (None: no keys configured).
+    pub auth: RwLock<Option<Arc<super::auth::ServerAuth>>>,
     pub counters: Counters,
     pub stop: AtomicBool,
 }
@@ -144,6 +147,40 @@ impl Round {
                 &mut out,
             );
             match outcome {
+                Outcome::Reply if pkt.data.len() > HEADER_LEN => {
+                    // the rare path: extension fields and/or a MAC
+                    let auth = shared
+                        .auth
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    let verdict = auth.as_ref().map(|a| a.check(pkt.data)).unwrap_or(
+                        if crate::wire::message::Packet::decode(pkt.data)
+                            .is_ok_and(|d| d.packet.mac.is_some())
+                        {
+                            AuthVerdict::Failed
+                        } else {
+                            AuthVerdict::None
+                        },
+                    );
+                    let untrusted_ok = access.flags(pkt.src) & super::access::RES_DONTTRUST == 0;
+                    match (verdict, auth) {
+                        (AuthVerdict::Trusted(id), Some(a)) => {
+                            super::respond::stamp_transmit(&mut out, now_ntp());
+                            if let Some(signed) = a.sign(id, &out) {
+                                c.replied.fetch_add(1, Ordering::Relaxed);
+                                self.send.push(&signed, pkt.src, pkt.local, false);
+                            }
+                        }
+                        (AuthVerdict::None, _) if untrusted_ok => {
+                            c.replied.fetch_add(1, Ordering::Relaxed);
+                            self.send.push(&out, pkt.src, pkt.local, true);
+                        }
+                        _ => {
+                            c.restricted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
                 Outcome::Reply => {
                     c.replied.fetch_add(1, Ordering::Relaxed);
                     self.send.push(&out, pkt.src, pkt.local, true);
