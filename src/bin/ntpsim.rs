@@ -17,6 +17,7 @@ fn command() -> Command {
         .arg(Arg::new("servers").long("servers").value_name("N").value_parser(clap::value_parser!(usize)).help("Number of servers [default 1]"))
         .arg(Arg::new("falseticker").long("falseticker").value_name("K:OFFSET").action(ArgAction::Append).help("Server K (from 1) is OFFSET seconds off; repeatable"))
         .arg(Arg::new("outage").long("outage").value_name("START:LEN").action(ArgAction::Append).help("No packets get through from START for LEN seconds; repeatable"))
+        .arg(Arg::new("server-step").long("server-step").value_name("T:STEP").action(ArgAction::Append).help("Every server's clock jumps by STEP seconds at time T; repeatable"))
         .arg(Arg::new("leap").long("leap").value_name("none|insert|delete").help("Leap indicator the servers announce"))
         .arg(Arg::new("minpoll").long("minpoll").value_parser(clap::value_parser!(i8)).help("minpoll [default 6]"))
         .arg(Arg::new("maxpoll").long("maxpoll").value_parser(clap::value_parser!(i8)).help("maxpoll [default 10]"))
@@ -78,6 +79,11 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
     if let Some(v) = m.get_many::<String>("outage") {
         for s in v {
             c.outages.push(parse_pair(s, "outage")?);
+        }
+    }
+    if let Some(v) = m.get_many::<String>("server-step") {
+        for s in v {
+            c.server_steps.push(parse_pair(s, "server-step")?);
         }
     }
     if let Some(l) = m.get_one::<String>("leap") {

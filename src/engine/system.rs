@@ -59,6 +59,8 @@ pub struct Engine {
     last_sync: f64,
     orphan: bool,
     commanded_leap: Leap,
+    /// Engine time of the latest event handled.
+    last_now: f64,
 }
 
 impl Engine {
@@ -89,6 +91,7 @@ impl Engine {
             last_sync: 0.0,
             orphan: false,
             commanded_leap: Leap::NoWarning,
+            last_now: 0.0,
             config,
         }
     }
@@ -152,7 +155,7 @@ impl Engine {
             t = t.min(self.last_sync + self.config.orphan_wait);
         }
         if !t.is_finite() {
-            t = self.time(self.epoch) + 3600.0;
+            t = self.last_now + 3600.0;
         }
         self.timestamp(t)
     }
@@ -166,6 +169,7 @@ impl Engine {
     /// A timer expired (at or after [`Engine::next_wakeup`]): send due polls, finish slews.
     pub fn handle_timer(&mut self, now: NtpTimestamp) -> Vec<Action> {
         let t = self.time(now);
+        self.last_now = self.last_now.max(t);
         let mut actions = Vec::new();
         if !self.started {
             self.started = true;
@@ -254,6 +258,7 @@ impl Engine {
     ) -> Vec<Action> {
         let mut actions = Vec::new();
         let t = self.time(received);
+        self.last_now = self.last_now.max(t);
         let steps = self.discipline.steps;
         let precision = self.config.precision;
         let Some(i) = self.assocs.iter().position(|a| a.id == assoc) else {

@@ -202,8 +202,14 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                         continue;
                     }
                     let server_time = clock.true_instant(t + up);
+                    let jumped: f64 = cfg
+                        .server_steps
+                        .iter()
+                        .filter(|(at, _)| t + up >= *at)
+                        .map(|(_, s)| s)
+                        .sum();
                     let ts = NtpTimestamp::from_unix(server_time)
-                        + crate::wire::time::NtpDuration::from_seconds(server_offsets[k]);
+                        + crate::wire::time::NtpDuration::from_seconds(server_offsets[k] + jumped);
                     let reply = Header {
                         leap: cfg.server_leap,
                         version: 4,
