@@ -317,3 +317,38 @@ fn status_word_encodes_leap_source_and_events() {
     assert_eq!((w >> 8) & 0x3f, 6, "sync_ntp");
     assert!((w >> 4) & 0xf >= 2);
 }
+
+#[test]
+fn leapfile_arms_the_kernel_on_the_last_day_and_reports_tai() {
+    use ntpkit::engine::leap::LeapTable;
+    // t0 is 2026-05-28 20:26:40 UTC; a (made-up) leap at 2026-05-29 00:00 UTC.
+    let leap_at = 1_780_012_800i64 + 2_208_988_800;
+    let text = format!(
+        "#@ {}\n3692217600 37\n{} 38\n",
+        leap_at + 10_000_000,
+        leap_at
+    );
+    let cfg = EngineConfig {
+        leap_table: Some(LeapTable::parse(&text).unwrap()),
+        ..EngineConfig::default()
+    };
+    let mut e = Engine::new(cfg, t0());
+    e.add_source(server().with_iburst(), t0());
+    let mut armed = false;
+    let mut now = 0.0;
+    while now < 100.0 {
+        now = (e.next_wakeup() - t0()).to_seconds().max(now) + 1e-6;
+        let mut acts = e.handle_timer(at(now));
+        for a in acts.clone() {
+            if let Action::Send { assoc, packet } = a {
+                acts.extend(e.handle_packet(assoc, &reply(&packet, 0.0), at(now + 0.002)));
+            }
+        }
+        armed |= acts.contains(&Action::Clock(ClockCommand::SetLeap(Leap::Insert)));
+    }
+    assert!(armed);
+    let st = e.system_status();
+    assert_eq!(st.leap, Leap::Insert);
+    assert_eq!(st.tai, Some(37));
+    assert_eq!(st.leapsec, Some(leap_at));
+}

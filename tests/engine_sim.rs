@@ -115,14 +115,24 @@ fn frequency_holds_during_an_outage() {
 }
 
 #[test]
-fn leap_indicator_from_servers_reaches_the_clock() {
+fn leap_indicator_from_servers_is_announced_and_armed_only_on_the_last_day() {
+    // The simulation starts 2026-05-28 20:26:40 UTC; a leap announced by the servers is
+    // taken to be at the end of the month (2026-06-01 00:00, 272000 s later).
     let mut c = short(scenario(Scenario::S1, 1), 600.0);
     c.server_leap = Leap::Insert;
+    let r = run(&c);
+    assert_eq!(r.announced_leap, "Insert");
+    assert_eq!(r.clock_leap, "NoWarning", "not armed days before the leap");
+    c.duration = 200_000.0;
     assert_eq!(run(&c).clock_leap, "Insert");
     c.server_leap = Leap::Delete;
     assert_eq!(run(&c).clock_leap, "Delete");
     c.server_leap = Leap::NoWarning;
-    assert_eq!(run(&c).clock_leap, "NoWarning");
+    let r = run(&c);
+    assert_eq!(
+        (r.clock_leap.as_str(), r.announced_leap.as_str()),
+        ("NoWarning", "NoWarning")
+    );
 }
 
 #[test]
