@@ -15,8 +15,32 @@ _ntpq() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
-'-h[Print help]' \
-'--help[Print help]' \
+'*-c+[Run a command and exit (repeatable)]:CMD:_default' \
+'*--command=[Run a command and exit (repeatable)]:CMD:_default' \
+'-a+[Authenticate requests with this key (needed for writevar)]:KEYID:_default' \
+'--authentication=[Authenticate requests with this key (needed for writevar)]:KEYID:_default' \
+'-k+[Keys file to find the -a key in \[default\: /etc/ntp.keys\]]:FILE:_files' \
+'--keyfile=[Keys file to find the -a key in \[default\: /etc/ntp.keys\]]:FILE:_files' \
+'--watch=[Repeat the commands every SECS seconds, redrawing in place]::SECS:_default' \
+'(-6 --ipv6)-4[Force IPv4 name resolution]' \
+'(-6 --ipv6)--ipv4[Force IPv4 name resolution]' \
+'-6[Force IPv6 name resolution]' \
+'--ipv6[Force IPv6 name resolution]' \
+'*-d[Trace requests and replies on stderr]' \
+'*--debug-level[Trace requests and replies on stderr]' \
+'-i[Force interactive mode (prompt) even with commands]' \
+'--interactive[Force interactive mode (prompt) even with commands]' \
+'-n[Show host addresses numerically]' \
+'--numeric[Show host addresses numerically]' \
+'-p[Print a list of the peers (same as -c peers)]' \
+'--peers[Print a list of the peers (same as -c peers)]' \
+'-w[Show long remote names in full, on a line of their own]' \
+'--wide[Show long remote names in full, on a line of their own]' \
+'--old-rv[Print the status line of readvar also when variables are named]' \
+'--json[Print every command'\''s result as one JSON object per line]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'*::host -- Hosts to query (default localhost); HOST\:PORT and \[V6\]\:PORT accepted:_default' \
 && ret=0
 }
 

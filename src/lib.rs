@@ -4,8 +4,10 @@
 pub mod apps;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod engine;
+pub mod ntpdate;
 pub mod rtc;
 pub mod sim;
 pub mod wire;

@@ -1,4 +1,8 @@
 //! Bytes ↔ typed values. No I/O, no clocks.
 
+pub mod auth;
+pub mod control;
+pub mod extension;
+pub mod message;
 pub mod packet;
 pub mod time;

@@ -1,0 +1,444 @@
+//! The typed ntp.conf model the daemon consumes. Built by [`super::ntp_conf`].
+//!
+//! Defaults are ntpd's (ntp.org 4.2.8 / NTPsec, REFERENCE.md §8), so a field that no line
+//! set already holds the value ntpd would use.
+
+use super::diagnostic::Location;
+use super::restrict::Restrictions;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+/// `server`, `pool` or `peer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AssociationKind {
+    /// Client of one server (mode 3).
+    Server,
+    /// Client of several addresses of one name, spread over the answers.
+    Pool,
+    /// Symmetric active (mode 1).
+    Peer,
+}
+
+/// `-4` / `-6` on an association or `restrict` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddressFamily {
+    V4,
+    V6,
+}
+
+/// What an association points at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A literal IP address (other than a refclock's).
+    Address(IpAddr),
+    /// A host name, to be resolved by the daemon.
+    Name(String),
+    /// A reference clock `127.127.t.u`: driver type `t`, unit `u`.
+    Refclock { driver: u8, unit: u8 },
+}
+
+/// The ntp.org refclock driver number of the undisciplined local clock (LOCAL, `LOCL`).
+pub const LOCAL_CLOCK_DRIVER: u8 = 1;
+
+/// ntpd's `NTP_MINPOLL` / `NTP_MAXPOLL`: the limits for `minpoll` / `maxpoll`.
+pub const POLL_LIMITS: RangeInclusive<i8> = 3..=17;
+
+/// One `server` / `pool` / `peer` line, with its `fudge` merged in for refclocks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Association {
+    pub kind: AssociationKind,
+    pub target: Target,
+    /// `-4` / `-6`: resolve (and talk) over this family only.
+    pub family: Option<AddressFamily>,
+    /// `key N`: authenticate with symmetric key N.
+    pub key: Option<u32>,
+    /// `version N` (1–4), default 4.
+    pub version: u8,
+    pub prefer: bool,
+    /// `true`: always survives selection and clustering.
+    pub always_true: bool,
+    pub noselect: bool,
+    pub iburst: bool,
+    pub burst: bool,
+    pub preempt: bool,
+    pub xleave: bool,
+    /// `mode N` (refclock driver mode, 0–255).
+    pub mode: Option<u32>,
+    /// log2 seconds, default 6, clamped to [`POLL_LIMITS`].
+    pub minpoll: i8,
+    /// log2 seconds, default 10, clamped to [`POLL_LIMITS`].
+    pub maxpoll: i8,
+    /// `ttl N` (manycast/broadcast; kept for display).
+    pub ttl: Option<u32>,
+    /// Refclocks only: what `fudge` lines said about this clock.
+    pub fudge: Fudge,
+    pub location: Location,
+}
+
+impl Association {
+    /// An association with ntpd's defaults.
+    pub fn new(kind: AssociationKind, target: Target, location: Location) -> Association {
+        Association {
+            kind,
+            target,
+            family: None,
+            key: None,
+            version: 4,
+            prefer: false,
+            always_true: false,
+            noselect: false,
+            iburst: false,
+            burst: false,
+            preempt: false,
+            xleave: false,
+            mode: None,
+            minpoll: 6,
+            maxpoll: 10,
+            ttl: None,
+            fudge: Fudge::default(),
+            location,
+        }
+    }
+
+    /// True for `127.127.1.u` (the LOCAL driver).
+    pub fn is_local_clock(&self) -> bool {
+        matches!(self.target, Target::Refclock { driver, .. } if driver == LOCAL_CLOCK_DRIVER)
+    }
+
+    /// The stratum a refclock association claims: the fudged one, else the driver's
+    /// default (LOCAL: 5, as ntp.org's refclock_local). `None` for network sources.
+    pub fn refclock_stratum(&self) -> Option<u8> {
+        match self.target {
+            Target::Refclock { driver, .. } => Some(
+                self.fudge
+                    .stratum
+                    .unwrap_or(if driver == LOCAL_CLOCK_DRIVER { 5 } else { 0 }),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The refid a refclock association claims: the fudged one, else `LOCL` for LOCAL.
+    pub fn refclock_refid(&self) -> Option<String> {
+        match self.target {
+            Target::Refclock { driver, .. } => {
+                Some(self.fudge.refid.clone().unwrap_or_else(|| {
+                    if driver == LOCAL_CLOCK_DRIVER {
+                        "LOCL".into()
+                    } else {
+                        String::new()
+                    }
+                }))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `fudge 127.127.t.u …` settings (all optional; unset means the driver's default).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fudge {
+    pub stratum: Option<u8>,
+    /// Up to 4 ASCII characters.
+    pub refid: Option<String>,
+    /// Seconds.
+    pub time1: Option<f64>,
+    /// Seconds.
+    pub time2: Option<f64>,
+    /// `flag1`..`flag4` (index 0..3).
+    pub flags: [Option<bool>; 4],
+    /// Where the (last) fudge line was.
+    pub location: Option<Location>,
+}
+
+/// `discard average A minimum M monitor P` (rate limiting for `limited`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Discard {
+    /// log2 seconds of the minimum average interval between packets (ntpd default 3 = 8 s).
+    pub average: u8,
+    /// Minimum seconds between packets (ntpd default 2).
+    pub minimum: u32,
+    /// Monitor (MRU) probability parameter (ntpd default 3000).
+    pub monitor: u32,
+}
+
+impl Default for Discard {
+    fn default() -> Self {
+        Discard {
+            average: 3,
+            minimum: 2,
+            monitor: 3000,
+        }
+    }
+}
+
+/// `enable` / `disable` switches, with ntpd's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SystemFlags {
+    pub auth: bool,
+    pub bclient: bool,
+    pub calibrate: bool,
+    pub kernel: bool,
+    pub mode7: bool,
+    pub monitor: bool,
+    pub ntp: bool,
+    pub stats: bool,
+}
+
+impl Default for SystemFlags {
+    fn default() -> Self {
+        SystemFlags {
+            auth: true,
+            bclient: false,
+            calibrate: false,
+            kernel: true,
+            mode7: false,
+            monitor: true,
+            ntp: true,
+            stats: true,
+        }
+    }
+}
+
+/// The statistics files ntpd knows.
+pub const STATISTICS_NAMES: &[&str] = &[
+    "clockstats",
+    "cryptostats",
+    "loopstats",
+    "peerstats",
+    "protostats",
+    "rawstats",
+    "sysstats",
+    "timingstats",
+    "usestats",
+];
+
+/// `filegen NAME …`: how one statistics file is named and rotated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileGen {
+    /// `file F`: base name inside `statsdir` (default: the generation's name).
+    pub file: Option<String>,
+    /// `type none|pid|day|week|month|year|age` (ntpd default `day`).
+    pub kind: FileGenType,
+    /// `link` (default) / `nolink`: keep a link from the base name to the current file.
+    pub link: bool,
+    /// `enable` / `disable`; `statistics NAME` also enables.
+    pub enabled: bool,
+}
+
+impl Default for FileGen {
+    fn default() -> Self {
+        FileGen {
+            file: None,
+            kind: FileGenType::Day,
+            link: true,
+            enabled: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileGenType {
+    None,
+    Pid,
+    Day,
+    Week,
+    Month,
+    Year,
+    Age,
+}
+
+impl FileGenType {
+    pub fn from_keyword(w: &str) -> Option<FileGenType> {
+        Some(match w {
+            "none" => FileGenType::None,
+            "pid" => FileGenType::Pid,
+            "day" => FileGenType::Day,
+            "week" => FileGenType::Week,
+            "month" => FileGenType::Month,
+            "year" => FileGenType::Year,
+            "age" => FileGenType::Age,
+            _ => return None,
+        })
+    }
+}
+
+/// `tinker …` overrides; `None` means the engine's built-in constant.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tinker {
+    /// Allan intercept, seconds.
+    pub allan: Option<f64>,
+    /// Dispersion increase rate, PPM.
+    pub dispersion: Option<f64>,
+    /// Initial frequency, PPM (overrides the drift file).
+    pub freq: Option<f64>,
+    /// Huff-n'-puff filter span, seconds.
+    pub huffpuff: Option<f64>,
+    /// Panic threshold, seconds (0 disables the panic exit).
+    pub panic: Option<f64>,
+    /// Step threshold, seconds (0 disables stepping).
+    pub step: Option<f64>,
+    /// Backward step threshold (ntp.org 4.2.8).
+    pub stepback: Option<f64>,
+    /// Forward step threshold (ntp.org 4.2.8).
+    pub stepfwd: Option<f64>,
+    /// Stepout (wait before stepping), seconds.
+    pub stepout: Option<f64>,
+}
+
+/// `tos …` selection parameters, with ntpd's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tos {
+    pub beacon: f64,
+    pub ceiling: u8,
+    pub cohort: bool,
+    pub floor: u8,
+    pub maxclock: u32,
+    pub maxdist: f64,
+    pub minclock: u32,
+    pub mindist: f64,
+    pub minsane: u32,
+    /// Orphan stratum; 16 = orphan mode off.
+    pub orphan: u8,
+    pub orphanwait: f64,
+}
+
+impl Default for Tos {
+    fn default() -> Self {
+        Tos {
+            beacon: 3600.0,
+            ceiling: 16,
+            cohort: false,
+            floor: 1,
+            maxclock: 10,
+            maxdist: 1.5,
+            minclock: 3,
+            mindist: 0.001,
+            minsane: 1,
+            orphan: 16,
+            orphanwait: 300.0,
+        }
+    }
+}
+
+/// `interface listen|ignore|drop WHAT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceRule {
+    pub action: InterfaceAction,
+    pub matches: InterfaceMatch,
+    pub location: Location,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InterfaceAction {
+    Listen,
+    Ignore,
+    Drop,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterfaceMatch {
+    All,
+    Ipv4,
+    Ipv6,
+    Wildcard,
+    /// An interface name such as `eth0`.
+    Name(String),
+    /// An address with a prefix length (`192.0.2.0/24`; a bare address is /32 or /128).
+    Prefix(IpAddr, u8),
+}
+
+/// `setvar NAME = VALUE [default]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetVar {
+    pub name: String,
+    pub value: String,
+    /// `default`: listed in the default mode 6 system-variable readout.
+    pub default: bool,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub associations: Vec<Association>,
+    pub restrictions: Restrictions,
+    pub discard: Discard,
+    pub driftfile: Option<PathBuf>,
+    /// `nonvolatile T`: rewrite the drift file when the frequency changed by more than T
+    /// (fraction, default 1e-7).
+    pub nonvolatile: Option<f64>,
+    /// `keys FILE`.
+    pub keys_file: Option<PathBuf>,
+    /// `trustedkey` ids and ranges; see [`Config::is_trusted_key`].
+    pub trusted_keys: Vec<RangeInclusive<u32>>,
+    pub request_key: Option<u32>,
+    pub control_key: Option<u32>,
+    pub system: SystemFlags,
+    /// Generations named by `statistics` (enabled) or `filegen`, keyed by name.
+    pub filegens: BTreeMap<String, FileGen>,
+    pub statsdir: Option<PathBuf>,
+    pub logfile: Option<PathBuf>,
+    /// `logconfig` items verbatim (e.g. `=syncstatus`, `+sysevents`).
+    pub logconfig: Vec<String>,
+    pub pidfile: Option<PathBuf>,
+    pub leapfile: Option<PathBuf>,
+    pub tinker: Tinker,
+    pub tos: Tos,
+    pub interfaces: Vec<InterfaceRule>,
+    /// `rtcsync` (ntpkit extension): keep the RTC in step while synchronised.
+    pub rtcsync: bool,
+    /// `mru maxdepth N maxmem N …` settings, by keyword.
+    pub mru: BTreeMap<String, u32>,
+    pub setvars: Vec<SetVar>,
+    /// True for [`Config::default_builtin`]: no file was read.
+    pub builtin: bool,
+}
+
+impl Default for Config {
+    /// An empty configuration (as from an empty file): no associations, everything allowed.
+    fn default() -> Self {
+        Config {
+            associations: Vec::new(),
+            restrictions: Restrictions::allow_all(),
+            discard: Discard::default(),
+            driftfile: None,
+            nonvolatile: None,
+            keys_file: None,
+            trusted_keys: Vec::new(),
+            request_key: None,
+            control_key: None,
+            system: SystemFlags::default(),
+            filegens: BTreeMap::new(),
+            statsdir: None,
+            logfile: None,
+            logconfig: Vec::new(),
+            pidfile: None,
+            leapfile: None,
+            tinker: Tinker::default(),
+            tos: Tos::default(),
+            interfaces: Vec::new(),
+            rtcsync: false,
+            mru: BTreeMap::new(),
+            setvars: Vec::new(),
+            builtin: false,
+        }
+    }
+}
+
+impl Config {
+    /// Whether `trustedkey` lists `id`.
+    pub fn is_trusted_key(&self, id: u32) -> bool {
+        self.trusted_keys.iter().any(|r| r.contains(&id))
+    }
+
+    /// The generations that are enabled (`statistics` or `filegen … enable`), e.g.
+    /// `loopstats`, with their settings.
+    pub fn enabled_stats(&self) -> impl Iterator<Item = (&str, &FileGen)> {
+        self.filegens
+            .iter()
+            .filter(|(_, g)| g.enabled)
+            .map(|(n, g)| (n.as_str(), g))
+    }
+}

@@ -1,0 +1,11 @@
+//! The mode 6 control protocol above the wire format: a client (ntpq, ntpstat) and a
+//! sans-I/O responder the daemon plugs its state into.
+
+pub mod auth_glue;
+pub mod client;
+pub mod cooked;
+pub mod ntpq;
+pub mod ntpstat;
+pub mod peers;
+pub mod sample;
+pub mod server;

@@ -1,0 +1,904 @@
+//! ntpq's command interpreter: hosts, the command table (with unique-prefix matching as
+//! ntpq allows), and each command's output in ntp.org 4.2.8's layout or as JSON.
+//! `apps::ntpq` only parses flags and feeds commands in.
+
+use super::client::{Association, Client, Error, Family, Signer};
+use super::cooked::{self, Wrapped};
+use super::peers::{self, PeerTable};
+use crate::wire::control::{ClockStatus, PeerStatus, SystemStatus, Value};
+use crate::wire::time::NtpTimestamp;
+use serde_json::{json, Map, Value as Json};
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// How ntpq was asked to behave (its flags).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub family: Family,
+    pub numeric: bool,
+    pub wide: bool,
+    pub debug: bool,
+    pub json: bool,
+    pub color: bool,
+    pub old_rv: bool,
+    pub timeout: Option<Duration>,
+    /// `-a keyid` with `-k keyfile`.
+    pub key_id: Option<u32>,
+    pub keyfile: Option<std::path::PathBuf>,
+}
+
+/// What the interpreter should do after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+#[derive(Debug)]
+struct Command {
+    name: &'static str,
+    args: &'static str,
+    help: &'static str,
+}
+
+const COMMANDS: &[Command] = &[
+    Command {
+        name: "apeers",
+        args: "[-4|-6]",
+        help: "print peer summary with association IDs",
+    },
+    Command {
+        name: "associations",
+        args: "",
+        help: "print list of association IDs and statuses for the server's peers",
+    },
+    Command {
+        name: "clockvar",
+        args: "[assocID] [name[=value[,...]]]",
+        help: "print variables associated with a clock",
+    },
+    Command {
+        name: "cooked",
+        args: "",
+        help: "output in cooked (formatted) mode",
+    },
+    Command {
+        name: "cv",
+        args: "[assocID] [name[=value[,...]]]",
+        help: "print variables associated with a clock",
+    },
+    Command {
+        name: "exit",
+        args: "",
+        help: "exit ntpq",
+    },
+    Command {
+        name: "help",
+        args: "[command]",
+        help: "tell the use and syntax of commands",
+    },
+    Command {
+        name: "host",
+        args: "[name]",
+        help: "specify the host whose NTP server we talk to",
+    },
+    Command {
+        name: "kerninfo",
+        args: "",
+        help: "display kernel loop and PPS statistics",
+    },
+    Command {
+        name: "lassociations",
+        args: "",
+        help: "print list of all association IDs and statuses",
+    },
+    Command {
+        name: "lopeers",
+        args: "[-4|-6]",
+        help: "print all peers the old way (with local addresses)",
+    },
+    Command {
+        name: "lpeers",
+        args: "[-4|-6]",
+        help: "print all peers the server knows about",
+    },
+    Command {
+        name: "mrulist",
+        args: "[tag=value] [...]",
+        help: "display the list of most recently seen source addresses",
+    },
+    Command {
+        name: "opeers",
+        args: "[-4|-6]",
+        help: "print peer list the old way, with dstadr shown rather than refid",
+    },
+    Command {
+        name: "passociations",
+        args: "",
+        help: "print list of associations returned by the last associations command",
+    },
+    Command {
+        name: "peers",
+        args: "[-4|-6]",
+        help: "obtain and print a list of the server's peers [IP version]",
+    },
+    Command {
+        name: "quit",
+        args: "",
+        help: "exit ntpq",
+    },
+    Command {
+        name: "raw",
+        args: "",
+        help: "do raw mode variable output",
+    },
+    Command {
+        name: "readvar",
+        args: "[assocID] [varname[,...]]",
+        help: "read system or peer variables",
+    },
+    Command {
+        name: "rv",
+        args: "[assocID] [varname[,...]]",
+        help: "read system or peer variables",
+    },
+    Command {
+        name: "sysinfo",
+        args: "",
+        help: "display system summary",
+    },
+    Command {
+        name: "timeout",
+        args: "[msec]",
+        help: "set the primary receive time out",
+    },
+    Command {
+        name: "version",
+        args: "",
+        help: "print version number",
+    },
+    Command {
+        name: "writevar",
+        args: "assocID name=value,[...]",
+        help: "write system or peer variables",
+    },
+];
+
+/// Find a command by its name or a unique prefix (ntpq's `findcmd`).
+fn find_command(word: &str) -> Result<&'static Command, String> {
+    if let Some(c) = COMMANDS.iter().find(|c| c.name == word) {
+        return Ok(c);
+    }
+    let matches: Vec<&Command> = COMMANDS
+        .iter()
+        .filter(|c| c.name.starts_with(word))
+        .collect();
+    match matches.len() {
+        1 => Ok(matches[0]),
+        0 => Err(format!("***Command `{word}' unknown")),
+        _ => Err(format!("***Command `{word}' ambiguous")),
+    }
+}
+
+struct Connection {
+    name: String,
+    client: Client,
+}
+
+pub struct Session<'w> {
+    opts: Options,
+    /// Every host named on the command line (several → a `server` column).
+    host_count: usize,
+    /// Width of the `server` column (longest host name).
+    host_width: usize,
+    conn: Option<Connection>,
+    raw: bool,
+    timeout: Duration,
+    assoc_cache: Vec<Association>,
+    names: HashMap<IpAddr, String>,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+}
+
+/// Turn an address into a host name (`getnameinfo`, numeric when there is none).
+fn reverse_lookup(addr: IpAddr) -> String {
+    use std::ffi::CStr;
+    let sa: socket2::SockAddr = std::net::SocketAddr::new(addr, 0).into();
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: sa is a valid sockaddr of the stated length; host is a writable buffer.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sa.as_ptr(),
+            sa.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            0,
+        )
+    };
+    if rc != 0 {
+        return addr.to_string();
+    }
+    // SAFETY: getnameinfo NUL-terminates on success.
+    unsafe { CStr::from_ptr(host.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl<'w> Session<'w> {
+    pub fn new(
+        opts: Options,
+        hosts: &[String],
+        out: &'w mut dyn Write,
+        err: &'w mut dyn Write,
+    ) -> Session<'w> {
+        Session {
+            timeout: opts.timeout.unwrap_or(super::client::DEFAULT_TIMEOUT),
+            opts,
+            host_count: hosts.len(),
+            host_width: hosts.iter().map(|h| h.len()).max().unwrap_or(0),
+            conn: None,
+            raw: false,
+            assoc_cache: Vec::new(),
+            names: HashMap::new(),
+            out,
+            err,
+        }
+    }
+
+    /// Open `host`; false (after a message) when it cannot be resolved or signed for.
+    pub fn open_host(&mut self, host: &str) -> bool {
+        let mut client = match Client::connect_family(host, self.opts.family, self.timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = writeln!(self.err, "***Can't find host {host}: {e}");
+                return false;
+            }
+        };
+        client.debug = self.opts.debug;
+        if let Some(key_id) = self.opts.key_id {
+            match signer(key_id, self.opts.keyfile.as_deref()) {
+                Ok(s) => client.signer = Some(s),
+                Err(e) => {
+                    let _ = writeln!(self.err, "ntpq: {e}");
+                    return false;
+                }
+            }
+        }
+        self.conn = Some(Connection {
+            name: host.to_string(),
+            client,
+        });
+        self.assoc_cache.clear();
+        true
+    }
+
+    fn host_column(&self) -> Option<(String, usize)> {
+        let c = self.conn.as_ref()?;
+        (self.host_count > 1).then(|| (c.name.clone(), self.host_width))
+    }
+
+    fn name_of(&mut self, addr: IpAddr) -> String {
+        if let Some(r) = peers::refclock_display(&addr).filter(|_| !self.opts.numeric) {
+            return r;
+        }
+        if self.opts.numeric || addr.is_unspecified() {
+            return addr.to_string();
+        }
+        self.names
+            .entry(addr)
+            .or_insert_with(|| reverse_lookup(addr))
+            .clone()
+    }
+
+    fn host_text(&mut self, text: &str) -> String {
+        match peers::parse_addr(text) {
+            Some(a) if !self.opts.numeric => {
+                let name = self.name_of(a);
+                // keep a port the daemon sent (peeradr)
+                match text.rsplit_once(':') {
+                    Some((_, port)) if text.contains('.') && port.parse::<u16>().is_ok() => {
+                        format!("{name}:{port}")
+                    }
+                    _ => name,
+                }
+            }
+            _ => text.to_string(),
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut Client, String> {
+        match self.conn.as_mut() {
+            Some(c) => Ok(&mut c.client),
+            None => Err("***No host open, use `host' command".into()),
+        }
+    }
+
+    fn report(&mut self, e: Error) {
+        let _ = writeln!(self.err, "{e}");
+    }
+
+    fn json_out(&mut self, kind: &str, body: Json) {
+        let server = self
+            .conn
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let v = json!({ "server": server, "command": kind, "result": body });
+        let _ = writeln!(self.out, "{v}");
+    }
+
+    /// Run one command line; errors are printed the way ntpq prints them.
+    pub fn run(&mut self, line: &str) -> Flow {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(first) = words.first() else {
+            return Flow::Continue;
+        };
+        let cmd = match find_command(first) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = writeln!(self.err, "{e}");
+                return Flow::Continue;
+            }
+        };
+        let args = &words[1..];
+        let result = match cmd.name {
+            "quit" | "exit" => return Flow::Quit,
+            "help" => {
+                self.help(args.first().copied());
+                Ok(())
+            }
+            "peers" => self.peers(PeerTable::Peers, false),
+            "lpeers" => self.peers(PeerTable::Peers, true),
+            "opeers" => self.peers(PeerTable::Old, false),
+            "lopeers" => self.peers(PeerTable::Old, true),
+            "apeers" => self.peers(PeerTable::Assoc, false),
+            "associations" => self.associations(false, true),
+            "lassociations" => self.associations(true, true),
+            "passociations" => self.associations(false, false),
+            "readvar" | "rv" => self.readvar(args, false),
+            "clockvar" | "cv" => self.readvar(args, true),
+            "writevar" => self.writevar(args),
+            "sysinfo" => self.display_table("sysinfo", cooked::SYSINFO, true),
+            "kerninfo" => self.display_table("kerninfo", cooked::KERNINFO, true),
+            "mrulist" => self.mrulist(args),
+            "host" => {
+                self.host(args.first().copied());
+                Ok(())
+            }
+            "timeout" => {
+                self.set_timeout(args.first().copied());
+                Ok(())
+            }
+            "raw" => {
+                self.raw = true;
+                let _ = writeln!(self.out, "Output set to raw");
+                Ok(())
+            }
+            "cooked" => {
+                self.raw = false;
+                let _ = writeln!(self.out, "Output set to cooked");
+                Ok(())
+            }
+            "version" => {
+                let _ = writeln!(self.out, "ntpq ntpkit {}", env!("CARGO_PKG_VERSION"));
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            let _ = writeln!(self.err, "{e}");
+        }
+        Flow::Continue
+    }
+
+    fn help(&mut self, topic: Option<&str>) {
+        match topic {
+            None => {
+                let _ = writeln!(self.out, "ntpq commands:");
+                let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+                for chunk in names.chunks(4) {
+                    let line: String = chunk.iter().map(|n| format!("{n:<16}")).collect();
+                    let _ = writeln!(self.out, "{}", line.trim_end());
+                }
+            }
+            Some(t) => match find_command(t) {
+                Ok(c) => {
+                    let _ = writeln!(self.out, "function: {}", c.help);
+                    let _ = writeln!(self.out, "usage: {} {}", c.name, c.args);
+                }
+                Err(e) => {
+                    let _ = writeln!(self.err, "{e}");
+                }
+            },
+        }
+    }
+
+    fn host(&mut self, name: Option<&str>) {
+        match name {
+            None => {
+                let msg = match &self.conn {
+                    Some(c) => format!("current host is {}", c.name),
+                    None => "no current host".to_string(),
+                };
+                let _ = writeln!(self.out, "{msg}");
+            }
+            Some(h) => {
+                let previous = self.conn.take();
+                if self.open_host(h) {
+                    let _ = writeln!(self.out, "current host set to {h}");
+                } else {
+                    self.conn = previous;
+                    if let Some(c) = &self.conn {
+                        let _ = writeln!(self.out, "current host remains {}", c.name);
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_timeout(&mut self, ms: Option<&str>) {
+        match ms {
+            None => {
+                let _ = writeln!(self.out, "primary timeout {} ms", self.timeout.as_millis());
+            }
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) => {
+                    self.timeout = Duration::from_millis(ms);
+                    if let Some(c) = self.conn.as_mut() {
+                        c.client.timeout = self.timeout;
+                    }
+                }
+                Err(_) => {
+                    let _ = writeln!(self.err, "***Illegal integer value {v}");
+                }
+            },
+        }
+    }
+
+    fn fetch_associations(&mut self) -> Result<bool, String> {
+        let r = self.client()?.associations();
+        match r {
+            Ok((_, list)) => {
+                self.assoc_cache = list;
+                if self.assoc_cache.is_empty() && !self.opts.json {
+                    let _ = writeln!(self.err, "No association IDs returned");
+                }
+                Ok(!self.assoc_cache.is_empty())
+            }
+            Err(e) => {
+                self.report(e);
+                Ok(false)
+            }
+        }
+    }
+
+    fn associations(&mut self, show_all: bool, fetch: bool) -> Result<(), String> {
+        if fetch && !self.fetch_associations()? {
+            if self.opts.json {
+                self.json_out("associations", json!([]));
+            }
+            return Ok(());
+        }
+        if self.opts.json {
+            let rows: Vec<Json> = self
+                .assoc_cache
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    json!({
+                        "ind": i + 1, "assid": a.id, "status": format!("{:04x}", a.status.encode()),
+                        "conf": a.status.has(crate::wire::control::peer_flags::CONFIG),
+                        "reach": a.status.has(crate::wire::control::peer_flags::REACH),
+                        "condition": a.status.select.condition(),
+                        "tally": a.status.tally().to_string(),
+                        "event_count": a.status.event_count, "last_event": a.status.event,
+                    })
+                })
+                .collect();
+            self.json_out("associations", Json::Array(rows));
+            return Ok(());
+        }
+        let t = cooked::associations_table(&self.assoc_cache, show_all);
+        let _ = self.out.write_all(t.as_bytes());
+        Ok(())
+    }
+
+    /// The rows of a peers table (READSTAT, then READVAR per association).
+    pub fn peer_rows(&mut self, show_all: bool) -> Result<Option<Vec<peers::PeerRow>>, String> {
+        if !self.fetch_associations()? {
+            return Ok(None);
+        }
+        let mut rows = Vec::new();
+        let list = self.assoc_cache.clone();
+        for a in list {
+            if !show_all
+                && !a.status.has(crate::wire::control::peer_flags::CONFIG)
+                && !a.status.has(crate::wire::control::peer_flags::REACH)
+            {
+                continue;
+            }
+            let r = self.client()?.read_vars(a.id, &[]);
+            let vars = match r {
+                Ok(v) => v,
+                Err(e) => {
+                    self.report(e);
+                    return Ok(Some(rows));
+                }
+            };
+            if vars.vars.is_empty() {
+                let _ = writeln!(
+                    self.err,
+                    "***No information returned for association {}",
+                    a.id
+                );
+                return Ok(Some(rows));
+            }
+            let now = NtpTimestamp::from_system_time(std::time::SystemTime::now());
+            let mut name_of = |addr: IpAddr| self.name_of(addr);
+            rows.push(peers::row_from_vars(
+                a.id,
+                vars.status,
+                &vars.vars,
+                now,
+                &mut name_of,
+            ));
+        }
+        Ok(Some(rows))
+    }
+
+    fn peers(&mut self, table: PeerTable, show_all: bool) -> Result<(), String> {
+        let host_col = self.host_column();
+        if !self.opts.json {
+            let mut head = String::new();
+            if let Some((_, w)) = &host_col {
+                let label: String = "server (local)".chars().take(*w).collect();
+                head.push_str(&format!("{label:<w$} "));
+            }
+            head.push_str(peers::header(table));
+            head.push('\n');
+            if let Some((_, w)) = &host_col {
+                head.push_str(&"=".repeat(w + 1));
+            }
+            head.push_str(&"=".repeat(peers::RULE_WIDTH));
+            head.push('\n');
+            let _ = self.out.write_all(head.as_bytes());
+        }
+        let Some(rows) = self.peer_rows(show_all)? else {
+            if self.opts.json {
+                self.json_out("peers", json!([]));
+            }
+            return Ok(());
+        };
+        if self.opts.json {
+            let v = serde_json::to_value(&rows).unwrap_or(Json::Null);
+            self.json_out("peers", v);
+            return Ok(());
+        }
+        let mut text = String::new();
+        for row in &rows {
+            let hc = host_col.as_ref().map(|(h, w)| (h.as_str(), *w));
+            text.push_str(&peers::render_row(
+                row,
+                table,
+                self.opts.wide,
+                hc,
+                self.opts.color,
+            ));
+            text.push('\n');
+        }
+        let _ = self.out.write_all(text.as_bytes());
+        Ok(())
+    }
+
+    /// `&N` (index into the last association list) or a number.
+    fn parse_assoc(&mut self, word: &str) -> Result<u16, String> {
+        if let Some(idx) = word.strip_prefix('&') {
+            let i: usize = idx
+                .parse()
+                .map_err(|_| format!("***Illegal index value {word}"))?;
+            if self.assoc_cache.is_empty() {
+                self.fetch_associations()?;
+            }
+            return self
+                .assoc_cache
+                .get(i.wrapping_sub(1))
+                .map(|a| a.id)
+                .ok_or_else(|| format!("***Association index `{i}' invalid/undecodable"));
+        }
+        word.parse::<u16>()
+            .map_err(|_| format!("***Association value `{word}' invalid/undecodable"))
+    }
+
+    fn readvar(&mut self, args: &[&str], clock: bool) -> Result<(), String> {
+        let (assoc, rest) = match args.first() {
+            Some(w) if w.starts_with('&') || w.bytes().all(|b| b.is_ascii_digit()) => {
+                (self.parse_assoc(w)?, &args[1..])
+            }
+            _ => (0, args),
+        };
+        let names: Vec<String> = rest
+            .iter()
+            .flat_map(|a| a.split(','))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let client = self.client()?;
+        let r = if clock {
+            client.read_clock(assoc, &name_refs)
+        } else {
+            client.read_vars(assoc, &name_refs)
+        };
+        let vars = match r {
+            Ok(v) => v,
+            Err(e) => {
+                self.report(e);
+                return Ok(());
+            }
+        };
+        let kind = if clock { "clockvar" } else { "readvar" };
+        if self.opts.json {
+            let mut m = Map::new();
+            for (n, v) in &vars.vars {
+                m.insert(n.clone(), json_value(v));
+            }
+            self.json_out(
+                kind,
+                json!({"associd": assoc, "status": format!("{:04x}", vars.status), "vars": m}),
+            );
+            return Ok(());
+        }
+        let mut text = String::new();
+        if self.host_count > 1 {
+            if let Some(c) = &self.conn {
+                text.push_str(&format!("server={} ", c.name));
+            }
+        }
+        if vars.vars.is_empty() {
+            let clk = if clock { " clock" } else { "" };
+            text.push_str(&if assoc == 0 {
+                format!("No system{clk} variables returned\n")
+            } else {
+                format!("No information returned for{clk} association {assoc}\n")
+            });
+            let _ = self.out.write_all(text.as_bytes());
+            return Ok(());
+        }
+        let quiet = !names.is_empty() && !self.opts.old_rv;
+        if !quiet {
+            text.push_str(&format!("associd={assoc} "));
+        }
+        text.push_str(&self.print_vars(&vars.vars, vars.status, assoc, clock, quiet));
+        let _ = self.out.write_all(text.as_bytes());
+        Ok(())
+    }
+
+    fn print_vars(
+        &mut self,
+        vars: &[(String, Value)],
+        status: u16,
+        assoc: u16,
+        clock: bool,
+        quiet: bool,
+    ) -> String {
+        let mut text = String::new();
+        let status_text = if clock {
+            ClockStatus::decode(status).to_string()
+        } else if assoc == 0 {
+            SystemStatus::decode(status).to_string()
+        } else {
+            PeerStatus::decode(status).to_string()
+        };
+        if self.raw {
+            if !quiet {
+                text.push_str(&format!("status=0x{status:04x},\n"));
+            }
+            let mut w = Wrapped::default();
+            for (n, v) in vars {
+                w.push(n, v.raw());
+            }
+            text.push_str(&w.finish());
+            return text;
+        }
+        if !quiet {
+            text.push_str(&format!("status={status:04x} {status_text},\n"));
+        }
+        let mut w = Wrapped::default();
+        for (n, v) in vars {
+            let mut host_of = |s: &str| self.host_text(s);
+            let cooked = cooked::cook(n, v, &mut host_of);
+            w.push(n, &cooked);
+        }
+        text.push_str(&w.finish());
+        text
+    }
+
+    fn writevar(&mut self, args: &[&str]) -> Result<(), String> {
+        let Some(first) = args.first() else {
+            return Err("***Command `writevar' requires arguments".into());
+        };
+        let assoc = self.parse_assoc(first)?;
+        let items: Vec<String> = args[1..]
+            .iter()
+            .flat_map(|a| a.split(','))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let pairs: Vec<(&str, &str)> = items
+            .iter()
+            .map(|i| i.split_once('=').unwrap_or((i.as_str(), "")))
+            .collect();
+        let r = self.client()?.write_vars(assoc, &pairs);
+        match r {
+            Ok(v) if self.opts.json => {
+                self.json_out(
+                    "writevar",
+                    json!({"associd": assoc, "done": true, "vars": v.vars.len()}),
+                );
+            }
+            Ok(v) if v.vars.is_empty() => {
+                let _ = writeln!(self.out, "done! (no data returned)");
+            }
+            Ok(v) => {
+                let t = self.print_vars(&v.vars, v.status, assoc, false, false);
+                let _ = self
+                    .out
+                    .write_all(format!("associd={assoc} {t}").as_bytes());
+            }
+            Err(e) => self.report(e),
+        }
+        Ok(())
+    }
+
+    fn display_table(
+        &mut self,
+        kind: &str,
+        table: &[(&str, &str)],
+        status_line: bool,
+    ) -> Result<(), String> {
+        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        let mut r = self.client()?.read_vars(0, &names);
+        if let Err(Error::Server(crate::wire::control::ErrorCode::UNKNOWNVAR, _)) = r {
+            // a daemon without some of them (NTPsec has no bcastdelay): ask one by one
+            let mut all = super::client::Vars {
+                status: 0,
+                vars: Vec::new(),
+            };
+            for name in &names {
+                if let Ok(v) = self.client()?.read_vars(0, &[name]) {
+                    all.status = v.status;
+                    all.vars.extend(v.vars);
+                }
+            }
+            r = Ok(all);
+        }
+        let vars = match r {
+            Ok(v) => v,
+            Err(e) => {
+                self.report(e);
+                return Ok(());
+            }
+        };
+        if self.opts.json {
+            let mut m = Map::new();
+            for (n, v) in &vars.vars {
+                m.insert(n.clone(), json_value(v));
+            }
+            self.json_out(kind, Json::Object(m));
+            return Ok(());
+        }
+        let mut text = String::new();
+        if status_line {
+            text.push_str(&format!(
+                "associd=0 status={:04x} {},\n",
+                vars.status,
+                SystemStatus::decode(vars.status)
+            ));
+        }
+        for (name, label) in table {
+            if let Some(v) = crate::wire::control::lookup(&vars.vars, name) {
+                let mut host_of = |s: &str| self.host_text(s);
+                let shown = cooked::display_value(name, v, &mut host_of);
+                text.push_str(&format!("{label}  {shown}\n"));
+            }
+        }
+        let _ = self.out.write_all(text.as_bytes());
+        Ok(())
+    }
+
+    fn mrulist(&mut self, args: &[&str]) -> Result<(), String> {
+        let extra: Vec<&str> = args.iter().copied().filter(|a| a.contains('=')).collect();
+        let r = self.client()?.mrulist(&extra, 64);
+        let list = match r {
+            Ok(l) => l,
+            Err(e) => {
+                self.report(e);
+                return Ok(());
+            }
+        };
+        if self.opts.json {
+            let now = list.now.map(|t| t.seconds() as i64);
+            let rows: Vec<Json> = list
+                .entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "addr": e.addr, "count": e.count,
+                        "first": e.first.to_hex_string(), "last": e.last.to_hex_string(),
+                        "lstint": now.map(|n| n - e.last.seconds() as i64),
+                        "mode": e.mode_version & 7, "version": (e.mode_version >> 3) & 7,
+                        "restrict": e.restrict, "score": e.score, "drop": e.drop,
+                    })
+                })
+                .collect();
+            self.json_out("mrulist", Json::Array(rows));
+            return Ok(());
+        }
+        let mut host_of = |s: &str| self.host_text(s);
+        let t = cooked::mru_table(&list, &mut host_of);
+        let _ = self.out.write_all(t.as_bytes());
+        Ok(())
+    }
+}
+
+/// A variable as JSON: numbers as numbers, everything else as its text.
+fn json_value(v: &Value) -> Json {
+    if !v.is_quoted() {
+        let t = v.text().trim();
+        if let Ok(i) = t.parse::<i64>() {
+            return json!(i);
+        }
+        if let Ok(f) = t.parse::<f64>() {
+            if f.is_finite() {
+                return json!(f);
+            }
+        }
+    }
+    Json::String(v.text().to_string())
+}
+
+/// Build the request signer for `-a keyid` from the keys file.
+fn signer(key_id: u32, keyfile: Option<&std::path::Path>) -> Result<Signer, String> {
+    let path = keyfile.unwrap_or(std::path::Path::new("/etc/ntp.keys"));
+    super::auth_glue::signer_from_keyfile(path, key_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_prefixes_resolve_like_ntpq() {
+        assert_eq!(find_command("as").unwrap().name, "associations");
+        assert_eq!(find_command("pe").unwrap().name, "peers");
+        assert_eq!(find_command("rv").unwrap().name, "rv");
+        assert_eq!(find_command("sysi").unwrap().name, "sysinfo");
+        assert!(find_command("c").unwrap_err().contains("ambiguous"));
+        assert_eq!(
+            find_command("bogus").unwrap_err(),
+            "***Command `bogus' unknown"
+        );
+    }
+
+    #[test]
+    fn timeout_is_reported_like_ntpq() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let host = silent.local_addr().unwrap().to_string();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let opts = Options {
+            timeout: Some(Duration::from_millis(50)),
+            numeric: true,
+            ..Default::default()
+        };
+        let mut s = Session::new(opts, std::slice::from_ref(&host), &mut out, &mut err);
+        assert!(s.open_host(&host));
+        assert_eq!(s.run("rv"), Flow::Continue);
+        assert_eq!(s.run("quit"), Flow::Quit);
+        drop(s);
+        assert_eq!(String::from_utf8(err).unwrap(), "***Request timed out\n");
+    }
+}
