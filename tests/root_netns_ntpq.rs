@@ -346,3 +346,39 @@ fn root_netns_responder_noquery_drops_remote_only() {
     stop.store(true, Ordering::Relaxed);
     handle.join().unwrap();
 }
+
+#[test]
+fn root_netns_ntpstat_and_check_ntp_peer_accept_our_responder() {
+    let test = "root_netns_ntpstat_and_check_ntp_peer_accept_our_responder";
+    let check_ntp_peer = "/usr/lib/nagios/plugins/check_ntp_peer";
+    if common::find_program("ntpstat", &[]).is_none() {
+        return common::skip(test, "needs Debian's ntpstat (apt: ntpstat)");
+    }
+    if !std::path::Path::new(check_ntp_peer).exists() {
+        return common::skip(test, "needs check_ntp_peer (apt: monitoring-plugins-basic)");
+    }
+    let lan = match Lan::new(1) {
+        Ok(l) => l,
+        Err(why) => return common::skip(test, &why),
+    };
+    let (handle, stop) = serve_responder(&lan.host(1).ns, |_| RestrictFlags::NONE);
+    // the classic C ntpstat: one READVAR to 127.0.0.1:123, the whole 576-byte struct
+    let st = lan.run(1, &["ntpstat"]);
+    let st_text = text(&st);
+    assert_eq!(st.status.code(), Some(0), "{st_text}{}", errtext(&st));
+    assert!(
+        st_text.starts_with("synchronised to NTP server (198.18.0.1) at stratum 2"),
+        "{st_text}"
+    );
+    assert!(st_text.contains("polling server every 64 s"), "{st_text}");
+    // monitoring-plugins: READSTAT, then READVAR of the system peer
+    let cp = lan.run(
+        1,
+        &[check_ntp_peer, "-H", "127.0.0.1", "-w", "1", "-c", "2"],
+    );
+    let cp_text = text(&cp);
+    assert_eq!(cp.status.code(), Some(0), "{cp_text}{}", errtext(&cp));
+    assert!(cp_text.starts_with("NTP OK: Offset"), "{cp_text}");
+    stop.store(true, Ordering::Relaxed);
+    handle.join().unwrap();
+}
