@@ -232,7 +232,12 @@ fn root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly() {
     let Some(lan) = lan(test, 1) else { return };
     let dir = lan.host(1).dir.clone();
     let pidfile = dir.join("ntpd.pid");
-    std::fs::write(dir.join("ntpkit.conf"), LOCAL10).unwrap();
+    let drift = dir.join("ntp.drift");
+    std::fs::write(
+        dir.join("ntpkit.conf"),
+        format!("{LOCAL10}driftfile {}\n", drift.display()),
+    )
+    .unwrap();
     let bin = common::ntpkit_bin();
     let mut child = lan
         .command(
@@ -263,6 +268,14 @@ fn root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly() {
         })
         .expect("pidfile written");
     assert_eq!(pid as u32, child.id());
+    // synchronised to LOCAL: from then on the frequency is known and worth saving
+    lan.wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("ntpd.log"))
+            .ok()
+            .filter(|l| l.contains("synchronized"))
+            .map(|_| ())
+    })
+    .expect("synchronised to LOCAL");
     let t = Instant::now();
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -271,6 +284,8 @@ fn root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly() {
     assert!(!pidfile.exists());
     let log = std::fs::read_to_string(dir.join("ntpd.log")).unwrap();
     assert!(log.contains("SIGTERM"), "{log}");
+    let saved = std::fs::read_to_string(&drift).expect("drift file written at exit");
+    assert!(saved.trim().parse::<f64>().is_ok(), "{saved:?}");
 }
 
 #[test]
@@ -417,7 +432,13 @@ fn root_netns_ntpd_signs_replies_for_trusted_keys_like_ntpsec() {
 /// sees it serving stratum `want` with no leap warning. Returns the ntpdig line.
 fn sync_and_serve(lan: &Lan, i: usize, upstream: &str, observer: usize, want: u8) -> String {
     let start = Instant::now();
-    start_ntpd(lan, i, &format!("server {upstream} iburst\n"), &[]);
+    let stats = lan.host(i).dir.join("stats");
+    std::fs::create_dir_all(&stats).unwrap();
+    let conf = format!(
+        "server {upstream} iburst\nstatsdir {}/\nstatistics loopstats peerstats\n",
+        stats.display()
+    );
+    start_ntpd(lan, i, &conf, &[]);
     let me = format!("198.18.0.{i}");
     let line = lan
         .wait_for(Duration::from_secs(60), || {
@@ -448,6 +469,19 @@ fn root_netns_ntpd_synchronises_to_ntpsec_and_serves_stratum_plus_one() {
     let out = lan.run(2, &["ntpq", "-pn", "127.0.0.1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("*198.18.0.1"), "{text}");
+    // classic stats lines: loopstats 7 fields, peerstats 8 with the peer's address
+    let stats = lan.host(2).dir.join("stats");
+    let read = |name: &str| std::fs::read_to_string(stats.join(name)).unwrap_or_default();
+    let loopstats = read("loopstats");
+    let first = loopstats
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no loopstats in {stats:?}"));
+    assert_eq!(first.split_whitespace().count(), 7, "{first}");
+    let peerstats = read("peerstats");
+    let first = peerstats.lines().next().expect("peerstats line");
+    let fields: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!((fields.len(), fields[2]), (8, "198.18.0.1"), "{first}");
 }
 
 #[test]
