@@ -137,21 +137,43 @@ fn root_netns_ntpd_local_clock_driver_serves_stratum_11_to_ntpdig_and_ntpdate() 
 }
 
 #[test]
-fn root_netns_ntpd_single_thread_serves_from_one_thread() {
-    let test = "root_netns_ntpd_single_thread_serves_from_one_thread";
-    let Some(lan) = lan(test, 2) else { return };
-    let (pid, _) = start_ntpd(&lan, 1, LOCAL10, &["--single-thread", "-4"]);
-    let line = peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
-        .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
-    assert!(line.contains(" s11 "), "{line}");
+fn root_netns_ntpd_single_thread_syncs_and_serves_from_one_thread() {
+    let test = "root_netns_ntpd_single_thread_syncs_and_serves_from_one_thread";
+    if !needs(test, &[("ntpd", "ntpsec")]) {
+        return;
+    }
+    let Some(lan) = lan(test, 3) else { return };
+    peers::ntpsec_server(&lan, 3, 5, "");
+    peers::wait_serving(&lan, 2, "198.18.0.3", Duration::from_secs(20)).expect("NTPsec serving");
+    // a name (resolved with a blocking getaddrinfo in this mode) and an address
+    let (pid, _) = start_ntpd(
+        &lan,
+        1,
+        "server localhost iburst\nserver 198.18.0.3 iburst\n",
+        &["--single-thread", "-4"],
+    );
+    let line = lan
+        .wait_for(Duration::from_secs(30), || {
+            let (ok, text) = ntpdig(&lan, 2, "198.18.0.1");
+            (ok && text.contains(" s6 no-leap")).then_some(text)
+        })
+        .unwrap_or_else(|| panic!("not serving s6:\n{}", lan.log(1, "ntpkit.log")));
+    assert!(line.contains("198.18.0.1"), "{line}");
     let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .count();
     assert_eq!(threads, 1, "{}", lan.log(1, "ntpkit.log"));
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+    let sockets = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| t.to_string_lossy().starts_with("socket:"))
         .count();
-    assert!(fds <= 20, "{fds} descriptors");
+    assert!(sockets <= 20, "{sockets} sockets");
+    assert!(
+        lan.log(1, "ntpkit.log").contains("(localhost)"),
+        "{}",
+        lan.log(1, "ntpkit.log")
+    );
 }
 
 #[test]
@@ -641,4 +663,20 @@ fn root_netns_ntpd_q_sets_once_and_exits() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.starts_with("ntpd: time slew "), "{text}");
+}
+
+#[test]
+fn root_netns_ntpd_u_drops_root_after_binding_port_123() {
+    let test = "root_netns_ntpd_u_drops_root_after_binding_port_123";
+    let Some(lan) = lan(test, 2) else { return };
+    let (pid, _) = start_ntpd(&lan, 1, LOCAL10, &["-u", "nobody"]);
+    let line = peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
+    assert!(line.contains(" s11 "), "{line}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65534"),
+        "{uid}"
+    );
 }
