@@ -15,8 +15,26 @@ _ntpdate() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
+'-a+[Authenticate with this key id from the keys file]:key#:_default' \
+'-e+[Authentication delay in seconds (accepted for compatibility, 0-1)]:delay:_default' \
+'-k+[Keys file \[default\: /etc/ntp.keys\]]:file:_files' \
+'-o+[NTP version to send, 1-4 \[default\: 4\]]:version#:_default' \
+'-p+[Samples per server, 1-8 \[default\: 4\]]:samples:_default' \
+'-t+[Seconds to wait for each reply, in 0.2 s steps, at least 1 \[default\: 2\]]:timeo:_default' \
+'(-6)-4[Use IPv4 addresses only]' \
+'-6[Use IPv6 addresses only]' \
+'-b[Always step the clock (settimeofday)]' \
+'-B[Always slew the clock (adjtime), even past 0.5 s]' \
+'-d[Debug\: show every sample and the selection; never set the clock]' \
+'-q[Query only\: print, do not set the clock]' \
+'-s[Log the result to syslog instead of standard output]' \
+'-u[Use an unprivileged source port (ntpkit always does)]' \
+'-v[Log the version]' \
+'--rank[Rank the servers in a table (see docs/ntpdate.md); never sets the clock]' \
+'--json[The ranking as JSON, for scripts; never sets the clock]' \
 '-h[Print help]' \
 '--help[Print help]' \
+'*::servers:_hosts' \
 && ret=0
 }
 

@@ -23,12 +23,16 @@ _ntpstat() {
 
     case "${cmd}" in
         ntpstat)
-            opts="-h --help"
+            opts="-m -4 -6 -h"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

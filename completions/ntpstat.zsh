@@ -15,8 +15,10 @@ _ntpstat() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
-'-h[Print help]' \
-'--help[Print help]' \
+'-m+[exit 1 when the time error bound exceeds MAXERROR milliseconds]:MAXERROR:_default' \
+'-4[query 127.0.0.1 (the default)]' \
+'(-4)-6[query \:\:1]' \
+'-h[print the usage line and exit]' \
 && ret=0
 }
 

@@ -86,7 +86,14 @@ fn hard_links_share_the_inode() {
     let dir = tempfile::tempdir().unwrap();
     // hard links must be on the same filesystem as the binary: link a copy in the temp dir
     let copy = dir.path().join("ntpkit");
-    std::fs::copy(common::ntpkit_bin(), &copy).unwrap();
+    // copied by another process: an fd open for writing here could leak into a child
+    // forked by a parallel test and make exec fail with ETXTBSY
+    let status = Command::new("cp")
+        .arg(common::ntpkit_bin())
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
     let links = dir.path().join("bin");
     std::fs::create_dir(&links).unwrap();
     for _ in 0..2 {

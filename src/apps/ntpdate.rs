@@ -1,11 +1,231 @@
 //! `ntpdate`: query NTP servers once and set (or just show) the clock.
+//! Flags, output and exit codes of ntp.org 4.2.8; the work is in `crate::ntpdate`.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
-pub fn command() -> clap::Command {
-    clap::Command::new("ntpdate").about("query NTP servers once and set (or just show) the clock")
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::ntpdate::{self, target::Family, Options};
+
+/// ntp.org's usage line, printed on every usage error.
+pub const USAGE: &str = "usage: ntpdate [-46bBdqsuv] [-a key#] [-e delay] [-k file] [-p samples] \
+                         [-o version#] [-t timeo] server ...";
+
+fn flag(id: &'static str, short: char, help: &'static str) -> Arg {
+    Arg::new(id)
+        .short(short)
+        .action(ArgAction::SetTrue)
+        .help(help)
 }
 
-pub fn main(_args: Vec<OsString>) -> i32 {
-    super::not_implemented("ntpdate")
+fn value(id: &'static str, short: char, name: &'static str, help: &'static str) -> Arg {
+    Arg::new(id)
+        .short(short)
+        .value_name(name)
+        .allow_negative_numbers(true)
+        .help(help)
+}
+
+pub fn command() -> Command {
+    Command::new("ntpdate")
+        .about("query NTP servers once and set (or just show) the clock")
+        .override_usage(
+            "ntpdate [-46bBdqsuv] [-a key#] [-e delay] [-k file] [-p samples] [-o version#] \
+             [-t timeo] [--rank] [--json] server ...",
+        )
+        .after_help(
+            "Servers are host names or addresses, optionally HOST:PORT or [IPv6]:PORT. Every \
+             address of a name is queried, all in parallel. Exit status: 0 a server was chosen \
+             (and the clock set unless -q), 1 none usable or the clock could not be set, \
+             2 usage error.",
+        )
+        .arg(flag("ipv4", '4', "Use IPv4 addresses only").conflicts_with("ipv6"))
+        .arg(flag("ipv6", '6', "Use IPv6 addresses only"))
+        .arg(value(
+            "key",
+            'a',
+            "key#",
+            "Authenticate with this key id from the keys file",
+        ))
+        .arg(flag("step", 'b', "Always step the clock (settimeofday)"))
+        .arg(flag(
+            "slew",
+            'B',
+            "Always slew the clock (adjtime), even past 0.5 s",
+        ))
+        .arg(flag(
+            "debug",
+            'd',
+            "Debug: show every sample and the selection; never set the clock",
+        ))
+        .arg(value(
+            "delay",
+            'e',
+            "delay",
+            "Authentication delay in seconds (accepted for compatibility, 0-1)",
+        ))
+        .arg(
+            value("keyfile", 'k', "file", "Keys file [default: /etc/ntp.keys]")
+                .value_parser(clap::value_parser!(PathBuf))
+                .value_hint(clap::ValueHint::FilePath),
+        )
+        .arg(value(
+            "version",
+            'o',
+            "version#",
+            "NTP version to send, 1-4 [default: 4]",
+        ))
+        .arg(value(
+            "samples",
+            'p',
+            "samples",
+            "Samples per server, 1-8 [default: 4]",
+        ))
+        .arg(flag(
+            "query",
+            'q',
+            "Query only: print, do not set the clock",
+        ))
+        .arg(flag(
+            "syslog",
+            's',
+            "Log the result to syslog instead of standard output",
+        ))
+        .arg(value(
+            "timeout",
+            't',
+            "timeo",
+            "Seconds to wait for each reply, in 0.2 s steps, at least 1 [default: 2]",
+        ))
+        .arg(flag(
+            "unprivileged",
+            'u',
+            "Use an unprivileged source port (ntpkit always does)",
+        ))
+        .arg(flag("verbose", 'v', "Log the version"))
+        .arg(
+            Arg::new("rank")
+                .long("rank")
+                .action(ArgAction::SetTrue)
+                .help("Rank the servers in a table (see docs/ntpdate.md); never sets the clock"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("The ranking as JSON, for scripts; never sets the clock"),
+        )
+        .arg(
+            Arg::new("servers")
+                .value_name("server")
+                .num_args(1..)
+                .required(true)
+                .value_hint(clap::ValueHint::Hostname),
+        )
+}
+
+/// A flag value that does not make sense: ntpdate's message, then the usage line.
+fn usage_error(msg: &str) -> i32 {
+    eprintln!("ntpdate: {msg}");
+    eprintln!("{USAGE}");
+    2
+}
+
+fn number<T: std::str::FromStr>(m: &ArgMatches, id: &str) -> Result<Option<T>, String> {
+    match m.get_one::<String>(id) {
+        None => Ok(None),
+        Some(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("invalid value {s:?} for -{}", short_of(id))),
+    }
+}
+
+fn short_of(id: &str) -> char {
+    command()
+        .get_arguments()
+        .find(|a| a.get_id() == id)
+        .and_then(|a| a.get_short())
+        .unwrap_or('?')
+}
+
+fn options(m: &ArgMatches) -> Result<Options, String> {
+    let mut o = Options {
+        family: if m.get_flag("ipv4") {
+            Family::V4
+        } else if m.get_flag("ipv6") {
+            Family::V6
+        } else {
+            Family::Any
+        },
+        always_step: m.get_flag("step"),
+        always_slew: m.get_flag("slew"),
+        debug: m.get_flag("debug"),
+        query_only: m.get_flag("query"),
+        syslog: m.get_flag("syslog"),
+        log_version: m.get_flag("verbose"),
+        rank: m.get_flag("rank"),
+        json: m.get_flag("json"),
+        servers: m
+            .get_many::<String>("servers")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default(),
+        ..Options::default()
+    };
+    if let Some(k) = number::<u32>(m, "key")? {
+        if k == 0 {
+            return Err("key 0 is invalid".into());
+        }
+        o.key_id = Some(k);
+    }
+    if let Some(e) = number::<f64>(m, "delay")? {
+        if !(0.0..=1.0).contains(&e) {
+            return Err(format!("encryption delay {e} is unlikely"));
+        }
+    }
+    if let Some(path) = m.get_one::<PathBuf>("keyfile") {
+        o.keyfile = path.clone();
+    }
+    if let Some(v) = number::<i64>(m, "version")? {
+        if !(1..=4).contains(&v) {
+            return Err(format!("version number {v} is invalid"));
+        }
+        o.version = v as u8;
+    }
+    if let Some(p) = number::<i64>(m, "samples")? {
+        if !(1..=8).contains(&p) {
+            return Err(format!("number of samples ({p}) is invalid"));
+        }
+        o.samples = p as usize;
+    }
+    if let Some(t) = number::<f64>(m, "timeout")? {
+        o.timeout = ntpdate::round_timeout(t);
+    }
+    Ok(o)
+}
+
+pub fn main(args: Vec<OsString>) -> i32 {
+    let matches = match command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return 0;
+            }
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("bad usage")
+                .trim_start_matches("error: ");
+            return usage_error(first);
+        }
+    };
+    match options(&matches) {
+        Ok(o) => ntpdate::run(&o),
+        Err(msg) => usage_error(&msg),
+    }
 }

@@ -7,6 +7,7 @@
 
 mod kernel;
 mod observe;
+pub mod oneshot;
 mod simulated;
 
 pub use kernel::KernelClock;

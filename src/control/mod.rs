@@ -5,6 +5,7 @@ pub mod auth_glue;
 pub mod client;
 pub mod cooked;
 pub mod ntpq;
+pub mod ntpstat;
 pub mod peers;
 pub mod sample;
 pub mod server;

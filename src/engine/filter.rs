@@ -124,6 +124,8 @@ pub struct ClockFilter {
     /// The caller's time at which stage dispersions were last aged.
     aged_at: f64,
     system_precision: f64,
+    /// Popcorn suppression applies only while both dispersions are below this.
+    maxdist: f64,
     offset: f64,
     delay: f64,
     dispersion: f64,
@@ -145,6 +147,7 @@ impl ClockFilter {
             stages: [first; STAGES],
             aged_at: f64::NEG_INFINITY,
             system_precision,
+            maxdist: MAXDIST,
             offset: 0.0,
             delay: 0.0,
             dispersion: 0.0,
@@ -154,6 +157,12 @@ impl ClockFilter {
         };
         f.dispersion = f.weighted_dispersion(&f.sorted());
         f
+    }
+
+    /// Use the configured `tos maxdist` (default [`MAXDIST`]) for popcorn suppression.
+    pub fn with_maxdist(mut self, maxdist: f64) -> ClockFilter {
+        self.maxdist = sanitize(maxdist).max(0.0);
+        self
     }
 
     /// Shift in a measured sample taken at `sample.at`; `now` is the caller's time (≥ every
@@ -245,8 +254,8 @@ impl ClockFilter {
         // As ntpd: only between usable samples, and only while the last used sample is
         // recent (a level change that persists for two polls is real).
         let is_spike = (best.offset - self.offset).abs() > SGATE * self.jitter
-            && self.dispersion < MAXDIST
-            && best.dispersion < MAXDIST
+            && self.dispersion < self.maxdist
+            && best.dispersion < self.maxdist
             && best.at - used_at < 2.0 * sanitize(poll_interval);
         if is_spike {
             return FilterOutcome::Popcorn;
@@ -315,7 +324,7 @@ impl ClockFilter {
     }
     /// Forget everything (after a clock step the old offsets are meaningless).
     pub fn reset(&mut self, start: Start) {
-        *self = ClockFilter::new(self.system_precision, start);
+        *self = ClockFilter::new(self.system_precision, start).with_maxdist(self.maxdist);
     }
 }
 
@@ -453,6 +462,20 @@ mod tests {
             FilterOutcome::Updated
         );
         assert_eq!(f.offset(), 0.5);
+    }
+
+    #[test]
+    fn popcorn_needs_usable_dispersions() {
+        let mut f = ClockFilter::new(1e-6, Start::OneShot).with_maxdist(0.0);
+        f.add(sample(0.0, 0.001, 0.0), 0.0, 16.0);
+        for i in 1..=STAGES {
+            f.add(sample(0.5, 0.010, i as f64), i as f64, 16.0);
+        }
+        assert_eq!(
+            f.offset(),
+            0.5,
+            "no suppression when nothing is below maxdist"
+        );
     }
 
     #[test]

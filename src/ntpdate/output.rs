@@ -1,0 +1,162 @@
+//! ntpdate 4.2.8's text: the per-server lines and its msyslog-style log lines
+//! (` 5 Jan 12:00:01 ntpdate[1234]: …` on stdout, errors on stderr, or syslog with `-s`).
+
+use std::ffi::CString;
+use std::io::Write;
+use std::net::SocketAddr;
+
+use super::choose::ServerView;
+use super::target::NTP_PORT;
+
+/// `server 192.0.2.10, stratum 2, offset -0.001234, delay 0.02571`
+pub fn server_line(s: &ServerView) -> String {
+    format!(
+        "server {}, stratum {}, offset {}, delay {}",
+        addr_text(s.addr),
+        s.stratum,
+        offset_text(s.offset),
+        delay_text(s.delay)
+    )
+}
+
+/// The address as ntpdate shows it: just the IP for port 123; with the `HOST:PORT`
+/// extension the port too.
+pub fn addr_text(a: SocketAddr) -> String {
+    if a.port() == NTP_PORT {
+        a.ip().to_string()
+    } else {
+        a.to_string()
+    }
+}
+
+/// Signed seconds, six decimals, `-` only for negatives (ntp.org's `lfptoa(x, 6)`).
+pub fn offset_text(x: f64) -> String {
+    format!("{x:.6}")
+}
+
+/// Seconds, five decimals (`fptoa(x, 5)`).
+pub fn delay_text(x: f64) -> String {
+    format!("{x:.5}")
+}
+
+/// The result line's text, without the log prefix.
+pub fn result_message(step: bool, server: SocketAddr, offset: f64) -> String {
+    format!(
+        "{} time server {} offset {} sec",
+        if step { "step" } else { "adjust" },
+        addr_text(server),
+        offset_text(offset)
+    )
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// ntp.org's `humanlogtime()`: local time as `%2d %s %02d:%02d:%02d`.
+pub fn human_log_time(unix_secs: i64) -> String {
+    // SAFETY: tm is plain data; localtime_r only writes into it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t = unix_secs as libc::time_t;
+    // SAFETY: both pointers are valid for the call.
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return "?? ??? ??:??:??".into();
+    }
+    format!(
+        "{:2} {} {:02}:{:02}:{:02}",
+        tm.tm_mday,
+        MONTHS.get(tm.tm_mon as usize).unwrap_or(&"???"),
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// Where log lines go: the terminal (notices on stdout, errors on stderr, with the time
+/// and `ntpdate[PID]` prefix) or syslog (`-s`; ident `ntpdate`, LOG_PID, facility daemon).
+pub struct Logger {
+    syslog: bool,
+}
+
+impl Logger {
+    pub fn new(syslog: bool) -> Logger {
+        if syslog {
+            // openlog keeps the pointer: the ident must live for the whole process.
+            static IDENT: &std::ffi::CStr = c"ntpdate";
+            // SAFETY: IDENT is a static NUL-terminated string.
+            unsafe { libc::openlog(IDENT.as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+        }
+        Logger { syslog }
+    }
+
+    pub fn notice(&self, msg: &str) {
+        self.log(libc::LOG_NOTICE, msg);
+    }
+
+    pub fn error(&self, msg: &str) {
+        self.log(libc::LOG_ERR, msg);
+    }
+
+    fn log(&self, level: libc::c_int, msg: &str) {
+        if self.syslog {
+            let text = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+            // SAFETY: format and argument are valid NUL-terminated strings.
+            unsafe { libc::syslog(level, c"%s".as_ptr(), text.as_ptr()) };
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let line = format!(
+            "{} ntpdate[{}]: {}\n",
+            human_log_time(now),
+            std::process::id(),
+            msg
+        );
+        // A closed stdout/stderr must not turn into a panic.
+        if level <= libc::LOG_ERR {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats_match_ntp_org() {
+        assert_eq!(offset_text(-0.001234), "-0.001234");
+        assert_eq!(offset_text(0.5), "0.500000");
+        assert_eq!(delay_text(0.025713), "0.02571");
+        assert_eq!(delay_text(0.0), "0.00000");
+    }
+
+    #[test]
+    fn result_and_address_text() {
+        let a: SocketAddr = "192.0.2.10:123".parse().unwrap();
+        assert_eq!(
+            result_message(false, a, -0.001234),
+            "adjust time server 192.0.2.10 offset -0.001234 sec"
+        );
+        let b: SocketAddr = "[2001:db8::1]:1123".parse().unwrap();
+        assert_eq!(
+            result_message(true, b, 2.5),
+            "step time server [2001:db8::1]:1123 offset 2.500000 sec"
+        );
+    }
+
+    #[test]
+    fn human_time_shape() {
+        let t = human_log_time(1_700_000_000);
+        // " D Mon HH:MM:SS" or "DD Mon HH:MM:SS": always 15 characters
+        assert_eq!(t.len(), 15, "{t:?}");
+        assert!(MONTHS.contains(&&t[3..6]), "{t:?}");
+    }
+}
