@@ -249,8 +249,9 @@ fn root_netns_ntpd_interface_flag_limits_where_it_listens() {
 }
 
 #[test]
-fn root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly() {
-    let test = "root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly";
+fn root_netns_ntpd_sighup_reopens_the_log_and_sigterm_saves_drift_removes_pidfile_exits_0() {
+    let test =
+        "root_netns_ntpd_sighup_reopens_the_log_and_sigterm_saves_drift_removes_pidfile_exits_0";
     let Some(lan) = lan(test, 1) else { return };
     let dir = lan.host(1).dir.clone();
     let pidfile = dir.join("ntpd.pid");
@@ -298,6 +299,16 @@ fn root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly() {
             .map(|_| ())
     })
     .expect("synchronised to LOCAL");
+    // log rotation: move the file away, SIGHUP, and the daemon writes a fresh one
+    std::fs::rename(dir.join("ntpd.log"), dir.join("ntpd.log.1")).unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    lan.wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("ntpd.log"))
+            .ok()
+            .filter(|l| l.contains("SIGHUP"))
+            .map(|_| ())
+    })
+    .expect("log reopened after SIGHUP");
     let t = Instant::now();
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -679,4 +690,35 @@ fn root_netns_ntpd_u_drops_root_after_binding_port_123() {
         uid.split_whitespace().skip(1).all(|u| u == "65534"),
         "{uid}"
     );
+}
+
+#[test]
+fn root_netns_ntpd_restrict_ignore_also_drops_replies_unless_restrict_source_allows() {
+    let test = "root_netns_ntpd_restrict_ignore_also_drops_replies_unless_restrict_source_allows";
+    let Some(lan) = lan(test, 4) else { return };
+    start_ntpd(&lan, 1, LOCAL10, &[]);
+    peers::wait_serving(&lan, 4, "198.18.0.1", Duration::from_secs(20)).expect("upstream");
+    // ntpd semantics: `ignore` applies to every packet, also our upstream's replies…
+    start_ntpd(
+        &lan,
+        2,
+        "restrict default ignore\nserver 198.18.0.1 iburst\n",
+        &[],
+    );
+    // …unless `restrict source` opens the door for the associations' own addresses
+    start_ntpd(
+        &lan,
+        3,
+        "restrict default ignore\nrestrict source nomodify noquery\nrestrict 198.18.0.4\nserver 198.18.0.1 iburst\n",
+        &[],
+    );
+    let served = lan.wait_for(Duration::from_secs(30), || {
+        let (ok, text) = ntpdig(&lan, 4, "198.18.0.3");
+        (ok && text.contains(" s12 ")).then_some(text)
+    });
+    assert!(served.is_some(), "{}", lan.log(3, "ntpkit.log"));
+    let out = lan.run(2, &["ntpq", "-pn", "127.0.0.1"]);
+    let _ = out; // host 2 ignores everyone, ntpq included
+    let log = lan.log(2, "ntpkit.log");
+    assert!(!log.contains("synchronized to"), "{log}");
 }
