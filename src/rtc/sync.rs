@@ -230,6 +230,47 @@ pub fn wait_for_exact_moment(
     }
 }
 
+/// `hwclock --systohc` without the program around it, for ntpd's `rtcsync`: write the
+/// system time into the RTC (UTC or local time) at the sub-second moment the driver needs.
+pub fn write_system_time(
+    rtc: &mut dyn Rtc,
+    utc: bool,
+    delay: Option<f64>,
+    now: &mut dyn FnMut() -> Timeval,
+) -> io::Result<ExactSet> {
+    let delay = write_delay(rtc, delay, false, &mut Quiet);
+    let reference = Timeval::new(now().sec, 0);
+    let exact = wait_for_exact_moment(reference.sec, reference, delay, now, false, &mut Quiet);
+    let broken = RtcTime::from_unix(exact.rtc_secs, utc).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "time not representable as a date",
+        )
+    })?;
+    rtc.set_time(&broken)?;
+    Ok(exact)
+}
+
+/// Read the RTC right after its second ticks: (RTC seconds since the epoch, system time of
+/// the read). `utc` says how the RTC keeps time.
+pub fn read_on_tick(
+    rtc: &mut dyn Rtc,
+    utc: bool,
+    now: &mut dyn FnMut() -> Timeval,
+    out: &mut dyn Report,
+) -> Result<(i64, Timeval), Reported> {
+    synchronize_to_tick(rtc, false, out)?;
+    let t = read_or_report(rtc, out)?;
+    let read_at = now();
+    match t.to_unix(utc) {
+        Some(secs) => Ok((secs, read_at)),
+        None => {
+            out.warn("RTC read returned an invalid value.");
+            Err(Reported)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
