@@ -172,9 +172,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let mut session = Session::new(opts, &hosts, &mut out, &mut err);
+    // Like ntpq, failed requests are reported on stderr but do not change the exit code;
+    // a host that cannot even be resolved does (1).
+    let mut unresolved = false;
     if !interactive || !commands.is_empty() {
         for host in &hosts {
             if !session.open_host(host) {
+                unresolved = true;
                 continue;
             }
             for c in &commands {
@@ -184,7 +188,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             }
         }
         if !m.get_flag("interactive") {
-            return 0;
+            return i32::from(unresolved);
         }
     }
     // interactive: the first host only, as ntpq does

@@ -1,4 +1,216 @@
+//! ntpsim: the engine against simulated servers in virtual time (clknetsim's model).
+
+use clap::{Arg, ArgAction, Command};
+use ntpkit::sim::{run, Scenario, SimConfig, SimResult};
+use ntpkit::wire::packet::Leap;
+
+fn command() -> Command {
+    Command::new("ntpsim")
+        .about("Run ntpkit's clock-discipline engine in virtual time against simulated servers")
+        .arg(Arg::new("scenario").long("scenario").value_name("S1|S2|S3|S4|S5").help("Preset parameters (explicit flags given after it override nothing: a preset equals its parameters)"))
+        .arg(Arg::new("freq-ppm").long("freq-ppm").value_name("PPM").value_parser(clap::value_parser!(f64)).help("Initial oscillator frequency error [default 10]"))
+        .arg(Arg::new("wander").long("wander").value_name("FRACTION").value_parser(clap::value_parser!(f64)).help("Random-walk frequency step per second [default 1e-8]"))
+        .arg(Arg::new("delay-base").long("delay-base").value_name("S").value_parser(clap::value_parser!(f64)).help("Fixed one-way delay [default 1e-4]"))
+        .arg(Arg::new("delay-exp").long("delay-exp").value_name("S").value_parser(clap::value_parser!(f64)).help("Scale of the exponential one-way delay [default 1e-4]"))
+        .arg(Arg::new("offset").long("offset").value_name("S").value_parser(clap::value_parser!(f64)).help("Initial clock offset, positive = client ahead [default 0]"))
+        .arg(Arg::new("loss").long("loss").value_name("P").value_parser(clap::value_parser!(f64)).help("Packet loss probability per direction [default 0]"))
+        .arg(Arg::new("servers").long("servers").value_name("N").value_parser(clap::value_parser!(usize)).help("Number of servers [default 1]"))
+        .arg(Arg::new("falseticker").long("falseticker").value_name("K:OFFSET").action(ArgAction::Append).help("Server K (from 1) is OFFSET seconds off; repeatable"))
+        .arg(Arg::new("outage").long("outage").value_name("START:LEN").action(ArgAction::Append).help("No packets get through from START for LEN seconds; repeatable"))
+        .arg(Arg::new("leap").long("leap").value_name("none|insert|delete").help("Leap indicator the servers announce"))
+        .arg(Arg::new("minpoll").long("minpoll").value_parser(clap::value_parser!(i8)).help("minpoll [default 6]"))
+        .arg(Arg::new("maxpoll").long("maxpoll").value_parser(clap::value_parser!(i8)).help("maxpoll [default 10]"))
+        .arg(Arg::new("duration").long("duration").value_name("S").value_parser(clap::value_parser!(f64)).help("Simulated time [default 40000]"))
+        .arg(Arg::new("seed").long("seed").value_parser(clap::value_parser!(u64)).help("Random seed [default 1]"))
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the result as JSON"))
+        .arg(Arg::new("table").long("table").action(ArgAction::SetTrue).help("Run seeds 1-10 of every scenario and print the medians"))
+}
+
+fn parse_pair(s: &str, what: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("--{what} {s}: expected A:B"))?;
+    let a: f64 = a
+        .parse()
+        .map_err(|_| format!("--{what} {s}: bad number {a:?}"))?;
+    let b: f64 = b
+        .parse()
+        .map_err(|_| format!("--{what} {s}: bad number {b:?}"))?;
+    Ok((a, b))
+}
+
+fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
+    let mut c = SimConfig::default();
+    if let Some(s) = m.get_one::<String>("scenario") {
+        Scenario::parse(s)
+            .ok_or_else(|| format!("unknown scenario {s:?} (S1..S5)"))?
+            .apply(&mut c);
+    }
+    macro_rules! set {
+        ($name:literal, $field:ident, $t:ty) => {
+            if let Some(v) = m.get_one::<$t>($name) {
+                c.$field = *v;
+            }
+        };
+    }
+    set!("freq-ppm", freq_ppm, f64);
+    set!("wander", wander, f64);
+    set!("delay-base", delay_base, f64);
+    set!("delay-exp", delay_exp, f64);
+    set!("offset", offset, f64);
+    set!("loss", loss, f64);
+    set!("servers", servers, usize);
+    set!("duration", duration, f64);
+    set!("seed", seed, u64);
+    set!("minpoll", minpoll, i8);
+    set!("maxpoll", maxpoll, i8);
+    if let Some(v) = m.get_many::<String>("falseticker") {
+        for s in v {
+            let (k, o) = parse_pair(s, "falseticker")?;
+            if k < 1.0 || k.fract() != 0.0 {
+                return Err(format!(
+                    "--falseticker {s}: K must be a server number from 1"
+                ));
+            }
+            c.falsetickers.push((k as usize, o));
+        }
+    }
+    if let Some(v) = m.get_many::<String>("outage") {
+        for s in v {
+            c.outages.push(parse_pair(s, "outage")?);
+        }
+    }
+    if let Some(l) = m.get_one::<String>("leap") {
+        c.server_leap = match l.as_str() {
+            "none" => Leap::NoWarning,
+            "insert" => Leap::Insert,
+            "delete" => Leap::Delete,
+            other => return Err(format!("--leap {other}: expected none, insert or delete")),
+        };
+    }
+    if !(0.0..=1.0).contains(&c.loss) {
+        return Err("--loss must be within 0..1".into());
+    }
+    if c.servers == 0 || c.servers > 200 {
+        return Err("--servers must be within 1..200".into());
+    }
+    if !(c.duration > 0.0 && c.duration <= 1e8) {
+        return Err("--duration must be positive (at most 1e8 s)".into());
+    }
+    Ok(c)
+}
+
+fn print_human(c: &SimConfig, r: &SimResult) {
+    println!(
+        "model: freq {} ppm, wander {:e}, delay {:e}+{:e}*Exp, offset {} s, loss {}, servers {}, duration {} s, seed {}",
+        c.freq_ppm, c.wander, c.delay_base, c.delay_exp, c.offset, c.loss, c.servers, c.duration, c.seed
+    );
+    let settle = r
+        .settle_1ms_s
+        .map(|s| format!("{s:.0} s"))
+        .unwrap_or_else(|| "never".into());
+    println!(
+        "{:<28}{:>14.1} us",
+        "rms offset (t>=2000 s)", r.rms_offset_us
+    );
+    println!("{:<28}{:>14.1} us", "max |offset|", r.max_abs_offset_us);
+    println!("{:<28}{:>14.1} us", "mean offset", r.mean_offset_us);
+    println!("{:<28}{:>14.4} ppm", "rms frequency error", r.rms_freq_ppm);
+    println!("{:<28}{:>17}", "settled below 1 ms after", settle);
+    println!("{:<28}{:>14}", "packets sent", r.packets_sent);
+    println!(
+        "{:<28}{:>14} ({} backwards)",
+        "steps", r.steps, r.backward_steps
+    );
+    if !c.falsetickers.is_empty() {
+        println!(
+            "{:<28}{:>14} s",
+            "falseticker selected", r.falseticker_selected_s
+        );
+    }
+    if !c.outages.is_empty() {
+        println!(
+            "{:<28}{:>14.4} ppm",
+            "max |freq error| in outage", r.outage_max_freq_error_ppm
+        );
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn print_table(base: &SimConfig) {
+    println!(
+        "{:<4} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>6} {:>6}  (median of seeds 1-10, {} s)",
+        "",
+        "rms_us",
+        "max_us",
+        "mean_us",
+        "freq_ppm",
+        "settle_s",
+        "packets",
+        "bsteps",
+        "false",
+        base.duration
+    );
+    for s in Scenario::ALL {
+        let results: Vec<SimResult> = (1..=10)
+            .map(|seed| {
+                let mut c = base.clone();
+                s.apply(&mut c);
+                c.seed = seed;
+                run(&c)
+            })
+            .collect();
+        let m = |f: &dyn Fn(&SimResult) -> f64| median(results.iter().map(f).collect());
+        println!(
+            "{:<4} {:>10.1} {:>10.1} {:>10.1} {:>9.4} {:>9.1} {:>8.0} {:>6.0} {:>6.0}  {}",
+            s.name(),
+            m(&|r| r.rms_offset_us),
+            m(&|r| r.max_abs_offset_us),
+            m(&|r| r.mean_offset_us),
+            m(&|r| r.rms_freq_ppm),
+            m(&|r| r.settle_1ms_s.unwrap_or(f64::INFINITY)),
+            m(&|r| r.packets_sent as f64),
+            m(&|r| r.backward_steps as f64),
+            m(&|r| r.falseticker_selected_s as f64),
+            s.describe()
+        );
+    }
+}
+
 fn main() {
-    eprintln!("ntpsim: not implemented yet");
-    std::process::exit(2);
+    let m = command().get_matches();
+    let c = match config(&m) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ntpsim: {e}");
+            std::process::exit(2);
+        }
+    };
+    if m.get_flag("table") {
+        print_table(&c);
+        return;
+    }
+    let r = run(&c);
+    if m.get_flag("json") {
+        match serde_json::to_string_pretty(&r) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("ntpsim: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        print_human(&c, &r);
+    }
 }

@@ -445,6 +445,24 @@ mod tests {
             render_row(&row, PeerTable::Peers, false, None, false),
             " 0.pool.ntp.org  .POOL.          16 p    -   64    0    0.000    0.000   0.000"
         );
+        // -w: a long name gets its own line, the columns continue below it
+        let mut long = row.clone();
+        long.remote = "ntp1.example-long-name.org".into();
+        let wide = render_row(&long, PeerTable::Peers, true, None, false);
+        let (first, second) = wide.split_once('\n').unwrap();
+        assert_eq!(first, " ntp1.example-long-name.org");
+        assert!(
+            second.starts_with(&format!("{}.POOL.", " ".repeat(17))),
+            "{wide}"
+        );
+        let narrow = render_row(&long, PeerTable::Peers, false, None, false);
+        assert!(narrow.starts_with(" ntp1.example-lo .POOL."), "{narrow}");
+        // several hosts: the server column first
+        let multi = render_row(&row, PeerTable::Peers, false, Some(("127.0.0.1", 9)), false);
+        assert!(
+            multi.starts_with("127.0.0.1  0.pool.ntp.org  .POOL."),
+            "{multi}"
+        );
         let addr: IpAddr = "127.127.1.0".parse().unwrap();
         assert_eq!(refclock_display(&addr).as_deref(), Some("LOCAL(0)"));
     }

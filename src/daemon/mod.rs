@@ -1,2 +1,22 @@
 //! ntpd's I/O around the engine: sockets, server replies, restrict and KoD, mode 6, stats,
 //! signals, pidfile.
+
+pub mod access;
+pub mod load;
+pub mod log;
+pub mod mru;
+pub mod netio;
+pub mod process;
+pub mod respond;
+pub mod run;
+pub mod server;
+pub mod settings;
+pub mod status;
+
+pub use load::start;
+pub mod auth;
+pub mod client;
+pub mod config_bridge;
+pub mod core;
+pub mod stats;
+pub mod view;

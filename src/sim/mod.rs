@@ -1,1 +1,9 @@
 //! Oscillator and network models that drive the engine in virtual time.
+
+mod rng;
+mod run;
+mod scenario;
+
+pub use rng::Rng;
+pub use run::{run, SimResult};
+pub use scenario::{Scenario, SimConfig};

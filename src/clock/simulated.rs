@@ -1,0 +1,164 @@
+//! A clock in virtual time with a drifting oscillator, driven by the simulator.
+
+use super::{ClockError, ClockState, SyncStatus, SystemClock};
+use crate::wire::packet::Leap;
+use crate::wire::time::{NtpDuration, UnixTime};
+
+/// Virtual clock: `reading = epoch + true_time + offset`. The simulator advances true time
+/// and sets the oscillator's own frequency error; the discipline's frequency correction
+/// and steps act on `offset` exactly as the kernel would act on the real clock.
+#[derive(Debug, Clone)]
+pub struct SimulatedClock {
+    epoch: UnixTime,
+    true_time: f64,
+    offset: f64,
+    oscillator_error: f64,
+    frequency_ppm: f64,
+    max_frequency_ppm: f64,
+    leap: Leap,
+    status: SyncStatus,
+    steps: Vec<(f64, f64)>,
+}
+
+impl SimulatedClock {
+    /// A clock whose true time starts at `epoch`, reading `initial_offset` seconds ahead of
+    /// it, with an oscillator running `oscillator_ppm` fast.
+    pub fn new(epoch: UnixTime, initial_offset: f64, oscillator_ppm: f64) -> Self {
+        SimulatedClock {
+            epoch,
+            true_time: 0.0,
+            offset: initial_offset,
+            oscillator_error: oscillator_ppm * 1e-6,
+            frequency_ppm: 0.0,
+            max_frequency_ppm: 100_000.0,
+            leap: Leap::NoWarning,
+            status: SyncStatus {
+                max_error: 16.0,
+                est_error: 16.0,
+                synchronized: false,
+            },
+            steps: Vec::new(),
+        }
+    }
+
+    /// Let `dt` seconds of true time pass.
+    pub fn advance(&mut self, dt: f64) {
+        self.offset += (self.oscillator_error + self.frequency_ppm * 1e-6) * dt;
+        self.true_time += dt;
+    }
+
+    /// True seconds since the epoch.
+    pub fn true_time(&self) -> f64 {
+        self.true_time
+    }
+
+    /// The true instant `t` seconds after the epoch, as a wall-clock value.
+    pub fn true_instant(&self, t: f64) -> UnixTime {
+        self.epoch + NtpDuration::from_seconds(t)
+    }
+
+    /// Clock reading minus true time, seconds.
+    pub fn offset(&self) -> f64 {
+        self.offset
+    }
+
+    /// The oscillator's own frequency error (fraction, 1e-6 = 1 ppm fast).
+    pub fn oscillator_error(&self) -> f64 {
+        self.oscillator_error
+    }
+
+    pub fn set_oscillator_error(&mut self, fraction: f64) {
+        self.oscillator_error = fraction;
+    }
+
+    /// Net frequency error of the disciplined clock (fraction).
+    pub fn frequency_error(&self) -> f64 {
+        self.oscillator_error + self.frequency_ppm * 1e-6
+    }
+
+    /// Steps taken so far: (true time, step size).
+    pub fn steps(&self) -> &[(f64, f64)] {
+        &self.steps
+    }
+
+    pub fn sync_status(&self) -> SyncStatus {
+        self.status
+    }
+
+    pub fn leap(&self) -> Leap {
+        self.leap
+    }
+
+    /// Limit the frequency correction, as a kernel would (default 100000 ppm: Linux's
+    /// tick adjustment range).
+    pub fn set_max_frequency_ppm(&mut self, ppm: f64) {
+        self.max_frequency_ppm = ppm;
+    }
+}
+
+impl SystemClock for SimulatedClock {
+    fn now(&self) -> Result<UnixTime, ClockError> {
+        Ok(self.epoch + NtpDuration::from_seconds(self.true_time + self.offset))
+    }
+    fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
+        if !ppm.is_finite() || ppm.abs() > self.max_frequency_ppm {
+            return Err(ClockError::FrequencyOutOfRange(format!("{ppm}")));
+        }
+        self.frequency_ppm = ppm;
+        Ok(())
+    }
+    fn step(&mut self, offset: f64) -> Result<(), ClockError> {
+        self.offset += offset;
+        self.steps.push((self.true_time, offset));
+        Ok(())
+    }
+    fn set_leap(&mut self, leap: Leap) -> Result<(), ClockError> {
+        self.leap = leap;
+        Ok(())
+    }
+    fn set_sync_status(&mut self, status: SyncStatus) -> Result<(), ClockError> {
+        self.status = status;
+        Ok(())
+    }
+    fn state(&self) -> Result<ClockState, ClockError> {
+        Ok(ClockState {
+            frequency_ppm: self.frequency_ppm,
+            max_error: self.status.max_error,
+            est_error: self.status.est_error,
+            synchronized: self.status.synchronized,
+            leap: self.leap,
+        })
+    }
+    fn max_frequency_ppm(&self) -> f64 {
+        self.max_frequency_ppm
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oscillator_error_accumulates_and_correction_cancels_it() {
+        let mut c = SimulatedClock::new(UnixTime::new(1_700_000_000, 0), 0.0, 10.0);
+        c.advance(100.0);
+        assert!((c.offset() - 1e-3).abs() < 1e-12);
+        c.set_frequency(-10.0).unwrap();
+        c.advance(100.0);
+        assert!((c.offset() - 1e-3).abs() < 1e-12);
+        c.step(-1e-3).unwrap();
+        assert!(c.offset().abs() < 1e-12);
+        assert_eq!(c.steps().len(), 1);
+        let reading = c.now().unwrap() - UnixTime::new(1_700_000_000, 0);
+        assert!((reading - 200.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn frequency_beyond_the_limit_is_refused() {
+        let mut c = SimulatedClock::new(UnixTime::new(0, 0), 0.0, 0.0);
+        c.set_max_frequency_ppm(500.0);
+        assert!(c.set_frequency(600.0).is_err());
+        assert!(c.set_frequency(f64::NAN).is_err());
+        assert!(c.set_frequency(-499.0).is_ok());
+    }
+}

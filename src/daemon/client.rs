@@ -1,0 +1,139 @@
+//! The client side's sockets and names: one unprivileged UDP socket per address family for
+//! all associations (replies are matched to associations by source address; the engine
+//! checks origin timestamps), kernel receive timestamps, and name resolution with retry.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::log;
+use super::netio::{self, now_ntp, BindSpec, RecvBatch};
+use crate::wire::time::NtpTimestamp;
+
+/// A datagram for the client side.
+#[derive(Debug)]
+pub struct Reply {
+    pub data: Vec<u8>,
+    pub src: SocketAddr,
+    pub rx: NtpTimestamp,
+}
+
+pub struct ClientNet {
+    v4: Option<Arc<UdpSocket>>,
+    v6: Option<Arc<UdpSocket>>,
+}
+
+impl ClientNet {
+    /// Bind the sockets (ephemeral ports) and start a reader task per socket on the
+    /// current runtime; replies arrive on the returned channel.
+    pub fn start(v4: bool, v6: bool) -> io::Result<(ClientNet, mpsc::UnboundedReceiver<Reply>)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut net = ClientNet { v4: None, v6: None };
+        for (want, addr) in [(v4, "0.0.0.0:0"), (v6, "[::]:0")] {
+            if !want {
+                continue;
+            }
+            let spec = BindSpec {
+                addr: addr.parse().expect("literal"),
+                device: None,
+                reuse_port: false,
+            };
+            let sock = match netio::bind_udp(&spec) {
+                Ok(s) => Arc::new(s),
+                Err(e) if addr.starts_with('[') => {
+                    log::debug(&format!("no IPv6 client socket: {e}"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            sock.set_nonblocking(true)?;
+            spawn_reader(sock.clone(), tx.clone())?;
+            if addr.starts_with('[') {
+                net.v6 = Some(sock);
+            } else {
+                net.v4 = Some(sock);
+            }
+        }
+        Ok((net, rx))
+    }
+
+    pub fn send(&self, data: &[u8], dst: SocketAddr) -> io::Result<()> {
+        let sock = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
+        match sock {
+            Some(s) => s.send_to(data, dst).map(|_| ()),
+            None => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "address family not in use",
+            )),
+        }
+    }
+}
+
+fn spawn_reader(sock: Arc<UdpSocket>, tx: mpsc::UnboundedSender<Reply>) -> io::Result<()> {
+    use tokio::io::unix::AsyncFd;
+    // SAFETY: the Arc keeps the socket (and its descriptor) open for the AsyncFd's life.
+    let fd = unsafe { AsyncFd::register(sock) }.map_err(io::Error::from)?;
+    tokio::spawn(async move {
+        let mut batch = RecvBatch::new(8);
+        loop {
+            let Ok(mut guard) = fd.readable().await else {
+                return;
+            };
+            let raw = guard.get_inner().as_raw_fd();
+            match guard.try_io(|_| batch.recv(raw, false)) {
+                Ok(Ok(n)) => {
+                    for i in 0..n {
+                        if let Some(p) = batch.get(i) {
+                            let _ = tx.send(Reply {
+                                data: p.data.to_vec(),
+                                src: p.src,
+                                rx: p.rx.unwrap_or_else(now_ntp),
+                            });
+                        }
+                    }
+                }
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => {
+                    log::debug(&format!("client socket: {e}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(_) => {}
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Resolve `name` to addresses of the wanted families. `blocking`: getaddrinfo on this
+/// thread (`--single-thread`); otherwise on tokio's resolver thread.
+pub async fn resolve(name: &str, v4: bool, v6: bool, blocking: bool) -> io::Result<Vec<IpAddr>> {
+    let addrs: Vec<SocketAddr> = if blocking {
+        use std::net::ToSocketAddrs;
+        (name, 123).to_socket_addrs()?.collect()
+    } else {
+        tokio::net::lookup_host((name, 123)).await?.collect()
+    };
+    let mut out: Vec<IpAddr> = Vec::new();
+    for a in addrs {
+        let ip = a.ip();
+        if ((ip.is_ipv4() && v4) || (ip.is_ipv6() && v6)) && !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    if out.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no address of a usable family",
+        ));
+    }
+    Ok(out)
+}
+
+/// Seconds to wait before the next attempt to resolve a name (ntpd-like back-off).
+pub fn retry_delay(attempts: u32) -> u64 {
+    (1u64 << attempts.min(12)).clamp(2, 3600)
+}

@@ -1,0 +1,179 @@
+//! ntp.conf (the config layer's model) → the daemon's [`Settings`], logging every diagnostic
+//! with its file:line as ntpd does, and the RHEL `/etc/sysconfig/ntpd` `SYNC_HWCLOCK=yes`.
+
+use std::net::{Ipv4Addr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::log;
+use super::mru::{Discard, ENTRY_COST};
+use super::settings::{LocalClock, Settings};
+use crate::config::{
+    restrict::prefix_mask, Config, InterfaceAction, InterfaceMatch, RestrictEntry, RestrictFlags,
+    Severity, Target,
+};
+use crate::wire::packet::RefId;
+
+/// The built-in default (no /etc/ntp.conf).
+pub fn builtin() -> Settings {
+    settings_from(Config::default_builtin())
+}
+
+/// Load `path`; diagnostics are logged, a file that cannot be read at all is an error.
+pub fn from_file(path: &Path) -> Result<Settings, String> {
+    let (config, diagnostics) = Config::load(path).map_err(|e| e.to_string())?;
+    for d in &diagnostics {
+        match d.severity {
+            Severity::Warning => log::warn(&d.to_string()),
+            Severity::Error => log::error(&d.to_string()),
+        }
+    }
+    Ok(settings_from(config))
+}
+
+/// `SYNC_HWCLOCK=yes` in a RHEL-style sysconfig file (the seed's way to ask for RTC sync).
+pub fn sysconfig_sync_hwclock(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.split('#').next().unwrap_or("").trim();
+        l.strip_prefix("SYNC_HWCLOCK=")
+            .map(|v| {
+                v.trim_matches(|c| c == '"' || c == '\'')
+                    .eq_ignore_ascii_case("yes")
+            })
+            .unwrap_or(false)
+    })
+}
+
+pub fn settings_from(config: Config) -> Settings {
+    let mut restrictions = config.restrictions.clone();
+    // `restrict HOSTNAME` lines: resolved once at start (blocking, before any thread).
+    for (name, mask, flags) in std::mem::take(&mut restrictions.unresolved) {
+        match (name.as_str(), 0u16).to_socket_addrs() {
+            Ok(addrs) => {
+                for a in addrs {
+                    let m = mask.unwrap_or_else(|| prefix_mask(a.is_ipv6(), 128));
+                    restrictions.add(RestrictEntry::new(a.ip(), m, flags, false));
+                }
+            }
+            Err(e) => log::warn(&format!(
+                "restrict {name}: cannot resolve ({e}); line ignored"
+            )),
+        }
+    }
+    let limited = restrictions.default_v4.contains(RestrictFlags::LIMITED)
+        || restrictions.default_v6.contains(RestrictFlags::LIMITED)
+        || restrictions
+            .entries
+            .iter()
+            .any(|e| e.flags.contains(RestrictFlags::LIMITED));
+    let mru_bytes = if let Some(kb) = config.mru.get("maxmem") {
+        *kb as usize * 1024
+    } else if let Some(depth) = config.mru.get("maxdepth") {
+        *depth as usize * ENTRY_COST
+    } else {
+        1 << 20
+    };
+    let local_clock = config
+        .associations
+        .iter()
+        .find(|a| a.is_local_clock())
+        .and_then(|a| match a.target {
+            Target::Refclock { driver, unit } => Some(LocalClock {
+                stratum: a.refclock_stratum().unwrap_or(5),
+                refid: RefId::from_ascii(&a.refclock_refid().unwrap_or_else(|| "LOCL".into())),
+                address: Ipv4Addr::new(127, 127, driver, unit),
+            }),
+            _ => None,
+        });
+    for a in &config.associations {
+        if let Target::Refclock { driver, .. } = a.target {
+            if driver != crate::config::LOCAL_CLOCK_DRIVER {
+                log::warn(&format!(
+                    "{}: reference clock driver {driver} is not supported; association ignored",
+                    a.location
+                ));
+            }
+        }
+    }
+    let listen = config
+        .interfaces
+        .iter()
+        .filter(|r| r.action == InterfaceAction::Listen)
+        .filter_map(|r| match &r.matches {
+            InterfaceMatch::Name(n) => Some(n.clone()),
+            InterfaceMatch::Prefix(a, _) => Some(a.to_string()),
+            _ => None,
+        })
+        .collect();
+    let stat_enabled =
+        |name: &str| config.system.stats && config.enabled_stats().any(|(n, _)| n == name);
+    let rtcsync = config.rtcsync
+        || ["/etc/sysconfig/ntpd", "/etc/sysconfig/ntpdate"]
+            .iter()
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| sysconfig_sync_hwclock(&t)));
+    Settings {
+        access: Arc::new(restrictions),
+        discard: Discard {
+            average_log2: config.discard.average,
+            minimum_secs: config.discard.minimum,
+        },
+        // ntpd turns monitoring on whenever `limited` is in use
+        monitor: config.system.monitor || limited,
+        mru_bytes,
+        local_clock,
+        driftfile: config.driftfile.clone(),
+        pidfile: config.pidfile.clone(),
+        logfile: config.logfile.clone(),
+        statsdir: config.statsdir.clone(),
+        loopstats: stat_enabled("loopstats"),
+        peerstats: stat_enabled("peerstats"),
+        listen,
+        rtcsync,
+        builtin: config.builtin,
+        config: Arc::new(config),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_master_and_follower_configs_map_to_the_local_driver() {
+        let (c, d) = Config::parse_str(
+            "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict default kod nomodify notrap nopeer noquery\n",
+            Path::new("ntp.conf"),
+        )
+        .unwrap();
+        assert!(d.is_empty(), "{d:?}");
+        let s = settings_from(c);
+        let lc = s.local_clock.unwrap();
+        assert_eq!(
+            (lc.stratum, lc.address),
+            (10, Ipv4Addr::new(127, 127, 1, 0))
+        );
+        assert_eq!(
+            s.access.flags("10.0.0.1:123".parse().unwrap()),
+            0x400 | 0x80 | 0x100 | 0x10 | 0x40
+        );
+        let (c, d) = Config::parse_str(
+            "server 192.168.6.3\nFudge 192.168.6.3 stratum 10\n",
+            Path::new("f.conf"),
+        )
+        .unwrap();
+        assert!(
+            d.iter().any(|d| d.to_string().starts_with("f.conf:2")),
+            "{d:?}"
+        );
+        assert!(settings_from(c).local_clock.is_none());
+    }
+
+    #[test]
+    fn sync_hwclock_is_read_from_sysconfig() {
+        assert!(sysconfig_sync_hwclock("OPTIONS=\"-g\"\nSYNC_HWCLOCK=yes\n"));
+        assert!(sysconfig_sync_hwclock("SYNC_HWCLOCK=\"yes\"\n"));
+        assert!(!sysconfig_sync_hwclock(
+            "# SYNC_HWCLOCK=yes\nSYNC_HWCLOCK=no\n"
+        ));
+    }
+}

@@ -1,0 +1,773 @@
+//! The daemon's state between events: the engine and its associations, the clock it
+//! commands, what the server publishes, the mode 6 responder, names still to resolve, and
+//! the stats files. The main loop calls in on every timer, packet and signal; the engine
+//! decides, this module carries the decisions out.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+
+use super::client::{self, ClientNet, Reply};
+use super::log;
+use super::netio::{self, now_ntp};
+use super::run::ChosenClock;
+use super::server::{Handoff, HandoffKind, Shared};
+use super::settings::{Options, Settings};
+use super::stats::{self, StatsFile};
+use super::status::SystemStatus;
+use super::view::{self, DaemonView, Discipline, PeerView};
+use crate::clock::ClockError;
+use crate::config::{AddressFamily, Association, AssociationKind, RestrictFlags, Target};
+use crate::control::server::{PeerVars, Responder};
+use crate::engine::Engine;
+use crate::engine::{
+    apply_clock_command, Action, AssocId, EngineConfig, EngineEvent, PeerEvent, SourceConfig,
+    SourceKind, StepPolicy, SystemEvent,
+};
+use crate::wire::auth::KeyStore;
+use crate::wire::control::{peer_flags, PeerStatus, Select};
+use crate::wire::message::Packet;
+use crate::wire::packet::{Leap, RefId};
+use crate::wire::time::{NtpTimestamp, UnixTime};
+
+/// How many addresses a `pool` line spreads over.
+const POOL_ADDRESSES: usize = 4;
+/// The drift file is rewritten this often while synchronised (ntpd: hourly).
+const DRIFT_WRITE_SECS: u64 = 3600;
+
+struct AssocInfo {
+    addr: SocketAddr,
+    key: Option<u32>,
+    srchost: Option<String>,
+    authentic: bool,
+}
+
+/// A `server`/`pool` line whose name is not resolved yet.
+pub struct PendingName {
+    pub assoc: Association,
+    pub name: String,
+    attempts: u32,
+    next_try: u64,
+    in_flight: bool,
+}
+
+/// A finished resolution, sent back to the main loop.
+pub struct Resolved {
+    pub index: usize,
+    pub result: std::io::Result<Vec<IpAddr>>,
+}
+
+pub struct Core {
+    pub settings: Settings,
+    pub shared: Arc<Shared>,
+    pub sockets: Vec<Arc<UdpSocket>>,
+    responder: Responder,
+    engine: Engine,
+    clock: ChosenClock,
+    client: Option<ClientNet>,
+    assocs: HashMap<AssocId, AssocInfo>,
+    by_addr: HashMap<IpAddr, AssocId>,
+    pub pending: Vec<PendingName>,
+    keys: KeyStore,
+    /// Seconds since start (ticks).
+    pub elapsed: u64,
+    frequency_known: bool,
+    last_reftime: NtpTimestamp,
+    last_rec: HashMap<AssocId, NtpTimestamp>,
+    loopstats: Option<StatsFile>,
+    peerstats: Option<StatsFile>,
+    once: bool,
+    /// Set when the daemon must stop (-q done, panic): the exit code.
+    pub exit: Option<i32>,
+    families: (bool, bool),
+    pub blocking_dns: bool,
+}
+
+fn random_secret() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    let n = unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, b.len(), 0) };
+    if n != b.len() as isize {
+        let seed = now_ntp().0 ^ ((std::process::id() as u64) << 32);
+        b[..8].copy_from_slice(&seed.to_le_bytes());
+        b[8..].copy_from_slice(
+            &seed
+                .rotate_left(29)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .to_le_bytes(),
+        );
+    }
+    b
+}
+
+fn load_keys(settings: &Settings) -> KeyStore {
+    let Some(path) = &settings.config.keys_file else {
+        return KeyStore::new();
+    };
+    match KeyStore::load(path) {
+        Ok((k, diags)) => {
+            for d in diags {
+                log::warn(&d.to_string());
+            }
+            k
+        }
+        Err(e) => {
+            log::error(&format!("keys: {e}"));
+            KeyStore::new()
+        }
+    }
+}
+
+fn engine_config(
+    opts: &Options,
+    settings: &Settings,
+    precision: i8,
+    drift: Option<f64>,
+) -> EngineConfig {
+    let t = &settings.config.tinker;
+    let tos = &settings.config.tos;
+    let mut step = StepPolicy {
+        allow_first_panic: opts.allow_big_step || opts.once,
+        ..StepPolicy::default()
+    };
+    if let Some(s) = t.step {
+        step.step_threshold = s;
+    }
+    if let Some(s) = t.stepout {
+        step.stepout = s;
+    }
+    if let Some(p) = t.panic {
+        step.panic_threshold = p;
+    }
+    EngineConfig {
+        step,
+        initial_frequency_ppm: t.freq.or(drift),
+        precision,
+        orphan_stratum: tos.orphan,
+        orphan_wait: tos.orphanwait,
+        min_sane: tos.minsane as usize,
+        max_dist: tos.maxdist,
+        seed: now_ntp().0 ^ std::process::id() as u64,
+        ..EngineConfig::default()
+    }
+}
+
+fn source_config(a: &Association, addr: IpAddr) -> SourceConfig {
+    let mut s = SourceConfig::server(addr).with_polls(a.minpoll, a.maxpoll);
+    s.iburst = a.iburst;
+    s.burst = a.burst;
+    s.prefer = a.prefer;
+    s.noselect = a.noselect;
+    s.version = a.version;
+    s
+}
+
+impl Core {
+    pub fn new(
+        opts: &Options,
+        settings: Settings,
+        shared: Arc<Shared>,
+        sockets: Vec<Arc<UdpSocket>>,
+        clock: ChosenClock,
+    ) -> Core {
+        let keys = load_keys(&settings);
+        if !keys.is_empty() {
+            *shared.auth.write().unwrap_or_else(|e| e.into_inner()) =
+                Some(Arc::new(super::auth::ServerAuth {
+                    keys: keys.clone(),
+                    trusted: settings.config.trusted_keys.clone(),
+                }));
+        }
+        let drift = match settings
+            .driftfile
+            .as_deref()
+            .map(crate::config::drift::read)
+        {
+            Some(Ok(Some(d))) => {
+                log::info(&format!(
+                    "frequency initialized {:.3} PPM from the drift file",
+                    d.ppm
+                ));
+                Some(d.ppm)
+            }
+            Some(Err(e)) => {
+                log::warn(&e.to_string());
+                None
+            }
+            _ => None,
+        };
+        let precision = shared.status().precision;
+        let engine = Engine::new(engine_config(opts, &settings, precision, drift), now_ntp());
+        let stats_dir = settings
+            .statsdir
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("/var/log/ntpstats"));
+        let open_stats = |name: &str, on: bool| {
+            let gen = settings
+                .config
+                .filegens
+                .get(name)
+                .cloned()
+                .unwrap_or_default();
+            on.then(|| StatsFile::new(&stats_dir, name, &gen))
+        };
+        let responder = Responder::new(keys.clone(), settings.config.control_key, random_secret());
+        let mut core = Core {
+            loopstats: open_stats("loopstats", settings.loopstats),
+            peerstats: open_stats("peerstats", settings.peerstats),
+            responder,
+            engine,
+            clock,
+            client: None,
+            assocs: HashMap::new(),
+            by_addr: HashMap::new(),
+            pending: Vec::new(),
+            keys,
+            elapsed: 0,
+            frequency_known: drift.is_some(),
+            last_reftime: NtpTimestamp::ZERO,
+            last_rec: HashMap::new(),
+            once: opts.once,
+            exit: None,
+            families: (opts.families.v4(), opts.families.v6()),
+            blocking_dns: opts.single_thread,
+            settings,
+            shared,
+            sockets,
+        };
+        if core.settings.rtcsync {
+            log::info(
+                "rtcsync: the kernel keeps the RTC in step (11-minute mode) while synchronised",
+            );
+        }
+        core.mobilize_configured();
+        core
+    }
+
+    /// The client sockets, started on the runtime (needs a runtime context).
+    pub fn start_client(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Reply>> {
+        let needs_net = self
+            .settings
+            .config
+            .associations
+            .iter()
+            .any(|a| !matches!(a.target, Target::Refclock { .. }));
+        if !needs_net {
+            return None;
+        }
+        match ClientNet::start(self.families.0, self.families.1) {
+            Ok((net, rx)) => {
+                self.client = Some(net);
+                Some(rx)
+            }
+            Err(e) => {
+                log::error(&format!("cannot open a client socket: {e}"));
+                None
+            }
+        }
+    }
+
+    fn mobilize_configured(&mut self) {
+        let now = now_ntp();
+        for a in self.settings.config.associations.clone() {
+            if a.kind == AssociationKind::Peer {
+                log::warn(&format!(
+                    "{}: symmetric mode is not supported; polling the peer as a server",
+                    a.location
+                ));
+            }
+            match &a.target {
+                Target::Refclock { .. } if a.is_local_clock() => {
+                    let mut s = SourceConfig::local_clock(a.refclock_stratum().unwrap_or(5));
+                    if let SourceKind::LocalClock { refid, .. } = &mut s.kind {
+                        *refid =
+                            RefId::from_ascii(&a.refclock_refid().unwrap_or_else(|| "LOCL".into()));
+                    }
+                    s.prefer = a.prefer;
+                    s.noselect = a.noselect;
+                    let id = self.engine.add_source(s, now);
+                    let addr = SocketAddr::new(IpAddr::from([127, 127, 1, 0]), 123);
+                    self.assocs.insert(
+                        id,
+                        AssocInfo {
+                            addr,
+                            key: None,
+                            srchost: None,
+                            authentic: false,
+                        },
+                    );
+                }
+                Target::Refclock { .. } => {}
+                Target::Address(ip) => self.add_server(&a, *ip, None, now),
+                Target::Name(name) => self.pending.push(PendingName {
+                    name: name.clone(),
+                    assoc: a.clone(),
+                    attempts: 0,
+                    next_try: 0,
+                    in_flight: false,
+                }),
+            }
+        }
+    }
+
+    fn add_server(
+        &mut self,
+        a: &Association,
+        ip: IpAddr,
+        srchost: Option<String>,
+        now: NtpTimestamp,
+    ) {
+        if self.by_addr.contains_key(&ip) {
+            return;
+        }
+        if let Some(k) = a.key {
+            if self.keys.get(k).is_none() {
+                log::warn(&format!(
+                    "{}: key {k} is not in the keys file; requests go unauthenticated",
+                    a.location
+                ));
+            }
+        }
+        let id = self.engine.add_source(source_config(a, ip), now);
+        log::info(&format!(
+            "association {} for {ip}{}",
+            id.0,
+            srchost
+                .as_deref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default()
+        ));
+        self.assocs.insert(
+            id,
+            AssocInfo {
+                addr: SocketAddr::new(ip, 123),
+                key: a.key.filter(|k| self.keys.get(*k).is_some()),
+                srchost,
+                authentic: false,
+            },
+        );
+        self.by_addr.insert(ip, id);
+    }
+
+    /// Names due for (another) resolution attempt: (index, name, v4, v6).
+    pub fn due_names(&mut self) -> Vec<(usize, String, bool, bool)> {
+        let mut out = Vec::new();
+        for (i, p) in self.pending.iter_mut().enumerate() {
+            if !p.in_flight && p.next_try <= self.elapsed {
+                p.in_flight = true;
+                let (v4, v6) = match p.assoc.family {
+                    Some(AddressFamily::V4) => (true, false),
+                    Some(AddressFamily::V6) => (false, true),
+                    None => self.families,
+                };
+                out.push((
+                    i,
+                    p.name.clone(),
+                    v4 && self.families.0,
+                    v6 && self.families.1,
+                ));
+            }
+        }
+        out
+    }
+
+    pub fn resolved(&mut self, r: Resolved) {
+        let Some(p) = self.pending.get_mut(r.index) else {
+            return;
+        };
+        p.in_flight = false;
+        match r.result {
+            Ok(addrs) => {
+                let name = p.name.clone();
+                let a = p.assoc.clone();
+                let take = if a.kind == AssociationKind::Pool {
+                    POOL_ADDRESSES
+                } else {
+                    1
+                };
+                // an empty name marks the entry as done (indices stay valid)
+                p.name.clear();
+                p.next_try = u64::MAX;
+                let now = now_ntp();
+                for ip in addrs.into_iter().take(take) {
+                    self.add_server(&a, ip, Some(name.clone()), now);
+                }
+            }
+            Err(e) => {
+                p.attempts += 1;
+                let delay = client::retry_delay(p.attempts);
+                p.next_try = self.elapsed + delay;
+                log::warn(&format!(
+                    "{}: cannot resolve {} ({e}); retrying in {delay} s",
+                    p.assoc.location, p.name
+                ));
+            }
+        }
+    }
+
+    /// When the engine wants to be woken, as a delay from now.
+    pub fn engine_delay(&self) -> std::time::Duration {
+        let secs = (self.engine.next_wakeup() - now_ntp()).to_seconds();
+        std::time::Duration::from_secs_f64(secs.clamp(0.0, 3600.0))
+    }
+
+    pub fn engine_timer(&mut self) {
+        let actions = self.engine.handle_timer(now_ntp());
+        self.act(actions);
+    }
+
+    /// Once a second.
+    pub fn tick(&mut self) {
+        self.elapsed += 1;
+        if self.elapsed % DRIFT_WRITE_SECS == 0 && self.engine.system_status().synchronized {
+            self.write_drift();
+        }
+    }
+
+    fn act(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send { assoc, packet } => self.send_request(assoc, &packet.serialize()),
+                Action::Clock(cmd) => {
+                    if self.clock.observe_only {
+                        continue;
+                    }
+                    match apply_clock_command(&mut self.clock.clock, cmd) {
+                        Ok(()) => {}
+                        Err(ClockError::PermissionDenied) => {
+                            log::warn("adjusting the system clock is not permitted (EPERM): observing only from now on");
+                            self.clock = super::run::ChosenClock::observe();
+                        }
+                        Err(e) => log::warn(&format!("clock adjustment failed: {e}")),
+                    }
+                }
+                Action::Demobilize { assoc, reason } => {
+                    if let Some(info) = self.assocs.get(&assoc) {
+                        log::notice(&format!(
+                            "{}: kiss code {reason:?}: association demobilized",
+                            info.addr.ip()
+                        ));
+                        self.by_addr.remove(&info.addr.ip());
+                    }
+                }
+                Action::Panic { offset } => {
+                    log::error(&format!(
+                        "time correction of {offset:+.0} s exceeds the sanity limit (1000); set clock manually to the correct UTC time (or start with -g)"
+                    ));
+                    self.exit = Some(1);
+                }
+                Action::Event(e) => self.event(e),
+            }
+        }
+        self.publish();
+    }
+
+    fn event(&mut self, e: EngineEvent) {
+        match e {
+            EngineEvent::System(s) => {
+                let st = self.engine.system_status();
+                match s {
+                    SystemEvent::ClockSync => {
+                        log::notice(&format!(
+                            "synchronized to {}, stratum {}",
+                            st.refid.render(st.stratum),
+                            st.stratum
+                        ));
+                        self.frequency_known = true;
+                    }
+                    SystemEvent::ClockStep => {
+                        log::notice(&format!("clock step {:+.6} s", st.offset))
+                    }
+                    SystemEvent::NoSysPeer => log::notice("no system peer"),
+                    other => log::info(&format!("system event {other:?}")),
+                }
+            }
+            EngineEvent::Peer(id, ev) => {
+                let who = self
+                    .assocs
+                    .get(&id)
+                    .map(|i| i.addr.ip().to_string())
+                    .unwrap_or_default();
+                match ev {
+                    PeerEvent::SysPeer
+                    | PeerEvent::Reachable
+                    | PeerEvent::Unreachable
+                    | PeerEvent::RateExceeded => log::info(&format!("{who}: {ev:?}")),
+                    _ => log::debug(&format!("{who}: {ev:?}")),
+                }
+            }
+        }
+    }
+
+    fn send_request(&mut self, assoc: AssocId, header: &[u8]) {
+        let Some(info) = self.assocs.get(&assoc) else {
+            return;
+        };
+        let Some(client) = &self.client else { return };
+        let mut data = header.to_vec();
+        if let Some(k) = info.key {
+            match self.keys.sign(k, header) {
+                Ok(mac) => data.extend_from_slice(&mac),
+                Err(e) => log::debug(&format!("cannot sign for {}: {e}", info.addr)),
+            }
+        }
+        if let Err(e) = client.send(&data, info.addr) {
+            log::debug(&format!("send to {}: {e}", info.addr));
+        }
+    }
+
+    /// A datagram on a client socket.
+    pub fn client_reply(&mut self, r: Reply) {
+        let Some(&id) = self.by_addr.get(&r.src.ip()) else {
+            return;
+        };
+        let Ok(decoded) = Packet::decode(&r.data) else {
+            return;
+        };
+        let Some(info) = self.assocs.get_mut(&id) else {
+            return;
+        };
+        if let Some(k) = info.key {
+            let ok = decoded.packet.mac.as_ref().is_some_and(|m| {
+                m.key_id == k
+                    && self
+                        .keys
+                        .verify_digest(k, &r.data[..decoded.mac_offset], &m.digest)
+                        .is_ok()
+            });
+            info.authentic = ok;
+            if !ok {
+                log::info(&format!(
+                    "{}: reply fails authentication with key {k}; ignored",
+                    r.src
+                ));
+                return;
+            }
+        }
+        let actions = self.engine.handle_packet(id, &decoded.packet.header, r.rx);
+        self.act(actions);
+        self.record_peerstats(id);
+        if self.once && self.engine.system_status().synchronized && self.exit.is_none() {
+            let st = self.engine.system_status();
+            println!("ntpd: time slew {:+.6}s", st.offset);
+            log::notice(&format!("ntpd: time slew {:+.6}s", st.offset));
+            self.exit = Some(0);
+        }
+    }
+
+    /// Make the server answer with the engine's view of the system.
+    fn publish(&mut self) {
+        let st = self.engine.system_status();
+        let mut status = SystemStatus {
+            leap: st.leap,
+            stratum: st.stratum.clamp(1, 16),
+            precision: st.precision,
+            root_delay: st.root_delay,
+            root_dispersion: st.root_dispersion,
+            refid: st.refid,
+            reference_time: st.reftime,
+        };
+        if !st.synchronized {
+            status.leap = Leap::Unsync;
+            status.stratum = 16;
+        }
+        if status != self.shared.status() {
+            self.shared.set_status(status);
+        }
+        if st.synchronized && st.reftime != self.last_reftime {
+            self.last_reftime = st.reftime;
+            if let Some(f) = self.loopstats.as_mut() {
+                let t = UnixTime::now();
+                let line = stats::loopstats_line(
+                    t,
+                    st.offset,
+                    st.frequency_ppm,
+                    st.clk_jitter,
+                    st.clk_wander,
+                    st.tc,
+                );
+                if let Err(e) = f.append(t, &line) {
+                    log::debug(&format!("loopstats: {e}"));
+                }
+            }
+        }
+    }
+
+    fn record_peerstats(&mut self, id: AssocId) {
+        let Some(p) = self.engine.peer_status(id) else {
+            return;
+        };
+        if self.last_rec.get(&id) == Some(&p.rec) {
+            return;
+        }
+        self.last_rec.insert(id, p.rec);
+        if self.peerstats.is_none() {
+            return;
+        }
+        let word = self.peer_status_word(&p).encode();
+        let addr = self
+            .assocs
+            .get(&id)
+            .map(|i| i.addr.ip().to_string())
+            .unwrap_or_default();
+        let Some(f) = self.peerstats.as_mut() else {
+            return;
+        };
+        let t = UnixTime::now();
+        let line = stats::peerstats_line(t, &addr, word, p.offset, p.delay, p.dispersion, p.jitter);
+        if let Err(e) = f.append(t, &line) {
+            log::debug(&format!("peerstats: {e}"));
+        }
+    }
+
+    fn peer_status_word(&self, p: &crate::engine::PeerStatus) -> PeerStatus {
+        let info = self.assocs.get(&p.id);
+        let keyed = info.is_some_and(|i| i.key.is_some());
+        PeerStatus {
+            flags: peer_flags::CONFIG
+                | if p.reach != 0 { peer_flags::REACH } else { 0 }
+                | if keyed { peer_flags::AUTHENABLE } else { 0 }
+                | if info.is_some_and(|i| i.authentic) {
+                    peer_flags::AUTHENTIC
+                } else {
+                    0
+                },
+            select: Select::from_bits(p.select as u8),
+            event_count: p.event_count,
+            event: p.last_event,
+        }
+    }
+
+    /// A snapshot for mode 6.
+    pub fn view(&self) -> DaemonView {
+        let now = now_ntp();
+        let st = self.engine.system_status();
+        let sys_peer = st
+            .peer
+            .and_then(|id| self.assocs.get(&id).map(|i| (id.0, i.addr, 3u8)));
+        let discipline = Discipline {
+            poll: st.tc,
+            offset: st.offset,
+            frequency_ppm: st.frequency_ppm,
+            sys_jitter: st.sys_jitter,
+            clk_jitter: st.clk_jitter,
+            wander_ppm: st.clk_wander,
+        };
+        let (status, mut system) = view::system_from(
+            &self.shared.status(),
+            now,
+            sys_peer,
+            st.sync_source,
+            (st.event_count, st.last_event),
+            discipline,
+        );
+        system.mintc = st.mintc;
+        let local_addr = self
+            .sockets
+            .first()
+            .and_then(|s| s.local_addr().ok())
+            .unwrap_or_else(|| "0.0.0.0:123".parse().expect("literal"));
+        let peers = self
+            .engine
+            .associations()
+            .into_iter()
+            .filter_map(|id| {
+                let p = self.engine.peer_status(id)?;
+                let info = self.assocs.get(&id)?;
+                let ms = |v: f64| v * 1e3;
+                // a reference clock's refid is its code (.LOCL.), whatever its stratum
+                let refclock =
+                    matches!(info.addr.ip(), IpAddr::V4(a) if a.octets()[..2] == [127, 127]);
+                let vars = PeerVars {
+                    srcadr: info.addr,
+                    dstadr: local_addr,
+                    srchost: info.srchost.clone(),
+                    leap: p.leap.bits(),
+                    stratum: p.stratum,
+                    precision: p.precision,
+                    rootdelay_ms: ms(p.root_delay),
+                    rootdisp_ms: ms(p.root_dispersion),
+                    refid: if refclock {
+                        p.refid.ascii()
+                    } else {
+                        p.refid.render(p.stratum)
+                    },
+                    reftime: p.reftime,
+                    rec: p.rec,
+                    reach: p.reach,
+                    unreach: p.unreach,
+                    hmode: p.hmode,
+                    pmode: p.pmode,
+                    hpoll: p.hpoll,
+                    ppoll: if refclock { p.hpoll } else { p.ppoll },
+                    headway: 0,
+                    flash: p.flash as u32,
+                    keyid: info.key.unwrap_or(0),
+                    offset_ms: ms(p.offset),
+                    delay_ms: ms(p.delay),
+                    dispersion_ms: ms(p.dispersion),
+                    jitter_ms: ms(p.jitter),
+                    filtdelay_ms: p.filter.iter().map(|f| ms(f.1)).collect(),
+                    filtoffset_ms: p.filter.iter().map(|f| ms(f.0)).collect(),
+                    filtdisp_ms: p.filter.iter().map(|f| ms(f.2)).collect(),
+                };
+                Some(PeerView {
+                    assoc_id: id.0,
+                    status: self.peer_status_word(&p),
+                    vars,
+                })
+            })
+            .collect();
+        DaemonView {
+            now,
+            status,
+            system,
+            peers,
+            mru: view::mru_rows(&self.shared),
+        }
+    }
+
+    /// A packet the fast path handed over.
+    pub fn handoff(&mut self, h: Handoff) {
+        match h.kind {
+            HandoffKind::Control => {
+                let flags = RestrictFlags(self.shared.access().flags(h.src));
+                let view = self.view();
+                let replies = self.responder.respond(&h.data, h.src, &view, flags);
+                if let Some(sock) = self.sockets.get(h.socket) {
+                    for r in replies {
+                        if let Err(e) = netio::send_one(sock, &r, h.src, h.local) {
+                            log::debug(&format!("mode 6 reply to {}: {e}", h.src));
+                        }
+                    }
+                }
+            }
+            HandoffKind::Association => {
+                // A server reply that reached port 123 (e.g. from a peer answering our
+                // port): treat it as a client reply.
+                self.client_reply(Reply {
+                    data: h.data,
+                    src: h.src,
+                    rx: h.rx,
+                });
+            }
+        }
+    }
+
+    fn write_drift(&mut self) {
+        if let Some(path) = self
+            .settings
+            .driftfile
+            .as_ref()
+            .filter(|_| self.frequency_known)
+        {
+            if let Err(e) = crate::config::drift::write(path, self.engine.frequency_ppm()) {
+                log::warn(&format!("drift file: {e}"));
+            }
+        }
+    }
+
+    /// Orderly exit: the drift file is rewritten (atomically) when the frequency is known.
+    pub fn shutdown(&mut self) {
+        self.write_drift();
+    }
+}

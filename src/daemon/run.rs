@@ -1,0 +1,429 @@
+//! The daemon's life: configuration, sockets, daemonising, privileges, the main loop (timers,
+//! signals, packets the fast path hands over) and an orderly exit.
+
+use std::net::UdpSocket;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::client;
+use super::core::{Core, Resolved};
+use super::log;
+use super::mru::Mru;
+use super::netio::{self, BindSpec};
+use super::process::{self, PidFile, StartupPipe};
+use super::server::{self, Handoff, Round, Shared};
+use super::settings::{listen_addresses, Options, Settings};
+use super::status::{measure_precision, SystemStatus};
+use crate::clock::{ClockError, KernelClock, ObserveOnlyClock, SyncStatus, SystemClock};
+
+/// Exit codes: 0 clean exit, 1 start-up failure (config, sockets, privileges).
+pub const EXIT_FAILURE: i32 = 1;
+
+/// One bound server socket.
+struct Listener {
+    sock: Arc<UdpSocket>,
+    label: String,
+}
+
+/// Run the daemon with already-loaded settings. Returns the process exit code.
+pub fn run(opts: Options, settings: Settings) -> i32 {
+    let precision = measure_precision();
+    let listeners = match bind_all(&opts, &settings) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error(&e);
+            if !opts.foreground {
+                eprintln!("ntpd: {e}");
+            }
+            return EXIT_FAILURE;
+        }
+    };
+    let mut startup = if opts.foreground {
+        StartupPipe::none()
+    } else {
+        match process::daemonize() {
+            Ok(p) => p,
+            Err(e) => {
+                log::error(&format!("cannot daemonise: {e}"));
+                return EXIT_FAILURE;
+            }
+        }
+    };
+    let fail = |startup: &mut StartupPipe, msg: String| {
+        log::error(&msg);
+        startup.failed(&format!("ntpd: {msg}"));
+        EXIT_FAILURE
+    };
+    let clock = choose_clock(opts.observe_only);
+    if let Some(user) = &opts.user {
+        let ids = match process::lookup_ids(user) {
+            Ok(ids) => ids,
+            Err(e) => return fail(&mut startup, format!("-u {user}: {e}")),
+        };
+        if let Err(e) = process::drop_privileges(ids, !clock.observe_only) {
+            return fail(&mut startup, format!("-u {user}: {e}"));
+        }
+        log::info(&format!("switched to uid {} gid {}", ids.uid, ids.gid));
+    }
+    let pidfile_path = opts.pidfile.clone().or_else(|| settings.pidfile.clone());
+    let _pidfile = match pidfile_path.as_deref().map(PidFile::create) {
+        Some(Err(e)) => {
+            return fail(
+                &mut startup,
+                format!(
+                    "pidfile {}: {e}",
+                    pidfile_path.unwrap_or_default().display()
+                ),
+            )
+        }
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&mut startup, format!("cannot start the runtime: {e}")),
+    };
+    let shards = if opts.single_thread {
+        listeners.len()
+    } else {
+        listeners.len() * worker_count(&opts)
+    };
+    let per_shard_bytes = settings.mru_bytes / shards.max(1);
+    let shared = Arc::new(Shared {
+        status: RwLock::new(SystemStatus::unsynchronised(precision)),
+        access: RwLock::new(settings.access.clone()),
+        mru_shards: (0..shards)
+            .map(|_| {
+                Arc::new(Mutex::new(Mru::with_memory(
+                    per_shard_bytes,
+                    settings.discard,
+                )))
+            })
+            .collect(),
+        monitor: settings.monitor,
+        auth: RwLock::new(None),
+        counters: Default::default(),
+        stop: Default::default(),
+    });
+    let code = runtime.block_on(main_loop(
+        &opts,
+        &settings,
+        &listeners,
+        shared,
+        clock,
+        &mut startup,
+    ));
+    drop(runtime);
+    code
+}
+
+fn worker_count(opts: &Options) -> usize {
+    if opts.threads > 0 {
+        return opts.threads;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
+fn bind_all(opts: &Options, settings: &Settings) -> Result<Vec<Vec<Listener>>, String> {
+    let mut names = opts.interfaces.clone();
+    if names.is_empty() {
+        names = settings.listen.clone();
+    }
+    let per_addr = if opts.single_thread {
+        1
+    } else {
+        worker_count(opts)
+    };
+    let mut groups = Vec::new();
+    for (addr, device) in listen_addresses(opts.families, &names, opts.port) {
+        let label = match &device {
+            Some(d) => format!("{addr}%{d}"),
+            None => addr.to_string(),
+        };
+        // Port 0 (tests): let the first socket pick, the rest of the group join it.
+        if addr.port() != 0 {
+            if let Err(e) = netio::check_port_free(addr) {
+                if addr.is_ipv6() && opts.families.v4() && is_no_ipv6(&e) {
+                    log::notice(&format!("IPv6 not available here, serving IPv4 only ({e})"));
+                    continue;
+                }
+                return Err(format!("cannot bind {label}: {e}"));
+            }
+        }
+        let mut group = Vec::new();
+        let mut bound = addr;
+        for _ in 0..per_addr {
+            let spec = BindSpec {
+                addr: bound,
+                device: device.clone(),
+                reuse_port: per_addr > 1,
+            };
+            match netio::bind_udp(&spec) {
+                Ok(s) => {
+                    bound = s.local_addr().unwrap_or(bound);
+                    group.push(Listener {
+                        sock: Arc::new(s),
+                        label: label.clone(),
+                    });
+                }
+                Err(e) if addr.is_ipv6() && opts.families.v4() && is_no_ipv6(&e) => {
+                    log::notice(&format!("IPv6 not available here, serving IPv4 only ({e})"));
+                    break;
+                }
+                Err(e) => return Err(format!("cannot bind {label}: {e}")),
+            }
+        }
+        if !group.is_empty() {
+            log::info(&format!(
+                "Listen normally on {} ({} socket{})",
+                group[0].label,
+                group.len(),
+                if group.len() == 1 { "" } else { "s" }
+            ));
+            groups.push(group);
+        }
+    }
+    if groups.is_empty() {
+        return Err("no address to listen on".into());
+    }
+    Ok(groups)
+}
+
+fn is_no_ipv6(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
+    )
+}
+
+/// The clock the daemon disciplines: observe-only with `-x`; otherwise the kernel clock,
+/// unless a harmless write (re-publishing the current error bounds) is refused, in which
+/// case we warn and observe only.
+pub struct ChosenClock {
+    pub clock: Box<dyn SystemClock + Send>,
+    pub observe_only: bool,
+}
+
+impl ChosenClock {
+    pub fn observe() -> ChosenClock {
+        ChosenClock {
+            clock: Box::new(ObserveOnlyClock::new()),
+            observe_only: true,
+        }
+    }
+}
+
+fn choose_clock(observe_only: bool) -> ChosenClock {
+    let observe = ChosenClock::observe;
+    if observe_only {
+        log::notice("observe-only (-x): the system clock will not be adjusted");
+        return observe();
+    }
+    let mut kernel = match KernelClock::new() {
+        Ok(k) => k,
+        Err(e) => {
+            log::warn(&format!(
+                "cannot use the kernel clock ({e}); observing only"
+            ));
+            return observe();
+        }
+    };
+    let trial = kernel.state().and_then(|s| {
+        kernel.set_sync_status(SyncStatus {
+            max_error: s.max_error,
+            est_error: s.est_error,
+            synchronized: s.synchronized,
+        })
+    });
+    match trial {
+        Ok(()) => ChosenClock {
+            clock: Box::new(kernel),
+            observe_only: false,
+        },
+        Err(ClockError::PermissionDenied) => {
+            log::warn(
+                "not permitted to adjust the system clock (no CAP_SYS_TIME): \
+                 continuing in observe-only mode, as with -x",
+            );
+            observe()
+        }
+        Err(e) => {
+            log::warn(&format!(
+                "the kernel clock refused an adjustment ({e}); observing only"
+            ));
+            observe()
+        }
+    }
+}
+
+async fn main_loop(
+    opts: &Options,
+    settings: &Settings,
+    listeners: &[Vec<Listener>],
+    shared: Arc<Shared>,
+    clock: ChosenClock,
+    startup: &mut StartupPipe,
+) -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<Handoff>();
+    let sockets: Vec<Arc<UdpSocket>> = listeners.iter().flatten().map(|l| l.sock.clone()).collect();
+    let mut threads = Vec::new();
+    let mut local_tasks = Vec::new();
+    let mut index = 0;
+    for group in listeners {
+        for l in group {
+            let round = Round::new(index);
+            if opts.single_thread {
+                match serve_in_runtime(l.sock.clone(), shared.clone(), round, handoff_tx.clone()) {
+                    Ok(t) => local_tasks.push(t),
+                    Err(e) => {
+                        let msg = format!("cannot serve on {}: {e}", l.label);
+                        log::error(&msg);
+                        startup.failed(&format!("ntpd: {msg}"));
+                        return EXIT_FAILURE;
+                    }
+                }
+            } else {
+                let tx = handoff_tx.clone();
+                match server::spawn_worker(
+                    format!("ntpd-serve{index}"),
+                    l.sock.clone(),
+                    shared.clone(),
+                    round,
+                    move |h| {
+                        let _ = tx.send(h);
+                    },
+                ) {
+                    Ok(t) => threads.push(t),
+                    Err(e) => {
+                        let msg = format!("cannot start a server thread: {e}");
+                        log::error(&msg);
+                        startup.failed(&format!("ntpd: {msg}"));
+                        shared.stop.store(true, Ordering::Relaxed);
+                        return EXIT_FAILURE;
+                    }
+                }
+            }
+            index += 1;
+        }
+    }
+    let (mut term, mut int, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        _ => {
+            startup.failed("ntpd: cannot install signal handlers");
+            return EXIT_FAILURE;
+        }
+    };
+    log::notice(&format!(
+        "ntpd (ntpkit {}) serving on {} socket{}{}",
+        env!("CARGO_PKG_VERSION"),
+        sockets.len(),
+        if sockets.len() == 1 { "" } else { "s" },
+        if opts.single_thread {
+            ", single-threaded"
+        } else {
+            ""
+        }
+    ));
+    startup.ready();
+    let mut core = Core::new(
+        opts,
+        settings.clone(),
+        shared.clone(),
+        sockets.clone(),
+        clock,
+    );
+    let mut client_rx = core.start_client();
+    let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<Resolved>();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let engine_timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(engine_timer);
+    let exit = loop {
+        if let Some(code) = core.exit {
+            break code;
+        }
+        for (index, name, v4, v6) in core.due_names() {
+            let tx = resolved_tx.clone();
+            let blocking = core.blocking_dns;
+            tokio::spawn(async move {
+                let result = client::resolve(&name, v4, v6, blocking).await;
+                let _ = tx.send(Resolved { index, result });
+            });
+        }
+        tokio::select! {
+            _ = term.recv() => { log::notice("ntpd exiting on signal 15 (SIGTERM)"); break 0; }
+            _ = int.recv() => { log::notice("ntpd exiting on signal 2 (SIGINT)"); break 0; }
+            _ = hup.recv() => { log::reopen(); log::notice("SIGHUP: log file reopened"); }
+            Some(h) = handoff_rx.recv() => core.handoff(h),
+            Some(r) = async { match client_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => core.client_reply(r),
+            Some(r) = resolved_rx.recv() => core.resolved(r),
+            _ = &mut engine_timer => {
+                core.engine_timer();
+                engine_timer.as_mut().reset(tokio::time::Instant::now() + core.engine_delay());
+            }
+            _ = tick.tick() => core.tick(),
+        }
+        // a packet may have moved the engine's next wake-up earlier
+        let due = tokio::time::Instant::now() + core.engine_delay();
+        if due < engine_timer.deadline() {
+            engine_timer.as_mut().reset(due);
+        }
+    };
+    core.shutdown();
+    shared.stop.store(true, Ordering::Relaxed);
+    for t in local_tasks {
+        t.abort();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    exit
+}
+
+/// `--single-thread`: serve a socket from the current-thread runtime.
+fn serve_in_runtime(
+    sock: Arc<UdpSocket>,
+    shared: Arc<Shared>,
+    mut round: Round,
+    handoff: mpsc::UnboundedSender<Handoff>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use std::os::fd::AsRawFd;
+    use tokio::io::unix::AsyncFd;
+    sock.set_nonblocking(true)?;
+    // SAFETY: the Arc keeps the socket (and so its descriptor) open for the AsyncFd's life.
+    let fd = unsafe { AsyncFd::register(sock) }.map_err(std::io::Error::from)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok(mut guard) = fd.readable().await else {
+                return;
+            };
+            let raw = guard.get_inner().as_raw_fd();
+            let mut send = |h| {
+                let _ = handoff.send(h);
+            };
+            match guard.try_io(|_| round.run(raw, &shared, false, &mut send)) {
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => {
+                    log::error(&format!("server socket: {e}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }))
+}

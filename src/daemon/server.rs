@@ -1,0 +1,249 @@
+//! Serving time: the receive → respond → send rounds over the port-123 sockets.
+//!
+//! Multi-threaded mode: each family gets an SO_REUSEPORT group with one socket per worker
+//! thread; the kernel spreads clients over them by address hash, so one client always
+//! meets the same worker (and the same MRU shard). Workers answer client requests
+//! themselves and hand everything else (mode 6, replies to our own associations) to the
+//! main loop, so a flood of requests never waits behind, or delays, the discipline loop.
+//!
+//! `--single-thread`: one socket per family, polled by the main loop's current-thread
+//! runtime; the very same round function runs there, non-blocking.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::access::AccessPolicy;
+use super::auth::AuthVerdict;
+use super::mru::Mru;
+use super::netio::{now_ntp, LocalAddr, RecvBatch, SendBatch};
+use super::respond::{respond, DropReason, Outcome};
+use super::status::SystemStatus;
+use crate::wire::packet::HEADER_LEN;
+use crate::wire::time::NtpTimestamp;
+
+/// Datagrams per recvmmsg/sendmmsg call.
+pub const BATCH: usize = 32;
+
+/// Counters for `ntpq -c sysstats`-like reporting and for the benchmark.
+#[derive(Default)]
+pub struct Counters {
+    pub received: AtomicU64,
+    pub replied: AtomicU64,
+    pub kod_sent: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub restricted: AtomicU64,
+    pub malformed: AtomicU64,
+}
+
+/// State the workers read and the main loop writes.
+pub struct Shared {
+    pub status: RwLock<SystemStatus>,
+    pub access: RwLock<Arc<dyn AccessPolicy>>,
+    /// One MRU shard per serving socket (None: monitoring disabled).
+    pub mru_shards: Vec<Arc<Mutex<Mru>>>,
+    pub monitor: bool,
+    /// `keys` + `trustedkey`: authenticated replies (None: no keys configured).
+    pub auth: RwLock<Option<Arc<super::auth::ServerAuth>>>,
+    pub counters: Counters,
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    pub fn status(&self) -> SystemStatus {
+        *self.status.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_status(&self, s: SystemStatus) {
+        *self.status.write().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    /// The locked MRU shard responsible for `addr` (None with monitoring off).
+    pub fn shard_for(&self, addr: std::net::IpAddr) -> Option<std::sync::MutexGuard<'_, Mru>> {
+        if !self.monitor || self.mru_shards.is_empty() {
+            return None;
+        }
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<super::mru::AddrHasher>::default().hash_one(addr);
+        let i = (h >> 32) as usize % self.mru_shards.len();
+        Some(self.mru_shards[i].lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn access(&self) -> Arc<dyn AccessPolicy> {
+        self.access
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A packet the fast path does not handle itself.
+#[derive(Debug)]
+pub struct Handoff {
+    pub data: Vec<u8>,
+    pub src: SocketAddr,
+    pub rx: NtpTimestamp,
+    pub local: Option<LocalAddr>,
+    pub kind: HandoffKind,
+    /// Which socket it came in on (index into the daemon's socket list), for the reply.
+    pub socket: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandoffKind {
+    Control,
+    Association,
+}
+
+/// Buffers for one socket's rounds.
+pub struct Round {
+    recv: RecvBatch,
+    send: SendBatch,
+    pub socket_index: usize,
+}
+
+impl Round {
+    pub fn new(socket_index: usize) -> Self {
+        Round {
+            recv: RecvBatch::new(BATCH),
+            send: SendBatch::new(BATCH),
+            socket_index,
+        }
+    }
+
+    /// Receive one batch, answer what the fast path answers, hand the rest to `handoff`.
+    /// Returns the number of datagrams received (0 never happens on success: WouldBlock
+    /// and timeouts come back as errors).
+    pub fn run(
+        &mut self,
+        fd: RawFd,
+        shared: &Shared,
+        wait: bool,
+        handoff: &mut dyn FnMut(Handoff),
+    ) -> io::Result<usize> {
+        let n = self.recv.recv(fd, wait)?;
+        let status = shared.status();
+        let access = shared.access();
+        let c = &shared.counters;
+        c.received.fetch_add(n as u64, Ordering::Relaxed);
+        let mut out = [0u8; HEADER_LEN];
+        for i in 0..n {
+            let Some(pkt) = self.recv.get(i) else {
+                continue;
+            };
+            let rx = pkt.rx.unwrap_or_else(now_ntp);
+            // SO_REUSEPORT spreads a client's ports over sockets; its MRU entry must not
+            // depend on which one, so shards are chosen by source address.
+            let mut shard = shared.shard_for(pkt.src.ip());
+            let outcome = respond(
+                pkt.data,
+                pkt.src,
+                rx,
+                access.as_ref(),
+                shard.as_deref_mut(),
+                &status,
+                &mut out,
+            );
+            match outcome {
+                Outcome::Reply if pkt.data.len() > HEADER_LEN => {
+                    // the rare path: extension fields and/or a MAC
+                    let auth = shared
+                        .auth
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    let verdict = auth.as_ref().map(|a| a.check(pkt.data)).unwrap_or(
+                        if crate::wire::message::Packet::decode(pkt.data)
+                            .is_ok_and(|d| d.packet.mac.is_some())
+                        {
+                            AuthVerdict::Failed
+                        } else {
+                            AuthVerdict::None
+                        },
+                    );
+                    let untrusted_ok = access.flags(pkt.src) & super::access::RES_DONTTRUST == 0;
+                    match (verdict, auth) {
+                        (AuthVerdict::Trusted(id), Some(a)) => {
+                            super::respond::stamp_transmit(&mut out, now_ntp());
+                            if let Some(signed) = a.sign(id, &out) {
+                                c.replied.fetch_add(1, Ordering::Relaxed);
+                                self.send.push(&signed, pkt.src, pkt.local, false);
+                            }
+                        }
+                        (AuthVerdict::None, _) if untrusted_ok => {
+                            c.replied.fetch_add(1, Ordering::Relaxed);
+                            self.send.push(&out, pkt.src, pkt.local, true);
+                        }
+                        _ => {
+                            c.restricted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Outcome::Reply => {
+                    c.replied.fetch_add(1, Ordering::Relaxed);
+                    self.send.push(&out, pkt.src, pkt.local, true);
+                }
+                Outcome::Kod => {
+                    c.kod_sent.fetch_add(1, Ordering::Relaxed);
+                    self.send.push(&out, pkt.src, pkt.local, false);
+                }
+                Outcome::Control | Outcome::Association => handoff(Handoff {
+                    data: pkt.data.to_vec(),
+                    src: pkt.src,
+                    rx,
+                    local: pkt.local,
+                    kind: if outcome == Outcome::Control {
+                        HandoffKind::Control
+                    } else {
+                        HandoffKind::Association
+                    },
+                    socket: self.socket_index,
+                }),
+                Outcome::Drop(why) => {
+                    let counter = match why {
+                        DropReason::RateLimited => &c.rate_limited,
+                        DropReason::Malformed | DropReason::Unsupported => &c.malformed,
+                        _ => &c.restricted,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if !self.send.is_empty() {
+            let _ = self.send.flush(fd);
+        }
+        Ok(n)
+    }
+}
+
+/// A worker thread serving one socket of an SO_REUSEPORT group until `shared.stop`.
+pub fn spawn_worker(
+    name: String,
+    sock: Arc<UdpSocket>,
+    shared: Arc<Shared>,
+    mut round: Round,
+    mut handoff: impl FnMut(Handoff) + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    // The timeout only bounds how long a quiet worker takes to notice shutdown.
+    super::netio::set_recv_timeout(&sock, 200)?;
+    std::thread::Builder::new().name(name).spawn(move || {
+        while !shared.stop.load(Ordering::Relaxed) {
+            match round.run(sock.as_raw_fd(), &shared, true, &mut handoff) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    super::log::error(&format!("server socket: {e}"));
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,217 @@
+//! A snapshot of the daemon for mode 6 (ntpq, ntpstat): system variables, associations and
+//! the MRU list, built when a control request arrives. The control server reads it through
+//! `ControlState`; it never sees the daemon's live structures.
+
+use std::net::{SocketAddr, SocketAddrV4};
+
+use super::server::Shared;
+use super::status::SystemStatus as ServerStatus;
+use crate::control::server::{ControlState, MruRow, PeerVars, SystemVars, Var};
+use crate::wire::control::{peer_flags, PeerStatus, Select, SystemStatus};
+use crate::wire::time::NtpTimestamp;
+
+/// One association as ntpq shows it.
+#[derive(Clone, Debug)]
+pub struct PeerView {
+    pub assoc_id: u16,
+    pub status: PeerStatus,
+    pub vars: PeerVars,
+}
+
+/// Everything mode 6 reports, at one instant.
+#[derive(Clone, Debug)]
+pub struct DaemonView {
+    pub now: NtpTimestamp,
+    pub status: SystemStatus,
+    pub system: SystemVars,
+    pub peers: Vec<PeerView>,
+    pub mru: Vec<MruRow>,
+}
+
+/// ntpd's version string as `ntpq -c rv` shows it.
+pub fn version_string() -> String {
+    format!("ntpd ntpkit-{} (ntpkit)", env!("CARGO_PKG_VERSION"))
+}
+
+fn uname() -> (String, String) {
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return ("unknown".into(), "Linux".into());
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (
+        field(&u.machine),
+        format!("{}/{}", field(&u.sysname), field(&u.release)),
+    )
+}
+
+/// The system half of a view from what the server publishes. `event` is the last system
+/// event code (ntpd's: 1 freq_not_set, 5 clock_sync, …), `event_count` how many so far.
+pub fn system_from(
+    st: &ServerStatus,
+    now: NtpTimestamp,
+    sys_peer: Option<(u16, SocketAddr, u8)>,
+    source: u8,
+    event: (u8, u8),
+    discipline: Discipline,
+) -> (SystemStatus, SystemVars) {
+    let (processor, system) = uname();
+    let leap = st.leap.bits();
+    let status = SystemStatus {
+        leap,
+        source: if st.is_synchronised() { source } else { 0 },
+        event_count: event.0,
+        event: event.1,
+    };
+    let vars = SystemVars {
+        version: version_string(),
+        processor,
+        system,
+        leap,
+        stratum: st.stratum,
+        precision: st.precision,
+        rootdelay_ms: st.root_delay * 1e3,
+        rootdisp_ms: st.root_dispersion_at(now) * 1e3,
+        refid: st.refid.render(st.stratum),
+        reftime: st.reference_time,
+        clock: now,
+        peer: sys_peer.map(|p| p.0).unwrap_or(0),
+        tc: discipline.poll,
+        mintc: 3,
+        offset_ms: discipline.offset * 1e3,
+        frequency_ppm: discipline.frequency_ppm,
+        sys_jitter_ms: discipline.sys_jitter * 1e3,
+        clk_jitter_ms: discipline.clk_jitter * 1e3,
+        clk_wander_ppm: discipline.wander_ppm,
+        tai: 0,
+        peer_addr: sys_peer.map(|p| p.1),
+        peer_mode: sys_peer.map(|p| p.2).unwrap_or(0),
+    };
+    (status, vars)
+}
+
+/// The clock discipline's state as the system variables show it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Discipline {
+    pub poll: i8,
+    pub offset: f64,
+    pub frequency_ppm: f64,
+    pub sys_jitter: f64,
+    pub clk_jitter: f64,
+    pub wander_ppm: f64,
+}
+
+/// The LOCAL driver as an association (ntpq: `*LOCAL(0) .LOCL. 10 l …`).
+pub fn local_clock_peer(
+    lc: &super::settings::LocalClock,
+    now: NtpTimestamp,
+    polls: u32,
+    selected: bool,
+    last_update: NtpTimestamp,
+) -> PeerView {
+    let reach = if polls >= 8 {
+        0xff
+    } else {
+        (1u16 << polls) as u8 - 1
+    };
+    let status = PeerStatus {
+        flags: peer_flags::CONFIG | if reach != 0 { peer_flags::REACH } else { 0 },
+        select: if selected {
+            Select::SysPeer
+        } else {
+            Select::Candidate
+        },
+        event_count: 1,
+        event: if selected { 10 } else { 4 },
+    };
+    let _ = now;
+    let vars = PeerVars {
+        srcadr: SocketAddr::V4(SocketAddrV4::new(lc.address, 123)),
+        dstadr: "127.0.0.1:123".parse().expect("literal"),
+        srchost: None,
+        leap: 0,
+        stratum: lc.stratum,
+        precision: -23,
+        rootdelay_ms: 0.0,
+        rootdisp_ms: 0.0,
+        refid: lc.refid.ascii(),
+        reftime: last_update,
+        rec: last_update,
+        reach,
+        unreach: 0,
+        hmode: 3,
+        pmode: 4,
+        hpoll: 6,
+        ppoll: 6,
+        headway: 0,
+        flash: 0,
+        keyid: 0,
+        offset_ms: 0.0,
+        delay_ms: 0.0,
+        dispersion_ms: 10.0,
+        jitter_ms: 0.0,
+        filtdelay_ms: vec![0.0; 8],
+        filtoffset_ms: vec![0.0; 8],
+        filtdisp_ms: vec![10.0; 8],
+    };
+    PeerView {
+        assoc_id: 1,
+        status,
+        vars,
+    }
+}
+
+/// The MRU list of all shards, most recent first.
+pub fn mru_rows(shared: &Shared) -> Vec<MruRow> {
+    let mut rows: Vec<MruRow> = shared
+        .mru_shards
+        .iter()
+        .flat_map(|s| {
+            let m = s.lock().unwrap_or_else(|e| e.into_inner());
+            m.iter()
+                .map(|e| MruRow {
+                    addr: SocketAddr::new(e.addr, e.port),
+                    first: e.first,
+                    last: e.last,
+                    count: e.count,
+                    mode: e.mode,
+                    version: e.version,
+                    restrict: e.flags,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.last));
+    rows
+}
+
+impl ControlState for DaemonView {
+    fn now(&self) -> NtpTimestamp {
+        self.now
+    }
+    fn system_status(&self) -> SystemStatus {
+        self.status
+    }
+    fn system_vars(&self) -> Vec<Var> {
+        self.system.to_vars()
+    }
+    fn associations(&self) -> Vec<(u16, PeerStatus)> {
+        self.peers.iter().map(|p| (p.assoc_id, p.status)).collect()
+    }
+    fn peer_vars(&self, assoc: u16) -> Option<(PeerStatus, Vec<Var>)> {
+        self.peers
+            .iter()
+            .find(|p| p.assoc_id == assoc)
+            .map(|p| (p.status, p.vars.to_vars()))
+    }
+    fn mru(&self) -> Vec<MruRow> {
+        self.mru.clone()
+    }
+}

@@ -1,0 +1,324 @@
+//! The clock discipline: turns the combined source estimate into clock commands.
+//!
+//! The engine keeps an exact account of every correction it has commanded (frequency
+//! segments and steps): `correction(t)`. A source's raw offset is its measured offset plus
+//! the correction at the sample time, so the estimators never see the control loop. The
+//! estimated current clock error is then `raw_estimate(now) − correction(now)`; the
+//! discipline sets the frequency to the estimated raw rate (the drift) and removes the
+//! phase error with a short slew — no PLL/FLL gains, no loop to ring.
+
+use super::types::{ClockCommand, StepPolicy};
+
+/// The initial fast correction ends once the offset is this small, s.
+const CONVERGED: f64 = 5e-4;
+
+/// Correction per second of the corrected clock's own time line when the clock runs at
+/// frequency correction `rate`: true time passes 1/(1+rate) s per clock second. Matters
+/// during fast slews (a 5 % slew would otherwise be misaccounted by 5 %).
+fn per_clock_second(rate: f64) -> f64 {
+    rate / (1.0 + rate)
+}
+
+/// A piecewise-linear account of the correction applied to the clock.
+#[derive(Clone, Debug)]
+pub struct CorrectionLog {
+    /// (start time, correction at start, rate in fraction/s); newest last.
+    segments: Vec<(f64, f64, f64)>,
+}
+
+impl CorrectionLog {
+    pub fn new(start: f64, rate: f64) -> Self {
+        CorrectionLog {
+            segments: vec![(start, 0.0, per_clock_second(rate))],
+        }
+    }
+
+    pub fn at(&self, t: f64) -> f64 {
+        let seg = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.0 <= t)
+            .unwrap_or(&self.segments[0]);
+        seg.1 + seg.2 * (t - seg.0)
+    }
+
+    fn current(&self) -> (f64, f64, f64) {
+        self.segments[self.segments.len() - 1]
+    }
+
+    /// From `t` on, correct at frequency `rate` (fraction), after adding `jump` (a step).
+    pub fn change(&mut self, t: f64, rate: f64, jump: f64) {
+        let rate = per_clock_second(rate);
+        let (t0, _, _) = self.current();
+        let t = t.max(t0);
+        let value = self.at(t) + jump;
+        self.segments.push((t, value, rate));
+        if self.segments.len() > 64 {
+            self.segments.drain(..32);
+        }
+    }
+}
+
+/// The combined estimate of the selected sources at some time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Combined {
+    pub raw_offset: f64,
+    pub frequency: f64,
+    pub offset_var: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No clock update yet.
+    Start,
+    /// Normal running.
+    Running,
+}
+
+/// What an update decided.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Adjust(Vec<ClockCommand>),
+    /// Offset beyond the step threshold, waiting out stepout (ntpd SPIK state).
+    Spike,
+    Panic(f64),
+}
+
+#[derive(Clone, Debug)]
+pub struct Discipline {
+    pub log: CorrectionLog,
+    pub phase: Phase,
+    /// Drift compensation in force, ppm.
+    pub base_ppm: f64,
+    /// Phase slew in force on top of it, ppm, and when it ends.
+    pub slew_ppm: f64,
+    pub slew_end: Option<f64>,
+    spike_since: Option<f64>,
+    /// The initial correction is done (|offset| was below [`CONVERGED`] once); from
+    /// then on phase slews are limited to the normal rate.
+    converged: bool,
+    updates: u32,
+    pub last_offset: f64,
+    pub clk_jitter: f64,
+    pub clk_wander: f64,
+    pub steps: u32,
+    /// Total of all steps, s (engine time = clock time minus this).
+    pub stepped: f64,
+    max_frequency_ppm: f64,
+    /// Shortest phase-slew duration, s: long enough to keep the frequency excursion
+    /// small, short compared with the poll interval.
+    pub min_slew_time: f64,
+}
+
+impl Discipline {
+    pub fn new(now: f64, initial_ppm: f64, max_frequency_ppm: f64) -> Self {
+        Discipline {
+            log: CorrectionLog::new(now, initial_ppm * 1e-6),
+            phase: Phase::Start,
+            base_ppm: initial_ppm,
+            slew_ppm: 0.0,
+            slew_end: None,
+            spike_since: None,
+            converged: false,
+            updates: 0,
+            last_offset: 0.0,
+            clk_jitter: 0.0,
+            clk_wander: 0.0,
+            steps: 0,
+            stepped: 0.0,
+            max_frequency_ppm,
+            min_slew_time: 4.0,
+        }
+    }
+
+    /// The estimated offset of the clock now (true − clock), given the raw estimate.
+    pub fn clock_offset(&self, now: f64, raw_offset: f64) -> f64 {
+        raw_offset - self.log.at(now)
+    }
+
+    /// End a finished slew.
+    pub fn timer(&mut self, now: f64) -> Vec<ClockCommand> {
+        match self.slew_end {
+            Some(end) if end <= now + 1e-6 => {
+                self.slew_end = None;
+                self.slew_ppm = 0.0;
+                self.log.change(now.max(end), self.base_ppm * 1e-6, 0.0);
+                vec![ClockCommand::SetFrequency { ppm: self.base_ppm }]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A new combined estimate is in: decide what to do with the clock.
+    pub fn update(
+        &mut self,
+        now: f64,
+        est: Combined,
+        policy: &StepPolicy,
+        max_slew_ppm: f64,
+        initial_slew_ppm: f64,
+    ) -> Decision {
+        let offset = self.clock_offset(now, est.raw_offset);
+        let first = self.phase == Phase::Start;
+        let abs = offset.abs();
+        if policy.panic_threshold > 0.0
+            && abs > policy.panic_threshold
+            && !(first && policy.allow_first_panic)
+        {
+            return Decision::Panic(offset);
+        }
+        let stepping = policy.step_threshold > 0.0 && abs > policy.step_threshold;
+        let mut commands = Vec::new();
+        let new_base = (est.frequency * 1e6).clamp(-self.max_frequency_ppm, self.max_frequency_ppm);
+        let wander = new_base - self.base_ppm;
+        if !first {
+            self.clk_wander += (wander * wander - self.clk_wander) / 8.0;
+        }
+        self.base_ppm = new_base;
+        if stepping && first {
+            commands.push(self.step(now, offset));
+        } else if stepping {
+            let since = *self.spike_since.get_or_insert(now);
+            if now - since < policy.stepout {
+                return Decision::Spike;
+            }
+            self.spike_since = None;
+            if offset > 0.0 && policy.step_after_start {
+                // Forward only: time never runs backwards in normal operation.
+                commands.push(self.step(now, offset));
+            } else {
+                commands.push(self.slew(now, offset, max_slew_ppm));
+            }
+        } else {
+            self.spike_since = None;
+            let rate = if self.converged {
+                max_slew_ppm
+            } else {
+                initial_slew_ppm
+            };
+            commands.push(self.slew(now, offset, rate));
+        }
+        let jitter_sample = offset - self.last_offset;
+        self.clk_jitter += (jitter_sample * jitter_sample - self.clk_jitter) / 8.0;
+        self.last_offset = offset;
+        self.phase = Phase::Running;
+        self.updates = self.updates.saturating_add(1);
+        if abs < CONVERGED.max(3.0 * est.offset_var.sqrt()) || self.updates >= 8 {
+            self.converged = true;
+        }
+        Decision::Adjust(commands)
+    }
+
+    fn step(&mut self, now: f64, offset: f64) -> ClockCommand {
+        self.steps += 1;
+        self.stepped += offset;
+        self.slew_ppm = 0.0;
+        self.slew_end = None;
+        // The clock jumps by `offset`; the engine's time base absorbs it (see Engine), so
+        // on the engine time line the correction simply jumps.
+        self.log.change(now, self.base_ppm * 1e-6, offset);
+        ClockCommand::Step { offset }
+    }
+
+    /// Start removing `offset` by running fast (or slow) for a while.
+    fn slew(&mut self, now: f64, offset: f64, max_rate_ppm: f64) -> ClockCommand {
+        let min_time = if self.converged {
+            self.min_slew_time
+        } else {
+            0.0
+        };
+        let duration = (offset.abs() / (max_rate_ppm * 1e-6))
+            .max(min_time)
+            .max(1e-3);
+        self.slew_ppm = offset / duration * 1e6;
+        let total = self.base_ppm + self.slew_ppm;
+        // Durations here are on the clock's own time line, which itself runs at the
+        // corrected rate: the slew removes (per_clock(total) − per_clock(base)) each
+        // clock second.
+        let extra = per_clock_second(total * 1e-6) - per_clock_second(self.base_ppm * 1e-6);
+        let clock_duration = if extra != 0.0 { offset / extra } else { 0.0 };
+        self.slew_end = Some(now + clock_duration.max(0.0));
+        self.log.change(now, total * 1e-6, 0.0);
+        ClockCommand::SetFrequency { ppm: total }
+    }
+
+    /// Drift compensation to persist in the drift file, ppm.
+    pub fn frequency_ppm(&self) -> f64 {
+        self.base_ppm
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correction_log_integrates_rates_and_jumps() {
+        let mut log = CorrectionLog::new(0.0, 1e-5);
+        assert!((log.at(100.0) - 1e-3).abs() < 1e-8);
+        log.change(100.0, 0.0, 0.5);
+        assert!((log.at(200.0) - 0.501).abs() < 1e-8);
+        // History is kept for samples taken before the change.
+        assert!((log.at(50.0) - 5e-4).abs() < 1e-8);
+    }
+
+    fn est(raw: f64) -> Combined {
+        Combined {
+            raw_offset: raw,
+            frequency: -10e-6,
+            offset_var: 1e-10,
+        }
+    }
+
+    #[test]
+    fn first_update_steps_beyond_threshold_later_only_forward_after_stepout() {
+        let p = StepPolicy::default();
+        let mut d = Discipline::new(0.0, 0.0, 500.0);
+        match d.update(10.0, est(0.5), &p, 500.0, 50_000.0) {
+            Decision::Adjust(c) => assert_eq!(c[0], ClockCommand::Step { offset: 0.5 }),
+            other => panic!("{other:?}"),
+        }
+        // Later, a large negative offset is never stepped: spike, then slewed.
+        let raw = d.log.at(100.0) - 0.3;
+        assert_eq!(
+            d.update(100.0, est(raw), &p, 500.0, 50_000.0),
+            Decision::Spike
+        );
+        let raw = d.log.at(500.0) - 0.3;
+        match d.update(500.0, est(raw), &p, 500.0, 50_000.0) {
+            Decision::Adjust(c) => {
+                assert!(matches!(c[0], ClockCommand::SetFrequency { ppm } if ppm < -400.0))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.steps, 1);
+    }
+
+    #[test]
+    fn panic_threshold_stops_unless_first_and_allowed() {
+        let mut p = StepPolicy::default();
+        let mut d = Discipline::new(0.0, 0.0, 500.0);
+        assert_eq!(
+            d.update(1.0, est(2000.0), &p, 500.0, 5e4),
+            Decision::Panic(2000.0)
+        );
+        p.allow_first_panic = true;
+        assert!(matches!(
+            d.update(1.0, est(2000.0), &p, 500.0, 5e4),
+            Decision::Adjust(_)
+        ));
+    }
+
+    #[test]
+    fn slew_removes_exactly_the_offset_then_returns_to_drift() {
+        let p = StepPolicy::default();
+        let mut d = Discipline::new(0.0, 0.0, 500.0);
+        d.update(0.0, est(0.01), &p, 500.0, 50_000.0);
+        let end = d.slew_end.unwrap();
+        let cmds = d.timer(end);
+        assert_eq!(cmds, vec![ClockCommand::SetFrequency { ppm: -10.0 }]);
+        // Phase correction complete: the correction equals the offset plus drift.
+        assert!((d.log.at(end) - (0.01 - 10e-6 * end)).abs() < 1e-9);
+    }
+}

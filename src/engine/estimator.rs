@@ -1,0 +1,269 @@
+//! Per-source offset/frequency estimator: a two-state Kalman filter over the source's
+//! offset on the *raw* timescale (the offset the clock would have without any of our
+//! corrections). Because the engine knows every correction it commanded, removing them
+//! makes the estimation problem independent of the control loop: the raw offset is just
+//! the oscillator's phase error, a random-walk-frequency process, observed through
+//! network noise. (Design after chrony's regression on corrected samples and ntpd-rs's
+//! Kalman filter.)
+//!
+//! Measurement noise comes from the delay: with a symmetric base delay, a sample's offset
+//! error is half the difference of the extra queueing delays, bounded by half the excess
+//! over the minimum delay and, for independent queueing, uniform within that bound. So
+//! low-delay samples are trusted much more than high-delay ones (ntpd's clock filter keeps
+//! only the minimum-delay sample; this weighs every sample by what its delay proves).
+
+use std::collections::VecDeque;
+
+/// How many recent delays decide the minimum delay.
+const DELAY_WINDOW: usize = 32;
+/// Innovations beyond this many standard deviations are outliers.
+const OUTLIER_SIGMAS: f64 = 5.0;
+/// After this many outliers in a row the source has really moved: restart from there.
+const OUTLIERS_BEFORE_RESET: u32 = 4;
+/// Outliers are judged only once the state has settled.
+const MIN_SAMPLES_FOR_OUTLIERS: u64 = 8;
+
+/// One measurement: when (engine seconds), the raw offset and the round-trip delay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measurement {
+    pub time: f64,
+    pub raw_offset: f64,
+    pub delay: f64,
+}
+
+/// Whether a measurement was used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Outlier,
+    /// Too many outliers in a row; the state restarted at this measurement.
+    Reset,
+}
+
+/// A prediction of the state at some time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    /// Raw offset, s.
+    pub offset: f64,
+    /// Raw offset rate = frequency correction needed (fraction).
+    pub frequency: f64,
+    pub offset_var: f64,
+    pub frequency_var: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Estimator {
+    time: f64,
+    x: f64,
+    y: f64,
+    p: [[f64; 2]; 2],
+    /// Random-walk frequency noise density (fraction² per s).
+    q: f64,
+    initial_frequency: f64,
+    initial_frequency_var: f64,
+    delays: VecDeque<f64>,
+    samples: u64,
+    outliers_in_row: u32,
+    /// Floor on the measurement variance (timestamp precision), s².
+    noise_floor: f64,
+    /// Offset residual RMS (jitter) as an exponential average, s².
+    residual_var: f64,
+}
+
+impl Estimator {
+    /// `wander`: random-walk frequency noise (fraction per √s); `frequency`: the
+    /// frequency correction believed right at start (fraction) and its standard deviation.
+    pub fn new(wander: f64, frequency: f64, frequency_sd: f64, precision: f64) -> Self {
+        Estimator {
+            time: 0.0,
+            x: 0.0,
+            y: frequency,
+            p: [[0.0; 2]; 2],
+            q: wander * wander,
+            initial_frequency: frequency,
+            initial_frequency_var: frequency_sd * frequency_sd,
+            delays: VecDeque::with_capacity(DELAY_WINDOW),
+            samples: 0,
+            outliers_in_row: 0,
+            noise_floor: precision * precision,
+            residual_var: 0.0,
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.samples > 0
+    }
+
+    /// The lowest delay among recent samples, s.
+    pub fn min_delay(&self) -> f64 {
+        self.delays.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    /// Variance of a sample's offset given its delay.
+    fn measurement_var(&self, delay: f64) -> f64 {
+        let min = self.min_delay().min(delay);
+        let n = self.delays.len().max(1) as f64;
+        // The true minimum may lie below the lowest delay seen so far, the more so the
+        // fewer samples there are: allow for part of it.
+        let min_uncertainty = min / n.sqrt();
+        let excess = delay - min;
+        (excess * excess + min_uncertainty * min_uncertainty) / 12.0 + self.noise_floor
+    }
+
+    fn predict(&self, t: f64) -> (f64, f64, [[f64; 2]; 2]) {
+        let dt = (t - self.time).max(0.0);
+        let x = self.x + self.y * dt;
+        let p = &self.p;
+        let mut n = [
+            [
+                p[0][0] + dt * (p[1][0] + p[0][1]) + dt * dt * p[1][1],
+                p[0][1] + dt * p[1][1],
+            ],
+            [p[1][0] + dt * p[1][1], p[1][1]],
+        ];
+        n[0][0] += self.q * dt * dt * dt / 3.0;
+        n[0][1] += self.q * dt * dt / 2.0;
+        n[1][0] += self.q * dt * dt / 2.0;
+        n[1][1] += self.q * dt;
+        (x, self.y, n)
+    }
+
+    /// The state predicted at `t`.
+    pub fn estimate_at(&self, t: f64) -> Estimate {
+        let (x, y, p) = self.predict(t);
+        Estimate {
+            offset: x,
+            frequency: y,
+            offset_var: p[0][0],
+            frequency_var: p[1][1],
+        }
+    }
+
+    fn restart(&mut self, m: &Measurement, r: f64) {
+        self.time = m.time;
+        self.x = m.raw_offset;
+        if self.samples == 0 {
+            self.y = self.initial_frequency;
+            self.p = [[r, 0.0], [0.0, self.initial_frequency_var]];
+        } else {
+            // Keep the frequency (the oscillator did not change because a source did),
+            // but let the offset restart.
+            self.p = [[r, 0.0], [0.0, self.p[1][1].max(1e-12)]];
+        }
+        self.residual_var = r;
+    }
+
+    pub fn update(&mut self, m: &Measurement) -> Outcome {
+        if !(m.raw_offset.is_finite() && m.delay.is_finite() && m.time.is_finite()) {
+            return Outcome::Outlier;
+        }
+        let delay = m.delay.max(0.0);
+        if self.delays.len() == DELAY_WINDOW {
+            self.delays.pop_front();
+        }
+        self.delays.push_back(delay);
+        let r = self.measurement_var(delay);
+        if self.samples == 0 {
+            self.restart(m, r);
+            self.samples = 1;
+            return Outcome::Accepted;
+        }
+        let (x, y, p) = self.predict(m.time);
+        let s = p[0][0] + r;
+        let innovation = m.raw_offset - x;
+        if self.samples >= MIN_SAMPLES_FOR_OUTLIERS
+            && innovation * innovation > OUTLIER_SIGMAS * OUTLIER_SIGMAS * s
+        {
+            self.outliers_in_row += 1;
+            if self.outliers_in_row >= OUTLIERS_BEFORE_RESET {
+                self.outliers_in_row = 0;
+                self.restart(m, r);
+                self.samples += 1;
+                return Outcome::Reset;
+            }
+            return Outcome::Outlier;
+        }
+        self.outliers_in_row = 0;
+        let k0 = p[0][0] / s;
+        let k1 = p[1][0] / s;
+        self.x = x + k0 * innovation;
+        self.y = y + k1 * innovation;
+        self.p = [
+            [(1.0 - k0) * p[0][0], (1.0 - k0) * p[0][1]],
+            [p[1][0] - k1 * p[0][0], p[1][1] - k1 * p[0][1]],
+        ];
+        self.time = m.time;
+        self.samples += 1;
+        self.residual_var += (innovation * innovation - self.residual_var) / 8.0;
+        Outcome::Accepted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_a_constant_frequency_from_exact_samples() {
+        let mut e = Estimator::new(1e-8, 0.0, 1e-4, 1e-9);
+        for i in 0..50 {
+            let t = i as f64 * 64.0;
+            e.update(&Measurement {
+                time: t,
+                raw_offset: 0.01 + 20e-6 * t,
+                delay: 1e-3,
+            });
+        }
+        let est = e.estimate_at(50.0 * 64.0);
+        assert!((est.frequency - 20e-6).abs() < 1e-8, "{est:?}");
+        assert!((est.offset - (0.01 + 20e-6 * 3200.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn trusts_low_delay_samples_more() {
+        let mut e = Estimator::new(1e-8, 0.0, 1e-6, 1e-9);
+        // Establish a minimum delay of 1 ms at offset 0.
+        for i in 0..10 {
+            e.update(&Measurement {
+                time: i as f64,
+                raw_offset: 0.0,
+                delay: 1e-3,
+            });
+        }
+        // A high-delay sample 3 ms away moves the estimate far less than its offset.
+        e.update(&Measurement {
+            time: 10.0,
+            raw_offset: 3e-3,
+            delay: 20e-3,
+        });
+        assert!(e.estimate_at(10.0).offset.abs() < 1e-3);
+    }
+
+    #[test]
+    fn isolated_outlier_is_rejected_and_a_persistent_change_is_accepted() {
+        let mut e = Estimator::new(1e-8, 0.0, 1e-6, 1e-9);
+        for i in 0..20 {
+            let o = e.update(&Measurement {
+                time: i as f64 * 16.0,
+                raw_offset: 0.0,
+                delay: 1e-3 + (i % 3) as f64 * 1e-4,
+            });
+            assert_eq!(o, Outcome::Accepted);
+        }
+        let spike = Measurement {
+            time: 320.0,
+            raw_offset: 0.5,
+            delay: 1e-3,
+        };
+        assert_eq!(e.update(&spike), Outcome::Outlier);
+        let mut last = Outcome::Outlier;
+        for i in 1..4 {
+            last = e.update(&Measurement {
+                time: 320.0 + i as f64 * 16.0,
+                ..spike
+            });
+        }
+        assert_eq!(last, Outcome::Reset);
+        assert!((e.estimate_at(368.0).offset - 0.5).abs() < 1e-3);
+    }
+}

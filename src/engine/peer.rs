@@ -1,0 +1,332 @@
+//! One association: poll schedule (minpoll/maxpoll, iburst, burst, KoD RATE back-off),
+//! reachability, packet tests, the RFC 5905 clock filter (for selection and status) and
+//! the per-source estimator (for the discipline).
+
+use super::estimator::{Estimator, Measurement, Outcome};
+use super::filter::{ClockFilter, FilterOutcome, Sample, Start};
+use super::select::{self, Candidate};
+use super::types::{AssocId, PeerEvent, SelectCode, SourceConfig, SourceKind};
+use crate::wire::packet::{Header, KissCode, Leap, Mode, RefId};
+use crate::wire::time::NtpTimestamp;
+
+pub(crate) use super::filter::PHI;
+const BURST_PACKETS: u8 = 8;
+const BURST_SPACING: f64 = 2.0;
+/// Polls without a reply before the poll interval starts backing off (ntpd NTP_UNREACH).
+const UNREACH_BACKOFF: u32 = 10;
+
+// Flash bits (REFERENCE.md §2.7).
+pub const FLASH_DUP: u16 = 0x0001;
+pub const FLASH_BOGUS: u16 = 0x0002;
+pub const FLASH_UNSYNC: u16 = 0x0004;
+pub const FLASH_DENIED: u16 = 0x0008;
+pub const FLASH_STRATUM: u16 = 0x0020;
+pub const FLASH_HEADER: u16 = 0x0040;
+
+/// What a reply amounted to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ReplyOutcome {
+    /// Not for us, a duplicate, or unusable; nothing changes but the flash bits.
+    Dropped,
+    /// Valid reply from an unsynchronised server: reachable but no sample.
+    NoSample,
+    /// A new sample (offset θ, delay δ, at engine time `time` = midpoint).
+    Sample {
+        offset: f64,
+        delay: f64,
+        time: f64,
+        filter: FilterOutcome,
+    },
+    Kiss(KissCode),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Association {
+    pub id: AssocId,
+    pub config: SourceConfig,
+    pub hpoll: i8,
+    /// minpoll, raised by KoD RATE.
+    pub minpoll: i8,
+    pub next_poll: f64,
+    pub burst_left: u8,
+    pub reach: u8,
+    pub unreach: u32,
+    pub xmt: NtpTimestamp,
+    xmt_time: f64,
+    xmt_step_count: u32,
+    awaiting_reply: bool,
+    last_server_xmt: NtpTimestamp,
+    pub leap: Leap,
+    pub stratum: u8,
+    pub precision: i8,
+    pub root_delay: f64,
+    pub root_dispersion: f64,
+    pub refid: RefId,
+    pub reftime: NtpTimestamp,
+    pub ppoll: i8,
+    pub rec: NtpTimestamp,
+    pub flash: u16,
+    pub filter: ClockFilter,
+    pub last_sample_time: f64,
+    pub estimator: Estimator,
+    pub select: SelectCode,
+    pub event_count: u8,
+    pub last_event: u8,
+    pub sent: u64,
+    pub received: u64,
+    pub demobilized: bool,
+    /// A LOCAL-driver sample is waiting for the system process.
+    pub pending_local_update: bool,
+}
+
+impl Association {
+    pub fn new(id: AssocId, config: SourceConfig, now: f64, estimator: Estimator) -> Self {
+        let (stratum, refid) = match &config.kind {
+            SourceKind::LocalClock { stratum, refid } => (*stratum, *refid),
+            SourceKind::Server { .. } => (16, RefId::from_ascii("INIT")),
+        };
+        Association {
+            id,
+            hpoll: config.minpoll,
+            minpoll: config.minpoll,
+            // Like ntpd, the first poll goes out almost at once.
+            next_poll: now + 1.0,
+            burst_left: 0,
+            reach: 0,
+            unreach: 0,
+            xmt: NtpTimestamp::ZERO,
+            xmt_time: 0.0,
+            xmt_step_count: 0,
+            awaiting_reply: false,
+            last_server_xmt: NtpTimestamp::ZERO,
+            leap: Leap::Unsync,
+            stratum,
+            precision: -20,
+            root_delay: 0.0,
+            root_dispersion: 0.0,
+            refid,
+            reftime: NtpTimestamp::ZERO,
+            ppoll: 0,
+            rec: NtpTimestamp::ZERO,
+            flash: 0,
+            filter: ClockFilter::new(2f64.powi(-20), Start::OneShot),
+            last_sample_time: f64::NEG_INFINITY,
+            estimator,
+            select: SelectCode::Reject,
+            event_count: 0,
+            last_event: 0,
+            sent: 0,
+            received: 0,
+            demobilized: false,
+            pending_local_update: false,
+            config,
+        }
+    }
+
+    pub fn is_local_clock(&self) -> bool {
+        matches!(self.config.kind, SourceKind::LocalClock { .. })
+    }
+
+    pub fn note_event(&mut self, e: PeerEvent) {
+        self.event_count = self.event_count.saturating_add(1).min(15);
+        self.last_event = e as u8;
+    }
+
+    /// The poll interval in force, s.
+    pub fn poll_interval(&self) -> f64 {
+        2f64.powi(self.hpoll as i32)
+    }
+
+    /// Follow the system poll exponent within this association's bounds.
+    pub fn set_poll(&mut self, system_poll: i8) {
+        let backoff = if self.unreach >= UNREACH_BACKOFF {
+            (self.unreach - UNREACH_BACKOFF + 1).min(20) as i8
+        } else {
+            0
+        };
+        let wanted = system_poll.saturating_add(backoff);
+        let hpoll = wanted.clamp(self.minpoll, self.config.maxpoll.max(self.minpoll));
+        if hpoll != self.hpoll {
+            // Re-time the next poll, never earlier than the last packet plus the new
+            // interval (so a lower poll never sends more than it should).
+            self.hpoll = hpoll;
+            if self.burst_left == 0 && self.sent > 0 {
+                self.next_poll = self.xmt_time + self.poll_interval();
+            }
+        }
+    }
+
+    /// It is time to poll: update reachability and build the request. `fuzz` ∈ [0, 1)
+    /// stretches the interval by up to 1/16 as ntpd does, so clients do not synchronise.
+    pub fn poll(&mut self, now: f64, now_ts: NtpTimestamp, step_count: u32, fuzz: f64) -> Header {
+        if self.burst_left == 0 {
+            // A regular poll: shift the reach register (burst packets do not).
+            if self.awaiting_reply {
+                self.unreach = self.unreach.saturating_add(1);
+            }
+            self.reach <<= 1;
+            if self.reach & 0x07 == 0 && self.sent > 0 {
+                // Three polls without a reply: age the register with a dummy (ntpd).
+                self.filter.add_dummy(now);
+            }
+            if self.config.burst && self.reach != 0 {
+                self.burst_left = BURST_PACKETS - 1;
+            }
+        } else {
+            self.burst_left -= 1;
+        }
+        self.awaiting_reply = true;
+        self.xmt = now_ts;
+        self.xmt_time = now;
+        self.xmt_step_count = step_count;
+        self.sent += 1;
+        self.next_poll = if self.burst_left > 0 {
+            now + BURST_SPACING
+        } else {
+            now + self.poll_interval() * (1.0 + fuzz / 16.0)
+        };
+        Header::client_request(self.config.version, self.hpoll, now_ts)
+    }
+
+    /// Packet tests and sample extraction (RFC 5905 §8). `now` is the engine time of
+    /// `received` (T4).
+    pub fn receive(
+        &mut self,
+        reply: &Header,
+        received: NtpTimestamp,
+        now: f64,
+        step_count: u32,
+        system_precision: i8,
+    ) -> ReplyOutcome {
+        if reply.mode != Mode::Server {
+            self.flash |= FLASH_BOGUS;
+            return ReplyOutcome::Dropped;
+        }
+        if !reply.transmit_ts.is_zero() && reply.transmit_ts == self.last_server_xmt {
+            self.flash = FLASH_DUP;
+            return ReplyOutcome::Dropped;
+        }
+        if !self.awaiting_reply || reply.origin_ts != self.xmt || self.xmt.is_zero() {
+            self.flash = FLASH_BOGUS;
+            return ReplyOutcome::Dropped;
+        }
+        self.awaiting_reply = false;
+        self.last_server_xmt = reply.transmit_ts;
+        if let Some(code) = reply.kiss_code() {
+            self.flash = FLASH_DENIED;
+            return ReplyOutcome::Kiss(code);
+        }
+        self.flash = 0;
+        self.received += 1;
+        let was_reachable = self.reach != 0;
+        self.reach |= 1;
+        self.unreach = 0;
+        if !was_reachable {
+            self.note_event(PeerEvent::Reachable);
+            if self.config.iburst && self.burst_left == 0 {
+                // iburst: the first packet went out alone; the rest follow this reply.
+                self.burst_left = BURST_PACKETS - 1;
+                self.next_poll = now.max(self.xmt_time + BURST_SPACING);
+            }
+        }
+        self.rec = received;
+        self.leap = reply.leap;
+        self.stratum = if reply.stratum == 0 {
+            16
+        } else {
+            reply.stratum
+        };
+        self.precision = reply.precision;
+        self.root_delay = reply.root_delay.to_seconds();
+        self.root_dispersion = reply.root_dispersion.to_seconds();
+        self.refid = reply.reference_id;
+        self.reftime = reply.reference_ts;
+        self.ppoll = reply.poll;
+        if reply.leap == Leap::Unsync {
+            self.flash |= FLASH_UNSYNC;
+            return ReplyOutcome::NoSample;
+        }
+        if self.stratum >= 16 {
+            self.flash |= FLASH_STRATUM;
+            return ReplyOutcome::NoSample;
+        }
+        if reply.receive_ts.is_zero() || reply.transmit_ts.is_zero() {
+            self.flash |= FLASH_HEADER;
+            return ReplyOutcome::NoSample;
+        }
+        if step_count != self.xmt_step_count {
+            // The clock was stepped between request and reply: the sample straddles it.
+            return ReplyOutcome::NoSample;
+        }
+        let precision = 2f64.powi(system_precision as i32) + 2f64.powi(self.precision as i32);
+        let sample = Sample::from_timestamps(
+            self.xmt,
+            reply.receive_ts,
+            reply.transmit_ts,
+            received,
+            precision,
+            now,
+        );
+        if !sample.offset.is_finite() || sample.delay > 16.0 {
+            self.flash |= FLASH_HEADER;
+            return ReplyOutcome::NoSample;
+        }
+        let time = (self.xmt_time + now) / 2.0;
+        let filter = self.filter.add(sample, now, self.poll_interval());
+        self.last_sample_time = now;
+        ReplyOutcome::Sample {
+            offset: sample.offset,
+            delay: sample.delay,
+            time,
+            filter,
+        }
+    }
+
+    /// Feed a raw-timescale measurement to the estimator.
+    pub fn estimate(&mut self, m: Measurement) -> Outcome {
+        self.estimator.update(&m)
+    }
+
+    /// KoD RATE: slow down to at least the server's poll, cancel any burst.
+    pub fn rate_limited(&mut self, server_poll: i8) {
+        let raised = server_poll.max(self.hpoll + 1).min(17);
+        self.minpoll = self.minpoll.max(raised);
+        self.burst_left = 0;
+        self.hpoll = self.hpoll.max(self.minpoll);
+        self.next_poll = self.xmt_time + self.poll_interval();
+        self.note_event(PeerEvent::RateExceeded);
+    }
+
+    /// What the selection needs to know about this source at `now`.
+    pub fn candidate(&self, now: f64, system_precision: f64) -> Candidate {
+        let age = self
+            .filter
+            .updated_at()
+            .map(|t| (now - t).max(0.0))
+            .unwrap_or(0.0);
+        Candidate {
+            offset: self.filter.offset(),
+            delay: self.filter.delay(),
+            dispersion: self.filter.dispersion(),
+            jitter: self.filter.jitter(),
+            root_delay: self.root_delay,
+            root_dispersion: self.root_dispersion,
+            age,
+            precision: 2f64.powi(self.precision as i32) + system_precision,
+            stratum: self.stratum,
+            leap: self.leap,
+            reachable: self.reach != 0 && self.filter.has_data(),
+            kiss_of_death: self.demobilized,
+            loops_to_us: false,
+            prefer: self.config.prefer,
+        }
+    }
+
+    /// Root distance Λ (RFC 5905 §11.2 with ntpd's additions), s.
+    pub fn root_distance(&self, now: f64, system_precision: f64) -> f64 {
+        if !self.filter.has_data() {
+            return 16.0;
+        }
+        select::root_distance(&self.candidate(now, system_precision), 0.0)
+    }
+}

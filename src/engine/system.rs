@@ -1,0 +1,625 @@
+//! The engine proper: associations, the system process (selection, system peer, system
+//! variables, orphan mode) and the discipline, behind the event/action API.
+
+use super::discipline::{Combined, Decision, Discipline, Phase};
+use super::estimator::{Estimator, Measurement};
+use super::filter::{FilterOutcome, Sample, Start};
+use super::peer::{Association, ReplyOutcome, PHI};
+use super::select::{self, Candidate, SelectParams};
+use super::types::*;
+use crate::clock::SyncStatus;
+use crate::wire::packet::{Header, KissCode, Leap, RefId};
+use crate::wire::time::{NtpDuration, NtpTimestamp};
+
+/// Before the first clock update, wait this long for every server to answer, so that an
+/// early falseticker cannot win by being first.
+const FIRST_UPDATE_WAIT: f64 = 8.0;
+/// Timers due within this are handled now (clock readings are rounded).
+const TIMER_SLACK: f64 = 1e-6;
+
+/// splitmix64: tiny, deterministic, good enough for poll fuzz.
+#[derive(Clone, Debug)]
+struct Fuzz(u64);
+
+impl Fuzz {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The clock-discipline engine. See the module documentation of [`crate::engine`].
+#[derive(Clone, Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    epoch: NtpTimestamp,
+    assocs: Vec<Association>,
+    next_id: u16,
+    discipline: Discipline,
+    fuzz: Fuzz,
+    started: bool,
+    sys_peer: Option<AssocId>,
+    leap: Leap,
+    stratum: u8,
+    refid: RefId,
+    reftime: NtpTimestamp,
+    root_delay: f64,
+    root_dispersion: f64,
+    sys_jitter: f64,
+    sys_offset: f64,
+    poll: i8,
+    sync_source: u8,
+    event_count: u8,
+    last_event: u8,
+    /// Engine time of the last system-peer update (or of start).
+    last_sync: f64,
+    orphan: bool,
+    commanded_leap: Leap,
+}
+
+impl Engine {
+    /// A new engine; `now` is the current clock reading.
+    pub fn new(config: EngineConfig, now: NtpTimestamp) -> Engine {
+        let initial = config.initial_frequency_ppm.unwrap_or(0.0);
+        let discipline = Discipline::new(0.0, initial, config.max_frequency_ppm);
+        Engine {
+            fuzz: Fuzz(config.seed),
+            epoch: now,
+            assocs: Vec::new(),
+            next_id: 1,
+            discipline,
+            started: false,
+            sys_peer: None,
+            leap: Leap::Unsync,
+            stratum: 16,
+            refid: RefId::from_ascii("INIT"),
+            reftime: NtpTimestamp::ZERO,
+            root_delay: 0.0,
+            root_dispersion: 0.0,
+            sys_jitter: 0.0,
+            sys_offset: 0.0,
+            poll: 6,
+            sync_source: 0,
+            event_count: 0,
+            last_event: 0,
+            last_sync: 0.0,
+            orphan: false,
+            commanded_leap: Leap::NoWarning,
+            config,
+        }
+    }
+
+    /// Engine time (seconds since start, free of steps) of a clock reading.
+    fn time(&self, ts: NtpTimestamp) -> f64 {
+        (ts - self.epoch).to_seconds() - self.discipline.stepped
+    }
+
+    /// Clock reading at an engine time.
+    fn timestamp(&self, t: f64) -> NtpTimestamp {
+        self.epoch + NtpDuration::from_seconds(t + self.discipline.stepped)
+    }
+
+    /// Add a source; it is polled from the next timer on.
+    pub fn add_source(&mut self, source: SourceConfig, now: NtpTimestamp) -> AssocId {
+        let id = AssocId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let t = self.time(now);
+        let (freq, sd) = match self.config.initial_frequency_ppm {
+            Some(ppm) => (ppm * 1e-6, 1e-6),
+            None => (self.discipline.base_ppm * 1e-6, 100e-6),
+        };
+        let precision = 2f64.powi(self.config.precision as i32);
+        let estimator = Estimator::new(self.config.wander, freq, sd, precision);
+        let mut a = Association::new(id, source, t, estimator);
+        a.set_poll(self.poll);
+        a.note_event(PeerEvent::Mobilize);
+        self.assocs.push(a);
+        id
+    }
+
+    /// Remove a source (`unpeer`). Returns whether it existed.
+    pub fn remove_source(&mut self, id: AssocId) -> bool {
+        let before = self.assocs.len();
+        self.assocs.retain(|a| a.id != id);
+        if self.sys_peer == Some(id) {
+            self.sys_peer = None;
+        }
+        before != self.assocs.len()
+    }
+
+    /// The associations, in the order they were added.
+    pub fn associations(&self) -> Vec<AssocId> {
+        self.assocs.iter().map(|a| a.id).collect()
+    }
+
+    /// When the engine next needs [`Engine::handle_timer`], as a clock reading.
+    pub fn next_wakeup(&self) -> NtpTimestamp {
+        let mut t = f64::INFINITY;
+        if !self.started {
+            t = self.time(self.epoch);
+        }
+        for a in self.assocs.iter().filter(|a| !a.demobilized) {
+            t = t.min(a.next_poll);
+        }
+        if let Some(end) = self.discipline.slew_end {
+            t = t.min(end);
+        }
+        if self.config.orphan_stratum < 16 && !self.orphan {
+            t = t.min(self.last_sync + self.config.orphan_wait);
+        }
+        if !t.is_finite() {
+            t = self.time(self.epoch) + 3600.0;
+        }
+        self.timestamp(t)
+    }
+
+    fn system_event(&mut self, e: SystemEvent, actions: &mut Vec<Action>) {
+        self.event_count = self.event_count.saturating_add(1).min(15);
+        self.last_event = e as u8;
+        actions.push(Action::Event(EngineEvent::System(e)));
+    }
+
+    /// A timer expired (at or after [`Engine::next_wakeup`]): send due polls, finish slews.
+    pub fn handle_timer(&mut self, now: NtpTimestamp) -> Vec<Action> {
+        let t = self.time(now);
+        let mut actions = Vec::new();
+        if !self.started {
+            self.started = true;
+            match self.config.initial_frequency_ppm {
+                Some(ppm) => {
+                    actions.push(Action::Clock(ClockCommand::SetFrequency { ppm }));
+                    self.system_event(SystemEvent::FreqSet, &mut actions);
+                }
+                None => self.system_event(SystemEvent::FreqNotSet, &mut actions),
+            }
+        }
+        for c in self.discipline.timer(t) {
+            actions.push(Action::Clock(c));
+        }
+        let steps = self.discipline.steps;
+        let mut local_samples = Vec::new();
+        for i in 0..self.assocs.len() {
+            let a = &mut self.assocs[i];
+            if a.demobilized || a.next_poll > t + TIMER_SLACK {
+                continue;
+            }
+            let fuzz = self.fuzz.next();
+            let was_reachable = a.reach != 0;
+            let packet = a.poll(t, now, steps, fuzz);
+            if was_reachable && a.reach == 0 {
+                a.note_event(PeerEvent::Unreachable);
+                actions.push(Action::Event(EngineEvent::Peer(
+                    a.id,
+                    PeerEvent::Unreachable,
+                )));
+            }
+            if a.is_local_clock() {
+                local_samples.push(i);
+            } else {
+                actions.push(Action::Send {
+                    assoc: a.id,
+                    packet,
+                });
+            }
+        }
+        for i in local_samples {
+            self.local_clock_sample(i, t, now);
+        }
+        if !local_samples_empty_or_updated(&self.assocs) {
+            self.system_update(t, &mut actions);
+        }
+        self.check_orphan(t, &mut actions);
+        actions
+    }
+
+    /// The LOCAL driver "replies" at once: the local clock agrees with itself.
+    fn local_clock_sample(&mut self, i: usize, t: f64, now: NtpTimestamp) {
+        let correction = self.discipline.log.at(t);
+        let precision = 2f64.powi(self.config.precision as i32);
+        let a = &mut self.assocs[i];
+        a.reach |= 1;
+        a.unreach = 0;
+        a.received += 1;
+        a.leap = Leap::NoWarning;
+        a.rec = now;
+        a.reftime = now;
+        a.precision = self.config.precision;
+        let sample = Sample {
+            offset: 0.0,
+            delay: precision,
+            dispersion: precision,
+            at: t,
+        };
+        let poll = a.poll_interval();
+        a.filter.add(sample, t, poll);
+        a.last_sample_time = t;
+        a.estimate(Measurement {
+            time: t,
+            raw_offset: correction,
+            delay: 0.0,
+        });
+        a.pending_local_update = true;
+    }
+
+    /// A reply arrived for `assoc`; `received` is the local clock when it arrived (T4).
+    pub fn handle_packet(
+        &mut self,
+        assoc: AssocId,
+        reply: &Header,
+        received: NtpTimestamp,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let t = self.time(received);
+        let steps = self.discipline.steps;
+        let precision = self.config.precision;
+        let Some(i) = self.assocs.iter().position(|a| a.id == assoc) else {
+            return actions;
+        };
+        if self.assocs[i].demobilized || self.assocs[i].is_local_clock() {
+            return actions;
+        }
+        let was_reachable = self.assocs[i].reach != 0;
+        let outcome = self.assocs[i].receive(reply, received, t, steps, precision);
+        if !was_reachable && self.assocs[i].reach != 0 {
+            actions.push(Action::Event(EngineEvent::Peer(
+                assoc,
+                PeerEvent::Reachable,
+            )));
+        }
+        match outcome {
+            ReplyOutcome::Dropped | ReplyOutcome::NoSample => {}
+            ReplyOutcome::Kiss(KissCode::Rate) => {
+                self.assocs[i].rate_limited(reply.poll);
+                actions.push(Action::Event(EngineEvent::Peer(
+                    assoc,
+                    PeerEvent::RateExceeded,
+                )));
+            }
+            ReplyOutcome::Kiss(code) if code.demobilizes() => {
+                let a = &mut self.assocs[i];
+                a.demobilized = true;
+                a.reach = 0;
+                a.select = SelectCode::Reject;
+                a.note_event(PeerEvent::AccessDenied);
+                actions.push(Action::Event(EngineEvent::Peer(
+                    assoc,
+                    PeerEvent::AccessDenied,
+                )));
+                actions.push(Action::Demobilize {
+                    assoc,
+                    reason: code,
+                });
+                if self.sys_peer == Some(assoc) {
+                    self.sys_peer = None;
+                }
+            }
+            ReplyOutcome::Kiss(_) => {}
+            ReplyOutcome::Sample {
+                offset,
+                delay,
+                time,
+                filter,
+            } => {
+                let raw_offset = offset + self.discipline.log.at(time);
+                self.assocs[i].estimate(Measurement {
+                    time,
+                    raw_offset,
+                    delay,
+                });
+                if filter == FilterOutcome::Popcorn {
+                    self.assocs[i].note_event(PeerEvent::Popcorn);
+                    actions.push(Action::Event(EngineEvent::Peer(assoc, PeerEvent::Popcorn)));
+                }
+                self.system_update(t, &mut actions);
+            }
+        }
+        actions
+    }
+
+    /// Selection, system peer, system variables and the clock update.
+    fn system_update(&mut self, t: f64, actions: &mut Vec<Action>) {
+        for a in &mut self.assocs {
+            a.pending_local_update = false;
+        }
+        if self.discipline.phase == Phase::Start && t < FIRST_UPDATE_WAIT {
+            let waiting = self
+                .assocs
+                .iter()
+                .any(|a| !a.demobilized && !a.config.noselect && !a.filter.has_data());
+            if waiting {
+                return;
+            }
+        }
+        let system_precision = 2f64.powi(self.config.precision as i32);
+        let mut idx = Vec::new();
+        for (i, a) in self.assocs.iter_mut().enumerate() {
+            a.select = SelectCode::Reject;
+            if !a.demobilized && !a.config.noselect && a.estimator.is_ready() {
+                idx.push(i);
+            }
+        }
+        let candidates: Vec<Candidate> = idx
+            .iter()
+            .map(|&i| self.assocs[i].candidate(t, system_precision))
+            .collect();
+        let params = SelectParams {
+            maxdist: self.config.max_dist,
+            minsane: self.config.min_sane.max(1),
+            system_precision,
+            ..SelectParams::default()
+        };
+        let previous = idx
+            .iter()
+            .position(|&i| Some(self.assocs[i].id) == self.sys_peer);
+        let selection = select::select(&candidates, &params, previous);
+        for (k, &i) in idx.iter().enumerate() {
+            self.assocs[i].select = select_code(selection.outcomes[k]);
+        }
+        let Some(peer_k) = selection.sys_peer else {
+            if self.sys_peer.take().is_some() {
+                self.system_event(SystemEvent::NoSysPeer, actions);
+            }
+            return;
+        };
+        let peer_index = idx[peer_k];
+        let survivors: Vec<usize> = selection
+            .survivors
+            .iter()
+            .filter(|&&k| {
+                matches!(
+                    selection.outcomes[k],
+                    select::Outcome::Candidate | select::Outcome::SysPeer
+                )
+            })
+            .map(|&k| idx[k])
+            .collect();
+        let selection_jitter = selection.jitter;
+        let peer_is_local = self.assocs[peer_index].is_local_clock();
+        // Combine the estimators of the survivors of the system peer's kind.
+        let mut w_sum = 0.0;
+        let (mut x_sum, mut y_sum, mut wy_sum) = (0.0, 0.0, 0.0);
+        for &i in &survivors {
+            let a = &self.assocs[i];
+            if a.is_local_clock() != peer_is_local {
+                continue;
+            }
+            let e = a.estimator.estimate_at(t);
+            let w = 1.0 / e.offset_var.max(1e-18);
+            let wy = 1.0 / e.frequency_var.max(1e-24);
+            w_sum += w;
+            x_sum += w * e.offset;
+            y_sum += wy * e.frequency;
+            wy_sum += wy;
+        }
+        let combined = Combined {
+            raw_offset: x_sum / w_sum,
+            frequency: y_sum / wy_sum,
+            offset_var: 1.0 / w_sum,
+        };
+        let first = self.discipline.phase == Phase::Start;
+        let decision = self.discipline.update(
+            t,
+            combined,
+            &self.config.step,
+            self.config.max_slew_ppm,
+            self.config.initial_slew_ppm,
+        );
+        let stepped = match decision {
+            Decision::Panic(offset) => {
+                self.system_event(SystemEvent::PanicStop, actions);
+                actions.push(Action::Panic { offset });
+                return;
+            }
+            Decision::Spike => {
+                self.system_event(SystemEvent::SpikeDetect, actions);
+                return;
+            }
+            Decision::Adjust(commands) => {
+                let mut stepped = false;
+                for c in commands {
+                    stepped |= matches!(c, ClockCommand::Step { .. });
+                    actions.push(Action::Clock(c));
+                }
+                stepped
+            }
+        };
+        if stepped {
+            for a in &mut self.assocs {
+                a.filter.reset(Start::OneShot);
+            }
+            self.system_event(SystemEvent::ClockStep, actions);
+        }
+        let peer_id = self.assocs[peer_index].id;
+        for &i in &survivors {
+            if i == peer_index {
+                self.assocs[i].select = SelectCode::SysPeer;
+            }
+        }
+        if self.sys_peer != Some(peer_id) {
+            self.sys_peer = Some(peer_id);
+            self.assocs[peer_index].note_event(PeerEvent::SysPeer);
+            actions.push(Action::Event(EngineEvent::Peer(
+                peer_id,
+                PeerEvent::SysPeer,
+            )));
+        }
+        let p = &self.assocs[peer_index];
+        self.leap = p.leap;
+        self.stratum = (p.stratum.saturating_add(1)).min(16);
+        self.refid = match &p.config.kind {
+            SourceKind::LocalClock { refid, .. } if p.stratum == 0 => *refid,
+            _ => RefId::from_addr(p.config.addr()),
+        };
+        self.reftime = self.timestamp(t);
+        self.root_delay = p.root_delay + p.filter.delay();
+        self.sys_offset = self.discipline.last_offset;
+        self.sys_jitter = selection_jitter;
+        self.root_dispersion = p.root_dispersion
+            + p.filter.dispersion()
+            + self.sys_jitter
+            + PHI * (t - p.last_sample_time).max(0.0)
+            + self.sys_offset.abs();
+        self.sync_source = if p.is_local_clock() { 5 } else { 6 };
+        self.last_sync = t;
+        if self.orphan {
+            self.orphan = false;
+        }
+        if first {
+            self.system_event(SystemEvent::ClockSync, actions);
+        }
+        actions.push(Action::Clock(ClockCommand::SetSyncStatus(SyncStatus {
+            max_error: self.root_delay / 2.0 + self.root_dispersion,
+            est_error: self.sys_jitter,
+            synchronized: true,
+        })));
+        let wanted_leap = match self.leap {
+            Leap::Insert | Leap::Delete => self.leap,
+            _ => Leap::NoWarning,
+        };
+        if wanted_leap != self.commanded_leap {
+            self.commanded_leap = wanted_leap;
+            actions.push(Action::Clock(ClockCommand::SetLeap(wanted_leap)));
+            let e = if wanted_leap == Leap::NoWarning {
+                SystemEvent::LeapDisarmed
+            } else {
+                SystemEvent::LeapArmed
+            };
+            self.system_event(e, actions);
+        }
+        self.update_poll(t);
+    }
+
+    /// Poll policy: stay at minpoll while the oscillator's wander over one poll interval
+    /// is not negligible against the network noise (random-walk wander punishes long
+    /// polls); lengthen it when the clock is very stable relative to the noise.
+    fn update_poll(&mut self, _t: f64) {
+        let poll = self.poll;
+        for a in &mut self.assocs {
+            a.set_poll(poll);
+        }
+    }
+
+    fn check_orphan(&mut self, t: f64, actions: &mut Vec<Action>) {
+        if self.config.orphan_stratum >= 16 || self.orphan || self.sys_peer.is_some() {
+            return;
+        }
+        if t - self.last_sync >= self.config.orphan_wait {
+            self.orphan = true;
+            self.stratum = self.config.orphan_stratum;
+            self.refid = RefId([127, 0, 0, 1]);
+            self.leap = Leap::NoWarning;
+            self.sync_source = 0;
+            self.reftime = self.timestamp(t);
+            self.root_delay = 0.0;
+            self.root_dispersion = 0.0;
+            self.system_event(SystemEvent::NoSysPeer, actions);
+        }
+    }
+
+    /// Frequency correction to persist in the drift file, ppm.
+    pub fn frequency_ppm(&self) -> f64 {
+        self.discipline.frequency_ppm()
+    }
+
+    /// System variables (mode 6 association 0).
+    pub fn system_status(&self) -> SystemStatus {
+        SystemStatus {
+            leap: self.leap,
+            stratum: self.stratum,
+            precision: self.config.precision,
+            root_delay: self.root_delay,
+            root_dispersion: self.root_dispersion,
+            refid: self.refid,
+            reftime: self.reftime,
+            peer: self.sys_peer,
+            tc: self.poll,
+            mintc: self
+                .assocs
+                .iter()
+                .map(|a| a.config.minpoll)
+                .min()
+                .unwrap_or(6),
+            offset: self.sys_offset,
+            frequency_ppm: self.discipline.frequency_ppm(),
+            sys_jitter: self.sys_jitter,
+            clk_jitter: self.discipline.clk_jitter.sqrt(),
+            clk_wander: self.discipline.clk_wander.sqrt(),
+            sync_source: self.sync_source,
+            event_count: self.event_count,
+            last_event: self.last_event,
+            synchronized: self.leap != Leap::Unsync,
+            steps: self.discipline.steps,
+            orphan: self.orphan,
+        }
+    }
+
+    /// Peer variables of one association.
+    pub fn peer_status(&self, id: AssocId) -> Option<PeerStatus> {
+        let a = self.assocs.iter().find(|a| a.id == id)?;
+        let f = &a.filter;
+        let last = a.last_sample_time.max(0.0);
+        let precision = 2f64.powi(self.config.precision as i32);
+        Some(PeerStatus {
+            id: a.id,
+            config: a.config.clone(),
+            leap: a.leap,
+            stratum: a.stratum,
+            precision: a.precision,
+            root_delay: a.root_delay,
+            root_dispersion: a.root_dispersion,
+            refid: a.refid,
+            reftime: a.reftime,
+            rec: a.rec,
+            xmt: a.xmt,
+            reach: a.reach,
+            unreach: a.unreach,
+            hmode: 3,
+            pmode: 4,
+            hpoll: a.hpoll,
+            ppoll: a.ppoll,
+            flash: a.flash,
+            offset: f.offset(),
+            delay: f.delay(),
+            dispersion: f.dispersion(),
+            jitter: f.jitter(),
+            filter: {
+                // Never-filled stages show as ntpd's dummies (delay 0, dispersion 16 s).
+                let mut stages: Vec<(f64, f64, f64)> = a
+                    .filter
+                    .stages()
+                    .iter()
+                    .map(|s| (s.offset, s.delay, s.dispersion))
+                    .collect();
+                stages.resize(8, (0.0, 0.0, 16.0));
+                stages
+            },
+            select: a.select,
+            event_count: a.event_count,
+            last_event: a.last_event,
+            sent: a.sent,
+            received: a.received,
+            root_distance: a.root_distance(last, precision),
+        })
+    }
+}
+
+fn local_samples_empty_or_updated(assocs: &[Association]) -> bool {
+    !assocs.iter().any(|a| a.pending_local_update)
+}
+
+fn select_code(o: select::Outcome) -> SelectCode {
+    match o {
+        select::Outcome::Reject => SelectCode::Reject,
+        select::Outcome::Falsetick => SelectCode::Falsetick,
+        select::Outcome::Excess => SelectCode::Excess,
+        select::Outcome::Outlier => SelectCode::Outlier,
+        select::Outcome::Candidate => SelectCode::Candidate,
+        select::Outcome::Backup => SelectCode::Backup,
+        select::Outcome::SysPeer => SelectCode::SysPeer,
+        select::Outcome::PpsPeer => SelectCode::PpsPeer,
+    }
+}

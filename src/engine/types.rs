@@ -1,0 +1,347 @@
+//! The engine's vocabulary: configuration in, actions out, events and status snapshots.
+
+use crate::clock::SyncStatus;
+use crate::wire::packet::{Header, KissCode, Leap, RefId};
+use crate::wire::time::NtpTimestamp;
+use std::net::IpAddr;
+
+/// Identifies an association (a configured source). Numbered like ntpd's association IDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AssocId(pub u16);
+
+/// What kind of time source an association is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceKind {
+    /// A unicast server polled in client mode (`server ADDR`).
+    Server { addr: IpAddr },
+    /// The undisciplined local clock (127.127.1.0), `fudge … stratum N [refid X]`.
+    LocalClock { stratum: u8, refid: RefId },
+}
+
+/// One association's configuration (`server … minpoll … maxpoll … iburst …`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    pub minpoll: i8,
+    pub maxpoll: i8,
+    /// Eight packets 2 s apart while unreachable (the rest only after a reply).
+    pub iburst: bool,
+    /// Eight packets 2 s apart at every poll while reachable.
+    pub burst: bool,
+    pub prefer: bool,
+    /// Polled and shown, never selected.
+    pub noselect: bool,
+    /// NTP version to send.
+    pub version: u8,
+}
+
+impl SourceConfig {
+    /// A server with ntpd's defaults (minpoll 6, maxpoll 10, version 4).
+    pub fn server(addr: IpAddr) -> Self {
+        SourceConfig {
+            kind: SourceKind::Server { addr },
+            minpoll: 6,
+            maxpoll: 10,
+            iburst: false,
+            burst: false,
+            prefer: false,
+            noselect: false,
+            version: 4,
+        }
+    }
+
+    /// The LOCAL driver, 127.127.1.0, with refid `LOCL`.
+    pub fn local_clock(stratum: u8) -> Self {
+        SourceConfig {
+            kind: SourceKind::LocalClock {
+                stratum,
+                refid: RefId::from_ascii("LOCL"),
+            },
+            ..SourceConfig::server(IpAddr::from([127, 127, 1, 0]))
+        }
+    }
+
+    pub fn with_iburst(mut self) -> Self {
+        self.iburst = true;
+        self
+    }
+
+    pub fn with_polls(mut self, minpoll: i8, maxpoll: i8) -> Self {
+        self.minpoll = minpoll;
+        self.maxpoll = maxpoll.max(minpoll);
+        self
+    }
+
+    /// The address shown for this source (the LOCAL driver shows 127.127.1.0).
+    pub fn addr(&self) -> IpAddr {
+        match self.kind {
+            SourceKind::Server { addr } => addr,
+            SourceKind::LocalClock { .. } => IpAddr::from([127, 127, 1, 0]),
+        }
+    }
+}
+
+/// When the clock may be stepped rather than slewed (ntpd's `tinker step/stepout/panic`,
+/// `-g`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepPolicy {
+    /// Offsets beyond this are stepped (at start) instead of slewed; 0 disables stepping.
+    pub step_threshold: f64,
+    /// How long an offset beyond the threshold must persist before a step after start, s.
+    pub stepout: f64,
+    /// Beyond this offset the daemon gives up (0 disables the check).
+    pub panic_threshold: f64,
+    /// `-g`: the first correction may exceed the panic threshold.
+    pub allow_first_panic: bool,
+    /// Whether steps are allowed after the initial synchronisation. Even then a step never
+    /// goes backwards: negative offsets are slewed.
+    pub step_after_start: bool,
+}
+
+impl Default for StepPolicy {
+    fn default() -> Self {
+        StepPolicy {
+            step_threshold: 0.128,
+            stepout: 300.0,
+            panic_threshold: 1000.0,
+            allow_first_panic: false,
+            step_after_start: true,
+        }
+    }
+}
+
+/// System-wide configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    pub step: StepPolicy,
+    /// Frequency restored from the drift file, ppm (None: unknown, learn it).
+    pub initial_frequency_ppm: Option<f64>,
+    /// Largest frequency correction (drift compensation), ppm: the kernel's 500.
+    pub max_frequency_ppm: f64,
+    /// Largest phase-slew rate in normal running, ppm, on top of the drift compensation.
+    pub max_slew_ppm: f64,
+    /// Largest phase-slew rate for the initial correction, ppm (chrony slews at up to
+    /// 83333 ppm; Linux's tick adjustment allows 10 %). Lets a start-up offset below the
+    /// step threshold be removed in seconds without stepping backwards.
+    pub initial_slew_ppm: f64,
+    /// log2 of the local clock precision (system variable `precision`).
+    pub precision: i8,
+    /// `tos orphan N` (16 disables orphan mode).
+    pub orphan_stratum: u8,
+    /// `tos orphanwait`, s.
+    pub orphan_wait: f64,
+    /// `tos minsane`: survivors needed to synchronise.
+    pub min_sane: usize,
+    /// `tos maxdist`: selection threshold on root distance, s.
+    pub max_dist: f64,
+    /// Assumed oscillator wander (random-walk frequency noise, fraction per √s); the
+    /// estimator adapts from here.
+    pub wander: f64,
+    /// Seed for the poll-interval fuzz (deterministic).
+    pub seed: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            step: StepPolicy::default(),
+            initial_frequency_ppm: None,
+            max_frequency_ppm: 500.0,
+            max_slew_ppm: 500.0,
+            initial_slew_ppm: 50_000.0,
+            precision: -20,
+            orphan_stratum: 16,
+            orphan_wait: 300.0,
+            min_sane: 1,
+            max_dist: 1.5,
+            wander: 1e-8,
+            seed: 0x6e74_706b_6974,
+        }
+    }
+}
+
+/// A command for the system clock (see [`crate::clock::SystemClock`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ClockCommand {
+    /// Set the total frequency correction, ppm (drift compensation plus any phase slew in
+    /// progress; the engine ends a slew with another `SetFrequency`).
+    SetFrequency { ppm: f64 },
+    /// Step the clock by `offset` seconds (positive = forward).
+    Step { offset: f64 },
+    /// Arm or disarm a leap second.
+    SetLeap(Leap),
+    /// Publish maxerror/esterror and the synchronised flag (clears STA_UNSYNC).
+    SetSyncStatus(SyncStatus),
+}
+
+/// ntpd's system event codes (mode 6 system status word).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SystemEvent {
+    FreqNotSet = 1,
+    FreqSet = 2,
+    SpikeDetect = 3,
+    FreqMode = 4,
+    ClockSync = 5,
+    Restart = 6,
+    PanicStop = 7,
+    NoSysPeer = 8,
+    LeapArmed = 9,
+    LeapDisarmed = 10,
+    LeapEvent = 11,
+    ClockStep = 12,
+}
+
+/// ntpd's peer event codes (mode 6 peer status word).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PeerEvent {
+    Mobilize = 1,
+    Demobilize = 2,
+    Unreachable = 3,
+    Reachable = 4,
+    Restart = 5,
+    NoReply = 6,
+    RateExceeded = 7,
+    AccessDenied = 8,
+    LeapArmed = 9,
+    SysPeer = 10,
+    ClockEvent = 11,
+    BadAuth = 12,
+    Popcorn = 13,
+}
+
+/// Something worth logging or counting.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EngineEvent {
+    System(SystemEvent),
+    Peer(AssocId, PeerEvent),
+}
+
+/// What the engine asks its driver to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Send this request to the association's address. Its transmit timestamp is the
+    /// `now` of the call; the reply must echo it.
+    Send {
+        assoc: AssocId,
+        packet: Header,
+    },
+    /// Adjust the system clock.
+    Clock(ClockCommand),
+    /// The association is finished (kiss code DENY/RSTR); drop its socket state.
+    Demobilize {
+        assoc: AssocId,
+        reason: KissCode,
+    },
+    /// The offset exceeded the panic threshold: ntpd logs and exits.
+    Panic {
+        offset: f64,
+    },
+    Event(EngineEvent),
+}
+
+/// The mode 6 select code of a peer (`sel_*`, tally character).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum SelectCode {
+    #[default]
+    Reject = 0,
+    Falsetick = 1,
+    Excess = 2,
+    Outlier = 3,
+    Candidate = 4,
+    Backup = 5,
+    SysPeer = 6,
+    PpsPeer = 7,
+}
+
+impl SelectCode {
+    /// The `ntpq -p` tally character.
+    pub fn tally(self) -> char {
+        [' ', 'x', '.', '-', '+', '#', '*', 'o'][self as usize]
+    }
+}
+
+/// Per-association status for `ntpq` peer variables (REFERENCE.md §3.3). Times in seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerStatus {
+    pub id: AssocId,
+    pub config: SourceConfig,
+    pub leap: Leap,
+    pub stratum: u8,
+    pub precision: i8,
+    pub root_delay: f64,
+    pub root_dispersion: f64,
+    pub refid: RefId,
+    pub reftime: NtpTimestamp,
+    /// Local time of the last reply (`rec`).
+    pub rec: NtpTimestamp,
+    /// Our last transmit timestamp (`xmt`), the server's receive/transmit (`org` echo).
+    pub xmt: NtpTimestamp,
+    pub reach: u8,
+    pub unreach: u32,
+    pub hmode: u8,
+    pub pmode: u8,
+    pub hpoll: i8,
+    pub ppoll: i8,
+    pub flash: u16,
+    pub offset: f64,
+    pub delay: f64,
+    pub dispersion: f64,
+    pub jitter: f64,
+    /// Clock filter stages, newest first: (offset, delay, dispersion), s.
+    pub filter: Vec<(f64, f64, f64)>,
+    pub select: SelectCode,
+    pub event_count: u8,
+    pub last_event: u8,
+    pub sent: u64,
+    pub received: u64,
+    /// Root distance used by selection, s.
+    pub root_distance: f64,
+}
+
+/// System variables for `ntpq -c rv` (REFERENCE.md §3.2). Times in seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SystemStatus {
+    pub leap: Leap,
+    pub stratum: u8,
+    pub precision: i8,
+    pub root_delay: f64,
+    pub root_dispersion: f64,
+    pub refid: RefId,
+    pub reftime: NtpTimestamp,
+    /// The system peer, if any.
+    pub peer: Option<AssocId>,
+    /// Current poll exponent (`tc`) and configured minimum (`mintc`).
+    pub tc: i8,
+    pub mintc: i8,
+    /// Last combined offset, s.
+    pub offset: f64,
+    /// Frequency correction, ppm (what the drift file stores).
+    pub frequency_ppm: f64,
+    pub sys_jitter: f64,
+    pub clk_jitter: f64,
+    /// ppm
+    pub clk_wander: f64,
+    /// Sync source class for the status word: 6 NTP, 5 local clock, 0 none.
+    pub sync_source: u8,
+    pub event_count: u8,
+    pub last_event: u8,
+    /// Whether the clock is synchronised (leap != 3).
+    pub synchronized: bool,
+    /// Steps made so far.
+    pub steps: u32,
+    /// Whether the engine is in orphan mode.
+    pub orphan: bool,
+}
+
+impl SystemStatus {
+    /// The 16-bit mode 6 system status word.
+    pub fn status_word(&self) -> u16 {
+        ((self.leap.bits() as u16) << 14)
+            | ((self.sync_source as u16 & 0x3f) << 8)
+            | ((self.event_count.min(15) as u16) << 4)
+            | (self.last_event as u16 & 0xf)
+    }
+}

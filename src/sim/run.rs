@@ -1,0 +1,275 @@
+//! The simulation loop: true time advances in one-second wander steps; packets and engine
+//! wake-ups happen in between at exact instants.
+
+use super::rng::Rng;
+use super::scenario::SimConfig;
+use crate::clock::{SimulatedClock, SystemClock};
+use crate::engine::{
+    Action, AssocId, ClockCommand, Engine, EngineConfig, SelectCode, SourceConfig,
+};
+use crate::wire::packet::{Header, Mode, RefId};
+use crate::wire::time::{NtpShort, NtpTimestamp, UnixTime};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::net::IpAddr;
+
+/// What a run measured. Offsets are clock − true time, sampled every true second.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SimResult {
+    pub rms_offset_us: f64,
+    pub max_abs_offset_us: f64,
+    pub mean_offset_us: f64,
+    pub rms_freq_ppm: f64,
+    /// Time after which |offset| stays below 1 ms (whole run); null if it never does.
+    pub settle_1ms_s: Option<f64>,
+    pub packets_sent: u64,
+    pub steps: usize,
+    pub backward_steps: usize,
+    /// Seconds during which a falseticker server was the system peer or a survivor.
+    pub falseticker_selected_s: u64,
+    /// Largest |frequency error| during outages, ppm (holdover quality).
+    pub outage_max_freq_error_ppm: f64,
+    pub final_frequency_ppm: f64,
+    /// Leap indicator last handed to the clock.
+    pub clock_leap: String,
+    pub synchronized_at_end: bool,
+}
+
+#[derive(Debug, PartialEq)]
+struct Pending {
+    at: f64,
+    seq: u64,
+    kind: PacketEvent,
+}
+
+#[derive(Debug, PartialEq)]
+enum PacketEvent {
+    /// A reply reaches the client.
+    Reply { assoc: AssocId, header: Header },
+}
+
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    // Min-heap on time, then arrival order.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.at.total_cmp(&self.at).then(other.seq.cmp(&self.seq))
+    }
+}
+
+struct Stats {
+    from: f64,
+    n: u64,
+    sum: f64,
+    sum_sq: f64,
+    max_abs: f64,
+    freq_sq: f64,
+    last_unsettled: Option<f64>,
+    ever_settled_sample: bool,
+}
+
+/// Run one simulation.
+pub fn run(cfg: &SimConfig) -> SimResult {
+    run_with(cfg, EngineConfig::default())
+}
+
+/// Run with a given engine configuration (the seed is taken from the simulation).
+pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
+    let mut rng = Rng::new(cfg.seed);
+    let epoch = UnixTime::new(1_780_000_000, 0);
+    let mut clock = SimulatedClock::new(epoch, cfg.offset, cfg.freq_ppm);
+    engine_config.seed = cfg.seed ^ 0x5eed;
+    let now = |c: &SimulatedClock| NtpTimestamp::from_unix(c.now().expect("simulated"));
+    let mut engine = Engine::new(engine_config, now(&clock));
+    let mut server_offsets = Vec::new();
+    let mut ids = Vec::new();
+    for k in 1..=cfg.servers.max(1) {
+        let addr = IpAddr::from([198, 18, 0, k as u8]);
+        let id = engine.add_source(
+            SourceConfig::server(addr)
+                .with_iburst()
+                .with_polls(cfg.minpoll, cfg.maxpoll),
+            now(&clock),
+        );
+        ids.push(id);
+        let off = cfg
+            .falsetickers
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, o)| *o)
+            .unwrap_or(0.0);
+        server_offsets.push(off);
+    }
+    let false_ids: Vec<AssocId> = ids
+        .iter()
+        .zip(&server_offsets)
+        .filter(|(_, o)| **o != 0.0)
+        .map(|(id, _)| *id)
+        .collect();
+
+    let mut queue: BinaryHeap<Pending> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut packets_sent = 0u64;
+    let mut falseticker_selected_s = 0u64;
+    let mut outage_max_freq = 0.0f64;
+    let mut stats = Stats {
+        from: cfg.stats_from,
+        n: 0,
+        sum: 0.0,
+        sum_sq: 0.0,
+        max_abs: 0.0,
+        freq_sq: 0.0,
+        last_unsettled: None,
+        ever_settled_sample: false,
+    };
+    let in_outage = |t: f64| cfg.outages.iter().any(|&(s, l)| t >= s && t < s + l);
+    let mut next_tick: f64 = 1.0;
+    let mut wake = clock_to_true(&clock, engine.next_wakeup());
+    let mut actions: Vec<Action> = Vec::new();
+
+    loop {
+        let next_packet = queue.peek().map(|p| p.at).unwrap_or(f64::INFINITY);
+        let t_next = next_tick.min(next_packet).min(wake);
+        if t_next > cfg.duration {
+            break;
+        }
+        let dt = (t_next - clock.true_time()).max(0.0);
+        clock.advance(dt);
+        let t = clock.true_time();
+        if next_packet <= wake && next_packet < next_tick {
+            let p = queue.pop().expect("peeked");
+            match p.kind {
+                PacketEvent::Reply { assoc, header } => {
+                    actions.extend(engine.handle_packet(assoc, &header, now(&clock)));
+                }
+            }
+        } else if wake < next_tick {
+            actions.extend(engine.handle_timer(now(&clock)));
+        } else {
+            // One true second: sample the clock, then let the oscillator wander.
+            next_tick += 1.0;
+            let offset = clock.offset();
+            if std::env::var_os("NTPSIM_TRACE").is_some() {
+                eprintln!(
+                    "t={t:.0} offset={offset:.9} freq_err={:.3}ppm",
+                    clock.frequency_error() * 1e6
+                );
+            }
+            if t >= stats.from {
+                stats.n += 1;
+                stats.sum += offset;
+                stats.sum_sq += offset * offset;
+                stats.max_abs = stats.max_abs.max(offset.abs());
+                let fe = clock.frequency_error() * 1e6;
+                stats.freq_sq += fe * fe;
+            }
+            if offset.abs() >= 1e-3 {
+                stats.last_unsettled = Some(t);
+            } else {
+                stats.ever_settled_sample = true;
+            }
+            if in_outage(t) {
+                outage_max_freq = outage_max_freq.max((clock.frequency_error() * 1e6).abs());
+            }
+            for id in &false_ids {
+                let selected = engine
+                    .peer_status(*id)
+                    .map(|p| matches!(p.select, SelectCode::SysPeer | SelectCode::Candidate))
+                    .unwrap_or(false);
+                if selected {
+                    falseticker_selected_s += 1;
+                }
+            }
+            let f = clock.oscillator_error() + cfg.wander * rng.normal();
+            clock.set_oscillator_error(f);
+        }
+        for action in actions.drain(..) {
+            match action {
+                Action::Send { assoc, packet } => {
+                    packets_sent += 1;
+                    let k = ids.iter().position(|i| *i == assoc).unwrap_or(0);
+                    let up = cfg.delay_base + cfg.delay_exp * rng.exponential();
+                    let down = cfg.delay_base + cfg.delay_exp * rng.exponential();
+                    let lost = rng.uniform() < cfg.loss
+                        || rng.uniform() < cfg.loss
+                        || in_outage(t)
+                        || in_outage(t + up + down);
+                    if lost {
+                        continue;
+                    }
+                    let server_time = clock.true_instant(t + up);
+                    let ts = NtpTimestamp::from_unix(server_time)
+                        + crate::wire::time::NtpDuration::from_seconds(server_offsets[k]);
+                    let reply = Header {
+                        leap: cfg.server_leap,
+                        version: 4,
+                        mode: Mode::Server,
+                        stratum: 1,
+                        poll: packet.poll,
+                        precision: -20,
+                        root_delay: NtpShort(0),
+                        root_dispersion: NtpShort::from_seconds(1e-5),
+                        reference_id: RefId::from_ascii("GPS"),
+                        reference_ts: ts,
+                        origin_ts: packet.transmit_ts,
+                        receive_ts: ts,
+                        transmit_ts: ts,
+                    };
+                    seq += 1;
+                    queue.push(Pending {
+                        at: t + up + down,
+                        seq,
+                        kind: PacketEvent::Reply {
+                            assoc,
+                            header: reply,
+                        },
+                    });
+                }
+                Action::Clock(cmd) => apply(&mut clock, cmd),
+                _ => {}
+            }
+        }
+        wake = clock_to_true(&clock, engine.next_wakeup());
+    }
+
+    let n = stats.n.max(1) as f64;
+    let steps = clock.steps().len();
+    let backward_steps = clock.steps().iter().filter(|s| s.1 < 0.0).count();
+    let settle = match stats.last_unsettled {
+        None => Some(0.0),
+        Some(t) if t + 1.0 < cfg.duration => Some(t),
+        Some(_) => None,
+    };
+    SimResult {
+        rms_offset_us: (stats.sum_sq / n).sqrt() * 1e6,
+        max_abs_offset_us: stats.max_abs * 1e6,
+        mean_offset_us: stats.sum / n * 1e6,
+        rms_freq_ppm: (stats.freq_sq / n).sqrt(),
+        settle_1ms_s: settle,
+        packets_sent,
+        steps,
+        backward_steps,
+        falseticker_selected_s,
+        outage_max_freq_error_ppm: outage_max_freq,
+        final_frequency_ppm: engine.frequency_ppm(),
+        clock_leap: format!("{:?}", clock.leap()),
+        synchronized_at_end: clock.sync_status().synchronized,
+    }
+}
+
+fn apply(clock: &mut SimulatedClock, cmd: ClockCommand) {
+    let _ = crate::engine::apply_clock_command(clock, cmd);
+}
+
+/// The true time at which the clock will read `ts` (rate ≈ 1 is close enough for
+/// scheduling; the engine copes with being woken slightly early or late).
+fn clock_to_true(clock: &SimulatedClock, ts: NtpTimestamp) -> f64 {
+    let now = NtpTimestamp::from_unix(clock.now().expect("simulated"));
+    // A microsecond late, so that nanosecond rounding of readings can never leave the
+    // engine just short of its deadline.
+    clock.true_time() + (ts - now).to_seconds().max(0.0) + 1e-6
+}
