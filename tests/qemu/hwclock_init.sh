@@ -91,6 +91,10 @@ for who in ours ul; do
     step ${who}_show_after_adjust $O --verbose -r --noadjfile -u
 done
 
+# --systz: only the kernel's time zone (UTC here), no RTC access.
+step ours_systz $O --systz --verbose
+step ul_systz $U --systz --verbose
+
 # Local-time RTC in a zone 2 h east of UTC (a POSIX TZ string: no zoneinfo needed).
 for who in ours ul; do
     if [ $who = ours ]; then prog="$O"; else prog=$U; fi
