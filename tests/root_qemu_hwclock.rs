@@ -64,7 +64,7 @@ fn root_qemu_hwclock_against_util_linux() {
     cpio.file("bin/busybox", &std::fs::read(&busybox).unwrap(), 0o755);
     cpio.file(
         "bin/ntpkit",
-        &std::fs::read(common::ntpkit_bin()).unwrap(),
+        &without_debug_info(&common::ntpkit_bin(), dir.path()),
         0o755,
     );
     cpio.file(
@@ -513,6 +513,19 @@ fn adjtime_fields(lines: &[String]) -> (String, i64, String, i64, String) {
         lines[1].parse().expect("last calibration time"),
         lines[2].clone(),
     )
+}
+
+/// The binary without its debug sections when `strip` is at hand: the initramfs lives in
+/// the guest's 256 MB, and debug builds carry tens of MB of DWARF.
+fn without_debug_info(bin: &Path, tmp: &Path) -> Vec<u8> {
+    let copy = tmp.join("ntpkit.stripped");
+    let stripped = std::fs::copy(bin, &copy).is_ok()
+        && Command::new("strip")
+            .arg("--strip-debug")
+            .arg(&copy)
+            .status()
+            .is_ok_and(|s| s.success());
+    std::fs::read(if stripped { &copy } else { bin }).expect("read ntpkit")
 }
 
 fn kernel_image() -> Option<PathBuf> {

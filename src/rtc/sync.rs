@@ -297,6 +297,47 @@ mod tests {
         assert_eq!(r.rtc_secs, 5000);
     }
 
+    /// Records writes; reads are not needed by `write_system_time`.
+    struct Recorder(Vec<RtcTime>);
+
+    impl Rtc for Recorder {
+        fn path(&self) -> &str {
+            "test"
+        }
+        fn read_time(&mut self) -> io::Result<RtcTime> {
+            Err(io::Error::from_raw_os_error(libc::ENOTTY))
+        }
+        fn set_time(&mut self, time: &RtcTime) -> io::Result<()> {
+            self.0.push(*time);
+            Ok(())
+        }
+        fn set_update_interrupt(&mut self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+        fn wait_update(&mut self, _: Duration) -> io::Result<bool> {
+            Ok(true)
+        }
+        fn driver_name(&self) -> Option<String> {
+            Some("rtc_cmos".into())
+        }
+    }
+
+    #[test]
+    fn rtcsync_writes_the_next_second_at_half_past() {
+        let mut rtc = Recorder(Vec::new());
+        let mut t = Timeval::new(1_936_771_200, 250_000);
+        let mut clock = move || {
+            t = t.inc(0.0003);
+            t
+        };
+        let set = write_system_time(&mut rtc, true, None, &mut clock).unwrap();
+        assert_eq!(set.written_at.sec, 1_936_771_200);
+        assert!((500_000..501_000).contains(&set.written_at.usec), "{set:?}");
+        assert_eq!(rtc.0.len(), 1);
+        assert_eq!(rtc.0[0].to_unix(true), Some(set.rtc_secs));
+        assert_eq!(set.rtc_secs, 1_936_771_201);
+    }
+
     #[test]
     fn a_missed_moment_retargets_the_next_second_and_advances_the_value() {
         // The first read comes 2.3 s late (preempted); later reads advance 100 µs.
