@@ -352,3 +352,38 @@ fn leapfile_arms_the_kernel_on_the_last_day_and_reports_tai() {
     assert_eq!(st.tai, Some(37));
     assert_eq!(st.leapsec, Some(leap_at));
 }
+
+#[test]
+fn observe_only_engine_reports_the_real_offset_and_commands_nothing() {
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    e.add_source(server().with_iburst(), t0());
+    e.set_observe_only();
+    let mut clock_commands = 0;
+    let mut now = 0.0;
+    // The server is 50 ms ahead and its clock runs 20 ppm faster than ours; nothing we
+    // do changes that (our clock is not adjusted).
+    while now < 3000.0 {
+        now = (e.next_wakeup() - t0()).to_seconds().max(now) + 1e-6;
+        let acts = e.handle_timer(at(now));
+        for a in &acts {
+            if let Action::Send { assoc, packet } = a {
+                let off = 0.05 + 20e-6 * now;
+                let more = e.handle_packet(*assoc, &reply(packet, off), at(now + 0.002));
+                clock_commands += more
+                    .iter()
+                    .filter(|a| matches!(a, Action::Clock(_)))
+                    .count();
+            }
+        }
+        clock_commands += acts
+            .iter()
+            .filter(|a| matches!(a, Action::Clock(_)))
+            .count();
+    }
+    assert_eq!(clock_commands, 0);
+    let st = e.system_status();
+    assert!(st.synchronized);
+    let expected = 0.05 + 20e-6 * now;
+    assert!((st.offset - expected).abs() < 2e-3, "{st:?} vs {expected}");
+    assert!((st.frequency_ppm - 20.0).abs() < 1.0, "{st:?}");
+}

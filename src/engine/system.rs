@@ -227,6 +227,14 @@ impl Engine {
         }
         self.check_orphan(t, &mut actions);
         self.update_leap(t, &mut actions);
+        self.finish(actions)
+    }
+
+    /// In observe-only mode no clock command goes out.
+    fn finish(&self, mut actions: Vec<Action>) -> Vec<Action> {
+        if self.discipline.is_observe_only() {
+            actions.retain(|a| !matches!(a, Action::Clock(_)));
+        }
         actions
     }
 
@@ -332,7 +340,7 @@ impl Engine {
                 self.system_update(t, &mut actions);
             }
         }
-        actions
+        self.finish(actions)
     }
 
     /// Selection, system peer, system variables and the clock update.
@@ -571,6 +579,15 @@ impl Engine {
             self.root_dispersion = 0.0;
             self.system_event(SystemEvent::NoSysPeer, actions);
         }
+    }
+
+    /// Tell the engine its clock commands cannot take effect (`-x` without privileges, or
+    /// EPERM from the clock): it stops booking corrections and emitting clock commands,
+    /// and keeps estimating the offset and frequency the clock would need (shown in the
+    /// status). Idempotent; there is no way back (restart the daemon).
+    pub fn set_observe_only(&mut self) {
+        let t = self.last_now;
+        self.discipline.set_observe_only(t);
     }
 
     /// Frequency correction to persist in the drift file, ppm.
