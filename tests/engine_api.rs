@@ -387,3 +387,15 @@ fn observe_only_engine_reports_the_real_offset_and_commands_nothing() {
     assert!((st.offset - expected).abs() < 2e-3, "{st:?} vs {expected}");
     assert!((st.frequency_ppm - 20.0).abs() < 1.0, "{st:?}");
 }
+
+#[test]
+fn configured_minpoll_is_honoured() {
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    e.add_source(server().with_polls(4, 4), t0());
+    let sent = drive(&mut e, 0.0, 400.0, |r| Some(reply(r, 0.0)));
+    assert!(sent.iter().all(|(_, h)| h.poll == 4));
+    for w in sent.windows(2) {
+        let gap = w[1].0 - w[0].0;
+        assert!((16.0..=17.0 + 1e-3).contains(&gap), "{gap}");
+    }
+}

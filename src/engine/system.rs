@@ -127,6 +127,13 @@ impl Engine {
         let precision = 2f64.powi(self.config.precision as i32);
         let estimator = Estimator::new(self.config.wander, freq, sd, precision);
         let mut a = Association::new(id, source, t, estimator);
+        // The system poll starts at the smallest minpoll (each association clamps it to
+        // its own bounds).
+        self.poll = if self.assocs.is_empty() {
+            a.config.minpoll
+        } else {
+            self.poll.min(a.config.minpoll)
+        };
         a.set_poll(self.poll);
         a.note_event(PeerEvent::Mobilize);
         self.assocs.push(a);
