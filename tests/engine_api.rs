@@ -399,3 +399,20 @@ fn configured_minpoll_is_honoured() {
         assert!((16.0..=17.0 + 1e-3).contains(&gap), "{gap}");
     }
 }
+
+#[test]
+fn burst_sends_eight_packets_per_poll_while_reachable() {
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    let mut cfg = server();
+    cfg.burst = true;
+    e.add_source(cfg, t0());
+    let sent = drive(&mut e, 0.0, 200.0, |r| Some(reply(r, 0.0)));
+    // First poll alone (not yet reachable), then bursts of eight 2 s apart.
+    let times: Vec<f64> = sent.iter().map(|s| s.0).collect();
+    assert!(times.len() >= 9, "{times:?}");
+    let second_poll = &times[1..9];
+    for w in second_poll.windows(2) {
+        assert!((w[1] - w[0] - 2.0).abs() < 0.01, "{times:?}");
+    }
+    assert!(times[1] - times[0] >= 64.0 - 1e-3);
+}
