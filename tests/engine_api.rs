@@ -416,3 +416,35 @@ fn burst_sends_eight_packets_per_poll_while_reachable() {
     }
     assert!(times[1] - times[0] >= 64.0 - 1e-3);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Whatever a server sends back, the engine neither panics nor emits a non-finite
+    /// clock command.
+    #[test]
+    fn arbitrary_replies_never_break_the_engine(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 48),
+        echo_origin in proptest::prelude::any::<bool>(),
+        arrival in 0.0f64..10.0,
+    ) {
+        let Ok(mut h) = Header::parse(&bytes) else { return Ok(()); };
+        let mut e = Engine::new(EngineConfig::default(), t0());
+        let id = e.add_source(server().with_iburst(), t0());
+        let req = sends(&e.handle_timer(at(1.5)))[0];
+        if echo_origin {
+            h.origin_ts = req.transmit_ts;
+            h.mode = Mode::Server;
+        }
+        for a in e.handle_packet(id, &h, at(1.5 + arrival)) {
+            if let Action::Clock(ClockCommand::SetFrequency { ppm }) = a {
+                proptest::prop_assert!(ppm.is_finite());
+            }
+            if let Action::Clock(ClockCommand::Step { offset }) = a {
+                proptest::prop_assert!(offset.is_finite());
+            }
+        }
+        let _ = e.system_status();
+        let _ = e.peer_status(id);
+        let _ = e.handle_timer(at(100.0));
+    }
+}

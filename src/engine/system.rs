@@ -65,6 +65,8 @@ pub struct Engine {
     last_sync: f64,
     orphan: bool,
     commanded_leap: Leap,
+    /// Engine time the first source was added (the start-up wait counts from there).
+    first_source_at: f64,
     /// The system peer's leap indicator.
     source_leap: Leap,
     /// Engine time of the latest event handled.
@@ -99,6 +101,7 @@ impl Engine {
             last_sync: 0.0,
             orphan: false,
             commanded_leap: Leap::NoWarning,
+            first_source_at: 0.0,
             source_leap: Leap::NoWarning,
             last_now: 0.0,
             config,
@@ -129,6 +132,9 @@ impl Engine {
         let mut a = Association::new(id, source, t, estimator);
         // The system poll starts at the smallest minpoll (each association clamps it to
         // its own bounds).
+        if self.assocs.is_empty() {
+            self.first_source_at = t;
+        }
         self.poll = if self.assocs.is_empty() {
             a.config.minpoll
         } else {
@@ -355,7 +361,7 @@ impl Engine {
         for a in &mut self.assocs {
             a.pending_local_update = false;
         }
-        if self.discipline.phase == Phase::Start && t < FIRST_UPDATE_WAIT {
+        if self.discipline.phase == Phase::Start && t < self.first_source_at + FIRST_UPDATE_WAIT {
             let waiting = self
                 .assocs
                 .iter()
