@@ -175,3 +175,53 @@ fn timeouts_and_bad_hosts() {
     let flag = ntpq(&["-Z"]);
     assert_eq!(flag.status.code(), Some(1));
 }
+
+#[test]
+fn colour_only_on_a_tty_and_never_with_no_color() {
+    if common::find_program("script", &[]).is_none() {
+        return common::skip(
+            "colour_only_on_a_tty_and_never_with_no_color",
+            "needs script(1) for a pty (apt: bsdutils)",
+        );
+    }
+    let host = server();
+    let on_tty = |no_color: bool| {
+        let cmd = format!("{} ntpq -pn {host}", common::ntpkit_bin().display());
+        let mut c = Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        out(&c.output().unwrap())
+    };
+    let coloured = on_tty(false);
+    assert!(coloured.contains("\x1b["), "{coloured:?}");
+    assert!(coloured.contains("198.18.0.1"), "{coloured:?}");
+    let plain = on_tty(true);
+    assert!(!plain.contains("\x1b["), "{plain:?}");
+    assert!(plain.contains("*198.18.0.1      .GPS."), "{plain:?}");
+}
+
+#[test]
+fn watch_repeats_the_table() {
+    let host = server();
+    let o = Command::new("timeout")
+        .args([
+            "2",
+            common::ntpkit_bin().to_str().unwrap(),
+            "ntpq",
+            "-pn",
+            "--watch",
+            "0.3",
+            &host,
+        ])
+        .output()
+        .unwrap();
+    let text = out(&o);
+    let headers = text.matches("     remote           refid").count();
+    assert!(headers >= 2, "{text}");
+    assert!(
+        !text.contains("\x1b[2J"),
+        "no screen clearing when not a tty"
+    );
+}
