@@ -846,7 +846,12 @@ impl<'w> Session<'w> {
     }
 
     fn mrulist(&mut self, args: &[&str]) -> Result<(), String> {
-        let extra: Vec<&str> = args.iter().copied().filter(|a| a.contains('=')).collect();
+        // `sort=` is ntpq's own option, not the server's
+        let extra: Vec<&str> = args
+            .iter()
+            .copied()
+            .filter(|a| a.contains('=') && !a.starts_with("sort="))
+            .collect();
         let r = self.client()?.mrulist(&extra, 64);
         let list = match r {
             Ok(l) => l,
