@@ -483,6 +483,19 @@ mod tests {
     }
 
     #[test]
+    fn family_filters_addresses() {
+        assert!(resolve("127.0.0.1", Family::V4).unwrap()[0].is_ipv4());
+        assert!(resolve("127.0.0.1", Family::V6).is_err());
+        let v6 = resolve("[::1]:1123", Family::V6).unwrap();
+        assert_eq!(v6[0], "[::1]:1123".parse().unwrap());
+        assert!(resolve("::1", Family::V4).is_err());
+        assert!(matches!(
+            Client::connect("no-such-host.invalid", DEFAULT_TIMEOUT),
+            Err(Error::Resolve(_))
+        ));
+    }
+
+    #[test]
     fn timeout_against_silent_socket() {
         let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut c =
