@@ -68,6 +68,7 @@ bench() {
 
 printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n' >"$work/ours.conf"
 bench ours nkbench-ours -- "$bin/ntpkit" ntpd -n -x -4 -c "$work/ours.conf"
+bench ours-1t nkbench-ours -- "$bin/ntpkit" ntpd -n -x -4 --single-thread -c "$work/ours.conf"
 
 mkdir -m 700 "$work/chrony"
 printf 'local stratum 10\nallow all\ncmdport 0\npidfile %s/chrony/pid\ndriftfile %s/chrony/drift\n' "$work" "$work" >"$work/chrony.conf"

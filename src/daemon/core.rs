@@ -244,7 +244,7 @@ impl Core {
     }
 
     /// The client sockets, started on the runtime (needs a runtime context).
-    pub fn start_client(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Reply>> {
+    pub fn start_client(&mut self) -> Option<tokio::sync::mpsc::Receiver<Reply>> {
         let needs_net = self
             .settings
             .config
