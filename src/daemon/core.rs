@@ -576,8 +576,10 @@ impl Core {
         self.record_peerstats(id);
         if self.once && self.engine.system_status().synchronized && self.exit.is_none() {
             let st = self.engine.system_status();
-            println!("ntpd: time slew {:+.6}s", st.offset);
-            log::notice(&format!("ntpd: time slew {:+.6}s", st.offset));
+            // ntpd -q's two endings: stepped ("time set") or slewed
+            let how = if st.steps > 0 { "set" } else { "slew" };
+            println!("ntpd: time {how} {:+.6}s", st.offset);
+            log::notice(&format!("ntpd: time {how} {:+.6}s", st.offset));
             self.exit = Some(0);
         }
     }
