@@ -487,3 +487,68 @@ fn root_netns_ntpdate_rank_table_without_a_terminal() {
     );
     assert!(rows[3].contains("0/4"), "{stdout}");
 }
+
+#[test]
+fn root_netns_ntpdate_authenticates_with_ntpsec() {
+    let test = "root_netns_ntpdate_authenticates_with_ntpsec";
+    if !have_references(test, false) {
+        return;
+    }
+    let Some(lan) = lan(test, 2) else { return };
+    let server_keys = lan.host(1).dir.join("ntp.keys");
+    std::fs::write(
+        &server_keys,
+        "1 MD5 tr0ub4dor\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n",
+    )
+    .unwrap();
+    peers::ntpsec_server(
+        &lan,
+        1,
+        5,
+        &format!("keys {}\ntrustedkey 1 2", server_keys.display()),
+    );
+    peers::wait_serving(&lan, 2, "198.18.0.1", WAIT).expect("NTPsec serving");
+    let client_keys = lan.host(2).dir.join("ntp.keys");
+    std::fs::write(
+        &client_keys,
+        "1 MD5 tr0ub4dor\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n3 MD5 wrong\n",
+    )
+    .unwrap();
+    let keys = client_keys.to_str().unwrap();
+    for key in ["1", "2"] {
+        let out = ntpdate(&lan, 2, &["-q", "-a", key, "-k", keys, "198.18.0.1"]);
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "key {key}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert_eq!(parse_server_line(stdout.lines().next().unwrap()).1, 5);
+    }
+    // A key the server does not know, or key 1 with the wrong secret: NTPsec drops such
+    // requests silently, and nothing unsigned would be used anyway.
+    let wrong_keys = lan.host(2).dir.join("wrong.keys");
+    std::fs::write(&wrong_keys, "1 MD5 password\n").unwrap();
+    for (key, file) in [("3", keys), ("1", wrong_keys.to_str().unwrap())] {
+        let out = ntpdate(
+            &lan,
+            2,
+            &[
+                "-q",
+                "-t",
+                "1",
+                "-a",
+                key,
+                "-k",
+                file,
+                "--json",
+                "198.18.0.1",
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(out.status.code(), Some(1), "{json}");
+        assert!(json["chosen"].is_null(), "{json}");
+        assert_eq!(json["servers"][0]["status"], "no reply", "{json}");
+    }
+}

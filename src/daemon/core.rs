@@ -682,6 +682,7 @@ impl Core {
             system,
             peers,
             mru: view::mru_rows(&self.shared),
+            sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed),
         }
     }
 

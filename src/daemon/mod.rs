@@ -19,4 +19,5 @@ pub mod client;
 pub mod config_bridge;
 pub mod core;
 pub mod stats;
+pub mod sysstats;
 pub mod view;

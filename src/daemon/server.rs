@@ -36,6 +36,12 @@ pub struct Counters {
     pub rate_limited: AtomicU64,
     pub restricted: AtomicU64,
     pub malformed: AtomicU64,
+    pub bad_auth: AtomicU64,
+    pub declined: AtomicU64,
+    pub this_version: AtomicU64,
+    pub old_version: AtomicU64,
+    /// Mode 6 requests handed to the control server.
+    pub control: AtomicU64,
 }
 
 /// State the workers read and the main loop writes.
@@ -134,6 +140,11 @@ impl Round {
                 continue;
             };
             let rx = pkt.rx.unwrap_or_else(now_ntp);
+            match pkt.data.first().map(|b| (b >> 3) & 7) {
+                Some(4) => c.this_version.fetch_add(1, Ordering::Relaxed),
+                Some(1..=3) => c.old_version.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
             // SO_REUSEPORT spreads a client's ports over sockets; its MRU entry must not
             // depend on which one, so shards are chosen by source address.
             let mut shard = shared.shard_for(pkt.src.ip());
@@ -176,8 +187,18 @@ impl Round {
                             c.replied.fetch_add(1, Ordering::Relaxed);
                             self.send.push(&out, pkt.src, pkt.local, true);
                         }
-                        _ => {
+                        (AuthVerdict::None, _) => {
                             c.restricted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            // undecodable trailers are a format problem, not a bad MAC
+                            let counter = if crate::wire::message::Packet::decode(pkt.data).is_err()
+                            {
+                                &c.malformed
+                            } else {
+                                &c.bad_auth
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
@@ -189,22 +210,28 @@ impl Round {
                     c.kod_sent.fetch_add(1, Ordering::Relaxed);
                     self.send.push(&out, pkt.src, pkt.local, false);
                 }
-                Outcome::Control | Outcome::Association => handoff(Handoff {
-                    data: pkt.data.to_vec(),
-                    src: pkt.src,
-                    rx,
-                    local: pkt.local,
-                    kind: if outcome == Outcome::Control {
-                        HandoffKind::Control
-                    } else {
-                        HandoffKind::Association
-                    },
-                    socket: self.socket_index,
-                }),
+                Outcome::Control | Outcome::Association => {
+                    if outcome == Outcome::Control {
+                        c.control.fetch_add(1, Ordering::Relaxed);
+                    }
+                    handoff(Handoff {
+                        data: pkt.data.to_vec(),
+                        src: pkt.src,
+                        rx,
+                        local: pkt.local,
+                        kind: if outcome == Outcome::Control {
+                            HandoffKind::Control
+                        } else {
+                            HandoffKind::Association
+                        },
+                        socket: self.socket_index,
+                    })
+                }
                 Outcome::Drop(why) => {
                     let counter = match why {
                         DropReason::RateLimited => &c.rate_limited,
-                        DropReason::Malformed | DropReason::Unsupported => &c.malformed,
+                        DropReason::Malformed => &c.malformed,
+                        DropReason::Unsupported | DropReason::NoPeer => &c.declined,
                         _ => &c.restricted,
                     };
                     counter.fetch_add(1, Ordering::Relaxed);

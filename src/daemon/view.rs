@@ -26,6 +26,8 @@ pub struct DaemonView {
     pub system: SystemVars,
     pub peers: Vec<PeerView>,
     pub mru: Vec<MruRow>,
+    /// Packet counters (`ss_*`, `ntpq -c sysstats`).
+    pub sysstats: super::sysstats::SysStats,
 }
 
 /// ntpd's version string as `ntpq -c rv` shows it.
@@ -252,7 +254,9 @@ impl ControlState for DaemonView {
         self.status
     }
     fn system_vars(&self) -> Vec<Var> {
-        self.system.to_vars()
+        let mut vars = self.system.to_vars();
+        vars.extend(self.sysstats.vars());
+        vars
     }
     fn associations(&self) -> Vec<(u16, PeerStatus)> {
         self.peers.iter().map(|p| (p.assoc_id, p.status)).collect()

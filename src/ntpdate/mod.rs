@@ -94,7 +94,7 @@ pub fn run(opts: &Options) -> i32 {
     if opts.log_version {
         log.notice(&format!("ntpdate ntpkit {}", env!("CARGO_PKG_VERSION")));
     }
-    let authenticator = match opts.key_id.map(|id| load_key(opts, id)).transpose() {
+    let authenticator = match opts.key_id.map(|id| load_key(&log, opts, id)).transpose() {
         Ok(a) => a,
         Err(msg) => {
             log.error(&msg);
@@ -171,16 +171,12 @@ pub fn run(opts: &Options) -> i32 {
     0
 }
 
-fn load_key(opts: &Options, id: u32) -> Result<auth::Authenticator, String> {
-    let path = &opts.keyfile;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read keys file {}: {e}", path.display()))?;
-    let keys = auth::parse_keys(path, &text)?;
-    let key = keys
-        .into_iter()
-        .find(|k| k.id == id)
-        .ok_or_else(|| format!("authentication key {id} unknown"))?;
-    Ok(auth::Authenticator::new(key))
+fn load_key(log: &Logger, opts: &Options, id: u32) -> Result<auth::Authenticator, String> {
+    let (authenticator, notes) = auth::Authenticator::load(&opts.keyfile, id)?;
+    for n in notes {
+        log.error(&n);
+    }
+    Ok(authenticator)
 }
 
 /// Step or slew the system clock. Errors read like ntpdate's (`Operation not

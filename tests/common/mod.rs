@@ -41,3 +41,4 @@ pub fn find_program(name: &str, extra: &[&str]) -> Option<PathBuf> {
 pub fn chrony_program(name: &str) -> Option<PathBuf> {
     find_program(name, &["/opt/chrony/usr/sbin", "/opt/chrony/usr/bin"])
 }
+pub mod netns_udp;
