@@ -404,6 +404,7 @@ impl Core {
                 Action::Send { assoc, packet } => self.send_request(assoc, &packet.serialize()),
                 Action::Clock(cmd) => {
                     if self.clock.observe_only {
+                        self.engine.set_observe_only();
                         continue;
                     }
                     match apply_clock_command(&mut self.clock.clock, cmd) {
@@ -411,6 +412,7 @@ impl Core {
                         Err(ClockError::PermissionDenied) => {
                             log::warn("adjusting the system clock is not permitted (EPERM): observing only from now on");
                             self.clock = super::run::ChosenClock::observe();
+                            self.engine.set_observe_only();
                         }
                         Err(e) => log::warn(&format!("clock adjustment failed: {e}")),
                     }
