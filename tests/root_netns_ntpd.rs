@@ -134,6 +134,9 @@ fn root_netns_ntpd_local_clock_driver_serves_stratum_11_to_ntpdig_and_ntpdate() 
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("s11"), "{text}");
+    // IPv6 too (the wildcard [::] socket), here over ::1
+    let (ok, v6) = ntpdig(&lan, 1, "::1");
+    assert!(ok && v6.contains(" s11 no-leap"), "{v6}");
 }
 
 #[test]
