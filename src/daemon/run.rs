@@ -22,6 +22,9 @@ use crate::clock::{ClockError, KernelClock, ObserveOnlyClock, SyncStatus, System
 /// Exit codes: 0 clean exit, 1 start-up failure (config, sockets, privileges).
 pub const EXIT_FAILURE: i32 = 1;
 
+/// Packets the fast path may queue for the main loop before it drops them.
+const HANDOFF_QUEUE: usize = 1024;
+
 /// One bound server socket.
 struct Listener {
     sock: Arc<UdpSocket>,
@@ -274,7 +277,8 @@ async fn main_loop(
     startup: &mut StartupPipe,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
-    let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<Handoff>();
+    // Bounded: a flood of mode 6 or stray packets is dropped, never queued without limit.
+    let (handoff_tx, mut handoff_rx) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
     let sockets: Vec<Arc<UdpSocket>> = listeners.iter().flatten().map(|l| l.sock.clone()).collect();
     let mut threads = Vec::new();
     let mut local_tasks = Vec::new();
@@ -300,7 +304,7 @@ async fn main_loop(
                     shared.clone(),
                     round,
                     move |h| {
-                        let _ = tx.send(h);
+                        let _ = tx.try_send(h);
                     },
                 ) {
                     Ok(t) => threads.push(t),
@@ -400,7 +404,7 @@ fn serve_in_runtime(
     sock: Arc<UdpSocket>,
     shared: Arc<Shared>,
     mut round: Round,
-    handoff: mpsc::UnboundedSender<Handoff>,
+    handoff: mpsc::Sender<Handoff>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::fd::AsRawFd;
     use tokio::io::unix::AsyncFd;
@@ -414,7 +418,7 @@ fn serve_in_runtime(
             };
             let raw = guard.get_inner().as_raw_fd();
             let mut send = |h| {
-                let _ = handoff.send(h);
+                let _ = handoff.try_send(h);
             };
             match guard.try_io(|_| round.run(raw, &shared, false, &mut send)) {
                 Ok(Ok(_)) | Err(_) => {}
