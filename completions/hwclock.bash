@@ -23,7 +23,7 @@ _hwclock() {
 
     case "${cmd}" in
         hwclock)
-            opts="-r -s -w -a -u -l -f -v -V -h --show --get --set --hctosys --systohc --systz --adjust --predict --utc --localtime --rtc --date --delay --update-drift --noadjfile --adjfile --test --verbose --version --help"
+            opts="-r -s -w -a -u -l -f -v -D -V -h --show --get --set --hctosys --systohc --systz --adjust --predict --utc --localtime --rtc --date --delay --update-drift --noadjfile --adjfile --test --verbose --debug --directisa --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -41,6 +41,9 @@ _hwclock() {
 '--test[dry run; implies --verbose]' \
 '-v[display more details]' \
 '--verbose[display more details]' \
+'-D[deprecated\: use --verbose]' \
+'--debug[deprecated\: use --verbose]' \
+'--directisa[accepted for compatibility; the RTC is always used through /dev/rtc]' \
 '-V[display version]' \
 '--version[display version]' \
 '-h[Print help (see more with '\''--help'\'')]' \

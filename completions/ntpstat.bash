@@ -23,7 +23,7 @@ _ntpstat() {
 
     case "${cmd}" in
         ntpstat)
-            opts="-m -4 -6 -h"
+            opts="-m -4 -6 -h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -19,6 +19,7 @@ _ntpstat() {
 '-4[query 127.0.0.1 (the default)]' \
 '(-4)-6[query \:\:1]' \
 '-h[print the usage line and exit]' \
+'--help[print the usage line and exit]' \
 && ret=0
 }
 

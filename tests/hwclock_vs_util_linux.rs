@@ -128,6 +128,7 @@ fn hwclock_matches_util_linux_without_an_rtc() {
         &["--noadjfile", "-r"],
         &["--noadjfile", "-u", "-r", "--verbose"],
         &["-x"],
+        &["-D"],
         &["--frobnicate"],
         &["--utc", "--localtime"],
         &["-r", "-s"],

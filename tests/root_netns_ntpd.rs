@@ -137,21 +137,43 @@ fn root_netns_ntpd_local_clock_driver_serves_stratum_11_to_ntpdig_and_ntpdate() 
 }
 
 #[test]
-fn root_netns_ntpd_single_thread_serves_from_one_thread() {
-    let test = "root_netns_ntpd_single_thread_serves_from_one_thread";
-    let Some(lan) = lan(test, 2) else { return };
-    let (pid, _) = start_ntpd(&lan, 1, LOCAL10, &["--single-thread", "-4"]);
-    let line = peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
-        .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
-    assert!(line.contains(" s11 "), "{line}");
+fn root_netns_ntpd_single_thread_syncs_and_serves_from_one_thread() {
+    let test = "root_netns_ntpd_single_thread_syncs_and_serves_from_one_thread";
+    if !needs(test, &[("ntpd", "ntpsec")]) {
+        return;
+    }
+    let Some(lan) = lan(test, 3) else { return };
+    peers::ntpsec_server(&lan, 3, 5, "");
+    peers::wait_serving(&lan, 2, "198.18.0.3", Duration::from_secs(20)).expect("NTPsec serving");
+    // a name (resolved with a blocking getaddrinfo in this mode) and an address
+    let (pid, _) = start_ntpd(
+        &lan,
+        1,
+        "server localhost iburst\nserver 198.18.0.3 iburst\n",
+        &["--single-thread", "-4"],
+    );
+    let line = lan
+        .wait_for(Duration::from_secs(30), || {
+            let (ok, text) = ntpdig(&lan, 2, "198.18.0.1");
+            (ok && text.contains(" s6 no-leap")).then_some(text)
+        })
+        .unwrap_or_else(|| panic!("not serving s6:\n{}", lan.log(1, "ntpkit.log")));
+    assert!(line.contains("198.18.0.1"), "{line}");
     let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .count();
     assert_eq!(threads, 1, "{}", lan.log(1, "ntpkit.log"));
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+    let sockets = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| t.to_string_lossy().starts_with("socket:"))
         .count();
-    assert!(fds <= 20, "{fds} descriptors");
+    assert!(sockets <= 20, "{sockets} sockets");
+    assert!(
+        lan.log(1, "ntpkit.log").contains("(localhost)"),
+        "{}",
+        lan.log(1, "ntpkit.log")
+    );
 }
 
 #[test]
@@ -227,12 +249,18 @@ fn root_netns_ntpd_interface_flag_limits_where_it_listens() {
 }
 
 #[test]
-fn root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly() {
-    let test = "root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly";
+fn root_netns_ntpd_sighup_reopens_the_log_and_sigterm_saves_drift_removes_pidfile_exits_0() {
+    let test =
+        "root_netns_ntpd_sighup_reopens_the_log_and_sigterm_saves_drift_removes_pidfile_exits_0";
     let Some(lan) = lan(test, 1) else { return };
     let dir = lan.host(1).dir.clone();
     let pidfile = dir.join("ntpd.pid");
-    std::fs::write(dir.join("ntpkit.conf"), LOCAL10).unwrap();
+    let drift = dir.join("ntp.drift");
+    std::fs::write(
+        dir.join("ntpkit.conf"),
+        format!("{LOCAL10}driftfile {}\n", drift.display()),
+    )
+    .unwrap();
     let bin = common::ntpkit_bin();
     let mut child = lan
         .command(
@@ -263,6 +291,24 @@ fn root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly() {
         })
         .expect("pidfile written");
     assert_eq!(pid as u32, child.id());
+    // synchronised to LOCAL: from then on the frequency is known and worth saving
+    lan.wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("ntpd.log"))
+            .ok()
+            .filter(|l| l.contains("synchronized"))
+            .map(|_| ())
+    })
+    .expect("synchronised to LOCAL");
+    // log rotation: move the file away, SIGHUP, and the daemon writes a fresh one
+    std::fs::rename(dir.join("ntpd.log"), dir.join("ntpd.log.1")).unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    lan.wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("ntpd.log"))
+            .ok()
+            .filter(|l| l.contains("SIGHUP"))
+            .map(|_| ())
+    })
+    .expect("log reopened after SIGHUP");
     let t = Instant::now();
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -271,6 +317,8 @@ fn root_netns_ntpd_sigterm_removes_the_pidfile_and_exits_0_promptly() {
     assert!(!pidfile.exists());
     let log = std::fs::read_to_string(dir.join("ntpd.log")).unwrap();
     assert!(log.contains("SIGTERM"), "{log}");
+    let saved = std::fs::read_to_string(&drift).expect("drift file written at exit");
+    assert!(saved.trim().parse::<f64>().is_ok(), "{saved:?}");
 }
 
 #[test]
@@ -417,7 +465,13 @@ fn root_netns_ntpd_signs_replies_for_trusted_keys_like_ntpsec() {
 /// sees it serving stratum `want` with no leap warning. Returns the ntpdig line.
 fn sync_and_serve(lan: &Lan, i: usize, upstream: &str, observer: usize, want: u8) -> String {
     let start = Instant::now();
-    start_ntpd(lan, i, &format!("server {upstream} iburst\n"), &[]);
+    let stats = lan.host(i).dir.join("stats");
+    std::fs::create_dir_all(&stats).unwrap();
+    let conf = format!(
+        "server {upstream} iburst\nstatsdir {}/\nstatistics loopstats peerstats\n",
+        stats.display()
+    );
+    start_ntpd(lan, i, &conf, &[]);
     let me = format!("198.18.0.{i}");
     let line = lan
         .wait_for(Duration::from_secs(60), || {
@@ -448,6 +502,19 @@ fn root_netns_ntpd_synchronises_to_ntpsec_and_serves_stratum_plus_one() {
     let out = lan.run(2, &["ntpq", "-pn", "127.0.0.1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("*198.18.0.1"), "{text}");
+    // classic stats lines: loopstats 7 fields, peerstats 8 with the peer's address
+    let stats = lan.host(2).dir.join("stats");
+    let read = |name: &str| std::fs::read_to_string(stats.join(name)).unwrap_or_default();
+    let loopstats = read("loopstats");
+    let first = loopstats
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no loopstats in {stats:?}"));
+    assert_eq!(first.split_whitespace().count(), 7, "{first}");
+    let peerstats = read("peerstats");
+    let first = peerstats.lines().next().expect("peerstats line");
+    let fields: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!((fields.len(), fields[2]), (8, "198.18.0.1"), "{first}");
 }
 
 #[test]
@@ -607,4 +674,51 @@ fn root_netns_ntpd_q_sets_once_and_exits() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.starts_with("ntpd: time slew "), "{text}");
+}
+
+#[test]
+fn root_netns_ntpd_u_drops_root_after_binding_port_123() {
+    let test = "root_netns_ntpd_u_drops_root_after_binding_port_123";
+    let Some(lan) = lan(test, 2) else { return };
+    let (pid, _) = start_ntpd(&lan, 1, LOCAL10, &["-u", "nobody"]);
+    let line = peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
+    assert!(line.contains(" s11 "), "{line}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65534"),
+        "{uid}"
+    );
+}
+
+#[test]
+fn root_netns_ntpd_restrict_ignore_also_drops_replies_unless_restrict_source_allows() {
+    let test = "root_netns_ntpd_restrict_ignore_also_drops_replies_unless_restrict_source_allows";
+    let Some(lan) = lan(test, 4) else { return };
+    start_ntpd(&lan, 1, LOCAL10, &[]);
+    peers::wait_serving(&lan, 4, "198.18.0.1", Duration::from_secs(20)).expect("upstream");
+    // ntpd semantics: `ignore` applies to every packet, also our upstream's replies…
+    start_ntpd(
+        &lan,
+        2,
+        "restrict default ignore\nserver 198.18.0.1 iburst\n",
+        &[],
+    );
+    // …unless `restrict source` opens the door for the associations' own addresses
+    start_ntpd(
+        &lan,
+        3,
+        "restrict default ignore\nrestrict source nomodify noquery\nrestrict 198.18.0.4\nserver 198.18.0.1 iburst\n",
+        &[],
+    );
+    let served = lan.wait_for(Duration::from_secs(30), || {
+        let (ok, text) = ntpdig(&lan, 4, "198.18.0.3");
+        (ok && text.contains(" s12 ")).then_some(text)
+    });
+    assert!(served.is_some(), "{}", lan.log(3, "ntpkit.log"));
+    let out = lan.run(2, &["ntpq", "-pn", "127.0.0.1"]);
+    let _ = out; // host 2 ignores everyone, ntpq included
+    let log = lan.log(2, "ntpkit.log");
+    assert!(!log.contains("synchronized to"), "{log}");
 }

@@ -346,3 +346,100 @@ fn root_netns_responder_noquery_drops_remote_only() {
     stop.store(true, Ordering::Relaxed);
     handle.join().unwrap();
 }
+
+#[test]
+fn root_netns_ntpstat_and_check_ntp_peer_accept_our_responder() {
+    let test = "root_netns_ntpstat_and_check_ntp_peer_accept_our_responder";
+    let check_ntp_peer = "/usr/lib/nagios/plugins/check_ntp_peer";
+    if common::find_program("ntpstat", &[]).is_none() {
+        return common::skip(test, "needs Debian's ntpstat (apt: ntpstat)");
+    }
+    if !std::path::Path::new(check_ntp_peer).exists() {
+        return common::skip(test, "needs check_ntp_peer (apt: monitoring-plugins-basic)");
+    }
+    let lan = match Lan::new(1) {
+        Ok(l) => l,
+        Err(why) => return common::skip(test, &why),
+    };
+    let (handle, stop) = serve_responder(&lan.host(1).ns, |_| RestrictFlags::NONE);
+    // the classic C ntpstat: one READVAR to 127.0.0.1:123, the whole 576-byte struct
+    let st = lan.run(1, &["ntpstat"]);
+    let st_text = text(&st);
+    assert_eq!(st.status.code(), Some(0), "{st_text}{}", errtext(&st));
+    assert!(
+        st_text.starts_with("synchronised to NTP server (198.18.0.1) at stratum 2"),
+        "{st_text}"
+    );
+    assert!(st_text.contains("polling server every 64 s"), "{st_text}");
+    // monitoring-plugins: READSTAT, then READVAR of the system peer
+    let cp = lan.run(
+        1,
+        &[check_ntp_peer, "-H", "127.0.0.1", "-w", "1", "-c", "2"],
+    );
+    let cp_text = text(&cp);
+    assert_eq!(cp.status.code(), Some(0), "{cp_text}{}", errtext(&cp));
+    assert!(cp_text.starts_with("NTP OK: Offset"), "{cp_text}");
+    stop.store(true, Ordering::Relaxed);
+    handle.join().unwrap();
+}
+
+#[test]
+fn root_netns_both_ntpqs_agree_about_our_ntpd() {
+    let test = "root_netns_both_ntpqs_agree_about_our_ntpd";
+    if !needs_ntpsec(test) {
+        return;
+    }
+    let lan = match Lan::new(2) {
+        Ok(l) => l,
+        Err(why) => return common::skip(test, &why),
+    };
+    peers::ntpsec_server(&lan, 1, 5, "");
+    let conf = lan.host(2).dir.join("ntpkit.conf");
+    std::fs::write(
+        &conf,
+        "server 198.18.0.1 iburst minpoll 3 maxpoll 4\nrestrict default\nrestrict 127.0.0.1\n",
+    )
+    .unwrap();
+    let bin = common::ntpkit_bin();
+    lan.spawn(
+        2,
+        "ntpkit.log",
+        &[
+            bin.to_str().unwrap(),
+            "ntpd",
+            "-x",
+            "-n",
+            "-c",
+            conf.to_str().unwrap(),
+        ],
+    );
+    let synced = lan.wait_for(Duration::from_secs(90), || {
+        let t = text(&ours(&lan, 2, &["-pn", "127.0.0.1"]));
+        t.lines().any(|l| l.starts_with('*')).then_some(t)
+    });
+    assert!(
+        synced.is_some(),
+        "our ntpd never selected NTPsec:\n{}",
+        lan.log(2, "ntpkit.log")
+    );
+    let mut last = (String::new(), String::new());
+    let agreed = (0..5).any(|_| {
+        let a = text(&ours(&lan, 2, &["-pn", "127.0.0.1"]));
+        let theirs = text(&lan.run(2, &["ntpq", "-pn", "127.0.0.1"]));
+        let b = text(&ours(&lan, 2, &["-pn", "127.0.0.1"]));
+        let t = peer_columns(&theirs);
+        let same = !t.is_empty() && (peer_columns(&a) == t || peer_columns(&b) == t);
+        last = (a, theirs);
+        if !same {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        same
+    });
+    assert!(agreed, "ours:\n{}\nNTPsec's:\n{}", last.0, last.1);
+    assert!(last.0.contains("*198.18.0.1 "), "{}", last.0);
+    let as_ours = text(&ours(&lan, 2, &["-c", "as", "127.0.0.1"]));
+    assert!(as_ours.contains("sys.peer"), "{as_ours}");
+    let rv = ours(&lan, 2, &["-n", "-c", "rv", "-c", "sysinfo", "127.0.0.1"]);
+    assert!(errtext(&rv).is_empty(), "{}", errtext(&rv));
+    assert!(text(&rv).contains("stratum=6"), "{}", text(&rv));
+}

@@ -122,3 +122,83 @@ fn root_netns_ntpstat_matches_debian_against_ntpsec() {
     // The orphan server itself, whatever NTPsec reports for it.
     compare(&lan, 1, "orphan server");
 }
+
+/// Our ntpd (observe-only, `-x`, without CAP_SYS_TIME) on host `i` with `conf`.
+fn start_our_ntpd(lan: &Lan, i: usize, conf: &str) {
+    let path = lan.host(i).dir.join("ntpkit.conf");
+    std::fs::write(&path, conf).unwrap();
+    let bin = common::ntpkit_bin();
+    lan.spawn(
+        i,
+        "ntpkit.log",
+        &[
+            bin.to_str().unwrap(),
+            "ntpd",
+            "-x",
+            "-n",
+            "-c",
+            path.to_str().unwrap(),
+        ],
+    );
+}
+
+#[test]
+fn root_netns_ntpstat_matches_debian_against_our_ntpd() {
+    let test = "root_netns_ntpstat_matches_debian_against_our_ntpd";
+    for (p, pkg) in [("ntpd", "ntpsec"), ("ntpstat", "ntpstat")] {
+        if common::find_program(p, &["/usr/sbin"]).is_none() {
+            return common::skip(test, &format!("needs {p} (apt: {pkg})"));
+        }
+    }
+    let lan = match Lan::new(3) {
+        Ok(l) => l,
+        Err(why) => return common::skip(test, &why),
+    };
+    peers::ntpsec_server(&lan, 1, 5, "");
+    let restrict = "restrict default\nrestrict 127.0.0.1\nrestrict ::1\n";
+    start_our_ntpd(
+        &lan,
+        2,
+        &format!("{restrict}server 198.18.0.1 iburst minpoll 3 maxpoll 4\n"),
+    );
+    start_our_ntpd(
+        &lan,
+        3,
+        &format!("{restrict}server 198.18.0.9 iburst minpoll 3 maxpoll 4\n"),
+    );
+    let debian_code = |host| ntpstat(&lan, host, &["ntpstat"]).code;
+
+    lan.wait_for(Duration::from_secs(30), || {
+        (debian_code(3) == Some(1)).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "our ntpd on host 3 never answered Debian's ntpstat: {:?}\n{}",
+            ntpstat(&lan, 3, &["ntpstat"]),
+            lan.log(3, "ntpkit.log")
+        )
+    });
+    let unsynced = compare(&lan, 3, "our ntpd, unsynchronised");
+    assert!(
+        unsynced.stdout.starts_with("unsynchronised\n"),
+        "{unsynced:?}"
+    );
+
+    lan.wait_for(Duration::from_secs(180), || {
+        (debian_code(2) == Some(0)).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "our ntpd never synchronised: {:?}\n{}",
+            ntpstat(&lan, 2, &["ntpstat"]),
+            lan.log(2, "ntpkit.log")
+        )
+    });
+    let synced = compare(&lan, 2, "our ntpd, synchronised");
+    assert!(
+        synced
+            .stdout
+            .starts_with("synchronised to NTP server (198.18.0.1) at stratum 6 \n"),
+        "{synced:?}"
+    );
+}

@@ -64,7 +64,7 @@ fn root_qemu_hwclock_against_util_linux() {
     cpio.file("bin/busybox", &std::fs::read(&busybox).unwrap(), 0o755);
     cpio.file(
         "bin/ntpkit",
-        &std::fs::read(common::ntpkit_bin()).unwrap(),
+        &without_debug_info(&common::ntpkit_bin(), dir.path()),
         0o755,
     );
     cpio.file(
@@ -129,38 +129,50 @@ fn check(steps: &BTreeMap<String, Step>, console: &str) {
     assert!(ours.line.starts_with("2031-05-17 08:0"), "{}", ours.line);
     assert_agree("-r at boot", &ours, &ul);
 
-    // -w then -r: the RTC now equals the system clock, by both readers.
-    ok("ours_systohc");
+    // -w: both write at the same sub-second moment — half past a second of the system clock,
+    // rtc_cmos's 500 ms — the value util-linux's set_hardware_clock_exact chooses.
+    for who in ["ours", "ul"] {
+        let write = WriteMoment::of(ok(&format!("{who}_systohc")));
+        eprintln!("{who} -w: {write:?}");
+        write.assert_half_past(who);
+    }
+    // Read back, the RTC equals the system clock to within the emulation: qemu's MC146818
+    // reads the written value at once and keeps its tick phase, so util-linux's rule (write
+    // the next second at .5 — meant for a chip whose first update comes 500 ms after a
+    // write) leaves it about 1 s ahead unless the write came at .500000 exactly; both
+    // programs do the same. What is compared tightly is the two programs reading one RTC.
     let after_ours_w = Reading::of(ok("ours_show_after_ours_w"));
     let ul_after_ours_w = Reading::of(ok("ul_show_after_ours_w"));
     assert!(
-        after_ours_w.offset().abs() < 1.0,
+        after_ours_w.offset().abs() < 2.0,
         "after ours -w the RTC should match the system clock: {after_ours_w:?}"
     );
     assert_agree("-r after our -w", &after_ours_w, &ul_after_ours_w);
-    ok("ul_systohc");
     let after_ul_w = Reading::of(ok("ours_show_after_ul_w"));
     let ul_after_ul_w = Reading::of(ok("ul_show_after_ul_w"));
+    assert!(ul_after_ul_w.offset().abs() < 2.0, "{ul_after_ul_w:?}");
     assert_agree("-r after util-linux -w", &after_ul_w, &ul_after_ul_w);
     eprintln!(
         "RTC - system clock after -w, read by util-linux: ours -w {:+.3} s, util-linux -w {:+.3} s",
         ul_after_ours_w.offset(),
         ul_after_ul_w.offset()
     );
-    assert!(
-        (ul_after_ours_w.offset() - ul_after_ul_w.offset()).abs() < 1.0,
-        "ours -w and util-linux -w should leave the RTC equally close to the system clock"
-    );
 
     // /etc/adjtime after -w: util-linux's shape, both timestamps the time of the write.
     let ours_adj = adjtime_fields(&ok("ours_systohc_adjtime").out);
+    let ul_adj_preview = new_adjtime(ok("ul_systohc"));
+    assert_eq!(
+        ul_adj_preview,
+        ok("ul_systohc_adjtime").out,
+        "util-linux's verbose preview"
+    );
     let ul_adj = adjtime_fields(&ok("ul_systohc_adjtime").out);
     assert_eq!(ours_adj.0, "0.000000", "{ours_adj:?}");
     assert_eq!(ours_adj.2, "0.000000", "{ours_adj:?}");
     assert_eq!(ours_adj.1, ours_adj.3, "{ours_adj:?}");
     assert_eq!(ours_adj.4, "UTC");
     assert!(
-        (ours_adj.1 - get("ours_systohc").now).abs() <= 2,
+        (ours_adj.1 - get("ours_systohc").now).abs() <= 10,
         "{ours_adj:?}"
     );
     assert_eq!(
@@ -195,7 +207,7 @@ fn check(steps: &BTreeMap<String, Step>, console: &str) {
         after_s.system > SET_DATE as f64,
         "-s should have set the system clock to the RTC (2032): {after_s:?}"
     );
-    assert!(after_s.offset().abs() < 1.0, "{after_s:?}");
+    assert!(after_s.offset().abs() < 1.5, "{after_s:?}");
 
     // Without CAP_SYS_TIME: the same refusal, word for word, and exit 1.
     for (ours, ul) in [
@@ -217,18 +229,23 @@ fn check(steps: &BTreeMap<String, Step>, console: &str) {
         ["hwclock: ioctl(RTC_SET_TIME) to /dev/rtc0 to set the time failed: Permission denied"]
     );
 
-    // --update-drift: about 20 s gained in 5 h (less the fraction of the second `date +%s`
-    // dropped and the RTC's own offset) is about -96 s/day; ours and util-linux's agree.
+    // --update-drift: about 20 s gained in 5 h is about -96 s/day. Both programs in --test
+    // mode on the same RTC state compute the same factor; ours then writes it.
+    let ours_preview = adjtime_fields(&new_adjtime(ok("ours_update_drift_test")));
+    let ul_preview = adjtime_fields(&new_adjtime(ok("ul_update_drift_test")));
+    let (of, uf): (f64, f64) = (
+        ours_preview.0.parse().unwrap(),
+        ul_preview.0.parse().unwrap(),
+    );
+    eprintln!("--update-drift factor on the same RTC: ours {of} s/day, util-linux {uf} s/day");
+    assert!((of - uf).abs() < 2.0, "ours {of} vs util-linux {uf}");
+    assert!((-110.0..-80.0).contains(&of), "{ours_preview:?}");
     ok("ours_update_drift");
-    ok("ul_update_drift");
     let ours_drift = adjtime_fields(&ok("ours_update_drift_adjtime").out);
-    let ul_drift = adjtime_fields(&ok("ul_update_drift_adjtime").out);
-    let (of, uf): (f64, f64) = (ours_drift.0.parse().unwrap(), ul_drift.0.parse().unwrap());
-    eprintln!("--update-drift factor: ours {of} s/day, util-linux {uf} s/day (expected about -96)");
-    assert!((-100.0..-84.0).contains(&of), "{ours_drift:?}");
-    assert!((of - uf).abs() < 5.0, "ours {of} vs util-linux {uf}");
+    let written: f64 = ours_drift.0.parse().unwrap();
+    assert!((written - of).abs() < 2.0, "{ours_drift:?} vs preview {of}");
     assert_eq!(ours_drift.1, ours_drift.3);
-    assert!((ours_drift.1 - get("ours_update_drift").now).abs() <= 2);
+    assert!((ours_drift.1 - get("ours_update_drift").now).abs() <= 10);
 
     // --get applies 100 s/day over a day: +100 s on the RTC reading, for both.
     let ours_get = Reading::of(ok("ours_get"));
@@ -238,21 +255,38 @@ fn check(steps: &BTreeMap<String, Step>, console: &str) {
         ours_get.offset(),
         ul_get.offset()
     );
-    assert!((99.0..102.0).contains(&ours_get.offset()), "{ours_get:?}");
+    assert!((98.5..102.5).contains(&ours_get.offset()), "{ours_get:?}");
     assert_agree("--get", &ours_get, &ul_get);
+
+    // --adjust --test on the same state: the same decision, the same correction (value to
+    // write relative to the moment of writing; each run writes at its own moment).
+    let (ours_adj_test, ul_adj_test) = (
+        WriteMoment::of(ok("ours_adjust_test")),
+        WriteMoment::of(ok("ul_adjust_test")),
+    );
+    eprintln!("--adjust --test: ours {ours_adj_test:?}, util-linux {ul_adj_test:?}");
+    let ahead = |w: &WriteMoment| w.value - w.sec;
+    assert!(
+        (ahead(&ours_adj_test) - ahead(&ul_adj_test)).abs() <= 1,
+        "{ours_adj_test:?} vs {ul_adj_test:?}"
+    );
+    assert!(
+        (99..=102).contains(&ahead(&ours_adj_test)),
+        "{ours_adj_test:?}"
+    );
 
     // --adjust writes the corrected time into the RTC and records when.
     for who in ["ours", "ul"] {
         ok(&format!("{who}_adjust"));
         let after = Reading::of(ok(&format!("{who}_show_after_adjust")));
         assert!(
-            (99.0..102.0).contains(&after.offset()),
+            (98.5..102.5).contains(&after.offset()),
             "{who} --adjust should move the RTC 100 s ahead: {after:?}"
         );
         let adj = adjtime_fields(&ok(&format!("{who}_adjust_adjtime")).out);
         assert_eq!(adj.0, "100.000000", "{adj:?}");
         assert!(
-            (adj.1 - 100 - get(&format!("{who}_adjust")).now).abs() <= 3,
+            (adj.1 - 100 - get(&format!("{who}_adjust")).now).abs() <= 10,
             "{who}: last adjustment time is the corrected RTC time: {adj:?}"
         );
         // --adjust is no calibration: the calibration time stays what the file said.
@@ -263,6 +297,53 @@ fn check(steps: &BTreeMap<String, Step>, console: &str) {
         );
     }
     check_localtime(&|name| get(name).clone());
+
+    // Verbose output: the same lines in the same order as util-linux's, numbers aside.
+    for (ours, ul) in [
+        ("ours_show", "ul_show"),
+        ("ours_systohc", "ul_systohc"),
+        ("ours_get", "ul_get"),
+        ("ours_adjust_test", "ul_adjust_test"),
+        ("ours_update_drift_test", "ul_update_drift_test"),
+        ("ours_systz", "ul_systz"),
+    ] {
+        let (o, u) = (ok(ours), ok(ul));
+        assert_eq!(
+            shape(&o.out),
+            shape(&u.out),
+            "{ours} vs {ul} --verbose lines"
+        );
+        assert_eq!(shape(&o.err), shape(&u.err), "{ours} vs {ul} stderr");
+    }
+}
+
+/// Lines with every digit run replaced by `#` and the version line unified; whether and how
+/// often a write "missed it" (started after .5, or preempted) is a timing matter: left out.
+fn shape(lines: &[String]) -> Vec<String> {
+    let mut shaped: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            if l.starts_with("hwclock from ") {
+                return "hwclock from <version>".to_string();
+            }
+            let mut out = String::new();
+            let mut in_digits = false;
+            for c in l.chars() {
+                if c.is_ascii_digit() {
+                    if !in_digits {
+                        out.push('#');
+                    }
+                    in_digits = true;
+                } else {
+                    out.push(c);
+                    in_digits = false;
+                }
+            }
+            out
+        })
+        .collect();
+    shaped.retain(|l| !l.starts_with("missed it"));
+    shaped
 }
 
 /// A local-time RTC (TZ 2 h east): LOCAL in adjtime, +02:00 shown, read alike by both.
@@ -276,7 +357,7 @@ fn check_localtime(get: &dyn Fn(&str) -> Step) {
         let ul = Reading::of(&get(&format!("{who}_localtime_show_ul")));
         assert!(ours.line.ends_with("+02:00"), "{}", ours.line);
         assert!(
-            ours.offset().abs() < 1.0,
+            ours.offset().abs() < 2.0,
             "after {who} -w --localtime: {ours:?}"
         );
         assert_agree(
@@ -284,6 +365,61 @@ fn check_localtime(get: &dyn Fn(&str) -> Step) {
             &ours,
             &ul,
         );
+    }
+}
+
+/// The new adjtime contents a verbose run prints (`New FILE data:` and three lines).
+fn new_adjtime(step: &Step) -> Vec<String> {
+    let at = step
+        .out
+        .iter()
+        .position(|l| l.starts_with("New ") && l.ends_with(" data:"))
+        .unwrap_or_else(|| panic!("no new adjtime data: {step:?}"));
+    step.out[at + 1..(at + 4).min(step.out.len())].to_vec()
+}
+
+/// When and what a verbose set wrote: `Using delay`, `S.U is close enough to …`,
+/// `Set RTC to N (…)`.
+#[derive(Debug)]
+struct WriteMoment {
+    delay: f64,
+    sec: i64,
+    usec: i64,
+    value: i64,
+}
+
+impl WriteMoment {
+    fn of(step: &Step) -> WriteMoment {
+        let find =
+            |prefix: &str| -> Option<&str> { step.out.iter().find_map(|l| l.strip_prefix(prefix)) };
+        let delay = find("Using delay: ")
+            .and_then(|s| s.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no delay line: {step:?}"));
+        let close = step
+            .out
+            .iter()
+            .find(|l| l.contains(" is close enough to "))
+            .unwrap_or_else(|| panic!("no write moment: {step:?}"));
+        let (sec, usec) = close.split(' ').next().unwrap().split_once('.').unwrap();
+        let value = find("Set RTC to ")
+            .and_then(|s| s.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no RTC value: {step:?}"));
+        WriteMoment {
+            delay,
+            sec: sec.parse().unwrap(),
+            usec: usec.parse().unwrap(),
+            value,
+        }
+    }
+
+    /// rtc_cmos: 0.5 s delay, written at .500… (a little later on a busy host), with
+    /// util-linux's value: the reference second + ceil(elapsed - 0.5), i.e. the next second
+    /// unless the write came at .500000 exactly (the guest's clock can be that coarse).
+    fn assert_half_past(&self, who: &str) {
+        assert_eq!(self.delay, 0.5, "{who}: {self:?}");
+        assert!((500_000..700_000).contains(&self.usec), "{who}: {self:?}");
+        let expected = self.sec + i64::from(self.usec > 500_000);
+        assert_eq!(self.value, expected, "{who}: {self:?}");
     }
 }
 
@@ -377,6 +513,19 @@ fn adjtime_fields(lines: &[String]) -> (String, i64, String, i64, String) {
         lines[1].parse().expect("last calibration time"),
         lines[2].clone(),
     )
+}
+
+/// The binary without its debug sections when `strip` is at hand: the initramfs lives in
+/// the guest's 256 MB, and debug builds carry tens of MB of DWARF.
+fn without_debug_info(bin: &Path, tmp: &Path) -> Vec<u8> {
+    let copy = tmp.join("ntpkit.stripped");
+    let stripped = std::fs::copy(bin, &copy).is_ok()
+        && Command::new("strip")
+            .arg("--strip-debug")
+            .arg(&copy)
+            .status()
+            .is_ok_and(|s| s.success());
+    std::fs::read(if stripped { &copy } else { bin }).expect("read ntpkit")
 }
 
 fn kernel_image() -> Option<PathBuf> {

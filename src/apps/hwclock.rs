@@ -123,6 +123,18 @@ pub fn command() -> Command {
             "verbose",
             "display more details",
         ))
+        .arg(flag(
+            "debug",
+            Some('D'),
+            "debug",
+            "deprecated: use --verbose",
+        ))
+        .arg(flag(
+            "directisa",
+            None,
+            "directisa",
+            "accepted for compatibility; the RTC is always used through /dev/rtc",
+        ))
         .arg(
             Arg::new("version")
                 .short('V')
@@ -182,6 +194,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Ok(m) => m,
         Err(e) => return clap_error(&prog, e),
     };
+    if matches.get_flag("debug") {
+        eprintln!("{prog}: use --verbose, --debug has been deprecated.");
+    }
     if matches.get_flag("version") {
         println!("{prog} from ntpkit {}", env!("CARGO_PKG_VERSION"));
         return 0;

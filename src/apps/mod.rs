@@ -61,13 +61,3 @@ pub fn program_for_argv0(argv0: &std::ffi::OsStr) -> Option<&'static Program> {
     let stem = std::path::Path::new(argv0).file_stem()?.to_str()?;
     find(stem).or_else(|| stem.rsplit_once('-').and_then(|(_, tail)| find(tail)))
 }
-
-/// Shared by programs whose issue has not landed: a clear message and exit 2.
-#[allow(dead_code)] // every program has landed; kept for programs added later
-pub(crate) fn not_implemented(name: &str) -> i32 {
-    eprintln!(
-        "{name}: not implemented yet in ntpkit {}",
-        env!("CARGO_PKG_VERSION")
-    );
-    2
-}

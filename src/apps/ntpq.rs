@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub fn command() -> clap::Command {
     clap::Command::new("ntpq")
+        .bin_name("ntpq")
         .about("query an NTP daemon over the mode 6 control protocol")
         .long_about(
             "Query an NTP daemon (ntpkit's ntpd, NTPsec or ntp.org) over the mode 6 control \

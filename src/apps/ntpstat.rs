@@ -39,14 +39,17 @@ pub fn command() -> Command {
         .arg(
             Arg::new("help")
                 .short('h')
+                .long("help")
                 .action(ArgAction::SetTrue)
                 .help("print the usage line and exit"),
         )
 }
 
 pub fn main(args: Vec<OsString>) -> i32 {
+    // The shell version prints its $0; the name alone reads the same through any link.
     let prog = args
         .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_else(|| "ntpstat".into());
     let usage = format!("Usage: {prog} [-m MAXERROR] [-4|-6]");

@@ -3,9 +3,11 @@
 use clap::{Arg, ArgAction, Command};
 use ntpkit::sim::{run, Scenario, SimConfig, SimResult};
 use ntpkit::wire::packet::Leap;
+use std::fmt::Write as _;
 
 fn command() -> Command {
     Command::new("ntpsim")
+        .allow_negative_numbers(true)
         .about("Run ntpkit's clock-discipline engine in virtual time against simulated servers")
         .arg(Arg::new("scenario").long("scenario").value_name("S1|S2|S3|S4|S5").help("Preset parameters (explicit flags given after it override nothing: a preset equals its parameters)"))
         .arg(Arg::new("freq-ppm").long("freq-ppm").value_name("PPM").value_parser(clap::value_parser!(f64)).help("Initial oscillator frequency error [default 10]"))
@@ -17,6 +19,7 @@ fn command() -> Command {
         .arg(Arg::new("servers").long("servers").value_name("N").value_parser(clap::value_parser!(usize)).help("Number of servers [default 1]"))
         .arg(Arg::new("falseticker").long("falseticker").value_name("K:OFFSET").action(ArgAction::Append).help("Server K (from 1) is OFFSET seconds off; repeatable"))
         .arg(Arg::new("outage").long("outage").value_name("START:LEN").action(ArgAction::Append).help("No packets get through from START for LEN seconds; repeatable"))
+        .arg(Arg::new("server-step").long("server-step").value_name("T:STEP").action(ArgAction::Append).help("Every server's clock jumps by STEP seconds at time T; repeatable"))
         .arg(Arg::new("leap").long("leap").value_name("none|insert|delete").help("Leap indicator the servers announce"))
         .arg(Arg::new("minpoll").long("minpoll").value_parser(clap::value_parser!(i8)).help("minpoll [default 6]"))
         .arg(Arg::new("maxpoll").long("maxpoll").value_parser(clap::value_parser!(i8)).help("maxpoll [default 10]"))
@@ -80,6 +83,11 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
             c.outages.push(parse_pair(s, "outage")?);
         }
     }
+    if let Some(v) = m.get_many::<String>("server-step") {
+        for s in v {
+            c.server_steps.push(parse_pair(s, "server-step")?);
+        }
+    }
     if let Some(l) = m.get_one::<String>("leap") {
         c.server_leap = match l.as_str() {
             "none" => Leap::NoWarning,
@@ -87,6 +95,46 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
             "delete" => Leap::Delete,
             other => return Err(format!("--leap {other}: expected none, insert or delete")),
         };
+    }
+    for (name, v) in [
+        ("--freq-ppm", c.freq_ppm),
+        ("--wander", c.wander),
+        ("--delay-base", c.delay_base),
+        ("--delay-exp", c.delay_exp),
+        ("--offset", c.offset),
+    ] {
+        if !v.is_finite() {
+            return Err(format!("{name} must be a finite number"));
+        }
+    }
+    if c.freq_ppm.abs() > 500.0 {
+        return Err("--freq-ppm must be within ±500 (the kernel's frequency range)".into());
+    }
+    if c.wander < 0.0 || c.delay_base < 0.0 || c.delay_exp < 0.0 {
+        return Err("--wander, --delay-base and --delay-exp must not be negative".into());
+    }
+    if c.delay_base + c.delay_exp > 10.0 || c.offset.abs() > 1e6 {
+        return Err("delays above 10 s or offsets above 1e6 s are outside the model".into());
+    }
+    if !(3..=17).contains(&c.minpoll) || !(3..=17).contains(&c.maxpoll) || c.minpoll > c.maxpoll {
+        return Err("--minpoll/--maxpoll must be within 3..17, minpoll <= maxpoll".into());
+    }
+    for (at, len) in c.outages.iter().chain(c.server_steps.iter()) {
+        if !at.is_finite() || !len.is_finite() {
+            return Err("--outage/--server-step values must be finite".into());
+        }
+    }
+    if let Some((k, _)) = c.falsetickers.iter().find(|(k, _)| *k > c.servers) {
+        return Err(format!(
+            "--falseticker {k}: there are only {} servers",
+            c.servers
+        ));
+    }
+    if c.falsetickers
+        .iter()
+        .any(|(_, o)| !o.is_finite() || o.abs() > 1e6)
+    {
+        return Err("--falseticker offsets must be finite (at most 1e6 s)".into());
     }
     if !(0.0..=1.0).contains(&c.loss) {
         return Err("--loss must be within 0..1".into());
@@ -100,8 +148,10 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
     Ok(c)
 }
 
-fn print_human(c: &SimConfig, r: &SimResult) {
-    println!(
+fn print_human(c: &SimConfig, r: &SimResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "model: freq {} ppm, wander {:e}, delay {:e}+{:e}*Exp, offset {} s, loss {}, servers {}, duration {} s, seed {}",
         c.freq_ppm, c.wander, c.delay_base, c.delay_exp, c.offset, c.loss, c.servers, c.duration, c.seed
     );
@@ -109,31 +159,44 @@ fn print_human(c: &SimConfig, r: &SimResult) {
         .settle_1ms_s
         .map(|s| format!("{s:.0} s"))
         .unwrap_or_else(|| "never".into());
-    println!(
+    let _ = writeln!(
+        out,
         "{:<28}{:>14.1} us",
         "rms offset (t>=2000 s)", r.rms_offset_us
     );
-    println!("{:<28}{:>14.1} us", "max |offset|", r.max_abs_offset_us);
-    println!("{:<28}{:>14.1} us", "mean offset", r.mean_offset_us);
-    println!("{:<28}{:>14.4} ppm", "rms frequency error", r.rms_freq_ppm);
-    println!("{:<28}{:>17}", "settled below 1 ms after", settle);
-    println!("{:<28}{:>14}", "packets sent", r.packets_sent);
-    println!(
+    let _ = writeln!(
+        out,
+        "{:<28}{:>14.1} us",
+        "max |offset|", r.max_abs_offset_us
+    );
+    let _ = writeln!(out, "{:<28}{:>14.1} us", "mean offset", r.mean_offset_us);
+    let _ = writeln!(
+        out,
+        "{:<28}{:>14.4} ppm",
+        "rms frequency error", r.rms_freq_ppm
+    );
+    let _ = writeln!(out, "{:<28}{:>17}", "settled below 1 ms after", settle);
+    let _ = writeln!(out, "{:<28}{:>14}", "packets sent", r.packets_sent);
+    let _ = writeln!(
+        out,
         "{:<28}{:>14} ({} backwards)",
         "steps", r.steps, r.backward_steps
     );
     if !c.falsetickers.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<28}{:>14} s",
             "falseticker selected", r.falseticker_selected_s
         );
     }
     if !c.outages.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<28}{:>14.4} ppm",
             "max |freq error| in outage", r.outage_max_freq_error_ppm
         );
     }
+    out
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -148,8 +211,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn print_table(base: &SimConfig) {
-    println!(
+fn print_table(base: &SimConfig) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:<4} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>6} {:>6}  (median of seeds 1-10, {} s)",
         "",
         "rms_us",
@@ -172,7 +237,8 @@ fn print_table(base: &SimConfig) {
             })
             .collect();
         let m = |f: &dyn Fn(&SimResult) -> f64| median(results.iter().map(f).collect());
-        println!(
+        let _ = writeln!(
+            out,
             "{:<4} {:>10.1} {:>10.1} {:>10.1} {:>9.4} {:>9.1} {:>8.0} {:>6.0} {:>6.0}  {}",
             s.name(),
             m(&|r| r.rms_offset_us),
@@ -186,6 +252,16 @@ fn print_table(base: &SimConfig) {
             s.describe()
         );
     }
+    out
+}
+
+/// Write to stdout; a closed pipe (`ntpsim | head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
 }
 
 fn main() {
@@ -198,19 +274,19 @@ fn main() {
         }
     };
     if m.get_flag("table") {
-        print_table(&c);
+        emit(&print_table(&c));
         return;
     }
     let r = run(&c);
     if m.get_flag("json") {
         match serde_json::to_string_pretty(&r) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => emit(&format!("{s}\n")),
             Err(e) => {
                 eprintln!("ntpsim: {e}");
                 std::process::exit(1);
             }
         }
     } else {
-        print_human(&c, &r);
+        emit(&print_human(&c, &r));
     }
 }

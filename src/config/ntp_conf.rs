@@ -238,6 +238,17 @@ impl Parser {
             }
             return Ok(());
         }
+        // Only regular files: a device or FIFO (/dev/zero, /dev/stdin) would never end.
+        match std::fs::metadata(&path) {
+            Ok(m) if !m.is_file() => {
+                return Err(unreadable(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file or directory",
+                )))
+            }
+            Err(e) => return Err(unreadable(e)),
+            Ok(_) => {}
+        }
         let text = std::fs::read(&path).map_err(unreadable)?;
         self.file(&String::from_utf8_lossy(&text), &path, depth + 1)
     }
@@ -255,8 +266,16 @@ impl Parser {
             "restrict" => self.restrict(a),
             "discard" => self.discard(a),
             "driftfile" => {
-                let p = a.path("drift file name")?;
-                a.finish()?;
+                // ntp.org: no argument disables the drift file; an optional second
+                // argument is the wander threshold, which ntpkit does not use.
+                let Some(p) = a.next() else {
+                    self.config.driftfile = None;
+                    return Ok(());
+                };
+                if !a.is_done() {
+                    a.float("drift wander threshold")?;
+                    a.finish()?;
+                }
                 self.config.driftfile = Some(PathBuf::from(&p.text));
                 Ok(())
             }
@@ -1249,6 +1268,11 @@ mod tests {
         assert!(c.setvars[0].default);
         assert_eq!(c.discard.average, 4);
         assert_eq!(c.nonvolatile, Some(1e-6));
+        let (c, d) = parse("driftfile /a 1e-7\ndriftfile\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(c.driftfile, None);
+        let d = one_diag("driftfile /a x\n");
+        assert_eq!(d.location.column, Some(14));
     }
 
     #[test]

@@ -465,7 +465,7 @@ impl<'w> Session<'w> {
             Ok((_, list)) => {
                 self.assoc_cache = list;
                 if self.assoc_cache.is_empty() && !self.opts.json {
-                    let _ = writeln!(self.err, "No association IDs returned");
+                    let _ = writeln!(self.err, "No association ID's returned");
                 }
                 Ok(!self.assoc_cache.is_empty())
             }
@@ -551,22 +551,7 @@ impl<'w> Session<'w> {
     }
 
     fn peers(&mut self, table: PeerTable, show_all: bool) -> Result<(), String> {
-        let host_col = self.host_column();
-        if !self.opts.json {
-            let mut head = String::new();
-            if let Some((_, w)) = &host_col {
-                let label: String = "server (local)".chars().take(*w).collect();
-                head.push_str(&format!("{label:<w$} "));
-            }
-            head.push_str(peers::header(table));
-            head.push('\n');
-            if let Some((_, w)) = &host_col {
-                head.push_str(&"=".repeat(w + 1));
-            }
-            head.push_str(&"=".repeat(peers::RULE_WIDTH));
-            head.push('\n');
-            let _ = self.out.write_all(head.as_bytes());
-        }
+        // as ntpq: nothing at all (not even the header) when the association list fails
         let Some(rows) = self.peer_rows(show_all)? else {
             if self.opts.json {
                 self.json_out("peers", json!([]));
@@ -578,7 +563,19 @@ impl<'w> Session<'w> {
             self.json_out("peers", v);
             return Ok(());
         }
+        let host_col = self.host_column();
         let mut text = String::new();
+        if let Some((_, w)) = &host_col {
+            let label: String = "server (local)".chars().take(*w).collect();
+            text.push_str(&format!("{label:<w$} "));
+        }
+        text.push_str(peers::header(table));
+        text.push('\n');
+        if let Some((_, w)) = &host_col {
+            text.push_str(&"=".repeat(w + 1));
+        }
+        text.push_str(&"=".repeat(peers::RULE_WIDTH));
+        text.push('\n');
         for row in &rows {
             let hc = host_col.as_ref().map(|(h, w)| (h.as_str(), *w));
             text.push_str(&peers::render_row(

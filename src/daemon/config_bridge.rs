@@ -112,7 +112,8 @@ pub fn settings_from(config: Config) -> Settings {
             .iter()
             .any(|p| std::fs::read_to_string(p).is_ok_and(|t| sysconfig_sync_hwclock(&t)));
     Settings {
-        access: Arc::new(restrictions),
+        access: Arc::new(restrictions.clone()),
+        restrictions: Some(restrictions),
         discard: Discard {
             average_log2: config.discard.average,
             minimum_secs: config.discard.minimum,

@@ -327,6 +327,20 @@ impl Core {
                 ));
             }
         }
+        // `restrict source`: the association's address gets the source flags
+        if let Some(r) = self
+            .settings
+            .restrictions
+            .as_mut()
+            .filter(|r| r.source.is_some())
+        {
+            r.add_source(ip);
+            *self
+                .shared
+                .access
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
+        }
         let id = self.engine.add_source(source_config(a, ip), now);
         log::info(&format!(
             "association {} for {ip}{}",
@@ -467,11 +481,20 @@ impl Core {
                 let st = self.engine.system_status();
                 match s {
                     SystemEvent::ClockSync => {
-                        log::notice(&format!(
-                            "synchronized to {}, stratum {}",
-                            st.refid.render(st.stratum),
-                            st.stratum
-                        ));
+                        // ntpd's wording: the system peer and *its* stratum
+                        let peer = st.peer.and_then(|id| {
+                            let ip = self.assocs.get(&id)?.addr.ip();
+                            Some((ip, self.engine.peer_status(id)?.stratum))
+                        });
+                        if let Some((ip, stratum)) = peer {
+                            let name = match ip {
+                                IpAddr::V4(a) if a.octets()[..3] == [127, 127, 1] => {
+                                    format!("LOCAL({})", a.octets()[3])
+                                }
+                                _ => ip.to_string(),
+                            };
+                            log::notice(&format!("synchronized to {name}, stratum {stratum}"));
+                        }
                         self.frequency_known = true;
                     }
                     SystemEvent::ClockStep => {
@@ -520,6 +543,11 @@ impl Core {
         let Some(&id) = self.by_addr.get(&r.src.ip()) else {
             return;
         };
+        // as in ntpd, `ignore` drops everything from a source, replies to our polls too
+        if self.shared.access().flags(r.src) & super::access::RES_IGNORE != 0 {
+            log::debug(&format!("reply from {} ignored by restrict", r.src));
+            return;
+        }
         let Ok(decoded) = Packet::decode(&r.data) else {
             return;
         };

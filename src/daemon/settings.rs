@@ -83,6 +83,9 @@ pub struct Settings {
     pub rtcsync: bool,
     /// True when no file was read and the built-in default is in use.
     pub builtin: bool,
+    /// The concrete restrict table behind `access` (for `restrict source`, which adds
+    /// entries as associations are resolved).
+    pub restrictions: Option<crate::config::Restrictions>,
     /// The whole parsed configuration (associations, keys, tos, tinker) for the engine.
     pub config: Arc<crate::config::Config>,
 }
@@ -104,6 +107,7 @@ impl Default for Settings {
             listen: Vec::new(),
             rtcsync: false,
             builtin: false,
+            restrictions: None,
             config: Arc::new(crate::config::Config::default()),
         }
     }

@@ -128,7 +128,7 @@ impl Discipline {
             steps: 0,
             stepped: 0.0,
             max_frequency_ppm,
-            min_slew_time: 4.0,
+            min_slew_time: 16.0,
         }
     }
 

@@ -63,6 +63,7 @@
 
 pub mod discipline;
 mod estimator;
+pub mod leap;
 mod peer;
 mod system;
 mod types;

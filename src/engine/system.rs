@@ -4,18 +4,24 @@
 use super::discipline::{Combined, Decision, Discipline, Phase};
 use super::estimator::{Estimator, Measurement};
 use super::filter::{FilterOutcome, Sample, Start};
+use super::leap;
 use super::peer::{Association, ReplyOutcome, PHI};
 use super::select::{self, Candidate, SelectParams};
 use super::types::*;
 use crate::clock::SyncStatus;
 use crate::wire::packet::{Header, KissCode, Leap, RefId};
-use crate::wire::time::{NtpDuration, NtpTimestamp};
+use crate::wire::time::{NtpDuration, NtpTimestamp, UnixTime};
 
 /// Before the first clock update, wait this long for every server to answer, so that an
 /// early falseticker cannot win by being first.
 const FIRST_UPDATE_WAIT: f64 = 8.0;
 /// Timers due within this are handled now (clock readings are rounded).
 const TIMER_SLACK: f64 = 1e-6;
+/// Resolves NTP eras: timestamps within ±68 years of this are placed correctly.
+const ERA_PIVOT: UnixTime = UnixTime {
+    secs: 1_780_000_000,
+    nanos: 0,
+};
 
 /// splitmix64: tiny, deterministic, good enough for poll fuzz.
 #[derive(Clone, Debug)]
@@ -59,6 +65,10 @@ pub struct Engine {
     last_sync: f64,
     orphan: bool,
     commanded_leap: Leap,
+    /// The system peer's leap indicator.
+    source_leap: Leap,
+    /// Engine time of the latest event handled.
+    last_now: f64,
 }
 
 impl Engine {
@@ -89,6 +99,8 @@ impl Engine {
             last_sync: 0.0,
             orphan: false,
             commanded_leap: Leap::NoWarning,
+            source_leap: Leap::NoWarning,
+            last_now: 0.0,
             config,
         }
     }
@@ -152,7 +164,7 @@ impl Engine {
             t = t.min(self.last_sync + self.config.orphan_wait);
         }
         if !t.is_finite() {
-            t = self.time(self.epoch) + 3600.0;
+            t = self.last_now + 3600.0;
         }
         self.timestamp(t)
     }
@@ -166,6 +178,7 @@ impl Engine {
     /// A timer expired (at or after [`Engine::next_wakeup`]): send due polls, finish slews.
     pub fn handle_timer(&mut self, now: NtpTimestamp) -> Vec<Action> {
         let t = self.time(now);
+        self.last_now = self.last_now.max(t);
         let mut actions = Vec::new();
         if !self.started {
             self.started = true;
@@ -213,6 +226,7 @@ impl Engine {
             self.system_update(t, &mut actions);
         }
         self.check_orphan(t, &mut actions);
+        self.update_leap(t, &mut actions);
         actions
     }
 
@@ -254,6 +268,7 @@ impl Engine {
     ) -> Vec<Action> {
         let mut actions = Vec::new();
         let t = self.time(received);
+        self.last_now = self.last_now.max(t);
         let steps = self.discipline.steps;
         let precision = self.config.precision;
         let Some(i) = self.assocs.iter().position(|a| a.id == assoc) else {
@@ -448,7 +463,8 @@ impl Engine {
             )));
         }
         let p = &self.assocs[peer_index];
-        self.leap = p.leap;
+        self.source_leap = p.leap;
+        self.leap = Leap::NoWarning;
         self.stratum = (p.stratum.saturating_add(1)).min(16);
         self.refid = match &p.config.kind {
             SourceKind::LocalClock { refid, .. } if p.stratum == 0 => *refid,
@@ -476,21 +492,58 @@ impl Engine {
             est_error: self.sys_jitter,
             synchronized: true,
         })));
-        let wanted_leap = match self.leap {
-            Leap::Insert | Leap::Delete => self.leap,
-            _ => Leap::NoWarning,
+        self.update_leap(t, actions);
+        self.update_poll(t);
+    }
+
+    /// The leap second ahead, if any: from the leapfile, else from the sources' LI bits
+    /// (read as "at the end of this month", as ntpd does). Returns (when, direction).
+    fn scheduled_leap(&self, t: f64) -> Option<(i64, Leap)> {
+        let now = leap::ntp_seconds(self.timestamp(t).to_unix(ERA_PIVOT).secs);
+        if let Some(table) = &self.config.leap_table {
+            if !table.is_expired(now) {
+                return table.next_leap(now);
+            }
+        }
+        match self.source_leap {
+            Leap::Insert | Leap::Delete => Some((leap::end_of_month(now), self.source_leap)),
+            _ => None,
+        }
+    }
+
+    /// Announce a coming leap in our LI bits for the last four weeks; arm the kernel only
+    /// on the last day (it acts at the next UTC midnight).
+    fn update_leap(&mut self, t: f64, actions: &mut Vec<Action>) {
+        if self.sys_peer.is_none() && !self.orphan {
+            return;
+        }
+        let now = leap::ntp_seconds(self.timestamp(t).to_unix(ERA_PIVOT).secs);
+        let (announce, arm) = match self.scheduled_leap(t) {
+            Some((when, dir)) if when > now => (
+                if when - now <= leap::ANNOUNCE_BEFORE {
+                    dir
+                } else {
+                    Leap::NoWarning
+                },
+                if when - now <= leap::ARM_BEFORE {
+                    dir
+                } else {
+                    Leap::NoWarning
+                },
+            ),
+            _ => (Leap::NoWarning, Leap::NoWarning),
         };
-        if wanted_leap != self.commanded_leap {
-            self.commanded_leap = wanted_leap;
-            actions.push(Action::Clock(ClockCommand::SetLeap(wanted_leap)));
-            let e = if wanted_leap == Leap::NoWarning {
+        self.leap = announce;
+        if arm != self.commanded_leap {
+            self.commanded_leap = arm;
+            actions.push(Action::Clock(ClockCommand::SetLeap(arm)));
+            let e = if arm == Leap::NoWarning {
                 SystemEvent::LeapDisarmed
             } else {
                 SystemEvent::LeapArmed
             };
             self.system_event(e, actions);
         }
-        self.update_poll(t);
     }
 
     /// Poll policy: stay at minpoll while the oscillator's wander over one poll interval
@@ -554,6 +607,17 @@ impl Engine {
             synchronized: self.leap != Leap::Unsync,
             steps: self.discipline.steps,
             orphan: self.orphan,
+            tai: self.config.leap_table.as_ref().map(|tab| {
+                tab.tai_offset(leap::ntp_seconds(
+                    self.timestamp(self.last_now).to_unix(ERA_PIVOT).secs,
+                ))
+            }),
+            leapsec: self
+                .config
+                .leap_table
+                .as_ref()
+                .and_then(|tab| tab.entries.last().map(|e| e.0)),
+            expire: self.config.leap_table.as_ref().and_then(|tab| tab.expires),
         }
     }
 

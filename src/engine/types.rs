@@ -139,6 +139,8 @@ pub struct EngineConfig {
     pub wander: f64,
     /// Seed for the poll-interval fuzz (deterministic).
     pub seed: u64,
+    /// The `leapfile`, parsed ([`crate::engine::leap::LeapTable::parse`]).
+    pub leap_table: Option<crate::engine::leap::LeapTable>,
 }
 
 impl Default for EngineConfig {
@@ -156,6 +158,7 @@ impl Default for EngineConfig {
             max_dist: 1.5,
             wander: 1e-8,
             seed: 0x6e74_706b_6974,
+            leap_table: None,
         }
     }
 }
@@ -334,6 +337,11 @@ pub struct SystemStatus {
     pub steps: u32,
     /// Whether the engine is in orphan mode.
     pub orphan: bool,
+    /// TAI − UTC from the leapfile (`tai`), the last leap in it and its expiry, NTP
+    /// seconds (`leapsec`, `expire`); None without a leapfile.
+    pub tai: Option<i32>,
+    pub leapsec: Option<i64>,
+    pub expire: Option<i64>,
 }
 
 impl SystemStatus {

@@ -230,6 +230,47 @@ pub fn wait_for_exact_moment(
     }
 }
 
+/// `hwclock --systohc` without the program around it, for ntpd's `rtcsync`: write the
+/// system time into the RTC (UTC or local time) at the sub-second moment the driver needs.
+pub fn write_system_time(
+    rtc: &mut dyn Rtc,
+    utc: bool,
+    delay: Option<f64>,
+    now: &mut dyn FnMut() -> Timeval,
+) -> io::Result<ExactSet> {
+    let delay = write_delay(rtc, delay, false, &mut Quiet);
+    let reference = Timeval::new(now().sec, 0);
+    let exact = wait_for_exact_moment(reference.sec, reference, delay, now, false, &mut Quiet);
+    let broken = RtcTime::from_unix(exact.rtc_secs, utc).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "time not representable as a date",
+        )
+    })?;
+    rtc.set_time(&broken)?;
+    Ok(exact)
+}
+
+/// Read the RTC right after its second ticks: (RTC seconds since the epoch, system time of
+/// the read). `utc` says how the RTC keeps time.
+pub fn read_on_tick(
+    rtc: &mut dyn Rtc,
+    utc: bool,
+    now: &mut dyn FnMut() -> Timeval,
+    out: &mut dyn Report,
+) -> Result<(i64, Timeval), Reported> {
+    synchronize_to_tick(rtc, false, out)?;
+    let t = read_or_report(rtc, out)?;
+    let read_at = now();
+    match t.to_unix(utc) {
+        Some(secs) => Ok((secs, read_at)),
+        None => {
+            out.warn("RTC read returned an invalid value.");
+            Err(Reported)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +295,47 @@ mod tests {
         assert!((500_000..=501_000).contains(&r.written_at.usec), "{:?}", r);
         // ceil(0.5 - 0.5) == 0: the RTC gets the reference second itself.
         assert_eq!(r.rtc_secs, 5000);
+    }
+
+    /// Records writes; reads are not needed by `write_system_time`.
+    struct Recorder(Vec<RtcTime>);
+
+    impl Rtc for Recorder {
+        fn path(&self) -> &str {
+            "test"
+        }
+        fn read_time(&mut self) -> io::Result<RtcTime> {
+            Err(io::Error::from_raw_os_error(libc::ENOTTY))
+        }
+        fn set_time(&mut self, time: &RtcTime) -> io::Result<()> {
+            self.0.push(*time);
+            Ok(())
+        }
+        fn set_update_interrupt(&mut self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+        fn wait_update(&mut self, _: Duration) -> io::Result<bool> {
+            Ok(true)
+        }
+        fn driver_name(&self) -> Option<String> {
+            Some("rtc_cmos".into())
+        }
+    }
+
+    #[test]
+    fn rtcsync_writes_the_next_second_at_half_past() {
+        let mut rtc = Recorder(Vec::new());
+        let mut t = Timeval::new(1_936_771_200, 250_000);
+        let mut clock = move || {
+            t = t.inc(0.0003);
+            t
+        };
+        let set = write_system_time(&mut rtc, true, None, &mut clock).unwrap();
+        assert_eq!(set.written_at.sec, 1_936_771_200);
+        assert!((500_000..501_000).contains(&set.written_at.usec), "{set:?}");
+        assert_eq!(rtc.0.len(), 1);
+        assert_eq!(rtc.0[0].to_unix(true), Some(set.rtc_secs));
+        assert_eq!(set.rtc_secs, 1_936_771_201);
     }
 
     #[test]

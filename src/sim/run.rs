@@ -32,6 +32,8 @@ pub struct SimResult {
     pub final_frequency_ppm: f64,
     /// Leap indicator last handed to the clock.
     pub clock_leap: String,
+    /// Leap indicator the engine announces at the end (system variable `leap`).
+    pub announced_leap: String,
     pub synchronized_at_end: bool,
 }
 
@@ -202,8 +204,14 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                         continue;
                     }
                     let server_time = clock.true_instant(t + up);
+                    let jumped: f64 = cfg
+                        .server_steps
+                        .iter()
+                        .filter(|(at, _)| t + up >= *at)
+                        .map(|(_, s)| s)
+                        .sum();
                     let ts = NtpTimestamp::from_unix(server_time)
-                        + crate::wire::time::NtpDuration::from_seconds(server_offsets[k]);
+                        + crate::wire::time::NtpDuration::from_seconds(server_offsets[k] + jumped);
                     let reply = Header {
                         leap: cfg.server_leap,
                         version: 4,
@@ -257,6 +265,7 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
         outage_max_freq_error_ppm: outage_max_freq,
         final_frequency_ppm: engine.frequency_ppm(),
         clock_leap: format!("{:?}", clock.leap()),
+        announced_leap: format!("{:?}", engine.system_status().leap),
         synchronized_at_end: clock.sync_status().synchronized,
     }
 }

@@ -21,6 +21,8 @@ pub struct SimConfig {
     pub falsetickers: Vec<(usize, f64)>,
     /// (start, length), s: no packet gets through.
     pub outages: Vec<(f64, f64)>,
+    /// (time, step), s: every server's clock jumps by `step` at `time`.
+    pub server_steps: Vec<(f64, f64)>,
     pub duration: f64,
     pub seed: u64,
     pub minpoll: i8,
@@ -43,6 +45,7 @@ impl Default for SimConfig {
             servers: 1,
             falsetickers: Vec::new(),
             outages: Vec::new(),
+            server_steps: Vec::new(),
             duration: 40_000.0,
             seed: 1,
             minpoll: 6,
@@ -119,6 +122,7 @@ impl Scenario {
         base.servers = 1;
         base.falsetickers.clear();
         base.outages.clear();
+        base.server_steps.clear();
         match self {
             Scenario::S1 => {}
             Scenario::S2 => {

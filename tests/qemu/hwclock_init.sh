@@ -32,12 +32,12 @@ step ul_show $U --verbose -r
 
 # -w: ours, then util-linux's, each followed by reads of both.
 rm -f /etc/adjtime
-step ours_systohc $O -w
+step ours_systohc $O -w --verbose
 step ours_systohc_adjtime cat /etc/adjtime
 step ours_show_after_ours_w $O --verbose -r
 step ul_show_after_ours_w $U --verbose -r
 rm -f /etc/adjtime
-step ul_systohc $U -w
+step ul_systohc $U -w --verbose
 step ul_systohc_adjtime cat /etc/adjtime
 step ours_show_after_ul_w $O --verbose -r
 step ul_show_after_ul_w $U --verbose -r
@@ -60,18 +60,16 @@ step ul_s_nocap $NOCAP $U -s
 step ours_w_nocap $NOCAP $O -w
 step ul_w_nocap $NOCAP $U -w
 
-# --update-drift: the RTC runs 20 s ahead since a calibration 5 h ago.
-drift_case() {
-    who=$1
-    shift
-    now=$(date +%s)
-    $O --noadjfile -u --set --date=@$((now + 20))
-    printf '0.000000 %d 0.000000\n%d\nUTC\n' $((now - 18000)) $((now - 18000)) >/tmp/$who.adj
-    step ${who}_update_drift "$@" -w --update-drift --adjfile=/tmp/$who.adj
-    step ${who}_update_drift_adjtime cat /tmp/$who.adj
-}
-drift_case ours $O
-drift_case ul $U
+# --update-drift: the RTC runs 20 s ahead since a calibration 5 h ago. First both programs
+# in --test mode on the very same RTC state (they print the new adjtime without writing
+# anything), then ours for real.
+now=$(date +%s)
+$O --noadjfile -u --set --date=@$((now + 20))
+printf '0.000000 %d 0.000000\n%d\nUTC\n' $((now - 18000)) $((now - 18000)) >/tmp/drift.adj
+step ours_update_drift_test $O -w --update-drift --test --adjfile=/tmp/drift.adj
+step ul_update_drift_test $U -w --update-drift --test --adjfile=/tmp/drift.adj
+step ours_update_drift $O -w --update-drift --adjfile=/tmp/drift.adj
+step ours_update_drift_adjtime cat /tmp/drift.adj
 
 # Drift correction: 100 s/day, last adjusted and calibrated a day ago; RTC = system time.
 drift_file() {
@@ -82,6 +80,8 @@ $O --noadjfile -u -w
 drift_file /tmp/get.adj
 step ours_get $O --verbose --get --adjfile=/tmp/get.adj
 step ul_get $U --verbose --get --adjfile=/tmp/get.adj
+step ours_adjust_test $O --adjust --test --adjfile=/tmp/get.adj
+step ul_adjust_test $U --adjust --test --adjfile=/tmp/get.adj
 for who in ours ul; do
     $O --noadjfile -u -w
     drift_file /tmp/$who-adjust.adj
@@ -90,6 +90,10 @@ for who in ours ul; do
     step ${who}_adjust_adjtime cat /tmp/$who-adjust.adj
     step ${who}_show_after_adjust $O --verbose -r --noadjfile -u
 done
+
+# --systz: only the kernel's time zone (UTC here), no RTC access.
+step ours_systz $O --systz --verbose
+step ul_systz $U --systz --verbose
 
 # Local-time RTC in a zone 2 h east of UTC (a POSIX TZ string: no zoneinfo needed).
 for who in ours ul; do

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Memory of a polling daemon: our ntpd and chronyd, each a client of the same 10 servers
+# (one NTPsec ntpd reachable on 10 loopback addresses), minpoll 3, for MINUTES minutes;
+# RSS (VmRSS) sampled at the end. Our ntpd's per-association state is fixed-size (8-stage
+# filter, bounded estimator) and the MRU is capped, so RSS at the end of a short run is
+# its steady state; run longer (MINUTES=60) for the literal hour.
+#   bench/ntpd-rss.sh [MINUTES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes=${1:-2}
+cargo build --release --quiet --bin ntpkit
+bin=$PWD/target/release
+chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
+work=$(mktemp -d)
+ns=nkrss
+nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
+cleanup() {
+  for p in $(ip netns pids $ns 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  sleep 0.3
+  ip netns del $ns 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns add $ns
+ip -n $ns link set lo up
+servers=""
+for i in $(seq 1 10); do
+  ip -n $ns addr add "10.99.0.$i/32" dev lo
+  servers+="server 10.99.0.$i iburst minpoll 3 maxpoll 3"$'\n'
+done
+printf 'tos orphan 5 orphanwait 0\nrestrict default\ndisable monitor\ndriftfile %s/ntpsec.drift\n' "$work" >"$work/ntpsec.conf"
+ip netns exec $ns "${nocap[@]}" ntpd -n -c "$work/ntpsec.conf" >"$work/ntpsec.log" 2>&1 &
+sleep 3
+printf '%s' "$servers" >"$work/ours.conf"
+ip netns exec $ns "${nocap[@]}" "$bin/ntpkit" ntpd -n -x --port 1123 -c "$work/ours.conf" >"$work/ours.log" 2>&1 &
+mkdir -m 700 "$work/c"
+printf '%sport 0\ncmdport 0\npidfile %s/c/pid\ndriftfile %s/c/drift\n' "$servers" "$work" "$work" >"$work/chrony.conf"
+ip netns exec $ns "${nocap[@]}" "$chronyd" -x -d -u root -f "$work/chrony.conf" >"$work/chrony.log" 2>&1 &
+sleep $((minutes * 60))
+for name in ntpkit chronyd; do
+  pid=$(pgrep -n -f "$name.*$work" || true)
+  [ -n "$pid" ] || { echo "$name: not running"; continue; }
+  printf '%-8s rss_kb=%s after %s min polling 10 servers (minpoll 3)\n' "$name" "$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)" "$minutes"
+done
