@@ -114,7 +114,9 @@ fn temp_path(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "drift".into());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    // One fixed name, not one per PID: a write cut short by SIGKILL leaves at most this one
+    // file, which the next write reuses, instead of a new leftover after every crash.
+    path.with_file_name(format!(".{name}.tmp"))
 }
 
 #[cfg(test)]

@@ -108,7 +108,8 @@ impl Adjtime {
     /// `(systime - last_adj_time) * factor / 86400 + not_adjusted`, split into whole
     /// seconds (floor) and microseconds as util-linux does.
     pub fn drift_correction(&self, systime: i64) -> Timeval {
-        let exact = (systime - self.last_adj_time) as f64 * self.drift_factor / SECS_PER_DAY
+        // in f64, as util-linux's (double) cast: times read from the file may be anything
+        let exact = (systime as f64 - self.last_adj_time as f64) * self.drift_factor / SECS_PER_DAY
             + self.not_adjusted;
         let sec = exact.floor() as i64;
         Timeval::new(sec, ((exact - sec as f64) * 1e6) as i64)
@@ -128,7 +129,8 @@ impl Adjtime {
             DriftDecision::NotRequested
         } else if self.last_calib_time == 0 {
             DriftDecision::NoHistory
-        } else if corrected_rtc.sec - self.last_calib_time < MIN_CALIBRATION_INTERVAL {
+        } else if corrected_rtc.sec.saturating_sub(self.last_calib_time) < MIN_CALIBRATION_INTERVAL
+        {
             DriftDecision::TooSoon
         } else {
             let since_calib = now.diff(Timeval::new(self.last_calib_time, 0));

@@ -119,22 +119,23 @@ impl Timeval {
 
     /// `self - other` in seconds (util-linux `time_diff`).
     pub fn diff(self, other: Timeval) -> f64 {
-        (self.sec - other.sec) as f64 + (self.usec - other.usec) as f64 / 1e6
+        // in f64 (exact below 2^53 s): a hostile /etc/adjtime must not overflow i64
+        (self.sec as f64 - other.sec as f64) + (self.usec - other.usec) as f64 / 1e6
     }
 
     /// `self + increment` (util-linux `time_inc`: whole seconds truncated toward zero, then
     /// the microseconds normalised).
     pub fn inc(self, increment: f64) -> Timeval {
         let whole = increment.trunc();
-        let mut sec = self.sec + whole as i64;
+        let mut sec = self.sec.saturating_add(whole as i64);
         // As in C: the sum is formed in double, then truncated into tv_usec.
         let mut usec = (self.usec as f64 + (increment - whole) * 1e6) as i64;
         if usec < 0 {
             usec += 1_000_000;
-            sec -= 1;
+            sec = sec.saturating_sub(1);
         } else if usec >= 1_000_000 {
             usec -= 1_000_000;
-            sec += 1;
+            sec = sec.saturating_add(1);
         }
         Timeval { sec, usec }
     }

@@ -1,0 +1,344 @@
+//! Floods and amplification against our running ntpd (`-x -n` through `Lan::spawn`: no
+//! CAP_SYS_TIME). Bounded: at most 200k flood packets and about 20 s of flooding per test.
+//!
+//! - `restrict default limited kod`: one host floods client requests; a bystander under the
+//!   same policy (NTPsec's ntpdig, at a polite rate) and a fast client on an unlimited
+//!   address still get their answers, the flooder gets RATE kisses at a bounded rate, and
+//!   the daemon's resident memory stays bounded — also under a flood of mode 6 and stray
+//!   server-mode packets, which the serving threads hand to the main loop.
+//! - The byte amplification of every unauthenticated request type, answered off-host
+//!   (printed as MEASURED lines; docs/hardening.md has the table).
+
+mod common;
+use common::{lan::Lan, netns_udp, peers};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LOCAL10: &str = "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n";
+
+fn server() -> SocketAddr {
+    "198.18.0.1:123".parse().unwrap()
+}
+
+fn request(xmt: u64) -> [u8; 48] {
+    let mut r = [0u8; 48];
+    r[0] = 0x23; // v4, mode 3
+    r[40..48].copy_from_slice(&xmt.to_be_bytes());
+    r
+}
+
+fn start(test: &str, hosts: usize, conf: &str) -> Option<(Lan, u32)> {
+    if common::find_program("ntpdig", &[]).is_none() {
+        common::skip(test, "needs ntpdig (apt: ntpsec-ntpdig)");
+        return None;
+    }
+    let lan = match Lan::new(hosts) {
+        Ok(l) => l,
+        Err(why) => {
+            common::skip(test, &why);
+            return None;
+        }
+    };
+    let path = lan.host(1).dir.join("ntpkit.conf");
+    std::fs::write(&path, conf).unwrap();
+    let bin = common::ntpkit_bin();
+    let pid = lan.spawn(
+        1,
+        "ntpkit.log",
+        &[
+            bin.to_str().unwrap(),
+            "ntpd",
+            "-x",
+            "-n",
+            "-c",
+            path.to_str().unwrap(),
+        ],
+    );
+    Some((lan, pid))
+}
+
+/// The daemon's resident set, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("daemon alive");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// Send `total` datagrams made by `make(i)` at about `per_sec`, from `sock`.
+fn flood(sock: &UdpSocket, total: usize, per_sec: usize, make: impl Fn(usize) -> Vec<u8>) {
+    let start = Instant::now();
+    let to = server();
+    for i in 0..total {
+        let _ = sock.send_to(&make(i), to);
+        if i % 100 == 99 {
+            let due = Duration::from_secs_f64((i + 1) as f64 / per_sec as f64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+}
+
+#[test]
+fn root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_memory() {
+    let test = "root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_memory";
+    let conf =
+        format!("restrict default limited kod\nrestrict 127.0.0.1\nrestrict 198.18.0.4\n{LOCAL10}");
+    let Some((lan, pid)) = start(test, 4, &conf) else {
+        return;
+    };
+    peers::wait_serving(&lan, 4, "198.18.0.1", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
+    let rss_before = rss_kib(pid);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    // host 3: NTPsec's ntpdig every 4 s, under the same `limited kod` policy as the flooder
+    let polite = {
+        let (ns, stop) = (lan.host(3).ns.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut asked, mut answered) = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                let out = std::process::Command::new("ip")
+                    .args(["netns", "exec", &ns, "ntpdig", "-t", "2", "198.18.0.1"])
+                    .output()
+                    .expect("ntpdig");
+                asked += 1;
+                if out.status.success() && String::from_utf8_lossy(&out.stdout).contains(" s11 ") {
+                    answered += 1;
+                }
+                std::thread::sleep(Duration::from_secs(4));
+            }
+            (asked, answered)
+        })
+    };
+    // host 4: a fast client on an address without `limited`, one request in flight
+    let fast = {
+        let (sock, stop) = (netns_udp::socket_in(&lan.host(4).ns), stop.clone());
+        sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        std::thread::spawn(move || {
+            let (mut asked, mut answered) = (0u64, 0u64);
+            let mut buf = [0u8; 128];
+            while !stop.load(Ordering::Relaxed) {
+                asked += 1;
+                let xmt = 0x5000_0000_0000_0000 + asked;
+                sock.send_to(&request(xmt), server()).unwrap();
+                // an answer is the reply to this request (origin = our transmit time)
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < deadline {
+                    match sock.recv_from(&mut buf) {
+                        Ok((n, _)) if n >= 48 && buf[24..32] == xmt.to_be_bytes() => {
+                            answered += 1;
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (asked, answered)
+        })
+    };
+    // host 2: the flooder, counting what comes back
+    let flooder = netns_udp::socket_in(&lan.host(2).ns);
+    let (kisses, other_replies) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let listener = {
+        let sock = flooder.try_clone().unwrap();
+        let (stop, kisses, other) = (stop.clone(), kisses.clone(), other_replies.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 128];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    if n >= 48 && buf[1] == 0 && &buf[12..16] == b"RATE" {
+                        kisses.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        other.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    let flood_start = Instant::now();
+    // 150k client requests over about 15 s
+    flood(&flooder, 150_000, 10_000, |i| request(i as u64).to_vec());
+    let flood_secs = flood_start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_client_flood = rss_kib(pid);
+    // 50k mode 6 requests and stray server replies: these go to the main loop
+    flood(&flooder, 50_000, 10_000, |i| {
+        if i % 2 == 0 {
+            let mut p = vec![0x16, 0x02, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+            p[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+            p
+        } else {
+            let mut p = request(i as u64).to_vec();
+            p[0] = 0x24;
+            p
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let (polite_asked, polite_answered) = polite.join().unwrap();
+    let (fast_asked, fast_answered) = fast.join().unwrap();
+    listener.join().unwrap();
+    let rss_after = rss_kib(pid);
+    let kisses = kisses.load(Ordering::Relaxed);
+    let other = other_replies.load(Ordering::Relaxed);
+    eprintln!(
+        "MEASURED: flood of 150k requests in {flood_secs:.1} s + 50k mode 6/mode 4; flooder got \
+         {kisses} RATE kisses and {other} other replies; polite client {polite_answered}/{polite_asked}; \
+         fast client {fast_answered}/{fast_asked}; RSS {rss_before} → {rss_client_flood} → {rss_after} KiB"
+    );
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "{}",
+        lan.log(1, "ntpkit.log")
+    );
+    assert!(
+        polite_asked >= 3 && polite_answered == polite_asked,
+        "polite client: {polite_answered}/{polite_asked}"
+    );
+    assert!(
+        fast_asked >= 100 && fast_answered * 100 >= fast_asked * 99,
+        "fast client: {fast_answered}/{fast_asked}"
+    );
+    // ntpd's leaky bucket (`discard average 3`): a KoD at most once per 8 s headway of the
+    // flood, plus the one that starts it (a steady flood never drains the bucket at all)
+    let bound = 2 + (flood_secs / 8.0).ceil() as usize;
+    assert!(
+        (1..=bound).contains(&kisses),
+        "{kisses} kisses (bound {bound})"
+    );
+    // mode 6 answers are rate limited per source (32 at once, 8/s) and time answers only
+    // until the bucket fills
+    assert!(
+        other <= 100 + 10 * (flood_secs as usize + 10),
+        "{other} other replies to the flooder"
+    );
+    assert!(
+        rss_after <= rss_before + 32 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB"
+    );
+}
+
+/// Send one request from `sock` and add up every byte that comes back within a second.
+fn answer_bytes(sock: &UdpSocket, req: &[u8]) -> (usize, usize) {
+    sock.send_to(req, server()).unwrap();
+    let mut buf = [0u8; 2048];
+    let (mut n, mut bytes) = (0, 0);
+    sock.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    while let Ok((len, _)) = sock.recv_from(&mut buf) {
+        n += 1;
+        bytes += len;
+    }
+    (n, bytes)
+}
+
+fn mode6(opcode: u8, seq: u16, assoc: u16, data: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x16, opcode];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&assoc.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    p.extend_from_slice(data);
+    while p.len() % 4 != 0 {
+        p.push(0);
+    }
+    p
+}
+
+#[test]
+fn root_netns_flood_amplification_of_every_unauthenticated_request() {
+    let test = "root_netns_flood_amplification_of_every_unauthenticated_request";
+    // mode 6 open to the LAN (the default without `noquery`) to measure it at all
+    let Some((lan, _pid)) = start(test, 3, LOCAL10) else {
+        return;
+    };
+    peers::wait_serving(&lan, 3, "198.18.0.1", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
+    // a few clients in the MRU list, as on a real server
+    for _ in 0..3 {
+        let _ = lan.run(3, &["ntpdig", "-t", "1", "198.18.0.1"]);
+    }
+    let sock = netns_udp::socket_in(&lan.host(2).ns);
+    let mut rows: Vec<(String, usize, usize, usize)> = Vec::new();
+    let mut measure = |name: &str, req: Vec<u8>| {
+        let (n, bytes) = answer_bytes(&sock, &req);
+        rows.push((name.to_string(), req.len(), n, bytes));
+        std::thread::sleep(Duration::from_millis(300));
+        (n, bytes)
+    };
+    let mode3 = measure("mode 3 client request", request(1).to_vec());
+    let mut v1 = request(2).to_vec();
+    v1[0] = 0x08; // NTPv1, mode 0
+    measure("mode 0 (NTPv1 client)", v1);
+    let mut sym = request(3).to_vec();
+    sym[0] = 0x21;
+    let mode1 = measure("mode 1 symmetric active", sym);
+    let mut monlist = vec![0x17, 0x00, 0x03, 0x2a];
+    monlist.resize(48, 0);
+    let mode7 = measure("mode 7 MON_GETLIST (monlist)", monlist);
+    let mut ef = request(4).to_vec();
+    ef.extend_from_slice(&[0x01, 0x04, 0x00, 0x20]);
+    ef.resize(48 + 32, 0);
+    measure("mode 3 + 32-byte extension field", ef);
+    measure("mode 6 UNSPEC (no-op)", mode6(0, 1, 0, &[]));
+    measure("mode 6 READSTAT assoc 0", mode6(1, 2, 0, &[]));
+    measure(
+        "mode 6 READVAR assoc 0 (all system vars)",
+        mode6(2, 3, 0, &[]),
+    );
+    measure(
+        "mode 6 READVAR assoc 1 (all peer vars)",
+        mode6(2, 4, 1, &[]),
+    );
+    measure("mode 6 READCLOCK", mode6(4, 5, 0, &[]));
+    let nonce = measure("mode 6 REQ_NONCE", mode6(12, 6, 0, &[]));
+    // READ_MRU needs the nonce just handed out: fetch it again and use it
+    sock.send_to(&mode6(12, 7, 0, &[]), server()).unwrap();
+    let mut buf = [0u8; 512];
+    sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let (n, _) = sock.recv_from(&mut buf).expect("nonce");
+    let text = String::from_utf8_lossy(&buf[12..n]).into_owned();
+    let nonce_value = text
+        .trim_matches(char::from(0))
+        .trim()
+        .trim_start_matches("nonce=")
+        .trim()
+        .to_string();
+    let mru_req = format!("nonce={nonce_value}, frags=32");
+    measure(
+        "mode 6 READ_MRU (frags=32)",
+        mode6(10, 8, 0, mru_req.as_bytes()),
+    );
+    let mru_req = format!("nonce={nonce_value}, limit=100");
+    measure(
+        "mode 6 READ_MRU (limit=100)",
+        mode6(10, 9, 0, mru_req.as_bytes()),
+    );
+
+    for (name, req, n, bytes) in &rows {
+        eprintln!(
+            "MEASURED: amplification | {name} | {req} B | {n} datagrams, {bytes} B | {:.2}",
+            *bytes as f64 / *req as f64
+        );
+    }
+    assert!(nonce.0 == 1, "REQ_NONCE answered: {rows:?}");
+    // time requests: exactly one reply, never bigger than the request
+    assert_eq!(mode3, (1, 48), "{rows:?}");
+    assert!(mode1.1 <= 48, "{rows:?}");
+    for (name, req, _, bytes) in &rows {
+        if name.starts_with("mode 3") || name.starts_with("mode 0") || name.starts_with("mode 1") {
+            assert!(bytes <= req, "{name}: {bytes} B for {req} B");
+        }
+    }
+    // no mode 7 at all
+    assert_eq!(mode7, (0, 0), "{rows:?}");
+}
