@@ -20,7 +20,7 @@ chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
 work=$(mktemp -d)
 nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
 cleanup() {
-  for ns in nkbench-ours nkbench-chrony nkbench-ntpsec; do
+  for ns in nkbench-ours$$ nkbench-chrony$$ nkbench-ntpsec$$; do
     for p in $(ip netns pids $ns 2>/dev/null); do kill "$p" 2>/dev/null || true; done
     sleep 0.2
     ip netns del $ns 2>/dev/null || true
@@ -80,10 +80,10 @@ printf 'tos orphan 10 orphanwait 0\nrestrict default\nrestrict 127.0.0.1\ndisabl
 
 for round in $(seq "$rounds"); do
   echo "# round $round"
-  bench ours nkbench-ours -- "$bin/ntpkit" ntpd -n -x -4 -c "$work/ours.conf"
-  bench ours-1t nkbench-ours -- "$bin/ntpkit" ntpd -n -x -4 --single-thread -c "$work/ours.conf"
-  bench chronyd nkbench-chrony -- "$chronyd" -x -d -u root -f "$work/chrony.conf"
-  bench ntpsec nkbench-ntpsec -- ntpd -n -c "$work/ntpsec.conf"
+  bench ours nkbench-ours$$ -- "$bin/ntpkit" ntpd -n -x -4 -c "$work/ours.conf"
+  bench ours-1t nkbench-ours$$ -- "$bin/ntpkit" ntpd -n -x -4 --single-thread -c "$work/ours.conf"
+  bench chronyd nkbench-chrony$$ -- "$chronyd" -x -d -u root -f "$work/chrony.conf"
+  bench ntpsec nkbench-ntpsec$$ -- ntpd -n -c "$work/ntpsec.conf"
 done
 echo "# medians over $rounds rounds: replies/s, CPU µs/request, user µs/request, RSS kB"
 for name in ours ours-1t chronyd ntpsec; do
