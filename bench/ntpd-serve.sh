@@ -60,6 +60,7 @@ bench() {
   local user_per
   user_per=$(awk -v c=$((u1 - u0)) -v hz="$hz" -v r="$replies" 'BEGIN { if (r > 0) printf "%.2f", c / hz * 1e6 / r; else print "n/a" }')
   printf '%-8s replies/s=%-8s cpu_us/request=%-6s (user %-5s) rss_kb=%-7s %s\n' "$name" "$rps" "$us_per" "$user_per" "$rss" "$out"
+  echo "BENCH serve name=$name rps=$rps cpu_us=$us_per rss_kb=$rss"
   kill "$launcher" 2>/dev/null || true
   for p in $(ip netns pids "$ns"); do kill "$p" 2>/dev/null || true; done
   sleep 0.3
