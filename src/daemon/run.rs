@@ -274,7 +274,9 @@ async fn main_loop(
     startup: &mut StartupPipe,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
-    let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<Handoff>();
+    // Bounded: the serving threads outrun the main loop (every mode 6 request builds a
+    // view of the daemon, MRU list included), so a mode 6 flood must not queue without limit.
+    let (handoff_tx, mut handoff_rx) = mpsc::channel::<Handoff>(server::HANDOFF_QUEUE);
     let sockets: Vec<Arc<UdpSocket>> = listeners.iter().flatten().map(|l| l.sock.clone()).collect();
     let mut threads = Vec::new();
     let mut local_tasks = Vec::new();
@@ -294,13 +296,16 @@ async fn main_loop(
                 }
             } else {
                 let tx = handoff_tx.clone();
+                let counters = shared.clone();
                 match server::spawn_worker(
                     format!("ntpd-serve{index}"),
                     l.sock.clone(),
                     shared.clone(),
                     round,
                     move |h| {
-                        let _ = tx.send(h);
+                        if tx.try_send(h).is_err() {
+                            server::count_dropped_handoff(&counters);
+                        }
                     },
                 ) {
                     Ok(t) => threads.push(t),
@@ -400,7 +405,7 @@ fn serve_in_runtime(
     sock: Arc<UdpSocket>,
     shared: Arc<Shared>,
     mut round: Round,
-    handoff: mpsc::UnboundedSender<Handoff>,
+    handoff: mpsc::Sender<Handoff>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::fd::AsRawFd;
     use tokio::io::unix::AsyncFd;
@@ -414,7 +419,9 @@ fn serve_in_runtime(
             };
             let raw = guard.get_inner().as_raw_fd();
             let mut send = |h| {
-                let _ = handoff.send(h);
+                if handoff.try_send(h).is_err() {
+                    server::count_dropped_handoff(&shared);
+                }
             };
             match guard.try_io(|_| round.run(raw, &shared, false, &mut send)) {
                 Ok(Ok(_)) | Err(_) => {}
