@@ -5,11 +5,14 @@
 # Needs root (namespaces, port 123). Never touches the clock: everything runs without
 # CAP_SYS_TIME, chronyd with -x, our ntpd with -x.
 #
-#   bench/ntpd-serve.sh [REQUESTS] [THREADS]
+# The servers take turns, ROUNDS times, and the median per server is reported: on a shared
+# machine a single pass is at the mercy of whatever else runs.
+#   bench/ntpd-serve.sh [REQUESTS] [THREADS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-200000}
 threads=${2:-2}
+rounds=${3:-3}
 seconds=30
 cargo build --release --quiet --bin ntpkit --bin ntpload
 bin=$PWD/target/release
@@ -60,7 +63,7 @@ bench() {
   local user_per
   user_per=$(awk -v c=$((u1 - u0)) -v hz="$hz" -v r="$replies" 'BEGIN { if (r > 0) printf "%.2f", c / hz * 1e6 / r; else print "n/a" }')
   printf '%-8s replies/s=%-8s cpu_us/request=%-6s (user %-5s) rss_kb=%-7s %s\n' "$name" "$rps" "$us_per" "$user_per" "$rss" "$out"
-  echo "BENCH serve name=$name rps=$rps cpu_us=$us_per rss_kb=$rss"
+  echo "$name $rps $us_per $user_per $rss" >>"$work/results"
   kill "$launcher" 2>/dev/null || true
   for p in $(ip netns pids "$ns"); do kill "$p" 2>/dev/null || true; done
   sleep 0.3
@@ -68,13 +71,24 @@ bench() {
 }
 
 printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n' >"$work/ours.conf"
-bench ours nkbench-ours -- "$bin/ntpkit" ntpd -n -x -4 -c "$work/ours.conf"
-
 mkdir -m 700 "$work/chrony"
 printf 'local stratum 10\nallow all\ncmdport 0\npidfile %s/chrony/pid\ndriftfile %s/chrony/drift\n' "$work" "$work" >"$work/chrony.conf"
-bench chronyd nkbench-chrony -- "$chronyd" -x -d -u root -f "$work/chrony.conf"
 
 # NTPsec's MRU monitor stops answering a flooding source even without `limited`;
 # `disable monitor` lets it serve the load at all.
 printf 'tos orphan 10 orphanwait 0\nrestrict default\nrestrict 127.0.0.1\ndisable monitor\ndriftfile %s/ntpsec.drift\n' "$work" >"$work/ntpsec.conf"
-bench ntpsec nkbench-ntpsec -- ntpd -n -c "$work/ntpsec.conf"
+
+for round in $(seq "$rounds"); do
+  echo "# round $round"
+  bench ours nkbench-ours -- "$bin/ntpkit" ntpd -n -x -4 -c "$work/ours.conf"
+  bench ours-1t nkbench-ours -- "$bin/ntpkit" ntpd -n -x -4 --single-thread -c "$work/ours.conf"
+  bench chronyd nkbench-chrony -- "$chronyd" -x -d -u root -f "$work/chrony.conf"
+  bench ntpsec nkbench-ntpsec -- ntpd -n -c "$work/ntpsec.conf"
+done
+echo "# medians over $rounds rounds: replies/s, CPU µs/request, user µs/request, RSS kB"
+for name in ours ours-1t chronyd ntpsec; do
+  med() { awk -v n="$name" -v c="$1" '$1 == n {print $c}' "$work/results" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  printf '%-8s %8s %6s %6s %6s\n' "$name" "$(med 2)" "$(med 3)" "$(med 4)" "$(med 5)"
+  # one machine-readable line per server for bench/run
+  echo "BENCH serve name=$name rps=$(med 2) cpu_us=$(med 3) rss_kb=$(med 5)"
+done

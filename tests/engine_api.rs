@@ -352,3 +352,99 @@ fn leapfile_arms_the_kernel_on_the_last_day_and_reports_tai() {
     assert_eq!(st.tai, Some(37));
     assert_eq!(st.leapsec, Some(leap_at));
 }
+
+#[test]
+fn observe_only_engine_reports_the_real_offset_and_commands_nothing() {
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    e.add_source(server().with_iburst(), t0());
+    e.set_observe_only();
+    let mut clock_commands = 0;
+    let mut now = 0.0;
+    // The server is 50 ms ahead and its clock runs 20 ppm faster than ours; nothing we
+    // do changes that (our clock is not adjusted).
+    while now < 3000.0 {
+        now = (e.next_wakeup() - t0()).to_seconds().max(now) + 1e-6;
+        let acts = e.handle_timer(at(now));
+        for a in &acts {
+            if let Action::Send { assoc, packet } = a {
+                let off = 0.05 + 20e-6 * now;
+                let more = e.handle_packet(*assoc, &reply(packet, off), at(now + 0.002));
+                clock_commands += more
+                    .iter()
+                    .filter(|a| matches!(a, Action::Clock(_)))
+                    .count();
+            }
+        }
+        clock_commands += acts
+            .iter()
+            .filter(|a| matches!(a, Action::Clock(_)))
+            .count();
+    }
+    assert_eq!(clock_commands, 0);
+    let st = e.system_status();
+    assert!(st.synchronized);
+    let expected = 0.05 + 20e-6 * now;
+    assert!((st.offset - expected).abs() < 2e-3, "{st:?} vs {expected}");
+    assert!((st.frequency_ppm - 20.0).abs() < 1.0, "{st:?}");
+}
+
+#[test]
+fn configured_minpoll_is_honoured() {
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    e.add_source(server().with_polls(4, 4), t0());
+    let sent = drive(&mut e, 0.0, 400.0, |r| Some(reply(r, 0.0)));
+    assert!(sent.iter().all(|(_, h)| h.poll == 4));
+    for w in sent.windows(2) {
+        let gap = w[1].0 - w[0].0;
+        assert!((16.0..=17.0 + 1e-3).contains(&gap), "{gap}");
+    }
+}
+
+#[test]
+fn burst_sends_eight_packets_per_poll_while_reachable() {
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    let mut cfg = server();
+    cfg.burst = true;
+    e.add_source(cfg, t0());
+    let sent = drive(&mut e, 0.0, 200.0, |r| Some(reply(r, 0.0)));
+    // First poll alone (not yet reachable), then bursts of eight 2 s apart.
+    let times: Vec<f64> = sent.iter().map(|s| s.0).collect();
+    assert!(times.len() >= 9, "{times:?}");
+    let second_poll = &times[1..9];
+    for w in second_poll.windows(2) {
+        assert!((w[1] - w[0] - 2.0).abs() < 0.01, "{times:?}");
+    }
+    assert!(times[1] - times[0] >= 64.0 - 1e-3);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Whatever a server sends back, the engine neither panics nor emits a non-finite
+    /// clock command.
+    #[test]
+    fn arbitrary_replies_never_break_the_engine(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 48),
+        echo_origin in proptest::prelude::any::<bool>(),
+        arrival in 0.0f64..10.0,
+    ) {
+        let Ok(mut h) = Header::parse(&bytes) else { return Ok(()); };
+        let mut e = Engine::new(EngineConfig::default(), t0());
+        let id = e.add_source(server().with_iburst(), t0());
+        let req = sends(&e.handle_timer(at(1.5)))[0];
+        if echo_origin {
+            h.origin_ts = req.transmit_ts;
+            h.mode = Mode::Server;
+        }
+        for a in e.handle_packet(id, &h, at(1.5 + arrival)) {
+            if let Action::Clock(ClockCommand::SetFrequency { ppm }) = a {
+                proptest::prop_assert!(ppm.is_finite());
+            }
+            if let Action::Clock(ClockCommand::Step { offset }) = a {
+                proptest::prop_assert!(offset.is_finite());
+            }
+        }
+        let _ = e.system_status();
+        let _ = e.peer_status(id);
+        let _ = e.handle_timer(at(100.0));
+    }
+}

@@ -12,6 +12,9 @@ use std::net::UdpSocket;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+/// The responder's keys; its controlkey is 1.
+const KEYS: &str = "1 md5 secretpassword\n2 sha1 0123456789abcdef0123456789abcdef01234567\n";
+
 /// A responder on 127.0.0.1:<free port> for the life of the test process.
 fn server() -> String {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -21,7 +24,8 @@ fn server() -> String {
             || NtpTimestamp::from_system_time(std::time::SystemTime::now()),
             "198.18.0.2:123".parse().unwrap(),
         );
-        let mut r = Responder::new(Default::default(), None, [1; 16]);
+        let (keys, _) = ntpkit::wire::auth::KeyStore::parse(KEYS, std::path::Path::new("keys"));
+        let mut r = Responder::new(keys, Some(1), [1; 16]);
         let mut buf = [0u8; 2048];
         while let Ok((n, from)) = sock.recv_from(&mut buf) {
             for d in r.respond(&buf[..n], from, &state, RestrictFlags::NONE) {
@@ -57,9 +61,12 @@ fn peers_table_in_ntp_org_layout() {
         lines[0],
         "     remote           refid      st t when poll reach   delay   offset  jitter"
     );
+    // `when` (columns 38..42) depends on which second the query lands in
+    let when = lines[2][38..42].trim().parse::<i64>().unwrap();
+    assert!((12..=14).contains(&when), "{text}");
     assert_eq!(
-        lines[2],
-        "*198.18.0.1      .GPS.            1 u   12   64  377    0.512   -0.034   0.021"
+        format!("{}WHEN{}", &lines[2][..38], &lines[2][42..]),
+        "*198.18.0.1      .GPS.            1 u WHEN   64  377    0.512   -0.034   0.021"
     );
     assert!(lines.iter().all(|l| l.len() <= 78));
     assert!(!text.contains('\x1b'), "no colour when not a tty");
@@ -174,4 +181,99 @@ fn timeouts_and_bad_hosts() {
     );
     let flag = ntpq(&["-Z"]);
     assert_eq!(flag.status.code(), Some(1));
+}
+
+#[test]
+fn colour_only_on_a_tty_and_never_with_no_color() {
+    if common::find_program("script", &[]).is_none() {
+        return common::skip(
+            "colour_only_on_a_tty_and_never_with_no_color",
+            "needs script(1) for a pty (apt: bsdutils)",
+        );
+    }
+    let host = server();
+    let on_tty = |no_color: bool| {
+        let cmd = format!("{} ntpq -pn {host}", common::ntpkit_bin().display());
+        let mut c = Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        out(&c.output().unwrap())
+    };
+    let coloured = on_tty(false);
+    assert!(coloured.contains("\x1b["), "{coloured:?}");
+    assert!(coloured.contains("198.18.0.1"), "{coloured:?}");
+    let plain = on_tty(true);
+    assert!(!plain.contains("\x1b["), "{plain:?}");
+    assert!(plain.contains("*198.18.0.1      .GPS."), "{plain:?}");
+}
+
+#[test]
+fn watch_repeats_the_table() {
+    let host = server();
+    let o = Command::new("timeout")
+        .args([
+            "2",
+            common::ntpkit_bin().to_str().unwrap(),
+            "ntpq",
+            "-pn",
+            "--watch",
+            "0.3",
+            &host,
+        ])
+        .output()
+        .unwrap();
+    let text = out(&o);
+    let headers = text.matches("     remote           refid").count();
+    assert!(headers >= 2, "{text}");
+    assert!(
+        !text.contains("\x1b[2J"),
+        "no screen clearing when not a tty"
+    );
+}
+
+#[test]
+fn writevar_with_the_control_key() {
+    let host = server();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("ntp.keys");
+    std::fs::write(&keys, KEYS).unwrap();
+    let keys = keys.to_str().unwrap();
+    let ok = ntpq(&["-a", "1", "-k", keys, "-c", "writevar 0 leap=0", &host]);
+    assert_eq!(
+        out(&ok),
+        "done! (no data returned)\n",
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let disallowed = "***Server disallowed request (authentication?)\n";
+    for args in [
+        &["-c", "writevar 0 leap=0"][..],
+        &["-a", "2", "-k", keys, "-c", "writevar 0 leap=0"][..],
+    ] {
+        let o = ntpq(&[args, &[host.as_str()]].concat());
+        assert_eq!(String::from_utf8_lossy(&o.stderr), disallowed, "{args:?}");
+    }
+    // reads are not signed unless asked (`authenticate yes`), and work either way
+    let o = ntpq(&[
+        "-a",
+        "1",
+        "-k",
+        keys,
+        "-c",
+        "authenticate yes",
+        "-c",
+        "rv 0 stratum",
+        &host,
+    ]);
+    assert_eq!(out(&o), "stratum=2\n");
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let missing = ntpq(&["-a", "7", "-k", keys, "-c", "rv", &host]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("key 7 not found"));
 }

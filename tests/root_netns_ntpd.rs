@@ -134,6 +134,9 @@ fn root_netns_ntpd_local_clock_driver_serves_stratum_11_to_ntpdig_and_ntpdate() 
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("s11"), "{text}");
+    // IPv6 too (the wildcard [::] socket), here over ::1
+    let (ok, v6) = ntpdig(&lan, 1, "::1");
+    assert!(ok && v6.contains(" s11 no-leap"), "{v6}");
 }
 
 #[test]
@@ -673,7 +676,10 @@ fn root_netns_ntpd_q_sets_once_and_exits() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.starts_with("ntpd: time slew "), "{text}");
+    assert!(
+        text.starts_with("ntpd: time slew ") || text.starts_with("ntpd: time set "),
+        "{text}"
+    );
 }
 
 #[test]
@@ -721,4 +727,51 @@ fn root_netns_ntpd_restrict_ignore_also_drops_replies_unless_restrict_source_all
     let _ = out; // host 2 ignores everyone, ntpq included
     let log = lan.log(2, "ntpkit.log");
     assert!(!log.contains("synchronized to"), "{log}");
+}
+
+#[test]
+fn root_netns_ntpd_with_ntpsec_and_chronyd_upstream_selects_one_and_serves() {
+    let test = "root_netns_ntpd_with_ntpsec_and_chronyd_upstream_selects_one_and_serves";
+    if !needs(test, &[("ntpd", "ntpsec"), ("ntpq", "ntpsec")]) {
+        return;
+    }
+    if common::chrony_program("chronyd").is_none() {
+        return common::skip(
+            test,
+            "needs chronyd (unpacked under /opt/chrony by .ci/run)",
+        );
+    }
+    let Some(lan) = lan(test, 4) else { return };
+    peers::ntpsec_server(&lan, 1, 5, "");
+    peers::chronyd_server(&lan, 2, 8, None, "");
+    for s in ["198.18.0.1", "198.18.0.2"] {
+        peers::wait_serving(&lan, 4, s, Duration::from_secs(20)).expect("upstream serving");
+    }
+    start_ntpd(
+        &lan,
+        3,
+        "server 198.18.0.1 iburst\nserver 198.18.0.2 iburst\n",
+        &[],
+    );
+    let line = lan
+        .wait_for(Duration::from_secs(60), || {
+            let (ok, text) = ntpdig(&lan, 4, "198.18.0.3");
+            (ok && (text.contains(" s6 no-leap") || text.contains(" s9 no-leap"))).then_some(text)
+        })
+        .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(3, "ntpkit.log")));
+    assert!(line.contains("198.18.0.3"), "{line}");
+    // both associations reachable, exactly one system peer, as NTPsec's ntpq shows it
+    let peers = lan
+        .wait_for(Duration::from_secs(20), || {
+            let out = lan.run(3, &["ntpq", "-pn", "127.0.0.1"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let rows: Vec<&str> = text.lines().filter(|l| l.contains("198.18.0.")).collect();
+            let reached = rows
+                .iter()
+                .filter(|r| r.split_whitespace().nth(6).is_some_and(|v| v != "0"))
+                .count();
+            (rows.len() == 2 && reached == 2).then_some(text)
+        })
+        .unwrap_or_else(|| panic!("ntpq -p:\n{}", lan.log(3, "ntpkit.log")));
+    assert_eq!(peers.matches('*').count(), 1, "{peers}");
 }

@@ -1,6 +1,8 @@
 //! Known-answer tests from real captures: NTPsec's ntpd 1.2.2 and chronyd 4.3 serving on a
 //! namespace LAN, queried by NTPsec's ntpdig, its ntpdate shim, and an NTPsec ntpd client,
-//! unauthenticated and with MD5 (key 1), SHA-1 (key 2) and AES-128-CMAC (key 3) keys.
+//! unauthenticated and with MD5 (key 1), SHA-1 (key 2) and AES-128-CMAC (key 3) keys; and
+//! a chronyd NTS client of chronyd, whose packets carry real RFC 7822 extension fields
+//! (NTS unique identifier 0x0104, cookie 0x0204, authenticator 0x0404).
 //! `scripts/capture-vectors` (root) recorded them with tshark 4.0.17: the packets are in
 //! tests/fixtures/captures/*.hex, and every expected value below is what tshark printed
 //! for that packet (tests/fixtures/captures/tshark.tsv), not something we computed.
@@ -29,6 +31,9 @@ struct Tshark {
     xmt: &'static str,
     keyid: &'static str,
     mac: &'static str,
+    /// Extension field types and lengths as tshark lists them ("0x0104,0x0404", "36,144").
+    ext_types: &'static str,
+    ext_lengths: &'static str,
 }
 
 const CAPTURED: &[Tshark] = &[
@@ -47,9 +52,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Nov 25, 2026 17:46:54.318600654 UTC",
+        xmt: "Nov 25, 2026 18:20:16.829231262 UTC",
         keyid: "",
         mac: "",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-02-ntpsec-server",
@@ -64,11 +71,13 @@ const CAPTURED: &[Tshark] = &[
         rootdispersion: "0",
         refid: "7f000001",
         reftime: "NULL",
-        org: "Nov 25, 2026 17:46:54.318600654 UTC",
-        rec: "Nov 25, 2026 17:46:54.318713449 UTC",
-        xmt: "Nov 25, 2026 17:46:54.320849674 UTC",
+        org: "Nov 25, 2026 18:20:16.829231262 UTC",
+        rec: "Nov 25, 2026 18:20:16.829406776 UTC",
+        xmt: "Nov 25, 2026 18:20:16.829516256 UTC",
         keyid: "",
         mac: "",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-03-chrony-client",
@@ -85,9 +94,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Nov 25, 2026 17:46:54.509306907 UTC",
+        xmt: "Nov 25, 2026 18:20:17.038931369 UTC",
         keyid: "",
         mac: "",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-04-chrony-server",
@@ -101,12 +112,14 @@ const CAPTURED: &[Tshark] = &[
         rootdelay: "0",
         rootdispersion: "0",
         refid: "7f7f0101",
-        reftime: "Nov 25, 2026 17:46:48.242871001 UTC",
-        org: "Nov 25, 2026 17:46:54.509306907 UTC",
-        rec: "Nov 25, 2026 17:46:54.509452085 UTC",
-        xmt: "Nov 25, 2026 17:46:54.514902887 UTC",
+        reftime: "Nov 25, 2026 18:20:11.276844681 UTC",
+        org: "Nov 25, 2026 18:20:17.038931369 UTC",
+        rec: "Nov 25, 2026 18:20:17.039041918 UTC",
+        xmt: "Nov 25, 2026 18:20:17.042840118 UTC",
         keyid: "",
         mac: "",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-05-ntpsec-client",
@@ -123,9 +136,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Nov 25, 2026 17:46:54.801494598 UTC",
+        xmt: "Nov 25, 2026 18:20:17.269994258 UTC",
         keyid: "",
         mac: "",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-06-ntpsec-server",
@@ -140,11 +155,13 @@ const CAPTURED: &[Tshark] = &[
         rootdispersion: "0",
         refid: "7f000001",
         reftime: "NULL",
-        org: "Nov 25, 2026 17:46:54.801494598 UTC",
-        rec: "Nov 25, 2026 17:46:54.801679425 UTC",
-        xmt: "Nov 25, 2026 17:46:54.802960032 UTC",
+        org: "Nov 25, 2026 18:20:17.269994258 UTC",
+        rec: "Nov 25, 2026 18:20:17.270131922 UTC",
+        xmt: "Nov 25, 2026 18:20:17.270188012 UTC",
         keyid: "",
         mac: "",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-07-chrony-client",
@@ -161,9 +178,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Nov 25, 2026 17:46:54.803301811 UTC",
+        xmt: "Nov 25, 2026 18:20:17.270365238 UTC",
         keyid: "",
         mac: "",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-08-chrony-server",
@@ -177,12 +196,14 @@ const CAPTURED: &[Tshark] = &[
         rootdelay: "0",
         rootdispersion: "0",
         refid: "7f7f0101",
-        reftime: "Nov 25, 2026 17:46:48.242871001 UTC",
-        org: "Nov 25, 2026 17:46:54.803301811 UTC",
-        rec: "Nov 25, 2026 17:46:54.803399656 UTC",
-        xmt: "Nov 25, 2026 17:46:54.806905533 UTC",
+        reftime: "Nov 25, 2026 18:20:11.276844681 UTC",
+        org: "Nov 25, 2026 18:20:17.270365238 UTC",
+        rec: "Nov 25, 2026 18:20:17.270392932 UTC",
+        xmt: "Nov 25, 2026 18:20:17.282873321 UTC",
         keyid: "",
         mac: "",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-09-ntpsec-client-key1",
@@ -199,9 +220,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Nov 25, 2026 17:46:55.041817188 UTC",
+        xmt: "Nov 25, 2026 18:20:17.434720039 UTC",
         keyid: "00000001",
-        mac: "f38bbb8583df656a30eb7d21f5ca8d51",
+        mac: "cb1d9536237673d9396fe745f14fb71e",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-10-ntpsec-server-key1",
@@ -216,11 +239,13 @@ const CAPTURED: &[Tshark] = &[
         rootdispersion: "0",
         refid: "7f000001",
         reftime: "NULL",
-        org: "Nov 25, 2026 17:46:55.041817188 UTC",
-        rec: "Nov 25, 2026 17:46:55.042252776 UTC",
-        xmt: "Nov 25, 2026 17:46:55.047119761 UTC",
+        org: "Nov 25, 2026 18:20:17.434720039 UTC",
+        rec: "Nov 25, 2026 18:20:17.439193588 UTC",
+        xmt: "Nov 25, 2026 18:20:17.439278231 UTC",
         keyid: "00000001",
-        mac: "7c184d2f8f68e0bdfced61b6d3ab0e30",
+        mac: "8c54429762e215f40e808988b47d11c2",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-11-ntpsec-client-key2",
@@ -237,9 +262,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Nov 25, 2026 17:46:55.325458526 UTC",
+        xmt: "Nov 25, 2026 18:20:17.707017898 UTC",
         keyid: "00000002",
-        mac: "be93802178be660d5f5eb7909418bd278d140976",
+        mac: "7b283e08fed475eb41167060e61ca848e203a7f5",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-12-ntpsec-server-key2",
@@ -254,11 +281,13 @@ const CAPTURED: &[Tshark] = &[
         rootdispersion: "0",
         refid: "7f000001",
         reftime: "NULL",
-        org: "Nov 25, 2026 17:46:55.325458526 UTC",
-        rec: "Nov 25, 2026 17:46:55.325867095 UTC",
-        xmt: "Nov 25, 2026 17:46:55.325997636 UTC",
+        org: "Nov 25, 2026 18:20:17.707017898 UTC",
+        rec: "Nov 25, 2026 18:20:17.707333654 UTC",
+        xmt: "Nov 25, 2026 18:20:17.707437035 UTC",
         keyid: "00000002",
-        mac: "fb68f206dbcee4b4fc26c7d5948ac0c27217a342",
+        mac: "80f1735839045787bd3091e5c7d33db6250429df",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-13-ntpsec-client-key3",
@@ -275,9 +304,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Nov 25, 2026 17:46:55.598443031 UTC",
+        xmt: "Nov 25, 2026 18:20:18.099452972 UTC",
         keyid: "00000003",
-        mac: "10b5dc4af33885b10e81decbefa277e5",
+        mac: "1aa1ae22211f9eea4552c7e6111b7d56",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "client-14-ntpsec-server-key3",
@@ -292,11 +323,13 @@ const CAPTURED: &[Tshark] = &[
         rootdispersion: "0",
         refid: "7f000001",
         reftime: "NULL",
-        org: "Nov 25, 2026 17:46:55.598443031 UTC",
-        rec: "Nov 25, 2026 17:46:55.603945730 UTC",
-        xmt: "Nov 25, 2026 17:46:55.604092804 UTC",
+        org: "Nov 25, 2026 18:20:18.099452972 UTC",
+        rec: "Nov 25, 2026 18:20:18.100339120 UTC",
+        xmt: "Nov 25, 2026 18:20:18.112429727 UTC",
         keyid: "00000003",
-        mac: "e9ab29d67fcfbbe14537d9d823d4fd92",
+        mac: "dd61089840ebfa66cae974f352027faf",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "peer-01-ntpsec-client-key1",
@@ -313,9 +346,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Jul 31, 2079 10:15:34.998709604 UTC",
+        xmt: "May 11, 2024 12:27:53.137344632 UTC",
         keyid: "00000001",
-        mac: "4eccff4d60c5d932fb9f8a6ba7ada80a",
+        mac: "4c4e184a0833c72af77be32912bdb7e3",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "peer-02-ntpsec-server-key1",
@@ -330,11 +365,13 @@ const CAPTURED: &[Tshark] = &[
         rootdispersion: "0",
         refid: "7f000001",
         reftime: "NULL",
-        org: "Jul 31, 2079 10:15:34.998709604 UTC",
-        rec: "Nov 25, 2026 17:46:56.811636498 UTC",
-        xmt: "Nov 25, 2026 17:46:56.811968187 UTC",
+        org: "May 11, 2024 12:27:53.137344632 UTC",
+        rec: "Nov 25, 2026 18:20:19.359809394 UTC",
+        xmt: "Nov 25, 2026 18:20:19.359891941 UTC",
         keyid: "00000001",
-        mac: "dc55533dbfc6c34aa5611d55b3db24d5",
+        mac: "be2ac3bbee3a95cded6fb10d53cb6c4a",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "peer-03-ntpsec-client-key1",
@@ -351,9 +388,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "Oct  7, 2065 01:32:34.653006421 UTC",
+        xmt: "May  7, 1978 08:32:51.959444195 UTC",
         keyid: "00000001",
-        mac: "87f12de60ab028060f7ae1369f6b8527",
+        mac: "e97d73917a02478fa53af644fd363cc7",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "peer-04-ntpsec-server-key1",
@@ -368,11 +407,13 @@ const CAPTURED: &[Tshark] = &[
         rootdispersion: "0",
         refid: "7f000001",
         reftime: "NULL",
-        org: "Oct  7, 2065 01:32:34.653006421 UTC",
-        rec: "Nov 25, 2026 17:46:58.811511711 UTC",
-        xmt: "Nov 25, 2026 17:46:58.811617393 UTC",
+        org: "May  7, 1978 08:32:51.959444195 UTC",
+        rec: "Nov 25, 2026 18:20:21.359732478 UTC",
+        xmt: "Nov 25, 2026 18:20:21.359810715 UTC",
         keyid: "00000001",
-        mac: "ff5f55b124f48acfd543c918543f3ac6",
+        mac: "50c99c9850d2a709415cb209c29bc0fe",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "peer-05-ntpsec-client-key1",
@@ -389,9 +430,11 @@ const CAPTURED: &[Tshark] = &[
         reftime: "NULL",
         org: "NULL",
         rec: "NULL",
-        xmt: "May 17, 2021 11:52:27.393353728 UTC",
+        xmt: "Mar 26, 2004 23:14:02.932299532 UTC",
         keyid: "00000001",
-        mac: "115281499a745623c126b82505ca2ab2",
+        mac: "e516050c8f3e8316c0263a171c87c14f",
+        ext_types: "",
+        ext_lengths: "",
     },
     Tshark {
         file: "peer-06-ntpsec-server-key1",
@@ -406,11 +449,97 @@ const CAPTURED: &[Tshark] = &[
         rootdispersion: "0",
         refid: "7f000001",
         reftime: "NULL",
-        org: "May 17, 2021 11:52:27.393353728 UTC",
-        rec: "Nov 25, 2026 17:47:00.811441421 UTC",
-        xmt: "Nov 25, 2026 17:47:00.811549340 UTC",
+        org: "Mar 26, 2004 23:14:02.932299532 UTC",
+        rec: "Nov 25, 2026 18:20:23.359731296 UTC",
+        xmt: "Nov 25, 2026 18:20:23.359832596 UTC",
         keyid: "00000001",
-        mac: "1be7ca0fe3a0c07fdd9e04e6d034876d",
+        mac: "92f383e303d56202b7edf780db6f1b7b",
+        ext_types: "",
+        ext_lengths: "",
+    },
+    Tshark {
+        file: "nts-01-chrony-client-ext",
+        src: "198.18.0.5",
+        li: 0,
+        vn: 4,
+        mode: 3,
+        stratum: 0,
+        ppoll: 1,
+        precision: 32,
+        rootdelay: "0",
+        rootdispersion: "0",
+        refid: "00000000",
+        reftime: "NULL",
+        org: "NULL",
+        rec: "NULL",
+        xmt: "Oct  7, 2049 13:00:06.270872854 UTC",
+        keyid: "",
+        mac: "",
+        ext_types: "0x0104,0x0204,0x0404",
+        ext_lengths: "36,104,40",
+    },
+    Tshark {
+        file: "nts-02-chrony-server-ext",
+        src: "198.18.0.2",
+        li: 0,
+        vn: 4,
+        mode: 4,
+        stratum: 8,
+        ppoll: 1,
+        precision: 231,
+        rootdelay: "0",
+        rootdispersion: "0",
+        refid: "7f7f0101",
+        reftime: "Nov 25, 2026 18:20:11.276844681 UTC",
+        org: "Oct  7, 2049 13:00:06.270872854 UTC",
+        rec: "Nov 25, 2026 18:20:18.985488340 UTC",
+        xmt: "Nov 25, 2026 18:20:18.985561693 UTC",
+        keyid: "",
+        mac: "",
+        ext_types: "0x0104,0x0404",
+        ext_lengths: "36,144",
+    },
+    Tshark {
+        file: "nts-03-chrony-client-ext",
+        src: "198.18.0.5",
+        li: 0,
+        vn: 4,
+        mode: 3,
+        stratum: 0,
+        ppoll: 1,
+        precision: 32,
+        rootdelay: "0",
+        rootdispersion: "0",
+        refid: "00000000",
+        reftime: "NULL",
+        org: "NULL",
+        rec: "NULL",
+        xmt: "Oct  5, 2071 02:42:42.165567119 UTC",
+        keyid: "",
+        mac: "",
+        ext_types: "0x0104,0x0204,0x0404",
+        ext_lengths: "36,104,40",
+    },
+    Tshark {
+        file: "nts-04-chrony-server-ext",
+        src: "198.18.0.2",
+        li: 0,
+        vn: 4,
+        mode: 4,
+        stratum: 8,
+        ppoll: 1,
+        precision: 231,
+        rootdelay: "0",
+        rootdispersion: "0",
+        refid: "7f7f0101",
+        reftime: "Nov 25, 2026 18:20:11.276844681 UTC",
+        org: "Oct  5, 2071 02:42:42.165567119 UTC",
+        rec: "Nov 25, 2026 18:20:19.486916777 UTC",
+        xmt: "Nov 25, 2026 18:20:19.486975342 UTC",
+        keyid: "",
+        mac: "",
+        ext_types: "0x0104,0x0404",
+        ext_lengths: "36,144",
     },
 ];
 
@@ -507,9 +636,21 @@ fn captured_packets_decode_as_tshark_decoded_them() {
         assert_eq!(tshark_time(h.origin_ts), want.org, "{ctx} org");
         assert_eq!(tshark_time(h.receive_ts), want.rec, "{ctx} rec");
         assert_eq!(tshark_time(h.transmit_ts), want.xmt, "{ctx} xmt");
-        assert!(
-            p.extensions.is_empty(),
-            "{ctx}: no extension fields were sent"
+        let types: Vec<String> = p
+            .extensions
+            .iter()
+            .map(|f| format!("{:#06x}", f.field_type))
+            .collect();
+        let lengths: Vec<String> = p
+            .extensions
+            .iter()
+            .map(|f| (4 + f.body.len()).to_string())
+            .collect();
+        assert_eq!(types.join(","), want.ext_types, "{ctx} extension types");
+        assert_eq!(
+            lengths.join(","),
+            want.ext_lengths,
+            "{ctx} extension lengths"
         );
         // re-encoding gives the captured bytes back
         assert_eq!(p.to_bytes(), bytes, "{ctx} re-encode");
@@ -544,6 +685,29 @@ fn captured_packets_decode_as_tshark_decoded_them() {
         authenticated, 12,
         "MD5, SHA-1 and CMAC exchanges plus the ntpd client"
     );
+    let with_fields = CAPTURED.iter().filter(|t| !t.ext_types.is_empty()).count();
+    assert_eq!(with_fields, 4, "two NTS exchanges");
+}
+
+/// The NTS packets: chronyd's client sends unique identifier, cookie and authenticator;
+/// the server answers with unique identifier and authenticator (the new cookies are
+/// encrypted inside it). The unique identifier is echoed, which ties reply to request.
+#[test]
+fn nts_extension_fields_as_chrony_sent_them() {
+    let load = |name: &str| {
+        let text = std::fs::read_to_string(fixtures().join(format!("{name}.hex"))).unwrap();
+        Packet::parse(&unhex(&text)).unwrap()
+    };
+    let req = load("nts-01-chrony-client-ext");
+    let resp = load("nts-02-chrony-server-ext");
+    assert!(req.mac.is_none() && resp.mac.is_none());
+    assert_eq!(req.extensions[0].field_type, 0x0104);
+    assert_eq!(resp.extensions[0].field_type, 0x0104);
+    assert_eq!(
+        req.extensions[0].body, resp.extensions[0].body,
+        "unique id echoed"
+    );
+    assert_eq!(resp.header.origin_ts, req.header.transmit_ts);
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub fn command() -> Command {
         )
         .disable_version_flag(true)
         .infer_long_args(true)
+        // getopt: an option given again is no error, the last value wins.
+        .args_override_self(true)
         .arg(flag(
             "show",
             Some('r'),

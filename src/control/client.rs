@@ -117,6 +117,21 @@ pub struct Client {
     pub signer: Option<Signer>,
     /// Trace requests and fragments on stderr (`ntpq -d`).
     pub debug: bool,
+    /// Sign every request, not only those the server requires a MAC for (ntpq's
+    /// `authenticate yes`; off by default as in ntp.org's and NTPsec's ntpq).
+    pub always_auth: bool,
+}
+
+/// Opcodes ntpd only honours with a MAC by the controlkey.
+fn needs_auth(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::WRITEVAR
+            | Opcode::WRITECLOCK
+            | Opcode::CONFIGURE
+            | Opcode::SAVECONFIG
+            | Opcode::READ_ORDLIST_A
+    )
 }
 
 /// Split `host`, `host:port`, `[v6]:port` or a bare IPv6 address into host and port.
@@ -198,6 +213,7 @@ impl Client {
             fragment_timeout: FRAGMENT_TIMEOUT.min(timeout.max(Duration::from_millis(1))),
             signer: None,
             debug: false,
+            always_auth: false,
         })
     }
 
@@ -215,7 +231,11 @@ impl Client {
 
     fn datagram(&self, opcode: Opcode, sequence: u16, assoc: u16, data: &[u8]) -> Vec<u8> {
         let header = Header::request(self.version, opcode, sequence, assoc);
-        match &self.signer {
+        match self
+            .signer
+            .as_ref()
+            .filter(|_| self.always_auth || needs_auth(opcode))
+        {
             Some(s) => control::encode_authenticated(&header, data, s.key_id, |m| (s.mac)(m)),
             None => control::encode(&header, data),
         }
@@ -460,6 +480,19 @@ mod tests {
             split_host_port("ntp.example:x"),
             ("ntp.example:x".into(), 123)
         );
+    }
+
+    #[test]
+    fn family_filters_addresses() {
+        assert!(resolve("127.0.0.1", Family::V4).unwrap()[0].is_ipv4());
+        assert!(resolve("127.0.0.1", Family::V6).is_err());
+        let v6 = resolve("[::1]:1123", Family::V6).unwrap();
+        assert_eq!(v6[0], "[::1]:1123".parse().unwrap());
+        assert!(resolve("::1", Family::V4).is_err());
+        assert!(matches!(
+            Client::connect("no-such-host.invalid", DEFAULT_TIMEOUT),
+            Err(Error::Resolve(_))
+        ));
     }
 
     #[test]

@@ -55,6 +55,11 @@ const COMMANDS: &[Command] = &[
         help: "print list of association IDs and statuses for the server's peers",
     },
     Command {
+        name: "authenticate",
+        args: "[yes|no]",
+        help: "always authenticate requests to this server",
+    },
+    Command {
         name: "clockvar",
         args: "[assocID] [name[=value[,...]]]",
         help: "print variables associated with a clock",
@@ -195,6 +200,7 @@ pub struct Session<'w> {
     host_width: usize,
     conn: Option<Connection>,
     raw: bool,
+    always_auth: bool,
     timeout: Duration,
     assoc_cache: Vec<Association>,
     names: HashMap<IpAddr, String>,
@@ -242,6 +248,7 @@ impl<'w> Session<'w> {
             host_width: hosts.iter().map(|h| h.len()).max().unwrap_or(0),
             conn: None,
             raw: false,
+            always_auth: false,
             assoc_cache: Vec::new(),
             names: HashMap::new(),
             out,
@@ -259,6 +266,7 @@ impl<'w> Session<'w> {
             }
         };
         client.debug = self.opts.debug;
+        client.always_auth = self.always_auth;
         if let Some(key_id) = self.opts.key_id {
             match signer(key_id, self.opts.keyfile.as_deref()) {
                 Ok(s) => client.signer = Some(s),
@@ -369,6 +377,10 @@ impl<'w> Session<'w> {
                 self.host(args.first().copied());
                 Ok(())
             }
+            "authenticate" => {
+                self.authenticate(args.first().copied());
+                Ok(())
+            }
             "timeout" => {
                 self.set_timeout(args.first().copied());
                 Ok(())
@@ -437,6 +449,32 @@ impl<'w> Session<'w> {
                     }
                 }
             }
+        }
+    }
+
+    fn authenticate(&mut self, arg: Option<&str>) {
+        match arg {
+            None => {
+                let on = self.always_auth;
+                let _ = writeln!(
+                    self.out,
+                    "{}",
+                    if on {
+                        "authenticated requests being sent"
+                    } else {
+                        "unauthenticated requests being sent"
+                    }
+                );
+            }
+            Some("yes") => self.always_auth = true,
+            Some("no") => self.always_auth = false,
+            Some(_) => {
+                let _ = writeln!(self.err, "specify `yes' or `no'");
+            }
+        }
+        let on = self.always_auth;
+        if let Some(c) = self.conn.as_mut() {
+            c.client.always_auth = on;
         }
     }
 
@@ -808,7 +846,12 @@ impl<'w> Session<'w> {
     }
 
     fn mrulist(&mut self, args: &[&str]) -> Result<(), String> {
-        let extra: Vec<&str> = args.iter().copied().filter(|a| a.contains('=')).collect();
+        // `sort=` is ntpq's own option, not the server's
+        let extra: Vec<&str> = args
+            .iter()
+            .copied()
+            .filter(|a| a.contains('=') && !a.starts_with("sort="))
+            .collect();
         let r = self.client()?.mrulist(&extra, 64);
         let list = match r {
             Ok(l) => l,
@@ -871,6 +914,7 @@ mod tests {
     #[test]
     fn command_prefixes_resolve_like_ntpq() {
         assert_eq!(find_command("as").unwrap().name, "associations");
+        assert_eq!(find_command("au").unwrap().name, "authenticate");
         assert_eq!(find_command("pe").unwrap().name, "peers");
         assert_eq!(find_command("rv").unwrap().name, "rv");
         assert_eq!(find_command("sysi").unwrap().name, "sysinfo");

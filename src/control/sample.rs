@@ -4,7 +4,7 @@
 //! where NTPsec's ntpq parses what `Responder` makes of it. Not a model of a peer's clock.
 
 use super::server::{ControlState, MruRow, PeerVars, SystemVars, Var};
-use crate::wire::control::{PeerStatus, Select, SystemStatus};
+use crate::wire::control::{ErrorCode, PeerStatus, Select, SystemStatus};
 use crate::wire::time::NtpTimestamp;
 use std::net::SocketAddr;
 
@@ -12,6 +12,8 @@ pub struct SampleState {
     clock: Box<dyn Fn() -> NtpTimestamp + Send + Sync>,
     /// This host's address, shown as every peer's `dstadr`.
     pub local: SocketAddr,
+    /// Authorised WRITEVARs of system variables, recorded (assoc, name, value).
+    pub written: std::sync::Mutex<Vec<(u16, String, String)>>,
 }
 
 /// Seconds before `now` at which each peer was last heard.
@@ -26,6 +28,7 @@ impl SampleState {
         SampleState {
             clock: Box::new(clock),
             local,
+            written: Default::default(),
         }
     }
 
@@ -153,6 +156,17 @@ impl ControlState for SampleState {
             filtdisp_ms: (0..8).map(|k| 0.05 * k as f64).collect(),
         };
         Some((status, vars.to_vars()))
+    }
+
+    /// System variables accept (and record) authorised writes; peers' do not.
+    fn write_var(&self, assoc: u16, name: &str, value: &str) -> Result<(), ErrorCode> {
+        if assoc != 0 {
+            return Err(ErrorCode::PERMISSION);
+        }
+        if let Ok(mut w) = self.written.lock() {
+            w.push((assoc, name.to_string(), value.to_string()));
+        }
+        Ok(())
     }
 
     fn mru(&self) -> Vec<MruRow> {

@@ -30,8 +30,9 @@ pub struct ClientNet {
 impl ClientNet {
     /// Bind the sockets (ephemeral ports) and start a reader task per socket on the
     /// current runtime; replies arrive on the returned channel.
-    pub fn start(v4: bool, v6: bool) -> io::Result<(ClientNet, mpsc::UnboundedReceiver<Reply>)> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn start(v4: bool, v6: bool) -> io::Result<(ClientNet, mpsc::Receiver<Reply>)> {
+        // bounded: spoofed floods are dropped instead of queued
+        let (tx, rx) = mpsc::channel(256);
         let mut net = ClientNet { v4: None, v6: None };
         for (want, addr) in [(v4, "0.0.0.0:0"), (v6, "[::]:0")] {
             if !want {
@@ -73,7 +74,7 @@ impl ClientNet {
     }
 }
 
-fn spawn_reader(sock: Arc<UdpSocket>, tx: mpsc::UnboundedSender<Reply>) -> io::Result<()> {
+fn spawn_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Reply>) -> io::Result<()> {
     use tokio::io::unix::AsyncFd;
     // SAFETY: the Arc keeps the socket (and its descriptor) open for the AsyncFd's life.
     let fd = unsafe { AsyncFd::register(sock) }.map_err(io::Error::from)?;
@@ -88,7 +89,7 @@ fn spawn_reader(sock: Arc<UdpSocket>, tx: mpsc::UnboundedSender<Reply>) -> io::R
                 Ok(Ok(n)) => {
                     for i in 0..n {
                         if let Some(p) = batch.get(i) {
-                            let _ = tx.send(Reply {
+                            let _ = tx.try_send(Reply {
                                 data: p.data.to_vec(),
                                 src: p.src,
                                 rx: p.rx.unwrap_or_else(now_ntp),

@@ -8,11 +8,16 @@ use std::sync::Arc;
 use super::log;
 use super::mru::{Discard, ENTRY_COST};
 use super::settings::{LocalClock, Settings};
+use crate::config::Association;
 use crate::config::{
     restrict::prefix_mask, Config, InterfaceAction, InterfaceMatch, RestrictEntry, RestrictFlags,
     Severity, Target,
 };
+use crate::daemon::netio::now_ntp;
+use crate::daemon::settings::Options;
+use crate::engine::{EngineConfig, SourceConfig, StepPolicy};
 use crate::wire::packet::RefId;
+use std::net::IpAddr;
 
 /// The built-in default (no /etc/ntp.conf).
 pub fn builtin() -> Settings {
@@ -133,6 +138,52 @@ pub fn settings_from(config: Config) -> Settings {
         builtin: config.builtin,
         config: Arc::new(config),
     }
+}
+
+/// The engine's configuration from ntp.conf (`tinker`, `tos`) and the flags (`-g`, `-q`).
+pub fn engine_config(
+    opts: &Options,
+    settings: &Settings,
+    precision: i8,
+    drift: Option<f64>,
+) -> EngineConfig {
+    let t = &settings.config.tinker;
+    let tos = &settings.config.tos;
+    let mut step = StepPolicy {
+        allow_first_panic: opts.allow_big_step || opts.once,
+        ..StepPolicy::default()
+    };
+    if let Some(s) = t.step {
+        step.step_threshold = s;
+    }
+    if let Some(s) = t.stepout {
+        step.stepout = s;
+    }
+    if let Some(p) = t.panic {
+        step.panic_threshold = p;
+    }
+    EngineConfig {
+        step,
+        initial_frequency_ppm: t.freq.or(drift),
+        precision,
+        orphan_stratum: tos.orphan,
+        orphan_wait: tos.orphanwait,
+        min_sane: tos.minsane as usize,
+        max_dist: tos.maxdist,
+        seed: now_ntp().0 ^ std::process::id() as u64,
+        ..EngineConfig::default()
+    }
+}
+
+/// One `server`/`pool` address as an engine source.
+pub fn source_config(a: &Association, addr: IpAddr) -> SourceConfig {
+    let mut s = SourceConfig::server(addr).with_polls(a.minpoll, a.maxpoll);
+    s.iburst = a.iburst;
+    s.burst = a.burst;
+    s.prefer = a.prefer;
+    s.noselect = a.noselect;
+    s.version = a.version;
+    s
 }
 
 #[cfg(test)]

@@ -18,11 +18,11 @@ use super::status::SystemStatus;
 use super::view::{self, DaemonView, Discipline, PeerView};
 use crate::clock::ClockError;
 use crate::config::{AddressFamily, Association, AssociationKind, RestrictFlags, Target};
-use crate::control::server::{PeerVars, Responder};
+use crate::control::server::Responder;
 use crate::engine::Engine;
 use crate::engine::{
-    apply_clock_command, Action, AssocId, EngineConfig, EngineEvent, PeerEvent, SourceConfig,
-    SourceKind, StepPolicy, SystemEvent,
+    apply_clock_command, Action, AssocId, EngineEvent, PeerEvent, SourceConfig, SourceKind,
+    SystemEvent,
 };
 use crate::wire::auth::KeyStore;
 use crate::wire::control::{peer_flags, PeerStatus, Select};
@@ -117,50 +117,6 @@ fn load_keys(settings: &Settings) -> KeyStore {
     }
 }
 
-fn engine_config(
-    opts: &Options,
-    settings: &Settings,
-    precision: i8,
-    drift: Option<f64>,
-) -> EngineConfig {
-    let t = &settings.config.tinker;
-    let tos = &settings.config.tos;
-    let mut step = StepPolicy {
-        allow_first_panic: opts.allow_big_step || opts.once,
-        ..StepPolicy::default()
-    };
-    if let Some(s) = t.step {
-        step.step_threshold = s;
-    }
-    if let Some(s) = t.stepout {
-        step.stepout = s;
-    }
-    if let Some(p) = t.panic {
-        step.panic_threshold = p;
-    }
-    EngineConfig {
-        step,
-        initial_frequency_ppm: t.freq.or(drift),
-        precision,
-        orphan_stratum: tos.orphan,
-        orphan_wait: tos.orphanwait,
-        min_sane: tos.minsane as usize,
-        max_dist: tos.maxdist,
-        seed: now_ntp().0 ^ std::process::id() as u64,
-        ..EngineConfig::default()
-    }
-}
-
-fn source_config(a: &Association, addr: IpAddr) -> SourceConfig {
-    let mut s = SourceConfig::server(addr).with_polls(a.minpoll, a.maxpoll);
-    s.iburst = a.iburst;
-    s.burst = a.burst;
-    s.prefer = a.prefer;
-    s.noselect = a.noselect;
-    s.version = a.version;
-    s
-}
-
 impl Core {
     pub fn new(
         opts: &Options,
@@ -196,7 +152,10 @@ impl Core {
             _ => None,
         };
         let precision = shared.status().precision;
-        let engine = Engine::new(engine_config(opts, &settings, precision, drift), now_ntp());
+        let engine = Engine::new(
+            super::config_bridge::engine_config(opts, &settings, precision, drift),
+            now_ntp(),
+        );
         let stats_dir = settings
             .statsdir
             .clone()
@@ -244,7 +203,7 @@ impl Core {
     }
 
     /// The client sockets, started on the runtime (needs a runtime context).
-    pub fn start_client(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Reply>> {
+    pub fn start_client(&mut self) -> Option<tokio::sync::mpsc::Receiver<Reply>> {
         let needs_net = self
             .settings
             .config
@@ -341,7 +300,9 @@ impl Core {
                 .write()
                 .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
         }
-        let id = self.engine.add_source(source_config(a, ip), now);
+        let id = self
+            .engine
+            .add_source(super::config_bridge::source_config(a, ip), now);
         log::info(&format!(
             "association {} for {ip}{}",
             id.0,
@@ -443,6 +404,7 @@ impl Core {
                 Action::Send { assoc, packet } => self.send_request(assoc, &packet.serialize()),
                 Action::Clock(cmd) => {
                     if self.clock.observe_only {
+                        self.engine.set_observe_only();
                         continue;
                     }
                     match apply_clock_command(&mut self.clock.clock, cmd) {
@@ -450,6 +412,7 @@ impl Core {
                         Err(ClockError::PermissionDenied) => {
                             log::warn("adjusting the system clock is not permitted (EPERM): observing only from now on");
                             self.clock = super::run::ChosenClock::observe();
+                            self.engine.set_observe_only();
                         }
                         Err(e) => log::warn(&format!("clock adjustment failed: {e}")),
                     }
@@ -576,8 +539,10 @@ impl Core {
         self.record_peerstats(id);
         if self.once && self.engine.system_status().synchronized && self.exit.is_none() {
             let st = self.engine.system_status();
-            println!("ntpd: time slew {:+.6}s", st.offset);
-            log::notice(&format!("ntpd: time slew {:+.6}s", st.offset));
+            // ntpd -q's two endings: stepped ("time set") or slewed
+            let how = if st.steps > 0 { "set" } else { "slew" };
+            println!("ntpd: time {how} {:+.6}s", st.offset);
+            log::notice(&format!("ntpd: time {how} {:+.6}s", st.offset));
             self.exit = Some(0);
         }
     }
@@ -701,47 +666,15 @@ impl Core {
             .filter_map(|id| {
                 let p = self.engine.peer_status(id)?;
                 let info = self.assocs.get(&id)?;
-                let ms = |v: f64| v * 1e3;
-                // a reference clock's refid is its code (.LOCL.), whatever its stratum
-                let refclock =
-                    matches!(info.addr.ip(), IpAddr::V4(a) if a.octets()[..2] == [127, 127]);
-                let vars = PeerVars {
-                    srcadr: info.addr,
-                    dstadr: local_addr,
+                let source = view::Source {
+                    addr: info.addr,
                     srchost: info.srchost.clone(),
-                    leap: p.leap.bits(),
-                    stratum: p.stratum,
-                    precision: p.precision,
-                    rootdelay_ms: ms(p.root_delay),
-                    rootdisp_ms: ms(p.root_dispersion),
-                    refid: if refclock {
-                        p.refid.ascii()
-                    } else {
-                        p.refid.render(p.stratum)
-                    },
-                    reftime: p.reftime,
-                    rec: p.rec,
-                    reach: p.reach,
-                    unreach: p.unreach,
-                    hmode: p.hmode,
-                    pmode: p.pmode,
-                    hpoll: p.hpoll,
-                    ppoll: if refclock { p.hpoll } else { p.ppoll },
-                    headway: 0,
-                    flash: p.flash as u32,
-                    keyid: info.key.unwrap_or(0),
-                    offset_ms: ms(p.offset),
-                    delay_ms: ms(p.delay),
-                    dispersion_ms: ms(p.dispersion),
-                    jitter_ms: ms(p.jitter),
-                    filtdelay_ms: p.filter.iter().map(|f| ms(f.1)).collect(),
-                    filtoffset_ms: p.filter.iter().map(|f| ms(f.0)).collect(),
-                    filtdisp_ms: p.filter.iter().map(|f| ms(f.2)).collect(),
+                    key: info.key,
                 };
                 Some(PeerView {
                     assoc_id: id.0,
                     status: self.peer_status_word(&p),
-                    vars,
+                    vars: view::peer_vars(&p, &source, local_addr),
                 })
             })
             .collect();

@@ -22,6 +22,9 @@ use crate::clock::{ClockError, KernelClock, ObserveOnlyClock, SyncStatus, System
 /// Exit codes: 0 clean exit, 1 start-up failure (config, sockets, privileges).
 pub const EXIT_FAILURE: i32 = 1;
 
+/// Packets the fast path may queue for the main loop before it drops them.
+const HANDOFF_QUEUE: usize = 1024;
+
 /// One bound server socket.
 struct Listener {
     sock: Arc<UdpSocket>,
@@ -274,9 +277,8 @@ async fn main_loop(
     startup: &mut StartupPipe,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
-    // Bounded: the serving threads outrun the main loop (every mode 6 request builds a
-    // view of the daemon, MRU list included), so a mode 6 flood must not queue without limit.
-    let (handoff_tx, mut handoff_rx) = mpsc::channel::<Handoff>(server::HANDOFF_QUEUE);
+    // Bounded: a flood of mode 6 or stray packets is dropped, never queued without limit.
+    let (handoff_tx, mut handoff_rx) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
     let sockets: Vec<Arc<UdpSocket>> = listeners.iter().flatten().map(|l| l.sock.clone()).collect();
     let mut threads = Vec::new();
     let mut local_tasks = Vec::new();

@@ -46,9 +46,6 @@ pub struct Counters {
     pub handoff_dropped: AtomicU64,
 }
 
-/// How many packets may wait for the main loop (mode 6, replies to our associations).
-pub const HANDOFF_QUEUE: usize = 4096;
-
 pub fn count_dropped_handoff(shared: &Shared) {
     shared
         .counters

@@ -170,6 +170,58 @@ pub fn local_clock_peer(
     }
 }
 
+/// Where an association points, as the daemon knows it (the engine knows only addresses).
+pub struct Source {
+    pub addr: SocketAddr,
+    pub srchost: Option<String>,
+    pub key: Option<u32>,
+}
+
+/// An engine association as mode 6 peer variables (times in ms, as ntpd sends them).
+pub fn peer_vars(
+    p: &crate::engine::PeerStatus,
+    source: &Source,
+    local_addr: SocketAddr,
+) -> PeerVars {
+    let ms = |v: f64| v * 1e3;
+    // a reference clock's refid is its code (.LOCL.), whatever its stratum
+    let refclock =
+        matches!(source.addr.ip(), std::net::IpAddr::V4(a) if a.octets()[..2] == [127, 127]);
+    PeerVars {
+        srcadr: source.addr,
+        dstadr: local_addr,
+        srchost: source.srchost.clone(),
+        leap: p.leap.bits(),
+        stratum: p.stratum,
+        precision: p.precision,
+        rootdelay_ms: ms(p.root_delay),
+        rootdisp_ms: ms(p.root_dispersion),
+        refid: if refclock {
+            p.refid.ascii()
+        } else {
+            p.refid.render(p.stratum)
+        },
+        reftime: p.reftime,
+        rec: p.rec,
+        reach: p.reach,
+        unreach: p.unreach,
+        hmode: p.hmode,
+        pmode: p.pmode,
+        hpoll: p.hpoll,
+        ppoll: if refclock { p.hpoll } else { p.ppoll },
+        headway: 0,
+        flash: p.flash as u32,
+        keyid: source.key.unwrap_or(0),
+        offset_ms: ms(p.offset),
+        delay_ms: ms(p.delay),
+        dispersion_ms: ms(p.dispersion),
+        jitter_ms: ms(p.jitter),
+        filtdelay_ms: p.filter.iter().map(|f| ms(f.1)).collect(),
+        filtoffset_ms: p.filter.iter().map(|f| ms(f.0)).collect(),
+        filtdisp_ms: p.filter.iter().map(|f| ms(f.2)).collect(),
+    }
+}
+
 /// The MRU list of all shards, most recent first.
 pub fn mru_rows(shared: &Shared) -> Vec<MruRow> {
     let mut rows: Vec<MruRow> = shared

@@ -98,6 +98,7 @@ pub struct Discipline {
     /// The initial correction is done (|offset| was below [`CONVERGED`] once); from
     /// then on phase slews are limited to the normal rate.
     converged: bool,
+    observe_only: bool,
     updates: u32,
     pub last_offset: f64,
     pub clk_jitter: f64,
@@ -121,6 +122,7 @@ impl Discipline {
             slew_end: None,
             spike_since: None,
             converged: false,
+            observe_only: false,
             updates: 0,
             last_offset: 0.0,
             clk_jitter: 0.0,
@@ -167,6 +169,13 @@ impl Discipline {
             && !(first && policy.allow_first_panic)
         {
             return Decision::Panic(offset);
+        }
+        if self.observe_only {
+            self.base_ppm =
+                (est.frequency * 1e6).clamp(-self.max_frequency_ppm, self.max_frequency_ppm);
+            self.last_offset = offset;
+            self.phase = Phase::Running;
+            return Decision::Adjust(Vec::new());
         }
         let stepping = policy.step_threshold > 0.0 && abs > policy.step_threshold;
         let mut commands = Vec::new();
@@ -241,6 +250,22 @@ impl Discipline {
         self.slew_end = Some(now + clock_duration.max(0.0));
         self.log.change(now, total * 1e-6, 0.0);
         ClockCommand::SetFrequency { ppm: total }
+    }
+
+    /// The clock cannot be adjusted (`-x` without privileges, EPERM): from `now` on no
+    /// correction is booked, so raw offsets stay consistent and the estimated offset and
+    /// frequency are what the clock would need.
+    pub fn set_observe_only(&mut self, now: f64) {
+        if !self.observe_only {
+            self.observe_only = true;
+            self.slew_end = None;
+            self.slew_ppm = 0.0;
+            self.log.change(now, 0.0, 0.0);
+        }
+    }
+
+    pub fn is_observe_only(&self) -> bool {
+        self.observe_only
     }
 
     /// Drift compensation to persist in the drift file, ppm.
@@ -320,5 +345,34 @@ mod tests {
         assert_eq!(cmds, vec![ClockCommand::SetFrequency { ppm: -10.0 }]);
         // Phase correction complete: the correction equals the offset plus drift.
         assert!((d.log.at(end) - (0.01 - 10e-6 * end)).abs() < 1e-9);
+    }
+}
+
+#[cfg(test)]
+mod observe_tests {
+    use super::*;
+
+    #[test]
+    fn observe_only_books_nothing_and_reports_the_needed_correction() {
+        let p = StepPolicy::default();
+        let mut d = Discipline::new(0.0, 5.0, 500.0);
+        d.set_observe_only(1.0);
+        let a = d.log.at(1.0);
+        assert_eq!(
+            d.update(10.0, est(a + 0.3), &p, 500.0, 5e4),
+            Decision::Adjust(vec![])
+        );
+        assert_eq!(d.log.at(1000.0), a);
+        assert!((d.last_offset - 0.3).abs() < 1e-12);
+        assert_eq!(d.frequency_ppm(), -10.0);
+        assert_eq!(d.steps, 0);
+    }
+
+    fn est(raw: f64) -> Combined {
+        Combined {
+            raw_offset: raw,
+            frequency: -10e-6,
+            offset_var: 1e-10,
+        }
     }
 }

@@ -106,7 +106,9 @@ impl Association {
             root_dispersion: 0.0,
             refid,
             reftime: NtpTimestamp::ZERO,
-            ppoll: 0,
+            // ntpd's peer_clear starts ppoll at maxpoll, so a fresh association shows its
+            // longest poll in `ntpq -p` rather than 1 s
+            ppoll: config.maxpoll,
             rec: NtpTimestamp::ZERO,
             flash: 0,
             filter: ClockFilter::new(2f64.powi(-20), Start::OneShot),

@@ -65,6 +65,8 @@ pub struct Engine {
     last_sync: f64,
     orphan: bool,
     commanded_leap: Leap,
+    /// Engine time the first source was added (the start-up wait counts from there).
+    first_source_at: f64,
     /// The system peer's leap indicator.
     source_leap: Leap,
     /// Engine time of the latest event handled.
@@ -99,6 +101,7 @@ impl Engine {
             last_sync: 0.0,
             orphan: false,
             commanded_leap: Leap::NoWarning,
+            first_source_at: 0.0,
             source_leap: Leap::NoWarning,
             last_now: 0.0,
             config,
@@ -127,6 +130,16 @@ impl Engine {
         let precision = 2f64.powi(self.config.precision as i32);
         let estimator = Estimator::new(self.config.wander, freq, sd, precision);
         let mut a = Association::new(id, source, t, estimator);
+        // The system poll starts at the smallest minpoll (each association clamps it to
+        // its own bounds).
+        if self.assocs.is_empty() {
+            self.first_source_at = t;
+        }
+        self.poll = if self.assocs.is_empty() {
+            a.config.minpoll
+        } else {
+            self.poll.min(a.config.minpoll)
+        };
         a.set_poll(self.poll);
         a.note_event(PeerEvent::Mobilize);
         self.assocs.push(a);
@@ -227,6 +240,14 @@ impl Engine {
         }
         self.check_orphan(t, &mut actions);
         self.update_leap(t, &mut actions);
+        self.finish(actions)
+    }
+
+    /// In observe-only mode no clock command goes out.
+    fn finish(&self, mut actions: Vec<Action>) -> Vec<Action> {
+        if self.discipline.is_observe_only() {
+            actions.retain(|a| !matches!(a, Action::Clock(_)));
+        }
         actions
     }
 
@@ -332,7 +353,7 @@ impl Engine {
                 self.system_update(t, &mut actions);
             }
         }
-        actions
+        self.finish(actions)
     }
 
     /// Selection, system peer, system variables and the clock update.
@@ -340,7 +361,7 @@ impl Engine {
         for a in &mut self.assocs {
             a.pending_local_update = false;
         }
-        if self.discipline.phase == Phase::Start && t < FIRST_UPDATE_WAIT {
+        if self.discipline.phase == Phase::Start && t < self.first_source_at + FIRST_UPDATE_WAIT {
             let waiting = self
                 .assocs
                 .iter()
@@ -571,6 +592,15 @@ impl Engine {
             self.root_dispersion = 0.0;
             self.system_event(SystemEvent::NoSysPeer, actions);
         }
+    }
+
+    /// Tell the engine its clock commands cannot take effect (`-x` without privileges, or
+    /// EPERM from the clock): it stops booking corrections and emitting clock commands,
+    /// and keeps estimating the offset and frequency the clock would need (shown in the
+    /// status). Idempotent; there is no way back (restart the daemon).
+    pub fn set_observe_only(&mut self) {
+        let t = self.last_now;
+        self.discipline.set_observe_only(t);
     }
 
     /// Frequency correction to persist in the drift file, ppm.

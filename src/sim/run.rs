@@ -155,12 +155,6 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
             // One true second: sample the clock, then let the oscillator wander.
             next_tick += 1.0;
             let offset = clock.offset();
-            if std::env::var_os("NTPSIM_TRACE").is_some() {
-                eprintln!(
-                    "t={t:.0} offset={offset:.9} freq_err={:.3}ppm",
-                    clock.frequency_error() * 1e6
-                );
-            }
             if t >= stats.from {
                 stats.n += 1;
                 stats.sum += offset;
