@@ -12,7 +12,7 @@ cargo build --release --quiet --bin ntpkit
 bin=$PWD/target/release
 chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
 work=$(mktemp -d)
-ns=nkrss$$
+ns=nkrss$$   # unique: two runs at once must not share a namespace
 nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
 cleanup() {
   for p in $(ip netns pids $ns 2>/dev/null); do kill "$p" 2>/dev/null || true; done

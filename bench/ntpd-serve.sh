@@ -89,4 +89,6 @@ echo "# medians over $rounds rounds: replies/s, CPU µs/request, user µs/reques
 for name in ours ours-1t chronyd ntpsec; do
   med() { awk -v n="$name" -v c="$1" '$1 == n {print $c}' "$work/results" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
   printf '%-8s %8s %6s %6s %6s\n' "$name" "$(med 2)" "$(med 3)" "$(med 4)" "$(med 5)"
+  # one machine-readable line per server for bench/run
+  echo "BENCH serve name=$name rps=$(med 2) cpu_us=$(med 3) rss_kb=$(med 5)"
 done

@@ -99,3 +99,5 @@ echo "ntpkit ntpdate -q -p 1 (3 servers, 1 sample each): ${ours1_ms} ms"
 echo "NTPsec ntpdate -q (3 servers):                ${theirs_ms} ms"
 echo "with a silent 4th server, -t 1: ntpkit ${ours_silent_ms} ms, NTPsec ${theirs_silent_ms} ms"
 awk -v a="$theirs_ms" -v b="$ours_ms" 'BEGIN { if (b < 0.1) b = 0.1; printf "ratio (NTPsec / ntpkit, 4 samples): %.1fx\n", a / b }'
+# one machine-readable line for bench/run
+echo "BENCH ntpdate ours_ms=${ours_ms} ours_p1_ms=${ours1_ms} ntpsec_ms=${theirs_ms} ours_silent_ms=${ours_silent_ms} ntpsec_silent_ms=${theirs_silent_ms}"

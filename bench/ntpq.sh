@@ -70,3 +70,5 @@ awk -v o="$mo" -v t="$mt" -v b="$mb" 'BEGIN {
   printf "speed-up        : %8.1fx\n", t/o
 }'
 echo "ntpkit binary: $NTPKIT_BIN"
+# one machine-readable line for bench/run
+awk -v o="$mo" -v t="$mt" 'BEGIN { printf "BENCH ntpq ours_ms=%.2f ntpsec_ms=%.2f\n", o/1000, t/1000 }'

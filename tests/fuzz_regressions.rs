@@ -43,5 +43,8 @@ fn drift_value_halfway_between_thousandths_reads_back_within_half_a_thousandth()
     let p = Path::new("/d");
     let d = drift::parse("-12.3445", p).unwrap();
     let back = drift::parse(&drift::format_ppm(d.ppm), p).unwrap();
-    assert!((back.ppm - d.ppm).abs() <= 0.0005 + 1e-9, "{d:?} → {back:?}");
+    assert!(
+        (back.ppm - d.ppm).abs() <= 0.0005 + 1e-9,
+        "{d:?} → {back:?}"
+    );
 }

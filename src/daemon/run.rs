@@ -298,13 +298,16 @@ async fn main_loop(
                 }
             } else {
                 let tx = handoff_tx.clone();
+                let counters = shared.clone();
                 match server::spawn_worker(
                     format!("ntpd-serve{index}"),
                     l.sock.clone(),
                     shared.clone(),
                     round,
                     move |h| {
-                        let _ = tx.try_send(h);
+                        if tx.try_send(h).is_err() {
+                            server::count_dropped_handoff(&counters);
+                        }
                     },
                 ) {
                     Ok(t) => threads.push(t),
@@ -418,7 +421,9 @@ fn serve_in_runtime(
             };
             let raw = guard.get_inner().as_raw_fd();
             let mut send = |h| {
-                let _ = handoff.try_send(h);
+                if handoff.try_send(h).is_err() {
+                    server::count_dropped_handoff(&shared);
+                }
             };
             match guard.try_io(|_| round.run(raw, &shared, false, &mut send)) {
                 Ok(Ok(_)) | Err(_) => {}

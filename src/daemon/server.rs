@@ -42,6 +42,15 @@ pub struct Counters {
     pub old_version: AtomicU64,
     /// Mode 6 requests handed to the control server.
     pub control: AtomicU64,
+    /// Packets for the main loop dropped because its queue was full.
+    pub handoff_dropped: AtomicU64,
+}
+
+pub fn count_dropped_handoff(shared: &Shared) {
+    shared
+        .counters
+        .handoff_dropped
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// State the workers read and the main loop writes.

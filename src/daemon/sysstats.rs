@@ -35,6 +35,8 @@ pub struct SysStats {
     pub processed: u64,
     /// Mode 6 requests passed to the control server.
     pub control_requests: u64,
+    /// Dropped because the main loop's queue was full (`io_dropped`).
+    pub queue_dropped: u64,
 }
 
 impl SysStats {
@@ -53,6 +55,7 @@ impl SysStats {
             kod_sent: get(&c.kod_sent),
             processed: get(&c.replied),
             control_requests: get(&c.control),
+            queue_dropped: get(&c.handoff_dropped),
         }
     }
 
@@ -87,6 +90,7 @@ impl SysStats {
         v.push(Var::extra("ss_ver1symm_r", int(0)));
         v.push(Var::extra("ss_processed", int(self.processed)));
         v.push(Var::extra("ss_processed_r", int(self.processed)));
+        v.push(Var::extra("io_dropped", int(self.queue_dropped)));
         v
     }
 }
