@@ -9,7 +9,7 @@
 
 use ntpkit::wire::auth::KeyStore;
 use ntpkit::wire::message::Packet;
-use ntpkit::wire::time::{NtpTimestamp, UnixTime};
+use ntpkit::wire::time::{civil_from_days, NtpTimestamp, UnixTime};
 use std::path::Path;
 
 struct Tshark {
@@ -561,20 +561,6 @@ fn unhex(s: &str) -> Vec<u8> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Our decoding of a timestamp in tshark's field format ("Nov 25, 2026 17:46:54.318600654

@@ -2,6 +2,7 @@
 //! `statsdir`, `filegen … type day link`), as ntp.org's `record_loop_stats` and
 //! `record_peer_stats` write them, so existing plotting scripts keep working.
 
+use crate::wire::time::civil_from_days;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -48,24 +49,10 @@ pub fn peerstats_line(
     format!("{mjd} {secs:.3} {peer} {status_word:x} {offset:.9} {delay:.9} {dispersion:.9} {jitter:.9}\n")
 }
 
-/// Civil date from days since the Unix epoch (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// The file name suffix of a generation at time `t` (ntpd's filegen naming).
 pub fn suffix(kind: FileGenType, t: UnixTime) -> String {
     let days = t.secs.div_euclid(86_400);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = civil_from_days(days);
     match kind {
         FileGenType::None => String::new(),
         FileGenType::Pid => format!(".{}", std::process::id()),
@@ -74,7 +61,7 @@ pub fn suffix(kind: FileGenType, t: UnixTime) -> String {
             let jan1 = {
                 // days since epoch of January 1st of year y
                 let mut lo = days - 366;
-                while civil(lo).0 < y {
+                while civil_from_days(lo).0 < y {
                     lo += 1;
                 }
                 lo
