@@ -9,27 +9,11 @@ use std::time::{Duration, Instant};
 
 const LOCAL10: &str = "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n";
 
-fn needs(test: &str, programs: &[(&str, &str)]) -> bool {
-    for (p, pkg) in programs {
-        if common::find_program(p, &["/usr/sbin"]).is_none() {
-            common::skip(test, &format!("needs {p} (apt: {pkg})"));
-            return false;
-        }
-    }
-    true
-}
-
 fn lan(test: &str, n: usize) -> Option<Lan> {
-    if !needs(test, &[("ntpdig", "ntpsec-ntpdig")]) {
+    if !common::needs(test, &[("ntpdig", "ntpsec-ntpdig")]) {
         return None;
     }
-    match Lan::new(n) {
-        Ok(l) => Some(l),
-        Err(why) => {
-            common::skip(test, &why);
-            None
-        }
-    }
+    common::lan_or_skip(test, n)
 }
 
 /// Write `conf` to host `i`'s directory and start our ntpd there with `extra` flags.
@@ -78,7 +62,7 @@ fn wait_listening(lan: &Lan, i: usize) {
 #[test]
 fn root_netns_ntpd_unsynchronised_answers_exactly_as_ntpsec_does() {
     let test = "root_netns_ntpd_unsynchronised_answers_exactly_as_ntpsec_does";
-    if !needs(test, &[("ntpd", "ntpsec")]) {
+    if !common::needs(test, &[("ntpd", "ntpsec")]) {
         return;
     }
     let Some(lan) = lan(test, 3) else { return };
@@ -114,7 +98,7 @@ fn root_netns_ntpd_unsynchronised_answers_exactly_as_ntpsec_does() {
 #[test]
 fn root_netns_ntpd_local_clock_driver_serves_stratum_11_to_ntpdig_and_ntpdate() {
     let test = "root_netns_ntpd_local_clock_driver_serves_stratum_11_to_ntpdig_and_ntpdate";
-    if !needs(test, &[("ntpdate", "ntpsec-ntpdate")]) {
+    if !common::needs(test, &[("ntpdate", "ntpsec-ntpdate")]) {
         return;
     }
     let Some(lan) = lan(test, 2) else { return };
@@ -142,7 +126,7 @@ fn root_netns_ntpd_local_clock_driver_serves_stratum_11_to_ntpdig_and_ntpdate() 
 #[test]
 fn root_netns_ntpd_single_thread_syncs_and_serves_from_one_thread() {
     let test = "root_netns_ntpd_single_thread_syncs_and_serves_from_one_thread";
-    if !needs(test, &[("ntpd", "ntpsec")]) {
+    if !common::needs(test, &[("ntpd", "ntpsec")]) {
         return;
     }
     let Some(lan) = lan(test, 3) else { return };
@@ -366,7 +350,7 @@ fn root_netns_ntpd_daemonises_and_reports_startup_failures_to_the_caller() {
 #[test]
 fn root_netns_ntpd_mode6_serves_ntpq_and_ntpstat_and_noquery_drops_it() {
     let test = "root_netns_ntpd_mode6_serves_ntpq_and_ntpstat_and_noquery_drops_it";
-    if !needs(test, &[("ntpq", "ntpsec"), ("ntpstat", "ntpstat")]) {
+    if !common::needs(test, &[("ntpq", "ntpsec"), ("ntpstat", "ntpstat")]) {
         return;
     }
     let Some(lan) = lan(test, 2) else { return };
@@ -492,7 +476,7 @@ fn sync_and_serve(lan: &Lan, i: usize, upstream: &str, observer: usize, want: u8
 #[test]
 fn root_netns_ntpd_synchronises_to_ntpsec_and_serves_stratum_plus_one() {
     let test = "root_netns_ntpd_synchronises_to_ntpsec_and_serves_stratum_plus_one";
-    if !needs(test, &[("ntpd", "ntpsec")]) {
+    if !common::needs(test, &[("ntpd", "ntpsec")]) {
         return;
     }
     let Some(lan) = lan(test, 3) else { return };
@@ -641,7 +625,7 @@ fn root_netns_ntpd_seed_three_node_cluster_master_11_followers_12() {
 #[test]
 fn root_netns_ntpd_q_sets_once_and_exits() {
     let test = "root_netns_ntpd_q_sets_once_and_exits";
-    if !needs(test, &[("ntpd", "ntpsec")]) {
+    if !common::needs(test, &[("ntpd", "ntpsec")]) {
         return;
     }
     let Some(lan) = lan(test, 2) else { return };
@@ -732,7 +716,7 @@ fn root_netns_ntpd_restrict_ignore_also_drops_replies_unless_restrict_source_all
 #[test]
 fn root_netns_ntpd_with_ntpsec_and_chronyd_upstream_selects_one_and_serves() {
     let test = "root_netns_ntpd_with_ntpsec_and_chronyd_upstream_selects_one_and_serves";
-    if !needs(test, &[("ntpd", "ntpsec"), ("ntpq", "ntpsec")]) {
+    if !common::needs(test, &[("ntpd", "ntpsec"), ("ntpq", "ntpsec")]) {
         return;
     }
     if common::chrony_program("chronyd").is_none() {

@@ -6,6 +6,7 @@
 //! Never sets this machine's clock: every run is `-q`, or without CAP_SYS_TIME.
 
 mod common;
+use common::lan_or_skip as lan;
 use common::{lan::Lan, lan::NO_SYS_TIME, peers};
 use std::process::Output;
 use std::time::Duration;
@@ -14,16 +15,14 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Whether the reference programs are here; skips (loudly) otherwise.
 fn have_references(test: &str, need_chrony: bool) -> bool {
-    for (p, pkg) in [
+    let programs = [
         ("ntpd", "ntpsec"),
         ("ntpdig", "ntpsec-ntpdig"),
         ("faketime", "faketime"),
         ("setpriv", "util-linux"),
-    ] {
-        if common::find_program(p, &["/usr/sbin"]).is_none() {
-            common::skip(test, &format!("needs {p} (apt: {pkg})"));
-            return false;
-        }
+    ];
+    if !common::needs(test, &programs) {
+        return false;
     }
     if need_chrony && common::chrony_program("chronyd").is_none() {
         common::skip(
@@ -33,16 +32,6 @@ fn have_references(test: &str, need_chrony: bool) -> bool {
         return false;
     }
     true
-}
-
-fn lan(test: &str, n: usize) -> Option<Lan> {
-    match Lan::new(n) {
-        Ok(l) => Some(l),
-        Err(why) => {
-            common::skip(test, &why);
-            None
-        }
-    }
 }
 
 /// Our ntpdate inside host `i`.

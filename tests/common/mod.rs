@@ -20,7 +20,10 @@ pub fn skip(test: &str, why: &str) {
     if std::env::var_os(REQUIRE_ENV).is_some_and(|v| v != "0") {
         panic!("{test}: cannot run: {why} ({REQUIRE_ENV} is set, so this is a failure)");
     }
-    eprintln!("SKIPPED {test}: {why}");
+    // Straight to stderr, not eprintln!: the test harness captures the macros' output of a
+    // passing test, and a skip must be seen.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 /// Whether we are root (namespaces, port 123, setpriv need it).
@@ -42,3 +45,26 @@ pub fn chrony_program(name: &str) -> Option<PathBuf> {
     find_program(name, &["/opt/chrony/usr/sbin", "/opt/chrony/usr/bin"])
 }
 pub mod netns_udp;
+
+/// Check that each `(program, Debian package)` is installed; otherwise skip loudly (a
+/// failure in CI) and return false.
+pub fn needs(test: &str, programs: &[(&str, &str)]) -> bool {
+    for (p, pkg) in programs {
+        if find_program(p, &["/usr/sbin"]).is_none() {
+            skip(test, &format!("needs {p} (apt: {pkg})"));
+            return false;
+        }
+    }
+    true
+}
+
+/// A namespace LAN of `n` hosts, or a loud skip (a failure in CI) and None.
+pub fn lan_or_skip(test: &str, n: usize) -> Option<lan::Lan> {
+    match lan::Lan::new(n) {
+        Ok(l) => Some(l),
+        Err(why) => {
+            skip(test, &why);
+            None
+        }
+    }
+}
