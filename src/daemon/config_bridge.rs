@@ -15,6 +15,7 @@ use crate::config::{
 };
 use crate::daemon::netio::now_ntp;
 use crate::daemon::settings::Options;
+use crate::engine::leap::LeapTable;
 use crate::engine::{EngineConfig, SourceConfig, StepPolicy};
 use crate::wire::packet::RefId;
 use std::net::IpAddr;
@@ -171,7 +172,35 @@ pub fn engine_config(
         min_sane: tos.minsane as usize,
         max_dist: tos.maxdist,
         seed: now_ntp().0 ^ std::process::id() as u64,
+        leap_table: settings.config.leapfile.as_deref().and_then(load_leapfile),
         ..EngineConfig::default()
+    }
+}
+
+/// The `leapfile` (IERS leap-seconds.list) for the engine. A missing or damaged file is a
+/// warning naming the file (and line), as in ntpd: the daemon runs on without a table.
+fn load_leapfile(path: &Path) -> Option<LeapTable> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            log::warn(&format!(
+                "leapfile {}: {e}; no leap second table",
+                path.display()
+            ));
+            return None;
+        }
+    };
+    match LeapTable::parse(&text) {
+        Ok(table) => Some(table),
+        Err(e) => {
+            log::warn(&format!(
+                "leapfile {}:{}: {}; no leap second table",
+                path.display(),
+                e.line,
+                e.message
+            ));
+            None
+        }
     }
 }
 
@@ -189,6 +218,25 @@ pub fn source_config(a: &Association, addr: IpAddr) -> SourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leapfile_loads_and_a_bad_one_is_only_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("leap-seconds.list");
+        std::fs::write(
+            &good,
+            "#@\t4291747200\n2272060800\t10\t# 1 Jan 1972\n3692217600\t37\t# 1 Jan 2017\n",
+        )
+        .unwrap();
+        let table = load_leapfile(&good).expect("a valid leapfile loads");
+        assert_eq!(table.entries.last(), Some(&(3692217600, 37)));
+        assert_eq!(table.expires, Some(4291747200));
+
+        let bad = dir.path().join("bad.list");
+        std::fs::write(&bad, "2272060800 10\nnot a line\n").unwrap();
+        assert!(load_leapfile(&bad).is_none());
+        assert!(load_leapfile(&dir.path().join("missing")).is_none());
+    }
 
     #[test]
     fn the_seed_master_and_follower_configs_map_to_the_local_driver() {
