@@ -67,10 +67,11 @@ impl Candidate {
 }
 
 /// The mode 6 peer-status select codes (ntpq tally characters), in code order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Outcome {
     /// ' ' failed a sanity check ([`RejectReason`]).
+    #[default]
     Reject = 0,
     /// 'x' outside the intersection of the majority.
     Falsetick = 1,

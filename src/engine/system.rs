@@ -393,7 +393,7 @@ impl Engine {
             .position(|&i| Some(self.assocs[i].id) == self.sys_peer);
         let selection = select::select(&candidates, &params, previous);
         for (k, &i) in idx.iter().enumerate() {
-            self.assocs[i].select = select_code(selection.outcomes[k]);
+            self.assocs[i].select = selection.outcomes[k];
         }
         let Some(peer_k) = selection.sys_peer else {
             if self.sys_peer.take().is_some() {
@@ -703,17 +703,4 @@ impl Engine {
 
 fn local_samples_empty_or_updated(assocs: &[Association]) -> bool {
     !assocs.iter().any(|a| a.pending_local_update)
-}
-
-fn select_code(o: select::Outcome) -> SelectCode {
-    match o {
-        select::Outcome::Reject => SelectCode::Reject,
-        select::Outcome::Falsetick => SelectCode::Falsetick,
-        select::Outcome::Excess => SelectCode::Excess,
-        select::Outcome::Outlier => SelectCode::Outlier,
-        select::Outcome::Candidate => SelectCode::Candidate,
-        select::Outcome::Backup => SelectCode::Backup,
-        select::Outcome::SysPeer => SelectCode::SysPeer,
-        select::Outcome::PpsPeer => SelectCode::PpsPeer,
-    }
 }

@@ -244,27 +244,8 @@ pub enum Action {
     Event(EngineEvent),
 }
 
-/// The mode 6 select code of a peer (`sel_*`, tally character).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[repr(u8)]
-pub enum SelectCode {
-    #[default]
-    Reject = 0,
-    Falsetick = 1,
-    Excess = 2,
-    Outlier = 3,
-    Candidate = 4,
-    Backup = 5,
-    SysPeer = 6,
-    PpsPeer = 7,
-}
-
-impl SelectCode {
-    /// The `ntpq -p` tally character.
-    pub fn tally(self) -> char {
-        [' ', 'x', '.', '-', '+', '#', '*', 'o'][self as usize]
-    }
-}
+/// The mode 6 select code of a peer (`sel_*`, tally character): the selection's outcome.
+pub use super::select::Outcome as SelectCode;
 
 /// Per-association status for `ntpq` peer variables (REFERENCE.md §3.3). Times in seconds.
 #[derive(Clone, Debug, PartialEq)]
