@@ -241,7 +241,7 @@ impl Engine {
         if !local_samples_empty_or_updated(&self.assocs) {
             self.system_update(t, &mut actions);
         }
-        self.check_sys_peer(&mut actions);
+        self.check_sys_peer(t, &mut actions);
         self.check_orphan(t, &mut actions);
         self.check_holdover(t, &mut actions);
         self.update_leap(t, &mut actions);
@@ -313,7 +313,7 @@ impl Engine {
         }
         match outcome {
             ReplyOutcome::Dropped => {}
-            ReplyOutcome::NoSample => self.check_sys_peer(&mut actions),
+            ReplyOutcome::NoSample => self.check_sys_peer(t, &mut actions),
             ReplyOutcome::Kiss(KissCode::Rate) => {
                 self.assocs[i].rate_limited(reply.poll);
                 actions.push(Action::Event(EngineEvent::Peer(
@@ -605,16 +605,27 @@ impl Engine {
     }
 
     /// The system peer stays only while it can still be selected: reachable, synchronised
-    /// (leap not 3, stratum below 16) and not demobilised. Otherwise it is dropped at once
-    /// (the next sample from any other source selects a new one) instead of lingering
-    /// until some other source happens to answer.
-    fn check_sys_peer(&mut self, actions: &mut Vec<Action>) {
+    /// (leap not 3, stratum below 16), not demobilised, and its root distance below
+    /// `maxdist` (three polls without a reply put a 16 s dummy into its clock filter, as in
+    /// ntpd, which takes it past). Otherwise it is dropped at once (the next sample from
+    /// any other source selects a new one) instead of lingering until some other source
+    /// happens to answer.
+    fn check_sys_peer(&mut self, t: f64, actions: &mut Vec<Action>) {
         let Some(id) = self.sys_peer else { return };
+        let precision = 2f64.powi(self.config.precision as i32);
+        let max_dist = self.config.max_dist;
         let Some(a) = self.assocs.iter_mut().find(|a| a.id == id) else {
             self.sys_peer = None;
             return;
         };
-        let fit = a.reach != 0 && a.leap != Leap::Unsync && a.stratum < 16 && !a.demobilized;
+        let fit = a.reach != 0
+            && a.leap != Leap::Unsync
+            && a.stratum < 16
+            && !a.demobilized
+            // (a filter emptied by our own step is not the source's fault)
+            && (a.is_local_clock()
+                || !a.filter.has_data()
+                || a.root_distance(t, precision) < max_dist);
         if !fit {
             a.select = SelectCode::Reject;
             self.sys_peer = None;
