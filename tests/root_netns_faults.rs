@@ -133,6 +133,9 @@ const POLL8: &str = "iburst minpoll 3 maxpoll 3";
 #[test]
 fn root_netns_faults_a_server_stepping_a_second_is_marked_falseticker() {
     let test = "root_netns_faults_a_server_stepping_a_second_is_marked_falseticker";
+    if !common::needs(test, &[("faketime", "faketime")]) {
+        return;
+    }
     let Some(lan) = lan(test, 4) else { return };
     if common::chrony_program("chronyd").is_none() {
         common::skip(
@@ -220,6 +223,9 @@ fn root_netns_faults_a_server_going_unsynchronised_is_dropped_for_the_other() {
 #[test]
 fn root_netns_faults_all_servers_lost_holdover_then_unsynchronised_past_maxdist() {
     let test = "root_netns_faults_all_servers_lost_holdover_then_unsynchronised_past_maxdist";
+    if !common::needs(test, &[("faketime", "faketime")]) {
+        return;
+    }
     if !std::path::Path::new(LIBFAKETIME).exists() {
         common::skip(test, "needs libfaketime (apt: libfaketime)");
         return;
