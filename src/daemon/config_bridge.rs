@@ -269,6 +269,17 @@ mod tests {
     }
 
     #[test]
+    fn tos_maxdist_reaches_the_engine() {
+        let parse = |text: &str| {
+            let (c, d) = Config::parse_str(text, Path::new("ntp.conf")).unwrap();
+            assert!(d.is_empty(), "{d:?}");
+            engine_config(&Options::default(), &settings_from(c), -20, None)
+        };
+        assert_eq!(parse("tos maxdist 0.25\n").max_dist, 0.25);
+        assert_eq!(parse("").max_dist, 1.5, "ntp.org's default");
+    }
+
+    #[test]
     fn sync_hwclock_is_read_from_sysconfig() {
         assert!(sysconfig_sync_hwclock("OPTIONS=\"-g\"\nSYNC_HWCLOCK=yes\n"));
         assert!(sysconfig_sync_hwclock("SYNC_HWCLOCK=\"yes\"\n"));

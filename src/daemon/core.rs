@@ -418,13 +418,16 @@ impl Core {
                     }
                 }
                 Action::Demobilize { assoc, reason } => {
-                    if let Some(info) = self.assocs.get(&assoc) {
+                    // RFC 5905 §7.4: DENY/RSTR end the association; it goes from the
+                    // engine and from mode 6 (ntpq no longer lists it)
+                    if let Some(info) = self.assocs.remove(&assoc) {
                         log::notice(&format!(
                             "{}: kiss code {reason:?}: association demobilized",
                             info.addr.ip()
                         ));
                         self.by_addr.remove(&info.addr.ip());
                     }
+                    self.engine.remove_source(assoc);
                 }
                 Action::Panic { offset } => {
                     log::error(&format!(
@@ -463,7 +466,12 @@ impl Core {
                     SystemEvent::ClockStep => {
                         log::notice(&format!("clock step {:+.6} s", st.offset))
                     }
-                    SystemEvent::NoSysPeer => log::notice("no system peer"),
+                    SystemEvent::NoSysPeer if st.synchronized => {
+                        log::notice("no system peer: holdover on the last frequency")
+                    }
+                    SystemEvent::NoSysPeer => log::notice(
+                        "no system peer and the error bound passed maxdist: unsynchronised",
+                    ),
                     other => log::info(&format!("system event {other:?}")),
                 }
             }
