@@ -654,6 +654,9 @@ impl Core {
             discipline,
         );
         system.mintc = st.mintc;
+        system.tai = st.tai.unwrap_or(0);
+        system.leapsec = st.leapsec;
+        system.expire = st.expire;
         let local_addr = self
             .sockets
             .first()

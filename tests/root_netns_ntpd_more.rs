@@ -1,0 +1,97 @@
+//! More of our ntpd on the namespace LAN, judged by NTPsec's ntpd/ntpq/ntpdig: the leapfile's
+//! system variables, each association's local address (`dstadr`), `interface` directives and
+//! pool maintenance. Our ntpd always runs `-x -n` and through `Lan::spawn`, i.e. without
+//! CAP_SYS_TIME: it can never touch this machine's clock.
+
+mod common;
+use common::{lan::Lan, peers};
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+const LOCAL10: &str = "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n";
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn lan(test: &str, n: usize) -> Option<Lan> {
+    if !common::needs(
+        test,
+        &[
+            ("ntpd", "ntpsec"),
+            ("ntpq", "ntpsec"),
+            ("ntpdig", "ntpsec-ntpdig"),
+        ],
+    ) {
+        return None;
+    }
+    common::lan_or_skip(test, n)
+}
+
+/// The leap second table fixture: the IERS data with an expiry far in the future (the
+/// system's copy may have expired, and then daemons treat it differently).
+fn leapfile() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/leap/leap-seconds.list")
+}
+
+/// Write `conf` to host `i`'s directory and start our ntpd there with `extra` flags.
+fn start_ntpd(lan: &Lan, i: usize, conf: &str, extra: &[&str]) -> u32 {
+    let path = lan.host(i).dir.join("ntpkit.conf");
+    std::fs::write(&path, conf).unwrap();
+    let bin = common::ntpkit_bin();
+    let mut argv = vec![
+        bin.to_str().unwrap(),
+        "ntpd",
+        "-x",
+        "-n",
+        "-c",
+        path.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(extra);
+    lan.spawn(i, "ntpkit.log", &argv)
+}
+
+/// NTPsec's ntpq on host `i` asking the daemon there.
+fn ntpq(lan: &Lan, i: usize, args: &[&str]) -> String {
+    let mut argv = vec!["ntpq", "-n"];
+    argv.extend_from_slice(args);
+    argv.push("127.0.0.1");
+    text(&lan.run(i, &argv))
+}
+
+#[test]
+fn root_netns_ntpd_leapfile_tai_leapsec_expire_as_ntpsec_shows_them() {
+    let test = "root_netns_ntpd_leapfile_tai_leapsec_expire_as_ntpsec_shows_them";
+    let Some(lan) = lan(test, 2) else { return };
+    let leap = format!("leapfile {}\n", leapfile().display());
+    peers::ntpsec_server(&lan, 1, 5, &leap);
+    start_ntpd(
+        &lan,
+        2,
+        &format!("restrict default\nrestrict 127.0.0.1\n{LOCAL10}{leap}"),
+        &[],
+    );
+    let query = ["-c", "rv 0 tai,leapsec,expire"];
+    // the variables' line (NTPsec, having no associations, says so on a line before it)
+    let vars_line = |t: String| t.lines().find(|l| l.contains("tai=")).map(str::to_string);
+    // NTPsec fills in `tai` from its timer a few seconds after start
+    let theirs = lan
+        .wait_for(Duration::from_secs(20), || vars_line(ntpq(&lan, 1, &query)))
+        .unwrap_or_else(|| panic!("NTPsec shows no tai:\n{}", lan.log(1, "ntpsec.log")));
+    let ours = lan
+        .wait_for(Duration::from_secs(20), || vars_line(ntpq(&lan, 2, &query)))
+        .unwrap_or_else(|| panic!("ours shows no tai:\n{}", lan.log(2, "ntpkit.log")));
+    assert_eq!(ours, theirs, "ours:\n{ours}\nNTPsec's:\n{theirs}");
+    // the fixture's values, as the table says: 37 s since 2017, expiring in June 2035
+    assert!(
+        theirs.contains("tai=37") && theirs.contains("2017-01-01T00:00Z"),
+        "{theirs}"
+    );
+    assert!(theirs.contains("2035-06-28T00:00Z"), "{theirs}");
+    // and in the full system variables list too, formatted the same
+    let full = ntpq(&lan, 2, &["-c", "rv"]);
+    for var in theirs.trim().split(", ") {
+        assert!(full.contains(var), "{var} missing from:\n{full}");
+    }
+}
