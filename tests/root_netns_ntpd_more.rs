@@ -95,3 +95,63 @@ fn root_netns_ntpd_leapfile_tai_leapsec_expire_as_ntpsec_shows_them() {
         assert!(full.contains(var), "{var} missing from:\n{full}");
     }
 }
+
+/// Our ntpq on host `i` asking the daemon there.
+fn our_ntpq(lan: &Lan, i: usize, args: &[&str]) -> String {
+    let bin = common::ntpkit_bin();
+    let mut argv = vec![bin.to_str().unwrap(), "ntpq", "-n"];
+    argv.extend_from_slice(args);
+    argv.push("127.0.0.1");
+    text(&lan.run(i, &argv))
+}
+
+#[test]
+fn root_netns_ntpd_dstadr_is_the_local_address_toward_each_source_as_ntpsec() {
+    let test = "root_netns_ntpd_dstadr_is_the_local_address_toward_each_source_as_ntpsec";
+    let Some(lan) = lan(test, 3) else { return };
+    peers::ntpsec_server(&lan, 1, 5, "");
+    start_ntpd(
+        &lan,
+        2,
+        &format!("restrict default\nrestrict 127.0.0.1\nserver 198.18.0.1 iburst\n{LOCAL10}"),
+        &[],
+    );
+    peers::ntpsec_client(&lan, 3, &["198.18.0.1"], "");
+    let query = ["-c", "rv &1 srcadr,dstadr"];
+    let vars_line = |t: String| {
+        t.lines()
+            .find(|l| l.contains("dstadr="))
+            .map(str::to_string)
+    };
+    let theirs = lan
+        .wait_for(Duration::from_secs(20), || vars_line(ntpq(&lan, 3, &query)))
+        .unwrap_or_else(|| panic!("NTPsec client:\n{}", lan.log(3, "ntpsec.log")));
+    let ours = lan
+        .wait_for(Duration::from_secs(20), || vars_line(ntpq(&lan, 2, &query)))
+        .unwrap_or_else(|| panic!("ours:\n{}", lan.log(2, "ntpkit.log")));
+    assert_eq!(theirs, "srcadr=198.18.0.1, dstadr=198.18.0.3");
+    assert_eq!(ours, theirs.replace("198.18.0.3", "198.18.0.2"));
+    // ntpq's old peers table shows dstadr as the "local" column; the LOCAL driver is local
+    let table = our_ntpq(&lan, 2, &["-c", "opeers"]);
+    let local_of = |remote: &str| {
+        table
+            .lines()
+            .find(|l| l.get(1..).is_some_and(|r| r.starts_with(remote)))
+            .and_then(|l| l[1..].split_whitespace().nth(1).map(str::to_string))
+    };
+    assert_eq!(
+        local_of("198.18.0.1").as_deref(),
+        Some("198.18.0.2"),
+        "{table}"
+    );
+    assert_eq!(
+        local_of("127.127.1.0").as_deref(),
+        Some("127.0.0.1"),
+        "{table}"
+    );
+    let theirs_table = our_ntpq(&lan, 3, &["-c", "opeers"]);
+    assert!(
+        theirs_table.contains("198.18.0.1      198.18.0.3"),
+        "{theirs_table}"
+    );
+}

@@ -40,6 +40,8 @@ struct AssocInfo {
     key: Option<u32>,
     srchost: Option<String>,
     authentic: bool,
+    /// Our address on the route to the association (`dstadr`), learnt when mobilised.
+    local: Option<IpAddr>,
 }
 
 /// A `server`/`pool` line whose name is not resolved yet.
@@ -81,6 +83,10 @@ pub struct Core {
     pub exit: Option<i32>,
     families: (bool, bool),
     pub blocking_dns: bool,
+}
+
+fn is_refclock(addr: SocketAddr) -> bool {
+    matches!(addr.ip(), IpAddr::V4(a) if a.octets()[..2] == [127, 127])
 }
 
 fn random_secret() -> [u8; 16] {
@@ -252,6 +258,7 @@ impl Core {
                             key: None,
                             srchost: None,
                             authentic: false,
+                            local: Some(IpAddr::from([127, 0, 0, 1])),
                         },
                     );
                 }
@@ -318,6 +325,7 @@ impl Core {
                 key: a.key.filter(|k| self.keys.get(*k).is_some()),
                 srchost,
                 authentic: false,
+                local: client::local_address_for(SocketAddr::new(ip, 123)),
             },
         );
         self.by_addr.insert(ip, id);
@@ -657,11 +665,11 @@ impl Core {
         system.tai = st.tai.unwrap_or(0);
         system.leapsec = st.leapsec;
         system.expire = st.expire;
-        let local_addr = self
+        let server_port = self
             .sockets
             .first()
             .and_then(|s| s.local_addr().ok())
-            .unwrap_or_else(|| "0.0.0.0:123".parse().expect("literal"));
+            .map_or(123, |a| a.port());
         let peers = self
             .engine
             .associations()
@@ -677,7 +685,7 @@ impl Core {
                 Some(PeerView {
                     assoc_id: id.0,
                     status: self.peer_status_word(&p),
-                    vars: view::peer_vars(&p, &source, local_addr),
+                    vars: view::peer_vars(&p, &source, self.dstadr(info, server_port)),
                 })
             })
             .collect();
@@ -689,6 +697,28 @@ impl Core {
             mru: view::mru_rows(&self.shared),
             sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed),
         }
+    }
+
+    /// Where an association's packets arrive (`dstadr`, `dstport`): the local address of
+    /// the route to it and the client socket's port (a reference clock: loopback, as ntpd).
+    fn dstadr(&self, info: &AssocInfo, server_port: u16) -> SocketAddr {
+        let ip = info
+            .local
+            .or_else(|| client::local_address_for(info.addr))
+            .unwrap_or(if info.addr.is_ipv4() {
+                IpAddr::from([0, 0, 0, 0])
+            } else {
+                IpAddr::from([0u16; 8])
+            });
+        let port = if is_refclock(info.addr) {
+            server_port
+        } else {
+            self.client
+                .as_ref()
+                .and_then(|c| c.local_port(info.addr))
+                .unwrap_or(server_port)
+        };
+        SocketAddr::new(ip, port)
     }
 
     /// A packet the fast path handed over.
