@@ -52,6 +52,25 @@ fn start_ntpd(lan: &Lan, i: usize, conf: &str, extra: &[&str]) -> u32 {
     lan.spawn(i, "ntpkit.log", &argv)
 }
 
+fn ntpdig(lan: &Lan, from: usize, server: &str) -> (bool, String) {
+    let out = lan.run(from, &["ntpdig", "-t", "1", server]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Give host `i` another address on its LAN interface.
+fn add_address(lan: &Lan, i: usize, addr: &str) {
+    let out = std::process::Command::new("ip")
+        .args(["-n", &lan.host(i).ns, "addr", "add", addr, "dev", "eth0"])
+        .output()
+        .expect("ip");
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// NTPsec's ntpq on host `i` asking the daemon there.
 fn ntpq(lan: &Lan, i: usize, args: &[&str]) -> String {
     let mut argv = vec!["ntpq", "-n"];
@@ -154,4 +173,47 @@ fn root_netns_ntpd_dstadr_is_the_local_address_toward_each_source_as_ntpsec() {
         theirs_table.contains("198.18.0.1      198.18.0.3"),
         "{theirs_table}"
     );
+}
+
+#[test]
+fn root_netns_ntpd_interface_rules_ignore_and_drop_addresses_last_rule_wins() {
+    let test = "root_netns_ntpd_interface_rules_ignore_and_drop_addresses_last_rule_wins";
+    if !common::needs(test, &[("ping", "iputils-ping")]) {
+        return;
+    }
+    let Some(lan) = lan(test, 2) else { return };
+    add_address(&lan, 1, "198.18.0.101/24");
+    add_address(&lan, 1, "198.18.0.102/24");
+    // ntp.org: the last matching rule decides; `all` spares loopback, which stays open
+    let conf = format!(
+        "interface ignore all\ninterface listen eth0\ninterface ignore 198.18.0.101\n\
+         interface drop 198.18.0.102\nrestrict default\nrestrict 127.0.0.1\n{LOCAL10}"
+    );
+    start_ntpd(&lan, 1, &conf, &[]);
+    let served = peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("198.18.0.1 not served:\n{}", lan.log(1, "ntpkit.log")));
+    assert!(served.contains(" s11 "), "{served}");
+    for silent in ["198.18.0.101", "198.18.0.102"] {
+        let (ok, text) = ntpdig(&lan, 2, silent);
+        assert!(
+            !ok && !text.contains("Response"),
+            "{silent} answered: {text}"
+        );
+    }
+    // loopback is always open: ntpq works on the host itself
+    let rv = ntpq(&lan, 1, &["-c", "rv 0 stratum"]);
+    assert!(rv.contains("stratum=11"), "{rv}");
+    let log = lan.log(1, "ntpkit.log");
+    assert!(
+        log.contains("Listen and drop on eth0 198.18.0.102:123"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Listen normally on eth0 198.18.0.1:123"),
+        "{log}"
+    );
+    assert!(!log.contains("198.18.0.101:123"), "{log}");
+    // the silent addresses themselves are reachable: it is the rules that keep them quiet
+    let ping = lan.run(2, &["ping", "-c", "1", "-W", "2", "198.18.0.101"]);
+    assert!(ping.status.success(), "{ping:?}");
 }

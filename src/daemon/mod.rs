@@ -18,6 +18,7 @@ pub mod auth;
 pub mod client;
 pub mod config_bridge;
 pub mod core;
+pub mod interfaces;
 pub mod stats;
 pub mod sysstats;
 pub mod view;
