@@ -217,3 +217,114 @@ fn root_netns_ntpd_interface_rules_ignore_and_drop_addresses_last_rule_wins() {
     let ping = lan.run(2, &["ping", "-c", "1", "-W", "2", "198.18.0.101"]);
     assert!(ping.status.success(), "{ping:?}");
 }
+
+/// `/etc/netns/<ns>/hosts`, which `ip netns exec` mounts over /etc/hosts for programs
+/// started in that namespace; removed when dropped.
+struct NetnsHosts(PathBuf);
+
+impl NetnsHosts {
+    fn new(ns: &str, text: &str) -> NetnsHosts {
+        let dir = PathBuf::from("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).expect("/etc/netns/<ns>");
+        std::fs::write(dir.join("hosts"), text).expect("hosts");
+        NetnsHosts(dir)
+    }
+}
+
+impl Drop for NetnsHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The remote column of a peers table.
+fn remotes(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with("====="))
+        .skip(1)
+        .filter_map(|l| l.get(1..)?.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn root_netns_ntpd_pool_replaces_unreachable_members_up_to_maxclock() {
+    let test = "root_netns_ntpd_pool_replaces_unreachable_members_up_to_maxclock";
+    let Some(lan) = lan(test, 5) else { return };
+    // hosts 2 and 3 exist but serve no time; 4 and 5 run NTPsec
+    let _hosts = NetnsHosts::new(
+        &lan.host(1).ns,
+        "127.0.0.1 localhost\n198.18.0.2 pool.test\n198.18.0.3 pool.test\n\
+         198.18.0.4 pool.test\n198.18.0.5 pool.test\n",
+    );
+    // glibc returns every line of the name (host.conf `multi on`), sorted by RFC 6724
+    // (longest prefix shared with our 198.18.0.1 first: .2 and .3 share 30 bits, .4 and .5
+    // 29; ties keep the file's order)
+    let resolved = text(&lan.run(1, &["getent", "ahostsv4", "pool.test"]));
+    let order: Vec<&str> = resolved
+        .lines()
+        .filter(|l| l.contains("DGRAM"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        order,
+        ["198.18.0.2", "198.18.0.3", "198.18.0.4", "198.18.0.5"],
+        "{resolved}"
+    );
+    peers::ntpsec_server(&lan, 4, 5, "");
+    peers::ntpsec_server(&lan, 5, 5, "");
+    // room for three: the first resolution takes .2, .3 (dead) and .4
+    start_ntpd(
+        &lan,
+        1,
+        "tos maxclock 3\npool pool.test iburst minpoll 1 maxpoll 1\n\
+         restrict default\nrestrict 127.0.0.1\n",
+        &[],
+    );
+    let first = lan
+        .wait_for(Duration::from_secs(15), || {
+            let t = our_ntpq(&lan, 1, &["-p"]);
+            (remotes(&t).len() == 3).then_some(t)
+        })
+        .unwrap_or_else(|| panic!("no pool members:\n{}", lan.log(1, "ntpkit.log")));
+    let mut got = remotes(&first);
+    got.sort();
+    assert_eq!(got, ["198.18.0.2", "198.18.0.3", "198.18.0.4"], "{first}");
+    // ten unanswered 2 s polls later the dead ones go and .5 takes a place
+    let last = lan.wait_for(Duration::from_secs(60), || {
+        let t = our_ntpq(&lan, 1, &["-p"]);
+        let mut r = remotes(&t);
+        r.sort();
+        (r == ["198.18.0.4", "198.18.0.5"]).then_some(t)
+    });
+    let log = lan.log(1, "ntpkit.log");
+    let last =
+        last.unwrap_or_else(|| panic!("pool not refilled:\n{}\n{log}", our_ntpq(&lan, 1, &["-p"])));
+    for dead in ["198.18.0.2", "198.18.0.3"] {
+        assert!(
+            log.contains(&format!("{dead}: pool server unreachable")),
+            "{log}"
+        );
+    }
+    // NTPsec's ntpq sees the same two associations, both reachable
+    let theirs = lan
+        .wait_for(Duration::from_secs(20), || {
+            let t = ntpq(&lan, 1, &["-p"]);
+            let rows: Vec<Vec<&str>> = t
+                .lines()
+                .skip_while(|l| !l.starts_with("====="))
+                .skip(1)
+                .map(|l| l[1..].split_whitespace().collect())
+                .collect();
+            (rows.len() == 2
+                && rows
+                    .iter()
+                    .all(|r| r.get(6).is_some_and(|reach| *reach != "0")))
+            .then_some(t)
+        })
+        .unwrap_or_else(|| panic!("NTPsec's ntpq:\n{}\nours:\n{last}", ntpq(&lan, 1, &["-p"])));
+    assert!(
+        theirs.contains("198.18.0.4") && theirs.contains("198.18.0.5"),
+        "{theirs}"
+    );
+}
