@@ -25,7 +25,7 @@ use crate::engine::{
     SystemEvent,
 };
 use crate::wire::auth::KeyStore;
-use crate::wire::control::{peer_flags, PeerStatus, Select};
+use crate::wire::control::{peer_flags, PeerStatus};
 use crate::wire::message::Packet;
 use crate::wire::packet::{Leap, RefId};
 use crate::wire::time::{NtpTimestamp, UnixTime};
@@ -699,7 +699,7 @@ impl Core {
                 } else {
                     0
                 },
-            select: Select::from_bits(p.select as u8),
+            select: p.select,
             event_count: p.event_count,
             event: p.last_event,
         }
