@@ -115,6 +115,39 @@ fn root_netns_ntpd_leapfile_tai_leapsec_expire_as_ntpsec_shows_them() {
     }
 }
 
+#[test]
+fn root_netns_ntpd_without_leapfile_leaves_the_leap_variables_out_as_ntpsec() {
+    let test = "root_netns_ntpd_without_leapfile_leaves_the_leap_variables_out_as_ntpsec";
+    let Some(lan) = lan(test, 2) else { return };
+    peers::ntpsec_server(&lan, 1, 5, "");
+    start_ntpd(
+        &lan,
+        2,
+        &format!("restrict default\nrestrict 127.0.0.1\n{LOCAL10}"),
+        &[],
+    );
+    // asked by name, both answer with what they have: no error, no leap variables
+    let query = ["-c", "rv 0 leap,tai,leapsec,expire"];
+    let vars_line = |t: String| t.lines().find(|l| l.contains("leap=")).map(str::to_string);
+    let theirs = lan
+        .wait_for(Duration::from_secs(20), || {
+            // once NTPsec's orphan mode has made it synchronised, as ours will be
+            vars_line(ntpq(&lan, 1, &query)).filter(|l| l.starts_with("leap=00"))
+        })
+        .unwrap_or_else(|| panic!("NTPsec:\n{}", lan.log(1, "ntpsec.log")));
+    let ours = lan
+        .wait_for(Duration::from_secs(20), || {
+            vars_line(ntpq(&lan, 2, &query)).filter(|l| *l == theirs)
+        })
+        .unwrap_or_else(|| panic!("ours: {}\nNTPsec's: {theirs}", ntpq(&lan, 2, &query)));
+    assert_eq!(ours, "leap=00");
+    let full = ntpq(&lan, 2, &["-c", "rv"]);
+    assert!(
+        !full.contains("leapsec") && !full.contains("tai="),
+        "{full}"
+    );
+}
+
 /// Our ntpq on host `i` asking the daemon there.
 fn our_ntpq(lan: &Lan, i: usize, args: &[&str]) -> String {
     let bin = common::ntpkit_bin();

@@ -480,12 +480,13 @@ impl Responder {
                     reply.status = st.encode();
                     vars
                 };
-                render_vars(&vars, p.data)
+                let optional = if assoc == 0 { SYSTEM_VARS_IF_SET } else { &[] };
+                render_vars(&vars, p.data, optional)
             }
             Opcode::READCLOCK => {
                 let (st, vars) = state.clock_vars(assoc).ok_or(ErrorCode::BADASSOC)?;
                 reply.status = st.encode();
-                render_vars(&vars, p.data)
+                render_vars(&vars, p.data, &[])
             }
             Opcode::WRITEVAR => {
                 if restrict.contains(RestrictFlags::NOMODIFY) {
@@ -665,9 +666,14 @@ fn error_reply(mut header: Header, code: ErrorCode) -> Reply {
     }
 }
 
+/// System variables that exist but are sent only when they have a value (no leapfile: no
+/// `tai`, `leapsec`, `expire`): asked for by name, NTPsec answers nothing, not UNKNOWNVAR.
+const SYSTEM_VARS_IF_SET: &[&str] = &["tai", "leapsec", "expire"];
+
 /// The READVAR text: the default list for an empty request, else the named variables in
-/// the order asked (an unknown name fails the whole request, as ntpd does).
-fn render_vars(vars: &[Var], request: &[u8]) -> Result<Vec<u8>, ErrorCode> {
+/// the order asked (an unknown name fails the whole request, as ntpd does; a known one
+/// without a value, listed in `optional`, is left out).
+fn render_vars(vars: &[Var], request: &[u8], optional: &[&str]) -> Result<Vec<u8>, ErrorCode> {
     let wanted = control::decode_request_vars(request);
     let mut out = TextBuilder::new();
     if wanted.is_empty() {
@@ -676,11 +682,11 @@ fn render_vars(vars: &[Var], request: &[u8]) -> Result<Vec<u8>, ErrorCode> {
         }
     } else {
         for (name, _) in &wanted {
-            let v = vars
-                .iter()
-                .find(|v| v.name == name.as_str())
-                .ok_or(ErrorCode::UNKNOWNVAR)?;
-            v.put(&mut out);
+            match vars.iter().find(|v| v.name == name.as_str()) {
+                Some(v) => v.put(&mut out),
+                None if optional.contains(&name.as_str()) => {}
+                None => return Err(ErrorCode::UNKNOWNVAR),
+            }
         }
     }
     Ok(out.finish())
@@ -851,6 +857,17 @@ mod tests {
             RestrictFlags::NONE,
         );
         assert_eq!(code(unknown, 2, Opcode::READVAR), ErrorCode::UNKNOWNVAR);
+        // leapfile variables without a leapfile: known, so no error, just not there
+        let unset = ask(
+            &mut r,
+            &request(Opcode::READVAR, 5, 0, b"stratum,leapsec,expire"),
+            LOCAL,
+            RestrictFlags::NONE,
+        );
+        let text = reassemble(&unset, 5, Opcode::READVAR)
+            .expect("no error")
+            .data;
+        assert_eq!(String::from_utf8_lossy(&text).trim_end(), "stratum=2");
         let badassoc = ask(
             &mut r,
             &request(Opcode::READVAR, 3, 99, b""),
