@@ -684,7 +684,8 @@ impl Core {
             system,
             peers,
             mru: view::mru_rows(&self.shared),
-            sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed),
+            sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed)
+                .with_monitor(&self.shared, now),
         }
     }
 

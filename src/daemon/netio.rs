@@ -352,6 +352,11 @@ impl SendBatch {
         self.count == 0
     }
 
+    /// Replies queued and not yet flushed.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
     /// Queue a reply. With `stamp_tx`, bytes 40..48 get the transmit time at flush.
     pub fn push(&mut self, data: &[u8], dst: SocketAddr, local: Option<LocalAddr>, stamp_tx: bool) {
         if self.is_full() {
@@ -368,7 +373,8 @@ impl SendBatch {
     }
 
     /// Stamp every queued reply with the current time and send the lot. Returns how many
-    /// left; the queue is cleared either way (a UDP send failure is not retried).
+    /// left (a datagram the kernel refused is skipped and not counted); the queue is
+    /// cleared either way (a UDP send failure is not retried).
     pub fn flush(&mut self, fd: RawFd) -> io::Result<usize> {
         let n = self.count;
         if n == 0 {
@@ -402,6 +408,7 @@ impl SendBatch {
             }
         }
         let mut sent = 0usize;
+        let mut refused = 0usize;
         while sent < n {
             let r = unsafe {
                 libc::sendmmsg(
@@ -419,6 +426,7 @@ impl SendBatch {
                     && e.kind() != io::ErrorKind::Interrupted
                 {
                     sent += 1;
+                    refused += 1;
                     continue;
                 }
                 if sent == 0 {
@@ -428,7 +436,7 @@ impl SendBatch {
             }
             sent += r as usize;
         }
-        Ok(sent)
+        Ok(sent - refused)
     }
 }
 

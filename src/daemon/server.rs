@@ -44,6 +44,12 @@ pub struct Counters {
     pub control: AtomicU64,
     /// Packets for the main loop dropped because its queue was full.
     pub handoff_dropped: AtomicU64,
+    /// Replies the fast path handed to the kernel, and those it refused (`iostats`).
+    pub sent: AtomicU64,
+    pub send_failed: AtomicU64,
+    /// Receive calls on the serving sockets, and those that returned datagrams.
+    pub wakeups: AtomicU64,
+    pub good_wakeups: AtomicU64,
 }
 
 pub fn count_dropped_handoff(shared: &Shared) {
@@ -138,10 +144,12 @@ impl Round {
         wait: bool,
         handoff: &mut dyn FnMut(Handoff),
     ) -> io::Result<usize> {
+        let c = &shared.counters;
+        c.wakeups.fetch_add(1, Ordering::Relaxed);
         let n = self.recv.recv(fd, wait)?;
+        c.good_wakeups.fetch_add(1, Ordering::Relaxed);
         let status = shared.status();
         let access = shared.access();
-        let c = &shared.counters;
         c.received.fetch_add(n as u64, Ordering::Relaxed);
         let mut out = [0u8; HEADER_LEN];
         for i in 0..n {
@@ -248,7 +256,11 @@ impl Round {
             }
         }
         if !self.send.is_empty() {
-            let _ = self.send.flush(fd);
+            let queued = self.send.len() as u64;
+            let sent = self.send.flush(fd).map_or(0, |k| k as u64);
+            c.sent.fetch_add(sent, Ordering::Relaxed);
+            c.send_failed
+                .fetch_add(queued.saturating_sub(sent), Ordering::Relaxed);
         }
         Ok(n)
     }
