@@ -529,6 +529,8 @@ fn root_netns_flood_from_thousands_of_sources_stays_bounded_by_the_mru_cap() {
             "monstats",
             "-c",
             "sysstats",
+            "-c",
+            "iostats",
             "127.0.0.1",
         ],
     );
@@ -544,6 +546,12 @@ fn root_netns_flood_from_thousands_of_sources_stays_bounded_by_the_mru_cap() {
         figure("addresses in use:"),
         figure("maximum addresses:"),
         figure("alloc: recycle full:"),
+    );
+    // every reply the flooder and the client got went through the serving threads' sends
+    let sent_by_daemon = figure("packets sent:");
+    assert!(
+        sent_by_daemon >= (time_replies + kisses) as u64 + answered,
+        "iostats packets sent {sent_by_daemon}\n{monstats}"
     );
     let theirs = mrulist_rows(&lan, &["ntpq"]);
     let mine = mrulist_rows(&lan, &ours);

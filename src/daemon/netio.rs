@@ -324,6 +324,9 @@ pub struct SendBatch {
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
     count: usize,
+    /// Replies the kernel took, and those it refused or never got, since `take_totals`.
+    sent_total: u64,
+    refused_total: u64,
 }
 
 unsafe impl Send for SendBatch {}
@@ -341,6 +344,8 @@ impl SendBatch {
             iovs: vec![unsafe { zeroed() }; size],
             hdrs: vec![unsafe { zeroed() }; size],
             count: 0,
+            sent_total: 0,
+            refused_total: 0,
         }
     }
 
@@ -350,11 +355,6 @@ impl SendBatch {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
-    }
-
-    /// Replies queued and not yet flushed.
-    pub fn len(&self) -> usize {
-        self.count
     }
 
     /// Queue a reply. With `stamp_tx`, bytes 40..48 get the transmit time at flush.
@@ -430,13 +430,24 @@ impl SendBatch {
                     continue;
                 }
                 if sent == 0 {
+                    self.refused_total += n as u64;
                     return Err(e);
                 }
                 break;
             }
             sent += r as usize;
         }
-        Ok(sent - refused)
+        let delivered = sent - refused;
+        self.sent_total += delivered as u64;
+        self.refused_total += (n - delivered) as u64;
+        Ok(delivered)
+    }
+
+    /// (replies sent, replies refused) since the last call.
+    pub fn take_totals(&mut self) -> (u64, u64) {
+        let totals = (self.sent_total, self.refused_total);
+        (self.sent_total, self.refused_total) = (0, 0);
+        totals
     }
 }
 

@@ -144,12 +144,10 @@ impl Round {
         wait: bool,
         handoff: &mut dyn FnMut(Handoff),
     ) -> io::Result<usize> {
-        let c = &shared.counters;
-        c.wakeups.fetch_add(1, Ordering::Relaxed);
         let n = self.recv.recv(fd, wait)?;
-        c.good_wakeups.fetch_add(1, Ordering::Relaxed);
         let status = shared.status();
         let access = shared.access();
+        let c = &shared.counters;
         c.received.fetch_add(n as u64, Ordering::Relaxed);
         let mut out = [0u8; HEADER_LEN];
         for i in 0..n {
@@ -256,11 +254,7 @@ impl Round {
             }
         }
         if !self.send.is_empty() {
-            let queued = self.send.len() as u64;
-            let sent = self.send.flush(fd).map_or(0, |k| k as u64);
-            c.sent.fetch_add(sent, Ordering::Relaxed);
-            c.send_failed
-                .fetch_add(queued.saturating_sub(sent), Ordering::Relaxed);
+            let _ = self.send.flush(fd);
         }
         Ok(n)
     }
@@ -278,7 +272,7 @@ pub fn spawn_worker(
     super::netio::set_recv_timeout(&sock, 200)?;
     std::thread::Builder::new().name(name).spawn(move || {
         while !shared.stop.load(Ordering::Relaxed) {
-            match round.run(sock.as_raw_fd(), &shared, true, &mut handoff) {
+            match round.run_counted(sock.as_raw_fd(), &shared, true, &mut handoff) {
                 Ok(_) => {}
                 Err(e)
                     if matches!(
@@ -294,4 +288,32 @@ pub fn spawn_worker(
             }
         }
     })
+}
+
+impl Round {
+    /// [`Round::run`], also counting for `ntpq -c iostats` the receive calls, those that
+    /// returned datagrams, and what the kernel took of the replies. Once per batch, not
+    /// per packet: the counters are shared by every serving thread.
+    pub fn run_counted(
+        &mut self,
+        fd: RawFd,
+        shared: &Shared,
+        wait: bool,
+        handoff: &mut dyn FnMut(Handoff),
+    ) -> io::Result<usize> {
+        let r = self.run(fd, shared, wait, handoff);
+        let c = &shared.counters;
+        c.wakeups.fetch_add(1, Ordering::Relaxed);
+        if r.is_ok() {
+            c.good_wakeups.fetch_add(1, Ordering::Relaxed);
+        }
+        let (sent, refused) = self.send.take_totals();
+        if sent > 0 {
+            c.sent.fetch_add(sent, Ordering::Relaxed);
+        }
+        if refused > 0 {
+            c.send_failed.fetch_add(refused, Ordering::Relaxed);
+        }
+        r
+    }
 }
