@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The two floods run one at a time: together they starve the bystanders of CPU on a
+/// 2-core machine, which would test the machine rather than the daemon.
+static ONE_FLOOD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const LOCAL10: &str = "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n";
 
 fn server() -> SocketAddr {
@@ -87,6 +91,9 @@ fn flood(sock: &UdpSocket, total: usize, per_sec: usize, make: impl Fn(usize) ->
 #[test]
 fn root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_memory() {
     let test = "root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_memory";
+    let _alone = ONE_FLOOD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let conf =
         format!("restrict default limited kod\nrestrict 127.0.0.1\nrestrict 198.18.0.4\n{LOCAL10}");
     let Some((lan, pid)) = start(test, 4, &conf) else {
@@ -341,4 +348,276 @@ fn root_netns_flood_amplification_of_every_unauthenticated_request() {
     }
     // no mode 7 at all
     assert_eq!(mode7, (0, 0), "{rows:?}");
+}
+
+/// Send `data` to `dst` from the local address `src` (IP_PKTINFO), on a wildcard socket:
+/// one socket speaks for every address of the flooder's `local` /16 route.
+fn send_from(sock: &UdpSocket, src: std::net::Ipv4Addr, dst: SocketAddr, data: &[u8]) -> bool {
+    use std::mem::{size_of, zeroed};
+    use std::os::fd::AsRawFd;
+    let SocketAddr::V4(dst) = dst else {
+        return false;
+    };
+    unsafe {
+        let mut to: libc::sockaddr_in = zeroed();
+        to.sin_family = libc::AF_INET as libc::sa_family_t;
+        to.sin_port = dst.port().to_be();
+        to.sin_addr.s_addr = u32::from(*dst.ip()).to_be();
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        let mut control = [0u64; 8];
+        let mut msg: libc::msghdr = zeroed();
+        msg.msg_name = &mut to as *mut _ as *mut libc::c_void;
+        msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as u32) as _;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::IPPROTO_IP;
+        (*c).cmsg_type = libc::IP_PKTINFO;
+        (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as _;
+        let mut info: libc::in_pktinfo = zeroed();
+        info.ipi_spec_dst.s_addr = u32::from(src).to_be();
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::in_pktinfo, info);
+        libc::sendmsg(sock.as_raw_fd(), &msg, 0) >= 0
+    }
+}
+
+/// Rows of an `mrulist` table (after its `=====` rule), by the ntpq given in `argv`.
+fn mrulist_rows(lan: &Lan, argv: &[&str]) -> Vec<String> {
+    let mut args = argv.to_vec();
+    args.extend(["-n", "-c", "mrulist", "127.0.0.1"]);
+    let out = lan.run(1, &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("====="))
+        .skip(1)
+        // NTPsec ends with "# Collected N slots …" lines
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        text.contains("====="),
+        "no mrulist from {argv:?}:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rows
+}
+
+#[test]
+fn root_netns_flood_from_thousands_of_sources_stays_bounded_by_the_mru_cap() {
+    let test = "root_netns_flood_from_thousands_of_sources_stays_bounded_by_the_mru_cap";
+    let _alone = ONE_FLOOD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    const SOURCES: usize = 5000;
+    const BURST: usize = 5;
+    const PASSES: usize = 4;
+    const MRU_DEPTH: u64 = 2000;
+    if !common::needs(test, &[("ntpq", "ntpsec")]) {
+        return;
+    }
+    let conf = format!(
+        "restrict default limited kod\nrestrict 127.0.0.1\nrestrict 198.18.0.3\n\
+         mru maxdepth {MRU_DEPTH}\n{LOCAL10}"
+    );
+    let Some((lan, pid)) = start(test, 3, &conf) else {
+        return;
+    };
+    // host 2 owns 198.19.0.0/16 (a `local` route: it may send from and receive at any
+    // address in it), and the server routes that /16 back through it
+    let routes = [
+        (
+            2,
+            vec!["ip", "route", "add", "local", "198.19.0.0/16", "dev", "lo"],
+        ),
+        (
+            1,
+            vec!["ip", "route", "add", "198.19.0.0/16", "via", "198.18.0.2"],
+        ),
+    ];
+    for (host, argv) in routes {
+        let out = lan.run(host, &argv);
+        assert!(out.status.success(), "{argv:?}: {out:?}");
+    }
+    peers::wait_serving(&lan, 3, "198.18.0.1", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
+    let bin = common::ntpkit_bin();
+    let ours = [bin.to_str().unwrap(), "ntpq"];
+    let rss_before = rss_kib(pid);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    // host 3: a fast legitimate client (its address is not `limited`), one request in flight
+    let legit = {
+        let (sock, stop) = (netns_udp::socket_in(&lan.host(3).ns), stop.clone());
+        std::thread::spawn(move || {
+            let (mut asked, mut answered) = (0u64, 0u64);
+            let mut buf = [0u8; 128];
+            sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                asked += 1;
+                let xmt = 0x6000_0000_0000_0000 + asked;
+                sock.send_to(&request(xmt), server()).unwrap();
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < deadline {
+                    match sock.recv_from(&mut buf) {
+                        Ok((n, _)) if n >= 48 && buf[24..32] == xmt.to_be_bytes() => {
+                            answered += 1;
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (asked, answered)
+        })
+    };
+    // host 2: the flooder; one wildcard socket sends from every source and hears every reply
+    let flooder = netns_udp::socket_in(&lan.host(2).ns);
+    let (kisses, time_replies) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let listener = {
+        let sock = flooder.try_clone().unwrap();
+        let (stop, kisses, replies) = (stop.clone(), kisses.clone(), time_replies.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 128];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    if n >= 48 && buf[1] == 0 && &buf[12..16] == b"RATE" {
+                        kisses.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        replies.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    let source =
+        |i: usize| std::net::Ipv4Addr::new(198, 19, 1 + (i / 200) as u8, 1 + (i % 200) as u8);
+    // bursts of BURST requests per source, sources in turn, PASSES times: 100k packets at
+    // about 10k/s; with more sources than the MRU holds, each pass finds them forgotten
+    let total = SOURCES * BURST * PASSES;
+    let per_sec = 10_000.0;
+    let (mut sent, mut failed) = (0usize, 0usize);
+    let flood_start = Instant::now();
+    for k in 0..total {
+        let i = (k / BURST) % SOURCES;
+        if send_from(&flooder, source(i), server(), &request(k as u64 + 1)) {
+            sent += 1;
+        } else {
+            failed += 1;
+        }
+        if k % 100 == 99 {
+            let due = Duration::from_secs_f64((k + 1) as f64 / per_sec);
+            if let Some(wait) = due.checked_sub(flood_start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    let flood_secs = flood_start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let (asked, answered) = legit.join().unwrap();
+    listener.join().unwrap();
+    let rss_after = rss_kib(pid);
+    let (kisses, time_replies) = (
+        kisses.load(Ordering::Relaxed),
+        time_replies.load(Ordering::Relaxed),
+    );
+
+    let monstats = lan.run(
+        1,
+        &[
+            ours[0],
+            ours[1],
+            "-c",
+            "monstats",
+            "-c",
+            "sysstats",
+            "-c",
+            "iostats",
+            "127.0.0.1",
+        ],
+    );
+    let monstats = String::from_utf8_lossy(&monstats.stdout).into_owned();
+    let figure = |label: &str| -> u64 {
+        monstats
+            .lines()
+            .find(|l| l.starts_with(label))
+            .and_then(|l| l[label.len()..].split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {label:?} in\n{monstats}"))
+    };
+    let (depth, cap, recycled) = (
+        figure("addresses in use:"),
+        figure("maximum addresses:"),
+        figure("alloc: recycle full:"),
+    );
+    // every reply the flooder and the client got went through the serving threads' sends
+    let sent_by_daemon = figure("packets sent:");
+    assert!(
+        sent_by_daemon >= (time_replies + kisses) as u64 + answered,
+        "iostats packets sent {sent_by_daemon}\n{monstats}"
+    );
+    let theirs = mrulist_rows(&lan, &["ntpq"]);
+    let mine = mrulist_rows(&lan, &ours);
+    eprintln!(
+        "MEASURED: flood of {sent} requests from {SOURCES} sources ({BURST} a burst, {PASSES} \
+         passes) in {flood_secs:.1} s ({failed} not sent); flooder got {time_replies} time \
+         replies and {kisses} RATE kisses; legitimate client {answered}/{asked}; RSS \
+         {rss_before} → {rss_after} KiB; MRU {depth}/{cap} entries, {recycled} recycled; \
+         mrulist rows: NTPsec ntpq {}, ours {}",
+        theirs.len(),
+        mine.len()
+    );
+
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "{}",
+        lan.log(1, "ntpkit.log")
+    );
+    assert!(sent >= total * 99 / 100, "only {sent} of {total} sent");
+    assert!(
+        asked >= 100 && answered * 100 >= asked * 99,
+        "legitimate client: {answered}/{asked}"
+    );
+    // the cap holds, it was reached, and both ntpqs see no more than it
+    assert!(
+        (MRU_DEPTH / 2..=MRU_DEPTH).contains(&cap),
+        "cap {cap}\n{monstats}"
+    );
+    assert!(depth <= cap && depth >= cap * 9 / 10, "depth {depth}/{cap}");
+    assert!(recycled as usize >= SOURCES - cap as usize, "{monstats}");
+    for rows in [&theirs, &mine] {
+        assert!(
+            rows.len() as u64 <= cap && rows.len() as u64 >= cap * 9 / 10,
+            "{} rows: first {:?} last {:?}",
+            rows.len(),
+            &rows[..3.min(rows.len())],
+            &rows[rows.len().saturating_sub(5)..]
+        );
+    }
+    // the flood's sources are what fills the list, newest first
+    assert!(mine.iter().filter(|r| r.contains("198.19.")).count() as u64 >= cap * 9 / 10);
+    // a burst earns at most one answer and one kiss per source while the MRU remembers it
+    // (a forgotten source is a new one): never more than 2 of every BURST packets
+    let bursts = SOURCES * PASSES;
+    assert!(
+        time_replies <= bursts + 100,
+        "{time_replies} time replies for {bursts} bursts"
+    );
+    assert!(kisses <= bursts, "{kisses} kisses for {bursts} bursts");
+    assert!(
+        kisses >= bursts / 2,
+        "{kisses} kisses: rate limiting never tripped?"
+    );
+    // memory: the MRU's own budget plus slack, whatever the number of sources
+    assert!(
+        rss_after <= rss_before + 16 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB"
+    );
 }

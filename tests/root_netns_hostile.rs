@@ -384,24 +384,82 @@ fn root_netns_hostile_junk_is_dropped_counted_and_good_clients_still_served() {
         "{after:?}"
     );
 
-    // NTPsec's ntpq reads the same counters with `sysstats`
-    let out = lan.run(1, &["ntpq", "-c", "sysstats", "127.0.0.1"]);
+    // NTPsec's ntpq and ours read the same counters with `sysstats`, in the same layout;
+    // the drop counters do not move between the two reads (nothing hostile is in flight)
+    let ntpsec = sysstats_by(&lan, &["ntpq"]);
+    let ours = sysstats_by(&lan, &[bin.to_str().unwrap(), "ntpq"]);
+    eprintln!("NTPsec ntpq sysstats: {ntpsec:?}\nour ntpq sysstats: {ours:?}");
+    for (label, var) in [
+        ("bad length or format:", "ss_badformat"),
+        ("authentication failed:", "ss_badauth"),
+        ("declined:", "ss_declined"),
+        ("restricted:", "ss_restricted"),
+        ("rate limited:", "ss_limited"),
+        ("KoD responses:", "ss_kodsent"),
+    ] {
+        let (theirs, mine) = (ntpsec.get(label), ours.get(label));
+        assert!(
+            theirs.is_some(),
+            "NTPsec's ntpq shows no {label:?}: {ntpsec:?}"
+        );
+        assert_eq!(theirs, mine, "{label}");
+        // and both agree with the variable read by name (it can only have grown since)
+        if let Some(by_name) = after.get(var) {
+            assert!(
+                mine.unwrap() >= by_name,
+                "{label} {mine:?} < {var}={by_name}"
+            );
+        }
+    }
+    assert!(ours["bad length or format:"] >= after["ss_badformat"]);
+    assert!(ours["packets received:"] >= after["ss_received"]);
+    // the other tables read too: what the serving threads received, and the MRU list
+    let out = lan.run(
+        1,
+        &[
+            bin.to_str().unwrap(),
+            "ntpq",
+            "-c",
+            "iostats",
+            "-c",
+            "monstats",
+            "127.0.0.1",
+        ],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("bad length or format:"))
-        .unwrap_or_else(|| {
-            panic!(
-                "no sysstats from NTPsec's ntpq:\n{text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    // "bad length or format:   3318   3318   …": the total comes first
-    let shown: u64 = line
-        .split_once(':')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
-    assert!(shown >= after["ss_badformat"], "{text}");
-    assert!(text.contains("authentication failed:"), "{text}");
+    let totals = totals_of(&text);
+    assert!(
+        totals.get("received packets:").copied().unwrap_or(0) >= received,
+        "{text}"
+    );
+    assert!(
+        totals.get("addresses in use:").copied().unwrap_or(0) >= 2,
+        "{text}"
+    );
+}
+
+/// `label: total …` lines of a counter display: label (with its colon) → first number.
+fn totals_of(text: &str) -> HashMap<String, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let (label, rest) = l.split_once(':')?;
+            let n = rest.split_whitespace().next()?.parse().ok()?;
+            Some((format!("{}:", label.trim()), n))
+        })
+        .collect()
+}
+
+/// `ntpq -c sysstats` run by `argv` on the daemon's host.
+fn sysstats_by(lan: &Lan, argv: &[&str]) -> HashMap<String, u64> {
+    let mut args = argv.to_vec();
+    args.extend(["-c", "sysstats", "127.0.0.1"]);
+    let out = lan.run(1, &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let totals = totals_of(&text);
+    assert!(
+        totals.contains_key("bad length or format:"),
+        "no sysstats from {argv:?}:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    totals
 }

@@ -9,3 +9,4 @@ pub mod ntpstat;
 pub mod peers;
 pub mod sample;
 pub mod server;
+pub mod stats_tables;

@@ -5,6 +5,7 @@
 use super::client::{Association, Client, Error, Family, Signer};
 use super::cooked::{self, Wrapped};
 use super::peers::{self, PeerTable};
+use super::stats_tables;
 use crate::wire::control::{ClockStatus, PeerStatus, SystemStatus, Value};
 use crate::wire::time::NtpTimestamp;
 use serde_json::{json, Map, Value as Json};
@@ -90,6 +91,11 @@ const COMMANDS: &[Command] = &[
         help: "specify the host whose NTP server we talk to",
     },
     Command {
+        name: "iostats",
+        args: "",
+        help: "display network input and output counters",
+    },
+    Command {
         name: "kerninfo",
         args: "",
         help: "display kernel loop and PPS statistics",
@@ -108,6 +114,11 @@ const COMMANDS: &[Command] = &[
         name: "lpeers",
         args: "[-4|-6]",
         help: "print all peers the server knows about",
+    },
+    Command {
+        name: "monstats",
+        args: "",
+        help: "display monitor (mrulist) counters and limits",
     },
     Command {
         name: "mrulist",
@@ -153,6 +164,11 @@ const COMMANDS: &[Command] = &[
         name: "sysinfo",
         args: "",
         help: "display system summary",
+    },
+    Command {
+        name: "sysstats",
+        args: "",
+        help: "display system uptime and packet counts",
     },
     Command {
         name: "timeout",
@@ -372,6 +388,13 @@ impl<'w> Session<'w> {
             "writevar" => self.writevar(args),
             "sysinfo" => self.display_table("sysinfo", cooked::SYSINFO, true),
             "kerninfo" => self.display_table("kerninfo", cooked::KERNINFO, true),
+            "sysstats" => self.stats_table(
+                "sysstats",
+                stats_tables::SYSSTATS,
+                Some(stats_tables::SYSSTATS_SINCE_RESET),
+            ),
+            "iostats" => self.stats_table("iostats", stats_tables::IOSTATS, None),
+            "monstats" => self.stats_table("monstats", stats_tables::MONSTATS, None),
             "mrulist" => self.mrulist(args),
             "host" => {
                 self.host(args.first().copied());
@@ -796,22 +819,7 @@ impl<'w> Session<'w> {
         status_line: bool,
     ) -> Result<(), String> {
         let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        let mut r = self.client()?.read_vars(0, &names);
-        if let Err(Error::Server(crate::wire::control::ErrorCode::UNKNOWNVAR, _)) = r {
-            // a daemon without some of them (NTPsec has no bcastdelay): ask one by one
-            let mut all = super::client::Vars {
-                status: 0,
-                vars: Vec::new(),
-            };
-            for name in &names {
-                if let Ok(v) = self.client()?.read_vars(0, &[name]) {
-                    all.status = v.status;
-                    all.vars.extend(v.vars);
-                }
-            }
-            r = Ok(all);
-        }
-        let vars = match r {
+        let vars = match self.read_system_vars(&names)? {
             Ok(v) => v,
             Err(e) => {
                 self.report(e);
@@ -840,6 +848,65 @@ impl<'w> Session<'w> {
                 let shown = cooked::display_value(name, v, &mut host_of);
                 text.push_str(&format!("{label}  {shown}\n"));
             }
+        }
+        let _ = self.out.write_all(text.as_bytes());
+        Ok(())
+    }
+
+    /// System variables by name; with a daemon that lacks some (NTPsec has no
+    /// bcastdelay, ntp.org no `io_*`), asked one by one and the missing ones left out.
+    fn read_system_vars(
+        &mut self,
+        names: &[&str],
+    ) -> Result<Result<super::client::Vars, Error>, String> {
+        let mut r = self.client()?.read_vars(0, names);
+        if let Err(Error::Server(crate::wire::control::ErrorCode::UNKNOWNVAR, _)) = r {
+            let mut all = super::client::Vars {
+                status: 0,
+                vars: Vec::new(),
+            };
+            for name in names {
+                if let Ok(v) = self.client()?.read_vars(0, &[name]) {
+                    all.status = v.status;
+                    all.vars.extend(v.vars);
+                }
+            }
+            r = Ok(all);
+        }
+        Ok(r)
+    }
+
+    /// `sysstats`, `iostats`, `monstats`: counters in NTPsec's layout.
+    fn stats_table(
+        &mut self,
+        kind: &str,
+        table: stats_tables::Table,
+        since_reset: Option<stats_tables::Table>,
+    ) -> Result<(), String> {
+        let mut names = stats_tables::names(table, false);
+        if let Some(t) = since_reset {
+            names.extend(stats_tables::names(t, true));
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let vars = match self.read_system_vars(&names)? {
+            Ok(v) => v,
+            Err(e) => {
+                self.report(e);
+                return Ok(());
+            }
+        };
+        if self.opts.json {
+            let mut m = Map::new();
+            for (n, v) in &vars.vars {
+                m.insert(n.clone(), json_value(v));
+            }
+            self.json_out(kind, Json::Object(m));
+            return Ok(());
+        }
+        let lookup = |n: &str| crate::wire::control::lookup(&vars.vars, n).cloned();
+        let mut text = stats_tables::render(table, &lookup);
+        if let Some(t) = since_reset {
+            text.push_str(&stats_tables::render_since_reset(t, &lookup));
         }
         let _ = self.out.write_all(text.as_bytes());
         Ok(())

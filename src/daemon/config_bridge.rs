@@ -139,7 +139,8 @@ pub fn engine_config(
     let t = &settings.config.tinker;
     let tos = &settings.config.tos;
     let mut step = StepPolicy {
-        allow_first_panic: opts.allow_big_step || opts.once,
+        // -g only: ntpd -q without -g refuses a correction past the panic threshold
+        allow_first_panic: opts.allow_big_step,
         ..StepPolicy::default()
     };
     if let Some(s) = t.step {

@@ -81,6 +81,8 @@ pub struct Core {
     loopstats: Option<StatsFile>,
     peerstats: Option<StatsFile>,
     once: bool,
+    /// `-x` was given (as opposed to observe-only forced by EPERM).
+    asked_observe_only: bool,
     /// Set when the daemon must stop (-q done, panic): the exit code.
     pub exit: Option<i32>,
     families: (bool, bool),
@@ -194,6 +196,7 @@ impl Core {
             last_reftime: NtpTimestamp::ZERO,
             last_rec: HashMap::new(),
             once: opts.once,
+            asked_observe_only: opts.observe_only,
             exit: None,
             families: (opts.families.v4(), opts.families.v6()),
             blocking_dns: opts.single_thread,
@@ -622,7 +625,18 @@ impl Core {
         self.record_peerstats(id);
         if self.once && self.engine.system_status().synchronized && self.exit.is_none() {
             let st = self.engine.system_status();
-            // ntpd -q's two endings: stepped ("time set") or slewed
+            // ntpd -q's two endings: stepped ("time set") or slewed. Observe-only forced by
+            // EPERM did neither: say so, and fail (-x asked for it, so that is a success)
+            if self.clock.observe_only && !self.asked_observe_only {
+                let text = format!(
+                    "ntpd: time not set (not permitted: observe-only), offset {:+.6}s",
+                    st.offset
+                );
+                println!("{text}");
+                log::warn(&text);
+                self.exit = Some(1);
+                return;
+            }
             let how = if st.steps > 0 { "set" } else { "slew" };
             println!("ntpd: time {how} {:+.6}s", st.offset);
             log::notice(&format!("ntpd: time {how} {:+.6}s", st.offset));
@@ -771,7 +785,8 @@ impl Core {
             system,
             peers,
             mru: view::mru_rows(&self.shared),
-            sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed),
+            sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed)
+                .with_monitor(&self.shared, now),
         }
     }
 

@@ -83,6 +83,21 @@ pub struct Mru {
     tail: u32,
     cap: usize,
     discard: Discard,
+    /// Allocation counters for `ntpq -c monstats` (ntpd's `mru_exists/new/recyclefull`).
+    pub stats: MruStats,
+}
+
+/// What the table did with each packet, and its high-water mark (`monstats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MruStats {
+    /// The source already had an entry.
+    pub exists: u64,
+    /// A free slot was taken.
+    pub new: u64,
+    /// The table was full: the least recently heard source was dropped for this one.
+    pub recycled_full: u64,
+    /// The most entries ever held at once.
+    pub deepest: usize,
 }
 
 /// Whole seconds between two timestamps, rounded as ntpd does (add half a second).
@@ -102,6 +117,7 @@ impl Mru {
             tail: NIL,
             cap,
             discard,
+            stats: MruStats::default(),
         }
     }
 
@@ -160,6 +176,7 @@ impl Mru {
         flags: u32,
     ) -> u32 {
         if let Some(&i) = self.index.get(&addr) {
+            self.stats.exists += 1;
             let head_s = 1i64 << self.discard.average_log2;
             let limit = 8 * head_s;
             let minimum = self.discard.minimum_secs as i64;
@@ -200,9 +217,12 @@ impl Mru {
             next: NIL,
         };
         let i = if self.slots.len() < self.cap {
+            self.stats.new += 1;
             self.slots.push(entry);
+            self.stats.deepest = self.stats.deepest.max(self.slots.len());
             (self.slots.len() - 1) as u32
         } else {
+            self.stats.recycled_full += 1;
             let victim = self.tail;
             self.unlink(victim);
             let old = self.slots[victim as usize].addr;
@@ -213,6 +233,11 @@ impl Mru {
         self.index.insert(addr, i);
         self.push_front(i);
         entry.flags
+    }
+
+    /// When the least recently heard source was last heard from.
+    pub fn oldest(&self) -> Option<NtpTimestamp> {
+        (self.tail != NIL).then(|| self.slots[self.tail as usize].last)
     }
 
     /// Entries from the most to the least recently heard.
@@ -288,5 +313,13 @@ mod tests {
         let order: Vec<IpAddr> = m.iter().map(|e| e.addr).collect();
         assert_eq!(order, [ip("10.0.0.4"), ip("10.0.0.1"), ip("10.0.0.3")]);
         assert_eq!(m.iter().nth(1).unwrap().count, 2);
+        let expected = MruStats {
+            exists: 1,
+            new: 3,
+            recycled_full: 1,
+            deepest: 3,
+        };
+        assert_eq!(m.stats, expected);
+        assert_eq!(m.oldest(), Some(at(2.0)));
     }
 }

@@ -324,6 +324,9 @@ pub struct SendBatch {
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
     count: usize,
+    /// Replies the kernel took, and those it refused or never got, since `take_totals`.
+    sent_total: u64,
+    refused_total: u64,
 }
 
 unsafe impl Send for SendBatch {}
@@ -341,6 +344,8 @@ impl SendBatch {
             iovs: vec![unsafe { zeroed() }; size],
             hdrs: vec![unsafe { zeroed() }; size],
             count: 0,
+            sent_total: 0,
+            refused_total: 0,
         }
     }
 
@@ -368,7 +373,8 @@ impl SendBatch {
     }
 
     /// Stamp every queued reply with the current time and send the lot. Returns how many
-    /// left; the queue is cleared either way (a UDP send failure is not retried).
+    /// left (a datagram the kernel refused is skipped and not counted); the queue is
+    /// cleared either way (a UDP send failure is not retried).
     pub fn flush(&mut self, fd: RawFd) -> io::Result<usize> {
         let n = self.count;
         if n == 0 {
@@ -402,6 +408,7 @@ impl SendBatch {
             }
         }
         let mut sent = 0usize;
+        let mut refused = 0usize;
         while sent < n {
             let r = unsafe {
                 libc::sendmmsg(
@@ -419,16 +426,28 @@ impl SendBatch {
                     && e.kind() != io::ErrorKind::Interrupted
                 {
                     sent += 1;
+                    refused += 1;
                     continue;
                 }
                 if sent == 0 {
+                    self.refused_total += n as u64;
                     return Err(e);
                 }
                 break;
             }
             sent += r as usize;
         }
-        Ok(sent)
+        let delivered = sent - refused;
+        self.sent_total += delivered as u64;
+        self.refused_total += (n - delivered) as u64;
+        Ok(delivered)
+    }
+
+    /// (replies sent, replies refused) since the last call.
+    pub fn take_totals(&mut self) -> (u64, u64) {
+        let totals = (self.sent_total, self.refused_total);
+        (self.sent_total, self.refused_total) = (0, 0);
+        totals
     }
 }
 

@@ -502,7 +502,7 @@ fn serve_in_runtime(
                     server::count_dropped_handoff(&shared);
                 }
             };
-            match guard.try_io(|_| round.run(raw, &shared, false, &mut send)) {
+            match guard.try_io(|_| round.run_counted(raw, &shared, false, &mut send)) {
                 Ok(Ok(_)) | Err(_) => {}
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Ok(Err(e)) => {

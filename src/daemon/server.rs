@@ -44,6 +44,12 @@ pub struct Counters {
     pub control: AtomicU64,
     /// Packets for the main loop dropped because its queue was full.
     pub handoff_dropped: AtomicU64,
+    /// Replies the fast path handed to the kernel, and those it refused (`iostats`).
+    pub sent: AtomicU64,
+    pub send_failed: AtomicU64,
+    /// Receive calls on the serving sockets, and those that returned datagrams.
+    pub wakeups: AtomicU64,
+    pub good_wakeups: AtomicU64,
 }
 
 pub fn count_dropped_handoff(shared: &Shared) {
@@ -266,7 +272,7 @@ pub fn spawn_worker(
     super::netio::set_recv_timeout(&sock, 200)?;
     std::thread::Builder::new().name(name).spawn(move || {
         while !shared.stop.load(Ordering::Relaxed) {
-            match round.run(sock.as_raw_fd(), &shared, true, &mut handoff) {
+            match round.run_counted(sock.as_raw_fd(), &shared, true, &mut handoff) {
                 Ok(_) => {}
                 Err(e)
                     if matches!(
@@ -282,4 +288,32 @@ pub fn spawn_worker(
             }
         }
     })
+}
+
+impl Round {
+    /// [`Round::run`], also counting for `ntpq -c iostats` the receive calls, those that
+    /// returned datagrams, and what the kernel took of the replies. Once per batch, not
+    /// per packet: the counters are shared by every serving thread.
+    pub fn run_counted(
+        &mut self,
+        fd: RawFd,
+        shared: &Shared,
+        wait: bool,
+        handoff: &mut dyn FnMut(Handoff),
+    ) -> io::Result<usize> {
+        let r = self.run(fd, shared, wait, handoff);
+        let c = &shared.counters;
+        c.wakeups.fetch_add(1, Ordering::Relaxed);
+        if r.is_ok() {
+            c.good_wakeups.fetch_add(1, Ordering::Relaxed);
+        }
+        let (sent, refused) = self.send.take_totals();
+        if sent > 0 {
+            c.sent.fetch_add(sent, Ordering::Relaxed);
+        }
+        if refused > 0 {
+            c.send_failed.fetch_add(refused, Ordering::Relaxed);
+        }
+        r
+    }
 }

@@ -7,9 +7,12 @@
 //! `_r` ("since reset") variants NTPsec's ntpq also asks for equal the totals.
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
-use super::server::Counters;
+use super::mru::{Mru, ENTRY_COST};
+use super::server::{Counters, Shared};
 use crate::control::server::{Var, VarValue};
+use crate::wire::time::NtpTimestamp;
 
 /// One reading of the packet counters, plus the daemon's uptime.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +40,82 @@ pub struct SysStats {
     pub control_requests: u64,
     /// Dropped because the main loop's queue was full (`io_dropped`).
     pub queue_dropped: u64,
+    /// Replies handed to the kernel by the serving threads, and those it refused.
+    pub sent: u64,
+    pub send_failed: u64,
+    /// Receive calls, and those that returned datagrams (`io_wakeups`, `io_goodwakeups`).
+    pub wakeups: u64,
+    pub good_wakeups: u64,
+    /// The MRU table (`ntpq -c monstats`).
+    pub monitor: MonStats,
+}
+
+/// The MRU list's size, limits and allocation counters, summed over its shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MonStats {
+    pub enabled: bool,
+    pub depth: u64,
+    /// Sum of each shard's high-water mark (an upper bound of the table's).
+    pub deepest: u64,
+    pub max_depth: u64,
+    pub exists: u64,
+    pub new: u64,
+    pub recycled_full: u64,
+    /// Seconds since the least recently heard source was heard.
+    pub oldest_age: u64,
+}
+
+impl MonStats {
+    pub fn read(shards: &[Arc<Mutex<Mru>>], enabled: bool, now: NtpTimestamp) -> MonStats {
+        let mut m = MonStats {
+            enabled,
+            ..Default::default()
+        };
+        let mut oldest: Option<NtpTimestamp> = None;
+        for shard in shards {
+            let t = shard.lock().unwrap_or_else(|e| e.into_inner());
+            m.depth += t.len() as u64;
+            m.max_depth += t.capacity() as u64;
+            m.deepest += t.stats.deepest as u64;
+            m.exists += t.stats.exists;
+            m.new += t.stats.new;
+            m.recycled_full += t.stats.recycled_full;
+            if let Some(o) = t.oldest() {
+                // wrapping difference: the era boundary must not make an entry look young
+                if oldest.is_none_or(|c| (c.0.wrapping_sub(o.0) as i64) > 0) {
+                    oldest = Some(o);
+                }
+            }
+        }
+        m.oldest_age = oldest.map_or(0, |o| (now.0.wrapping_sub(o.0) as i64).max(0) as u64 >> 32);
+        m
+    }
+
+    /// The `mru_*` variables NTPsec's `ntpq -c monstats` reads. There is no age-based
+    /// reclaim (the table only recycles when full), so `mru_mindepth` is the cap and the
+    /// ages are 0.
+    fn vars(&self) -> Vec<Var> {
+        let int = |n: u64| VarValue::Int(n.min(i64::MAX as u64) as i64);
+        let kb = |entries: u64| int(entries * ENTRY_COST as u64 / 1024);
+        vec![
+            Var::extra("mru_enabled", int(self.enabled as u64)),
+            Var::extra("mru_hashslots", int(self.depth)),
+            Var::extra("mru_depth", int(self.depth)),
+            Var::extra("mru_deepest", int(self.deepest)),
+            Var::extra("mru_maxdepth", int(self.max_depth)),
+            Var::extra("mru_mindepth", int(self.max_depth)),
+            Var::extra("mru_maxage", int(0)),
+            Var::extra("mru_minage", int(0)),
+            Var::extra("mru_mem", kb(self.depth)),
+            Var::extra("mru_maxmem", kb(self.max_depth)),
+            Var::extra("mru_exists", int(self.exists)),
+            Var::extra("mru_new", int(self.new)),
+            Var::extra("mru_recycleold", int(0)),
+            Var::extra("mru_recyclefull", int(self.recycled_full)),
+            Var::extra("mru_none", int(0)),
+            Var::extra("mru_oldest_age", int(self.oldest_age)),
+        ]
+    }
 }
 
 impl SysStats {
@@ -56,7 +135,18 @@ impl SysStats {
             processed: get(&c.replied),
             control_requests: get(&c.control),
             queue_dropped: get(&c.handoff_dropped),
+            sent: get(&c.sent),
+            send_failed: get(&c.send_failed),
+            wakeups: get(&c.wakeups),
+            good_wakeups: get(&c.good_wakeups),
+            monitor: MonStats::default(),
         }
+    }
+
+    /// Adds the MRU table's figures.
+    pub fn with_monitor(mut self, shared: &Shared, now: NtpTimestamp) -> SysStats {
+        self.monitor = MonStats::read(&shared.mru_shards, shared.monitor, now);
+        self
     }
 
     /// The `ss_*` variables (all non-default: READVAR without names does not list them).
@@ -90,7 +180,23 @@ impl SysStats {
         v.push(Var::extra("ss_ver1symm_r", int(0)));
         v.push(Var::extra("ss_processed", int(self.processed)));
         v.push(Var::extra("ss_processed_r", int(self.processed)));
-        v.push(Var::extra("io_dropped", int(self.queue_dropped)));
+        // `iostats`: the receive buffers are the serving threads' recvmmsg batches, never
+        // short (so no low-water refills); nothing is ignored by interface.
+        v.extend([
+            Var::extra("iostats_reset", int(self.uptime)),
+            Var::extra("total_rbuf", int(super::server::BATCH as u64)),
+            Var::extra("free_rbuf", int(super::server::BATCH as u64)),
+            Var::extra("used_rbuf", int(0)),
+            Var::extra("rbuf_lowater", int(0)),
+            Var::extra("io_dropped", int(self.queue_dropped)),
+            Var::extra("io_ignored", int(0)),
+            Var::extra("io_received", int(self.received)),
+            Var::extra("io_sent", int(self.sent)),
+            Var::extra("io_sendfailed", int(self.send_failed)),
+            Var::extra("io_wakeups", int(self.wakeups)),
+            Var::extra("io_goodwakeups", int(self.good_wakeups)),
+        ]);
+        v.extend(self.monitor.vars());
         v
     }
 }
@@ -138,5 +244,36 @@ mod tests {
             value(n);
             value(&format!("{n}_r"));
         }
+        // and every name its `iostats` and `monstats` ask for
+        for n in crate::control::stats_tables::IOSTATS
+            .iter()
+            .chain(crate::control::stats_tables::MONSTATS)
+        {
+            value(n.0);
+        }
+    }
+
+    #[test]
+    fn monitor_figures_sum_the_shards() {
+        use super::super::mru::Discard;
+        let t = |s: u64| NtpTimestamp((3_900_000_000u64 + s) << 32);
+        let shards: Vec<Arc<Mutex<Mru>>> = (0..2)
+            .map(|_| Arc::new(Mutex::new(Mru::new(2, Discard::default()))))
+            .collect();
+        for (k, a) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].iter().enumerate() {
+            let shard = &shards[k % 2];
+            shard
+                .lock()
+                .unwrap()
+                .monitor(a.parse().unwrap(), 1, 3, 4, t(k as u64), 0);
+        }
+        shards[0]
+            .lock()
+            .unwrap()
+            .monitor("10.0.0.4".parse().unwrap(), 1, 3, 4, t(5), 0);
+        let m = MonStats::read(&shards, true, t(10));
+        assert_eq!((m.depth, m.max_depth, m.new, m.recycled_full), (3, 4, 3, 1));
+        // the oldest entry left is 10.0.0.2, heard at 1 s
+        assert_eq!(m.oldest_age, 9);
     }
 }
