@@ -40,6 +40,8 @@ struct AssocInfo {
     key: Option<u32>,
     srchost: Option<String>,
     authentic: bool,
+    /// A `peer` line: its packets leave from port 123, as ntpd's and chronyd's do.
+    symmetric: bool,
 }
 
 /// A `server`/`pool` line whose name is not resolved yet.
@@ -228,12 +230,6 @@ impl Core {
     fn mobilize_configured(&mut self) {
         let now = now_ntp();
         for a in self.settings.config.associations.clone() {
-            if a.kind == AssociationKind::Peer {
-                log::warn(&format!(
-                    "{}: symmetric mode is not supported; polling the peer as a server",
-                    a.location
-                ));
-            }
             match &a.target {
                 Target::Refclock { .. } if a.is_local_clock() => {
                     let mut s = SourceConfig::local_clock(a.refclock_stratum().unwrap_or(5));
@@ -252,6 +248,7 @@ impl Core {
                             key: None,
                             srchost: None,
                             authentic: false,
+                            symmetric: false,
                         },
                     );
                 }
@@ -300,11 +297,22 @@ impl Core {
                 .write()
                 .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
         }
-        let id = self
-            .engine
-            .add_source(super::config_bridge::source_config(a, ip), now);
+        let source = super::config_bridge::source_config(a, ip);
+        let symmetric = source.is_symmetric();
+        let id = self.engine.add_source(source, now);
+        if let Some(local) = route_source(ip) {
+            self.engine.set_local_address(id, local);
+        }
+        if symmetric {
+            self.shared.add_symmetric_peer(ip);
+        }
         log::info(&format!(
-            "association {} for {ip}{}",
+            "{} {} for {ip}{}",
+            if symmetric {
+                "symmetric active association"
+            } else {
+                "association"
+            },
             id.0,
             srchost
                 .as_deref()
@@ -318,6 +326,7 @@ impl Core {
                 key: a.key.filter(|k| self.keys.get(*k).is_some()),
                 srchost,
                 authentic: false,
+                symmetric,
             },
         );
         self.by_addr.insert(ip, id);
@@ -496,7 +505,20 @@ impl Core {
                 Err(e) => log::debug(&format!("cannot sign for {}: {e}", info.addr)),
             }
         }
-        if let Err(e) = client.send(&data, info.addr) {
+        let sent = if info.symmetric {
+            // a symmetric peer knows us by address and port 123
+            let family = info.addr.is_ipv4();
+            match self.sockets.iter().find(|s| {
+                s.local_addr()
+                    .is_ok_and(|l| l.is_ipv4() == family && l.port() == 123)
+            }) {
+                Some(sock) => netio::send_one(sock, &data, info.addr, None),
+                None => client.send(&data, info.addr),
+            }
+        } else {
+            client.send(&data, info.addr)
+        };
+        if let Err(e) = sent {
             log::debug(&format!("send to {}: {e}", info.addr));
         }
     }
@@ -634,9 +656,14 @@ impl Core {
     pub fn view(&self) -> DaemonView {
         let now = now_ntp();
         let st = self.engine.system_status();
-        let sys_peer = st
-            .peer
-            .and_then(|id| self.assocs.get(&id).map(|i| (id.0, i.addr, 3u8)));
+        let sys_peer = st.peer.and_then(|id| {
+            let mode = if self.assocs.get(&id)?.symmetric {
+                1
+            } else {
+                3
+            };
+            self.assocs.get(&id).map(|i| (id.0, i.addr, mode))
+        });
         let discipline = Discipline {
             poll: st.tc,
             offset: st.offset,
@@ -704,8 +731,8 @@ impl Core {
                 }
             }
             HandoffKind::Association => {
-                // A server reply that reached port 123 (e.g. from a peer answering our
-                // port): treat it as a client reply.
+                // A server reply that reached port 123, or a symmetric peer's packet: the
+                // association's business, as a reply on the client socket would be.
                 self.client_reply(Reply {
                     data: h.data,
                     src: h.src,
@@ -732,4 +759,18 @@ impl Core {
     pub fn shutdown(&mut self) {
         self.write_drift();
     }
+}
+
+/// The source address the kernel picks to reach `dst` (a connected UDP socket sends
+/// nothing): what a source synchronised to us shows as its refid.
+fn route_source(dst: IpAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if dst.is_ipv4() {
+        "0.0.0.0:0".parse().ok()?
+    } else {
+        "[::]:0".parse().ok()?
+    };
+    let sock = UdpSocket::bind(any).ok()?;
+    sock.connect(SocketAddr::new(dst, 123)).ok()?;
+    let local = sock.local_addr().ok()?.ip();
+    (!local.is_unspecified()).then_some(local)
 }

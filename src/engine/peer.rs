@@ -55,7 +55,16 @@ pub(crate) struct Association {
     xmt_time: f64,
     xmt_step_count: u32,
     awaiting_reply: bool,
+    /// The peer's latest transmit timestamp (the duplicate check; in symmetric mode also
+    /// the origin our next packet echoes: RFC 5905 `p.org`).
     last_server_xmt: NtpTimestamp,
+    /// Symmetric mode: when that packet arrived (echoed as our receive timestamp, `p.rec`).
+    peer_rec: NtpTimestamp,
+    /// Mode of the last packet taken from the peer (mode 6 `pmode`).
+    pub pmode: u8,
+    /// Our own refid as the peer would advertise it when synchronised to us (the address
+    /// we reach it from): a source showing it is looping through us.
+    pub our_refid: Option<RefId>,
     pub leap: Leap,
     pub stratum: u8,
     pub precision: i8,
@@ -83,7 +92,7 @@ impl Association {
     pub fn new(id: AssocId, config: SourceConfig, now: f64, estimator: Estimator) -> Self {
         let (stratum, refid) = match &config.kind {
             SourceKind::LocalClock { stratum, refid } => (*stratum, *refid),
-            SourceKind::Server { .. } => (16, RefId::from_ascii("INIT")),
+            SourceKind::Server { .. } | SourceKind::Peer { .. } => (16, RefId::from_ascii("INIT")),
         };
         Association {
             id,
@@ -99,6 +108,10 @@ impl Association {
             xmt_step_count: 0,
             awaiting_reply: false,
             last_server_xmt: NtpTimestamp::ZERO,
+            peer_rec: NtpTimestamp::ZERO,
+            // ntpd shows pmode 0 until the first packet; a server's replies are mode 4
+            pmode: if config.is_symmetric() { 0 } else { 4 },
+            our_refid: None,
             leap: Leap::Unsync,
             stratum,
             precision: -20,
@@ -123,6 +136,36 @@ impl Association {
             pending_local_update: false,
             config,
         }
+    }
+
+    pub fn is_symmetric(&self) -> bool {
+        self.config.is_symmetric()
+    }
+
+    /// Mode 6 `hmode`: 1 symmetric active, 3 client.
+    pub fn hmode(&self) -> u8 {
+        if self.is_symmetric() {
+            1
+        } else {
+            3
+        }
+    }
+
+    /// Turn a poll (built by [`Association::poll`]) into a symmetric-active packet: our
+    /// system variables (`system`'s header fields), the peer's last transmit timestamp as
+    /// origin and its arrival as receive timestamp (RFC 5905 §9.2 peer_xmit).
+    pub fn symmetric_packet(&self, mut packet: Header, system: &Header) -> Header {
+        packet.mode = Mode::SymmetricActive;
+        packet.leap = system.leap;
+        packet.stratum = system.stratum;
+        packet.precision = system.precision;
+        packet.root_delay = system.root_delay;
+        packet.root_dispersion = system.root_dispersion;
+        packet.reference_id = system.reference_id;
+        packet.reference_ts = system.reference_ts;
+        packet.origin_ts = self.last_server_xmt;
+        packet.receive_ts = self.peer_rec;
+        packet
     }
 
     pub fn is_local_clock(&self) -> bool {
@@ -200,13 +243,32 @@ impl Association {
         step_count: u32,
         system_precision: i8,
     ) -> ReplyOutcome {
-        if reply.mode != Mode::Server {
+        let symmetric = self.is_symmetric();
+        // RFC 5905 dispatch table: a client takes mode 4; a symmetric-active association
+        // takes mode 1 (the peer's own poll) and mode 2 (a passive answer).
+        let acceptable = if symmetric {
+            matches!(reply.mode, Mode::SymmetricActive | Mode::SymmetricPassive)
+        } else {
+            reply.mode == Mode::Server
+        };
+        if !acceptable {
             self.flash |= FLASH_BOGUS;
+            return ReplyOutcome::Dropped;
+        }
+        if symmetric && reply.transmit_ts.is_zero() {
+            self.flash = FLASH_HEADER;
             return ReplyOutcome::Dropped;
         }
         if !reply.transmit_ts.is_zero() && reply.transmit_ts == self.last_server_xmt {
             self.flash = FLASH_DUP;
             return ReplyOutcome::Dropped;
+        }
+        if symmetric {
+            // Saved before the origin check: even a packet that does not answer ours (the
+            // peer's first, or one crossing ours) tells us what our next packet echoes.
+            self.last_server_xmt = reply.transmit_ts;
+            self.peer_rec = received;
+            self.pmode = reply.mode.bits();
         }
         if !self.awaiting_reply || reply.origin_ts != self.xmt || self.xmt.is_zero() {
             self.flash = FLASH_BOGUS;
@@ -319,7 +381,8 @@ impl Association {
             leap: self.leap,
             reachable: self.reach != 0 && self.filter.has_data(),
             kiss_of_death: self.demobilized,
-            loops_to_us: false,
+            // ntpd's TEST12: a secondary whose refid is our address is synchronised to us
+            loops_to_us: self.stratum > 1 && self.our_refid == Some(self.refid),
             prefer: self.config.prefer,
         }
     }

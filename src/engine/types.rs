@@ -14,6 +14,9 @@ pub struct AssocId(pub u16);
 pub enum SourceKind {
     /// A unicast server polled in client mode (`server ADDR`).
     Server { addr: IpAddr },
+    /// A symmetric-active peer (`peer ADDR`): sends mode 1 carrying our system variables,
+    /// takes mode 1 and mode 2 packets from the peer as samples (RFC 5905 §8–9).
+    Peer { addr: IpAddr },
     /// The undisciplined local clock (127.127.1.0), `fudge … stratum N [refid X]`.
     LocalClock { stratum: u8, refid: RefId },
 }
@@ -50,6 +53,19 @@ impl SourceConfig {
         }
     }
 
+    /// A symmetric-active peer with ntpd's defaults (as [`SourceConfig::server`]).
+    pub fn peer(addr: IpAddr) -> Self {
+        SourceConfig {
+            kind: SourceKind::Peer { addr },
+            ..SourceConfig::server(addr)
+        }
+    }
+
+    /// Whether this is a symmetric (`peer`) association.
+    pub fn is_symmetric(&self) -> bool {
+        matches!(self.kind, SourceKind::Peer { .. })
+    }
+
     /// The LOCAL driver, 127.127.1.0, with refid `LOCL`.
     pub fn local_clock(stratum: u8) -> Self {
         SourceConfig {
@@ -75,7 +91,7 @@ impl SourceConfig {
     /// The address shown for this source (the LOCAL driver shows 127.127.1.0).
     pub fn addr(&self) -> IpAddr {
         match self.kind {
-            SourceKind::Server { addr } => addr,
+            SourceKind::Server { addr } | SourceKind::Peer { addr } => addr,
             SourceKind::LocalClock { .. } => IpAddr::from([127, 127, 1, 0]),
         }
     }
