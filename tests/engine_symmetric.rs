@@ -199,3 +199,48 @@ fn one_sided_loss_still_lets_the_other_side_learn() {
     let pa = a.engine.peer_status(a.peer).unwrap();
     assert_eq!(pa.reach, 0);
 }
+
+#[test]
+fn a_peer_that_drops_mode_1_but_answers_mode_3_is_polled_as_a_server() {
+    // NTPsec since 0.9.5: `peer` is `server`, mode 1 goes to the bit bucket
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    let id = e.add_source(peer_config(B_ADDR), t0());
+    let mut now = 0.0;
+    let mut modes = Vec::new();
+    while now < 200.0 {
+        now = secs(e.next_wakeup()).max(now) + 1e-6;
+        for action in e.handle_timer(at(now)) {
+            let Action::Send { packet, .. } = action else {
+                continue;
+            };
+            modes.push(packet.mode);
+            if packet.mode != Mode::Client {
+                continue;
+            }
+            let t2 = packet.transmit_ts + NtpDuration::from_seconds(ONE_WAY);
+            let reply = Header {
+                leap: Leap::NoWarning,
+                mode: Mode::Server,
+                stratum: 5,
+                precision: -20,
+                reference_id: RefId([127, 0, 0, 1]),
+                reference_ts: t2,
+                origin_ts: packet.transmit_ts,
+                receive_ts: t2,
+                transmit_ts: t2,
+                ..packet
+            };
+            e.handle_packet(id, &reply, t2 + NtpDuration::from_seconds(ONE_WAY));
+        }
+    }
+    let first_client = modes.iter().position(|m| *m == Mode::Client).unwrap();
+    assert_eq!(first_client, 4, "{modes:?}");
+    assert!(modes[..4].iter().all(|m| *m == Mode::SymmetricActive));
+    assert!(modes[4..].iter().all(|m| *m == Mode::Client), "{modes:?}");
+    let p = e.peer_status(id).unwrap();
+    assert_ne!(p.reach, 0);
+    assert_eq!((p.hmode, p.pmode), (1, 4));
+    let st = e.system_status();
+    assert!(st.synchronized && st.stratum == 6, "{st:?}");
+    assert_eq!(st.peer, Some(id));
+}

@@ -42,6 +42,8 @@ struct AssocInfo {
     authentic: bool,
     /// A `peer` line: its packets leave from port 123, as ntpd's and chronyd's do.
     symmetric: bool,
+    /// The engine polls this peer in client mode (it drops mode 1), as last logged.
+    client_fallback: bool,
 }
 
 /// A `server`/`pool` line whose name is not resolved yet.
@@ -249,6 +251,7 @@ impl Core {
                             srchost: None,
                             authentic: false,
                             symmetric: false,
+                            client_fallback: false,
                         },
                     );
                 }
@@ -327,6 +330,7 @@ impl Core {
                 srchost,
                 authentic: false,
                 symmetric,
+                client_fallback: false,
             },
         );
         self.by_addr.insert(ip, id);
@@ -494,6 +498,7 @@ impl Core {
     }
 
     fn send_request(&mut self, assoc: AssocId, header: &[u8]) {
+        self.note_client_fallback(assoc, header);
         let Some(info) = self.assocs.get(&assoc) else {
             return;
         };
@@ -520,6 +525,26 @@ impl Core {
         };
         if let Err(e) = sent {
             log::debug(&format!("send to {}: {e}", info.addr));
+        }
+    }
+
+    /// Log when the engine starts or stops polling a `peer` in client mode.
+    fn note_client_fallback(&mut self, assoc: AssocId, header: &[u8]) {
+        let Some(info) = self.assocs.get_mut(&assoc) else {
+            return;
+        };
+        let client_mode = header.first().is_some_and(|b| b & 7 == 3);
+        if !info.symmetric || client_mode == info.client_fallback {
+            return;
+        }
+        info.client_fallback = client_mode;
+        let addr = info.addr.ip();
+        if client_mode {
+            log::notice(&format!(
+                "peer {addr} does not answer symmetric mode (NTPsec's `peer` is a client): polling it in client mode"
+            ));
+        } else {
+            log::notice(&format!("peer {addr}: trying symmetric mode again"));
         }
     }
 

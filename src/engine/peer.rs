@@ -14,6 +14,11 @@ const BURST_PACKETS: u8 = 8;
 const BURST_SPACING: f64 = 2.0;
 /// Polls without a reply before the poll interval starts backing off (ntpd NTP_UNREACH).
 const UNREACH_BACKOFF: u32 = 10;
+/// Unanswered symmetric-active polls before a `peer` is polled in client mode instead:
+/// NTPsec (since 0.9.5 its `peer` is `server`) drops mode 1 but answers mode 3.
+const SYMMETRIC_FALLBACK_AFTER: u32 = 4;
+/// Unanswered client-mode polls before such a peer is tried in symmetric mode again.
+const SYMMETRIC_RETRY_AFTER: u32 = 8;
 
 // Flash bits (REFERENCE.md §2.7).
 pub const FLASH_DUP: u16 = 0x0001;
@@ -65,6 +70,11 @@ pub(crate) struct Association {
     /// Our own refid as the peer would advertise it when synchronised to us (the address
     /// we reach it from): a source showing it is looping through us.
     pub our_refid: Option<RefId>,
+    /// A `peer` that never answered mode 1 is polled in mode 3 (see
+    /// SYMMETRIC_FALLBACK_AFTER); its own mode 1 packets switch back.
+    pub client_fallback: bool,
+    /// Consecutive polls without an accepted packet in the current mode.
+    unanswered: u32,
     pub leap: Leap,
     pub stratum: u8,
     pub precision: i8,
@@ -112,6 +122,8 @@ impl Association {
             // ntpd shows pmode 0 until the first packet; a server's replies are mode 4
             pmode: if config.is_symmetric() { 0 } else { 4 },
             our_refid: None,
+            client_fallback: false,
+            unanswered: 0,
             leap: Leap::Unsync,
             stratum,
             precision: -20,
@@ -140,6 +152,11 @@ impl Association {
 
     pub fn is_symmetric(&self) -> bool {
         self.config.is_symmetric()
+    }
+
+    /// Whether polls go out as mode 1 (a `peer` not in client fallback).
+    pub fn speaks_symmetric(&self) -> bool {
+        self.is_symmetric() && !self.client_fallback
     }
 
     /// Mode 6 `hmode`: 1 symmetric active, 3 client.
@@ -208,6 +225,18 @@ impl Association {
             // A regular poll: shift the reach register (burst packets do not).
             if self.awaiting_reply {
                 self.unreach = self.unreach.saturating_add(1);
+                self.unanswered = self.unanswered.saturating_add(1);
+            }
+            if self.is_symmetric() {
+                let limit = if self.client_fallback {
+                    SYMMETRIC_RETRY_AFTER
+                } else {
+                    SYMMETRIC_FALLBACK_AFTER
+                };
+                if self.unanswered >= limit && self.reach == 0 {
+                    self.client_fallback = !self.client_fallback;
+                    self.unanswered = 0;
+                }
             }
             self.reach <<= 1;
             if self.reach & 0x07 == 0 && self.sent > 0 {
@@ -243,7 +272,12 @@ impl Association {
         step_count: u32,
         system_precision: i8,
     ) -> ReplyOutcome {
-        let symmetric = self.is_symmetric();
+        if self.client_fallback && reply.mode == Mode::SymmetricActive {
+            // the peer speaks symmetric mode after all (it may have been down)
+            self.client_fallback = false;
+            self.unanswered = 0;
+        }
+        let symmetric = self.speaks_symmetric();
         // RFC 5905 dispatch table: a client takes mode 4; a symmetric-active association
         // takes mode 1 (the peer's own poll) and mode 2 (a passive answer).
         let acceptable = if symmetric {
@@ -275,6 +309,10 @@ impl Association {
             return ReplyOutcome::Dropped;
         }
         self.awaiting_reply = false;
+        self.unanswered = 0;
+        if !symmetric {
+            self.pmode = reply.mode.bits();
+        }
         self.last_server_xmt = reply.transmit_ts;
         if let Some(code) = reply.kiss_code() {
             self.flash = FLASH_DENIED;

@@ -72,6 +72,10 @@ pub struct Engine {
     source_leap: Leap,
     /// Engine time of the latest event handled.
     last_now: f64,
+    /// The start-up wait is over and the selection has run once after it (a source that
+    /// answers but is unsynchronised, like a peer starting with us, brings no sample
+    /// that would run it).
+    start_wait_done: bool,
 }
 
 impl Engine {
@@ -105,6 +109,7 @@ impl Engine {
             first_source_at: 0.0,
             source_leap: Leap::NoWarning,
             last_now: 0.0,
+            start_wait_done: false,
             config,
         }
     }
@@ -202,6 +207,9 @@ impl Engine {
         if let Some(end) = self.discipline.slew_end {
             t = t.min(end);
         }
+        if !self.start_wait_done && !self.assocs.is_empty() {
+            t = t.min(self.first_source_at + FIRST_UPDATE_WAIT);
+        }
         if self.config.orphan_stratum < 16 && !self.orphan {
             t = t.min(self.last_sync + self.config.orphan_wait);
         }
@@ -246,7 +254,7 @@ impl Engine {
             let fuzz = self.fuzz.next();
             let was_reachable = a.reach != 0;
             let mut packet = a.poll(t, now, steps, fuzz);
-            if a.is_symmetric() {
+            if a.speaks_symmetric() {
                 packet = a.symmetric_packet(packet, &system);
             }
             if was_reachable && a.reach == 0 {
@@ -270,6 +278,17 @@ impl Engine {
         }
         if !local_samples_empty_or_updated(&self.assocs) {
             self.system_update(t, &mut actions);
+        }
+        if !self.start_wait_done
+            && !self.assocs.is_empty()
+            && t + TIMER_SLACK >= self.first_source_at + FIRST_UPDATE_WAIT
+        {
+            self.start_wait_done = true;
+            if self.discipline.phase == Phase::Start
+                && self.assocs.iter().any(|a| a.filter.has_data())
+            {
+                self.system_update(t, &mut actions);
+            }
         }
         self.check_orphan(t, &mut actions);
         self.update_leap(t, &mut actions);
