@@ -112,6 +112,13 @@ fn root_netns_peer_with_ntpsec_reach_each_other_and_the_lower_stratum_wins() {
     });
     assert_eq!((ours.kind, ours.stratum), ('s', 5), "{ours:?}");
     assert_ne!(ours.reach, 0);
+    let bin = common::ntpkit_bin();
+    let info = lan.run(
+        1,
+        &[bin.to_str().unwrap(), "ntpq", "-c", "sysinfo", "127.0.0.1"],
+    );
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("sym_active"), "{info}");
     // NTPsec's ntpq reading our daemon prints the same mode letter
     let theirs_of_us = row(&ntpq_peers(&lan, 1, false), "198.18.0.2").expect("NTPsec ntpq row");
     assert_eq!(theirs_of_us.kind, 's', "{theirs_of_us:?}");
@@ -393,4 +400,65 @@ fn root_netns_peer_mode1_from_an_unconfigured_host_gets_a_stateless_mode2_like_c
     );
     peers::wait_serving(&lan, 3, "198.18.0.3", Duration::from_secs(10))
         .expect("others are still served");
+}
+
+/// `peer … key N` authenticates both directions, as for servers: a matching secret
+/// synchronises, a wrong one is never reached (and never selected).
+#[test]
+fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
+    let test = "root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere";
+    let Some(lan) = lan(test, 3) else { return };
+    let keyfile = |i: usize, text: &str| {
+        let path = lan.host(i).dir.join("keys");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let k1 = keyfile(
+        1,
+        "1 MD5 sesame\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n",
+    );
+    let k2 = keyfile(2, "1 MD5 sesame\n");
+    let k3 = keyfile(3, "2 SHA1 76543210fedcba9876543210fedcba9876543210\n");
+    start_ntpd(
+        &lan,
+        1,
+        &format!(
+            "keys {k1}\ntrustedkey 1 2\n{LOCAL10}peer 198.18.0.2 key 1 minpoll 3 maxpoll 3\n\
+             peer 198.18.0.3 key 2 minpoll 3 maxpoll 3\n"
+        ),
+    );
+    start_ntpd(
+        &lan,
+        2,
+        &format!("keys {k2}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+    );
+    start_ntpd(
+        &lan,
+        3,
+        &format!("keys {k3}\ntrustedkey 2\npeer 198.18.0.1 key 2 minpoll 3 maxpoll 3\n"),
+    );
+    let good = wait_row(&lan, 2, true, "198.18.0.1", 60, |r| r.tally == '*')
+        .unwrap_or_else(|| panic!("keyed peer:\n{}", lan.log(2, "ntpkit.log")));
+    assert_eq!((good.kind, good.stratum), ('s', 11), "{good:?}");
+    let bin = common::ntpkit_bin();
+    let assoc = lan.run(2, &[bin.to_str().unwrap(), "ntpq", "-c", "as", "127.0.0.1"]);
+    let assoc = String::from_utf8_lossy(&assoc.stdout);
+    assert!(
+        assoc
+            .lines()
+            .any(|l| l.contains("sys.peer") && l.contains(" ok ")),
+        "authenticated system peer expected:\n{assoc}"
+    );
+    // host 3's secret for key 2 differs: its packets fail at host 1 and host 1's at it
+    std::thread::sleep(Duration::from_secs(20));
+    let bad = row(&ntpq_peers(&lan, 3, true), "198.18.0.1").expect("row");
+    assert_eq!(bad.reach, 0, "{bad:?}");
+    assert_ne!(bad.tally, '*');
+    let on_1 = row(&ntpq_peers(&lan, 1, true), "198.18.0.3").expect("row");
+    assert_eq!(on_1.reach, 0, "{on_1:?}");
+    assert!(
+        lan.log(3, "ntpkit.log").contains("fails authentication"),
+        "{}",
+        lan.log(3, "ntpkit.log")
+    );
 }
