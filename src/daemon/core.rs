@@ -37,13 +37,13 @@ const DRIFT_WRITE_SECS: u64 = 3600;
 
 struct AssocInfo {
     addr: SocketAddr,
-    key: Option<u32>,
-    srchost: Option<String>,
-    authentic: bool,
     /// A `peer` line: its packets leave from port 123, as ntpd's and chronyd's do.
     symmetric: bool,
     /// The engine polls this peer in client mode (it drops mode 1), as last logged.
     client_fallback: bool,
+    key: Option<u32>,
+    srchost: Option<String>,
+    authentic: bool,
 }
 
 /// A `server`/`pool` line whose name is not resolved yet.
@@ -247,11 +247,11 @@ impl Core {
                         id,
                         AssocInfo {
                             addr,
+                            symmetric: false,
+                            client_fallback: false,
                             key: None,
                             srchost: None,
                             authentic: false,
-                            symmetric: false,
-                            client_fallback: false,
                         },
                     );
                 }
@@ -326,11 +326,11 @@ impl Core {
             id,
             AssocInfo {
                 addr: SocketAddr::new(ip, 123),
+                symmetric,
+                client_fallback: false,
                 key: a.key.filter(|k| self.keys.get(*k).is_some()),
                 srchost,
                 authentic: false,
-                symmetric,
-                client_fallback: false,
             },
         );
         self.by_addr.insert(ip, id);
