@@ -244,3 +244,24 @@ fn a_peer_that_drops_mode_1_but_answers_mode_3_is_polled_as_a_server() {
     assert!(st.synchronized && st.stratum == 6, "{st:?}");
     assert_eq!(st.peer, Some(id));
 }
+
+#[test]
+fn a_passive_association_answers_in_mode_2_and_follows_the_active_side() {
+    let (mut a, _) = pair(Some(10));
+    let config = EngineConfig {
+        seed: 7,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(config, t0());
+    let peer = engine.add_source(SourceConfig::passive_peer(A_ADDR.into(), 3), t0());
+    let mut b = Node { engine, peer };
+    let log = run(&mut a, &mut b, 0.0, 200.0, |_, _| false);
+    assert!(log
+        .iter()
+        .filter(|p| !p.1)
+        .all(|p| p.2.mode == Mode::SymmetricPassive));
+    let pb = b.engine.peer_status(b.peer).unwrap();
+    assert_eq!((pb.hmode, pb.pmode), (2, 1));
+    assert_eq!(b.engine.system_status().peer, Some(b.peer));
+    assert_eq!(b.engine.system_status().stratum, 12);
+}

@@ -403,11 +403,13 @@ fn root_netns_peer_mode1_from_an_unconfigured_host_gets_a_stateless_mode2_like_c
 }
 
 /// `peer … key N` authenticates both directions, as for servers: a matching secret
-/// synchronises, a wrong one is never reached (and never selected).
+/// synchronises, a wrong one is never reached (and never selected). A host without a
+/// `peer` line for the sender mobilises a passive association for an authenticated mode 1
+/// (ntp.org's AM_NEWPASS), shown as `S`, not configured.
 #[test]
 fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     let test = "root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere";
-    let Some(lan) = lan(test, 3) else { return };
+    let Some(lan) = lan(test, 4) else { return };
     let keyfile = |i: usize, text: &str| {
         let path = lan.host(i).dir.join("keys");
         std::fs::write(&path, text).unwrap();
@@ -419,6 +421,7 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     );
     let k2 = keyfile(2, "1 MD5 sesame\n");
     let k3 = keyfile(3, "2 SHA1 76543210fedcba9876543210fedcba9876543210\n");
+    let k4 = keyfile(4, "1 MD5 sesame\n");
     start_ntpd(
         &lan,
         1,
@@ -437,6 +440,11 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
         3,
         &format!("keys {k3}\ntrustedkey 2\npeer 198.18.0.1 key 2 minpoll 3 maxpoll 3\n"),
     );
+    start_ntpd(
+        &lan,
+        4,
+        &format!("keys {k4}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+    );
     let good = wait_row(&lan, 2, true, "198.18.0.1", 60, |r| r.tally == '*')
         .unwrap_or_else(|| panic!("keyed peer:\n{}", lan.log(2, "ntpkit.log")));
     assert_eq!((good.kind, good.stratum), ('s', 11), "{good:?}");
@@ -448,6 +456,23 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
             .lines()
             .any(|l| l.contains("sys.peer") && l.contains(" ok ")),
         "authenticated system peer expected:\n{assoc}"
+    );
+    // host 4 has no line on host 1: its authenticated mode 1 mobilised a passive one
+    let passive = wait_row(&lan, 1, true, "198.18.0.4", 60, |r| r.reach != 0)
+        .unwrap_or_else(|| panic!("host 1:\n{}", ntpq_peers(&lan, 1, true)));
+    assert_eq!(passive.kind, 'S', "{passive:?}");
+    let four = wait_row(&lan, 4, true, "198.18.0.1", 60, |r| r.tally == '*')
+        .unwrap_or_else(|| panic!("host 4:\n{}", lan.log(4, "ntpkit.log")));
+    assert_eq!((four.kind, four.stratum), ('s', 11), "{four:?}");
+    let assoc = lan.run(1, &[bin.to_str().unwrap(), "ntpq", "-c", "as", "127.0.0.1"]);
+    let assoc = String::from_utf8_lossy(&assoc.stdout);
+    assert_eq!(
+        assoc
+            .lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some("no"))
+            .count(),
+        1,
+        "one unconfigured association:\n{assoc}"
     );
     // host 3's secret for key 2 differs: its packets fail at host 1 and host 1's at it
     std::thread::sleep(Duration::from_secs(20));

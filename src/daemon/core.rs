@@ -30,6 +30,11 @@ use crate::wire::message::Packet;
 use crate::wire::packet::{Leap, RefId};
 use crate::wire::time::{NtpTimestamp, UnixTime};
 
+/// At most this many ephemeral passive associations at once (a bound on what
+/// authenticated strangers can make us keep).
+const MAX_EPHEMERAL: usize = 8;
+/// Polls without an answer before an ephemeral association is dropped (ntpd NTP_UNREACH).
+const EPHEMERAL_UNREACH: u32 = 10;
 /// How many addresses a `pool` line spreads over.
 const POOL_ADDRESSES: usize = 4;
 /// The drift file is rewritten this often while synchronised (ntpd: hourly).
@@ -41,6 +46,8 @@ struct AssocInfo {
     symmetric: bool,
     /// The engine polls this peer in client mode (it drops mode 1), as last logged.
     client_fallback: bool,
+    /// Mobilised by an authenticated mode 1 packet (no config line); dropped when silent.
+    ephemeral: bool,
     key: Option<u32>,
     srchost: Option<String>,
     authentic: bool,
@@ -249,6 +256,7 @@ impl Core {
                             addr,
                             symmetric: false,
                             client_fallback: false,
+                            ephemeral: false,
                             key: None,
                             srchost: None,
                             authentic: false,
@@ -328,6 +336,7 @@ impl Core {
                 addr: SocketAddr::new(ip, 123),
                 symmetric,
                 client_fallback: false,
+                ephemeral: false,
                 key: a.key.filter(|k| self.keys.get(*k).is_some()),
                 srchost,
                 authentic: false,
@@ -401,6 +410,86 @@ impl Core {
     pub fn engine_timer(&mut self) {
         let actions = self.engine.handle_timer(now_ntp());
         self.act(actions);
+        self.drop_silent_ephemerals();
+    }
+
+    /// An authenticated mode 1 from a host without an association: mobilise a symmetric
+    /// passive association for it (ntp.org's AM_NEWPASS; `nopeer` only concerns
+    /// unauthenticated packets). The fast path hands over only packets whose MAC a trusted
+    /// key verified; the check is repeated here.
+    fn mobilize_passive(&mut self, r: &Reply) -> Option<AssocId> {
+        if r.data.first().map(|b| b & 7) != Some(1) {
+            return None;
+        }
+        let auth = self
+            .shared
+            .auth
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let super::auth::AuthVerdict::Trusted(key) = auth.check(&r.data) else {
+            return None;
+        };
+        let ephemerals = self.assocs.values().filter(|i| i.ephemeral).count();
+        if ephemerals >= MAX_EPHEMERAL {
+            log::debug(&format!(
+                "{}: no room for another passive association",
+                r.src
+            ));
+            return None;
+        }
+        let header = crate::wire::packet::Header::parse(&r.data).ok()?;
+        let ip = r.src.ip();
+        let id = self
+            .engine
+            .add_source(SourceConfig::passive_peer(ip, header.poll), now_ntp());
+        if let Some(local) = route_source(ip) {
+            self.engine.set_local_address(id, local);
+        }
+        self.shared.add_symmetric_peer(ip);
+        log::notice(&format!(
+            "symmetric passive association {} for {ip} (mode 1 with trusted key {key})",
+            id.0
+        ));
+        self.assocs.insert(
+            id,
+            AssocInfo {
+                addr: SocketAddr::new(ip, 123),
+                symmetric: true,
+                client_fallback: false,
+                ephemeral: true,
+                key: Some(key),
+                srchost: None,
+                authentic: false,
+            },
+        );
+        self.by_addr.insert(ip, id);
+        Some(id)
+    }
+
+    /// Ephemeral associations whose peer went silent are demobilised (ntpd: after
+    /// NTP_UNREACH unanswered polls).
+    fn drop_silent_ephemerals(&mut self) {
+        let silent: Vec<AssocId> = self
+            .assocs
+            .iter()
+            .filter(|(_, i)| i.ephemeral)
+            .filter(|(id, _)| {
+                self.engine
+                    .peer_status(**id)
+                    .is_some_and(|p| p.unreach >= EPHEMERAL_UNREACH)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            self.engine.remove_source(id);
+            if let Some(info) = self.assocs.remove(&id) {
+                let ip = info.addr.ip();
+                self.by_addr.remove(&ip);
+                self.shared.remove_symmetric_peer(ip);
+                log::notice(&format!("{ip}: passive association {} timed out", id.0));
+            }
+        }
     }
 
     /// Once a second.
@@ -550,14 +639,18 @@ impl Core {
 
     /// A datagram on a client socket.
     pub fn client_reply(&mut self, r: Reply) {
-        let Some(&id) = self.by_addr.get(&r.src.ip()) else {
-            return;
-        };
         // as in ntpd, `ignore` drops everything from a source, replies to our polls too
         if self.shared.access().flags(r.src) & super::access::RES_IGNORE != 0 {
             log::debug(&format!("reply from {} ignored by restrict", r.src));
             return;
         }
+        let id = match self.by_addr.get(&r.src.ip()) {
+            Some(&id) => id,
+            None => match self.mobilize_passive(&r) {
+                Some(id) => id,
+                None => return,
+            },
+        };
         let Ok(decoded) = Packet::decode(&r.data) else {
             return;
         };
@@ -662,8 +755,9 @@ impl Core {
     fn peer_status_word(&self, p: &crate::engine::PeerStatus) -> PeerStatus {
         let info = self.assocs.get(&p.id);
         let keyed = info.is_some_and(|i| i.key.is_some());
+        let configured = info.is_some_and(|i| !i.ephemeral);
         PeerStatus {
-            flags: peer_flags::CONFIG
+            flags: if configured { peer_flags::CONFIG } else { 0 }
                 | if p.reach != 0 { peer_flags::REACH } else { 0 }
                 | if keyed { peer_flags::AUTHENABLE } else { 0 }
                 | if info.is_some_and(|i| i.authentic) {
@@ -682,12 +776,13 @@ impl Core {
         let now = now_ntp();
         let st = self.engine.system_status();
         let sys_peer = st.peer.and_then(|id| {
-            let mode = if self.assocs.get(&id)?.symmetric {
-                1
-            } else {
-                3
+            let info = self.assocs.get(&id)?;
+            let mode = match (info.symmetric, info.ephemeral) {
+                (true, true) => 2,
+                (true, false) => 1,
+                _ => 3,
             };
-            self.assocs.get(&id).map(|i| (id.0, i.addr, mode))
+            Some((id.0, info.addr, mode))
         });
         let discipline = Discipline {
             poll: st.tc,

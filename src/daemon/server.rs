@@ -100,6 +100,16 @@ impl Shared {
         *peers = Arc::new(set);
     }
 
+    pub fn remove_symmetric_peer(&self, addr: IpAddr) {
+        let mut peers = self
+            .symmetric_peers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut set = HashSet::clone(&peers);
+        set.remove(&addr);
+        *peers = Arc::new(set);
+    }
+
     pub fn is_symmetric_peer(&self, addr: IpAddr) -> bool {
         self.symmetric_peers
             .read()
@@ -213,7 +223,20 @@ impl Round {
                         },
                     );
                     let untrusted_ok = access.flags(pkt.src) & super::access::RES_DONTTRUST == 0;
+                    let symmetric_active = pkt.data[0] & 7 == 1;
                     match (verdict, auth) {
+                        (AuthVerdict::Trusted(_), Some(_)) if symmetric_active => {
+                            // an authenticated stranger asking to peer: the main loop
+                            // mobilises a passive association (ntp.org's AM_NEWPASS)
+                            handoff(Handoff {
+                                data: pkt.data.to_vec(),
+                                src: pkt.src,
+                                rx,
+                                local: pkt.local,
+                                kind: HandoffKind::Association,
+                                socket: self.socket_index,
+                            });
+                        }
                         (AuthVerdict::Trusted(id), Some(a)) => {
                             super::respond::stamp_transmit(&mut out, now_ntp());
                             if let Some(signed) = a.sign(id, &out) {

@@ -102,7 +102,9 @@ impl Association {
     pub fn new(id: AssocId, config: SourceConfig, now: f64, estimator: Estimator) -> Self {
         let (stratum, refid) = match &config.kind {
             SourceKind::LocalClock { stratum, refid } => (*stratum, *refid),
-            SourceKind::Server { .. } | SourceKind::Peer { .. } => (16, RefId::from_ascii("INIT")),
+            SourceKind::Server { .. }
+            | SourceKind::Peer { .. }
+            | SourceKind::PassivePeer { .. } => (16, RefId::from_ascii("INIT")),
         };
         Association {
             id,
@@ -159,9 +161,11 @@ impl Association {
         self.is_symmetric() && !self.client_fallback
     }
 
-    /// Mode 6 `hmode`: 1 symmetric active, 3 client.
+    /// Mode 6 `hmode`: 1 symmetric active, 2 symmetric passive, 3 client.
     pub fn hmode(&self) -> u8 {
-        if self.is_symmetric() {
+        if self.config.is_passive() {
+            2
+        } else if self.is_symmetric() {
             1
         } else {
             3
@@ -172,7 +176,11 @@ impl Association {
     /// system variables (`system`'s header fields), the peer's last transmit timestamp as
     /// origin and its arrival as receive timestamp (RFC 5905 §9.2 peer_xmit).
     pub fn symmetric_packet(&self, mut packet: Header, system: &Header) -> Header {
-        packet.mode = Mode::SymmetricActive;
+        packet.mode = if self.config.is_passive() {
+            Mode::SymmetricPassive
+        } else {
+            Mode::SymmetricActive
+        };
         packet.leap = system.leap;
         packet.stratum = system.stratum;
         packet.precision = system.precision;
@@ -227,7 +235,7 @@ impl Association {
                 self.unreach = self.unreach.saturating_add(1);
                 self.unanswered = self.unanswered.saturating_add(1);
             }
-            if self.is_symmetric() {
+            if self.is_symmetric() && !self.config.is_passive() {
                 let limit = if self.client_fallback {
                     SYMMETRIC_RETRY_AFTER
                 } else {
