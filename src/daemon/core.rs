@@ -30,15 +30,15 @@ use crate::wire::message::Packet;
 use crate::wire::packet::{Leap, RefId};
 use crate::wire::time::{NtpTimestamp, UnixTime};
 
+/// How many addresses a `pool` line spreads over.
+const POOL_ADDRESSES: usize = 4;
+/// The drift file is rewritten this often while synchronised (ntpd: hourly).
+const DRIFT_WRITE_SECS: u64 = 3600;
 /// At most this many ephemeral passive associations at once (a bound on what
 /// authenticated strangers can make us keep).
 const MAX_EPHEMERAL: usize = 8;
 /// Polls without an answer before an ephemeral association is dropped (ntpd NTP_UNREACH).
 const EPHEMERAL_UNREACH: u32 = 10;
-/// How many addresses a `pool` line spreads over.
-const POOL_ADDRESSES: usize = 4;
-/// The drift file is rewritten this often while synchronised (ntpd: hourly).
-const DRIFT_WRITE_SECS: u64 = 3600;
 
 struct AssocInfo {
     addr: SocketAddr,
