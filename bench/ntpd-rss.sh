@@ -36,9 +36,17 @@ ip netns exec $ns "${nocap[@]}" "$bin/ntpkit" ntpd -n -x --port 1123 -c "$work/o
 mkdir -m 700 "$work/c"
 printf '%sport 0\ncmdport 0\npidfile %s/c/pid\ndriftfile %s/c/drift\n' "$servers" "$work" "$work" >"$work/chrony.conf"
 ip netns exec $ns "${nocap[@]}" "$chronyd" -x -d -u root -f "$work/chrony.conf" >"$work/chrony.log" 2>&1 &
-sleep $((minutes * 60))
+rss() { # name → VmRSS in KiB, or "-" if it is not running
+  local pid; pid=$(pgrep -n -f "$1.*$work" || true)
+  if [ -n "$pid" ]; then awk '/^VmRSS/ {print $2}' /proc/$pid/status; else echo -; fi
+}
+# A sample every 10 minutes (and at 1 min) shows whether memory grows, not just where it ends.
+for m in $(seq 1 "$minutes"); do
+  sleep 60
+  if [ "$m" = 1 ] || [ $((m % 10)) = 0 ] || [ "$m" = "$minutes" ]; then
+    printf 'minute %3s: ntpkit rss_kb=%s chronyd rss_kb=%s\n' "$m" "$(rss ntpkit)" "$(rss chronyd)"
+  fi
+done
 for name in ntpkit chronyd; do
-  pid=$(pgrep -n -f "$name.*$work" || true)
-  [ -n "$pid" ] || { echo "$name: not running"; continue; }
-  printf '%-8s rss_kb=%s after %s min polling 10 servers (minpoll 3)\n' "$name" "$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)" "$minutes"
+  printf '%-8s rss_kb=%s after %s min polling 10 servers (minpoll 3)\n' "$name" "$(rss $name)" "$minutes"
 done

@@ -448,3 +448,97 @@ proptest::proptest! {
         let _ = e.handle_timer(at(100.0));
     }
 }
+
+/// Timers only (no replies) from `from` to `until`; every action with its time.
+fn silence(e: &mut Engine, from: f64, until: f64) -> Vec<(f64, Action)> {
+    let mut out = Vec::new();
+    let mut now = from;
+    loop {
+        let wake = (e.next_wakeup() - t0()).to_seconds().max(now);
+        if wake > until {
+            return out;
+        }
+        now = wake + 1e-6;
+        out.extend(e.handle_timer(at(now)).into_iter().map(|a| (now, a)));
+    }
+}
+
+#[test]
+fn holdover_until_the_error_bound_passes_maxdist_then_unsynchronised_then_back() {
+    let cfg = EngineConfig {
+        max_dist: 0.05,
+        ..EngineConfig::default()
+    };
+    let mut e = Engine::new(cfg, t0());
+    let id = e.add_source(server().with_iburst(), t0());
+    drive(&mut e, 0.0, 600.0, |r| Some(reply(r, 0.0)));
+    let synced = e.system_status();
+    assert!(synced.synchronized && synced.peer == Some(id));
+    let frequency = e.frequency_ppm();
+    let last_update = (synced.reftime - t0()).to_seconds();
+    let bound = synced.root_delay / 2.0 + synced.root_dispersion;
+    let expected = last_update + (0.05 - bound) / 15e-6;
+
+    let actions = silence(&mut e, 600.0, expected + 500.0);
+    // the silent server stops being the system peer long before (three polls: the
+    // clock filter's dummy sample takes its root distance past maxdist)
+    let dropped = actions
+        .iter()
+        .find(|(_, a)| {
+            *a == Action::Event(ntpkit::engine::EngineEvent::System(SystemEvent::NoSysPeer))
+        })
+        .map(|(t, _)| *t)
+        .expect("no_sys_peer");
+    assert!(dropped < last_update + 4.0 * 68.0, "{dropped}");
+    // holdover keeps the kernel's maxerror true and the clock synchronised …
+    assert!(actions.iter().any(|(t, a)| *t < expected
+        && matches!(a, Action::Clock(ClockCommand::SetSyncStatus(s)) if s.synchronized && s.max_error > bound)));
+    // … until the bound passes maxdist, to the PHI arithmetic
+    let (unsync_at, status) = actions
+        .iter()
+        .find_map(|(t, a)| match a {
+            Action::Clock(ClockCommand::SetSyncStatus(s)) if !s.synchronized => Some((*t, *s)),
+            _ => None,
+        })
+        .expect("STA_UNSYNC commanded");
+    assert!(
+        (unsync_at - expected).abs() < 1.0,
+        "{unsync_at} vs {expected}"
+    );
+    assert!(
+        status.max_error >= 0.05 && status.max_error < 0.051,
+        "{status:?}"
+    );
+    let st = e.system_status();
+    assert!(!st.synchronized);
+    assert_eq!(
+        (st.leap, st.stratum, st.refid),
+        (Leap::Unsync, 16, RefId::from_ascii("INIT"))
+    );
+    assert_eq!(st.status_word() >> 14, 3);
+    assert_eq!(st.peer, None);
+    assert_eq!(e.frequency_ppm(), frequency, "holdover keeps the frequency");
+
+    // the server answers again: a normal update resynchronises
+    let back = expected + 500.0;
+    drive(&mut e, back, back + 300.0, |r| Some(reply(r, 0.0)));
+    let st = e.system_status();
+    assert!(st.synchronized && st.peer == Some(id), "{st:?}");
+    assert_eq!(st.stratum, 2);
+}
+
+#[test]
+fn an_unsynchronised_servers_init_reply_is_not_a_kiss_of_death() {
+    // NTPsec with no sources answers leap 3, stratum 0, refid INIT: only RATE, DENY and
+    // RSTR are instructions; this is an ordinary (unusable) reply
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    let id = e.add_source(server().with_iburst(), t0());
+    let sent = drive(&mut e, 0.0, 200.0, |r| Some(kiss(r, "INIT", 6)));
+    let p = e.peer_status(id).unwrap();
+    assert_ne!(p.reach, 0, "reachable");
+    assert_eq!(p.stratum, 16);
+    assert_eq!(p.select, SelectCode::Reject);
+    assert!(!e.system_status().synchronized);
+    // still polled at minpoll, not backed off or demobilised
+    assert!(sent.iter().filter(|(t, _)| *t > 20.0).count() >= 2);
+}

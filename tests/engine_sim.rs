@@ -1,7 +1,7 @@
 //! Simulation tests: the engine against simulated servers in virtual time, fixed seeds,
 //! loose bounds (the accuracy goals are measured by `ntpsim --table`, not asserted here).
 
-use ntpkit::sim::{run, Scenario, SimConfig, SimResult};
+use ntpkit::sim::{run, Scenario, ServerFault, SimConfig, SimResult};
 use ntpkit::wire::packet::Leap;
 
 fn scenario(s: Scenario, seed: u64) -> SimConfig {
@@ -159,4 +159,134 @@ fn preset_equals_its_explicit_parameters() {
     assert_eq!(preset, explicit);
     let (a, b) = (run(&short(preset, 5000.0)), run(&short(explicit, 5000.0)));
     assert_eq!(a, b);
+}
+
+// ---- Faults (issue 7) ----
+
+/// ntp.org's `tos maxdist` default and RFC 5905's PHI: holdover lasts (maxdist − bound at
+/// the last update) / PHI ≈ 100000 s.
+const MAXDIST: f64 = 1.5;
+const PHI: f64 = 15e-6;
+
+#[test]
+fn one_server_stepping_by_a_second_is_never_followed() {
+    for seed in 1..=3 {
+        let mut c = short(scenario(Scenario::S1, seed), 12_000.0);
+        c.servers = 3;
+        c.server_faults = vec![(2, 5000.0, ServerFault::Step(1.0))];
+        let r = run(&c);
+        eprintln!("MEASURED step seed {seed}: {r:?}");
+        assert_eq!(r.steps, 0, "seed {seed}: {r:?}");
+        // Its pre-step samples keep it a survivor in the clock filter for a few polls
+        // (its estimator ignores the 1 s outliers meanwhile); never longer than the
+        // filter's eight stages.
+        assert!(r.faulty_selected_s < 8 * 68, "seed {seed}: {r:?}");
+        assert!(r.rms_offset_us < 300.0, "seed {seed}: {r:?}");
+        assert!(r.max_abs_offset_us < 2000.0, "seed {seed}: {r:?}");
+        assert!(r.synchronized_at_end && r.sys_peer_at_end.is_some_and(|p| p != 2));
+    }
+}
+
+#[test]
+fn a_server_going_unsynchronised_is_dropped_for_the_other() {
+    let mut c = short(scenario(Scenario::S1, 3), 12_000.0);
+    c.servers = 2;
+    c.server_faults = vec![(1, 5000.0, ServerFault::Unsync)];
+    let r = run(&c);
+    // at most until its first leap-3 reply (one poll, 64 s + fuzz)
+    assert!(r.faulty_selected_s <= 80, "{r:?}");
+    assert_eq!(r.sys_peer_at_end, Some(2), "{r:?}");
+    assert!(r.synchronized_at_end, "{r:?}");
+    assert!(r.rms_offset_us < 300.0, "{r:?}");
+    assert_eq!(r.unsynchronized_at_s, None, "{r:?}");
+}
+
+#[test]
+fn the_only_server_going_unsynchronised_leaves_holdover() {
+    let mut c = short(scenario(Scenario::S1, 4), 20_000.0);
+    c.server_faults = vec![(1, 5000.0, ServerFault::Unsync)];
+    let r = run(&c);
+    eprintln!("MEASURED unsync alone: {r:?}");
+    assert!(r.faulty_selected_s <= 80, "{r:?}");
+    assert_eq!(r.sys_peer_at_end, None, "{r:?}");
+    // 15000 s of holdover: the bound grew by 0.23 s, below maxdist: still synchronised
+    assert!(r.synchronized_at_end, "{r:?}");
+    assert_eq!(r.unsynchronized_at_s, None, "{r:?}");
+    // the frequency learnt before is kept: offset after 15000 s stays small
+    assert!((r.final_frequency_ppm + 10.0).abs() < 3.0, "{r:?}");
+    assert!(r.max_abs_offset_us < 20_000.0, "{r:?}");
+}
+
+#[test]
+fn all_servers_lost_for_days_holdover_then_unsynchronised_then_back() {
+    let start = 10_000.0;
+    let length = 2.0 * 86_400.0;
+    let mut c = short(scenario(Scenario::S1, 5), start + length + 4000.0);
+    c.servers = 3;
+    c.outages = vec![(start, length)];
+    let r = run(&c);
+    eprintln!("MEASURED holdover: {r:?}");
+    // holdover: the frequency error stays at what the wander makes of it in two days
+    // (√172800 · 1e-8 ≈ 4 ppm for a random walk; a lost estimate would be off by 10 ppm)
+    assert!(r.outage_max_freq_error_ppm < 8.0, "{r:?}");
+    let at = r.unsynchronized_at_s.expect("turns unsynchronised");
+    let expected = r.unsynchronized_expected_s.unwrap();
+    // PHI arithmetic: (maxdist − bound) / PHI after the last update (within a poll
+    // before the outage), to the simulated second (plus the clock's ppm-level rate error)
+    assert!(
+        (at - expected).abs() < 3.0,
+        "at {at} expected {expected}: {r:?}"
+    );
+    assert!(at > start + (MAXDIST - 0.01) / PHI - 80.0, "{r:?}");
+    assert!(at < start + MAXDIST / PHI + 1.0, "{r:?}");
+    // back within a few polls of the servers' return (unreachable polls back off to
+    // maxpoll, 1024 s)
+    let back = r.resynchronized_at_s.expect("resynchronises");
+    assert!(
+        back > start + length && back < start + length + 2200.0,
+        "{r:?}"
+    );
+    assert!(r.synchronized_at_end, "{r:?}");
+    assert_eq!(r.steps, 0, "holdover drift is slewed: {r:?}");
+}
+
+#[test]
+fn a_deny_kiss_demobilises_that_server_only() {
+    let mut c = short(scenario(Scenario::S1, 6), 10_000.0);
+    c.servers = 3;
+    c.server_faults = vec![(3, 3000.0, ServerFault::Deny)];
+    let r = run(&c);
+    assert_eq!(r.demobilized, vec![3], "{r:?}");
+    // selected only until its first DENY reply (the next poll after the fault)
+    assert!(r.faulty_selected_s <= 80, "{r:?}");
+    assert!(r.synchronized_at_end, "{r:?}");
+    assert!(r.sys_peer_at_end.is_some_and(|p| p != 3), "{r:?}");
+    assert!(r.rms_offset_us < 300.0, "{r:?}");
+    // a demobilised association is never polled again: 2 servers × ~625 + < 3000 s of one
+    assert!(r.packets_sent < 2 * 170 + 70, "{r:?}");
+}
+
+#[test]
+fn across_the_2036_era_boundary_nothing_changes() {
+    // 2036-02-07 06:28:16 UTC: NTP seconds wrap to era 1
+    let era1 = 2_085_978_496i64;
+    for servers in 1..=3 {
+        let mut c = short(scenario(Scenario::S1, servers as u64), 4.0 * 3600.0);
+        c.start_unix = era1 - 3600;
+        c.servers = servers;
+        let r = run(&c);
+        eprintln!("MEASURED 2036 {servers} servers: {r:?}");
+        assert_eq!(r.steps, 0, "{servers} servers: {r:?}");
+        assert!(r.rms_offset_us < 300.0, "{servers} servers: {r:?}");
+        assert!(r.max_abs_offset_us < 2000.0, "{servers} servers: {r:?}");
+        assert!(r.synchronized_at_end, "{servers} servers: {r:?}");
+        // the same run an era earlier (same seed, same true-time course) measures the same
+        let mut before = c.clone();
+        before.start_unix = era1 - 3600 - 86_400 * 365;
+        let b = run(&before);
+        assert!(
+            (b.rms_offset_us - r.rms_offset_us).abs() < 0.05 * b.rms_offset_us + 1.0,
+            "{servers} servers: 2036 {r:?}\n2035 {b:?}"
+        );
+    }
 }

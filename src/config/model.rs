@@ -42,8 +42,9 @@ pub enum Target {
 /// The ntp.org refclock driver number of the undisciplined local clock (LOCAL, `LOCL`).
 pub const LOCAL_CLOCK_DRIVER: u8 = 1;
 
-/// ntpd's `NTP_MINPOLL` / `NTP_MAXPOLL`: the limits for `minpoll` / `maxpoll`.
-pub const POLL_LIMITS: RangeInclusive<i8> = 3..=17;
+/// NTPsec's `NTP_MINPOLL` / `NTP_MAXPOLL`: the limits for `minpoll` / `maxpoll` (ntp.org's
+/// lower limit is 3; NTPsec allows polling every second on fast networks).
+pub const POLL_LIMITS: RangeInclusive<i8> = 0..=17;
 
 /// One `server` / `pool` / `peer` line, with its `fudge` merged in for refclocks.
 #[derive(Clone, Debug, PartialEq)]

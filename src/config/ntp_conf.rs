@@ -1151,12 +1151,16 @@ mod tests {
 
     #[test]
     fn poll_limits_are_clamped_with_a_warning() {
-        let (c, d) = parse("server a.example minpoll 1 maxpoll 20\n");
+        let (c, d) = parse("server a.example minpoll -1 maxpoll 20\n");
         assert_eq!(d.len(), 2);
         assert_eq!(
             (c.associations[0].minpoll, c.associations[0].maxpoll),
-            (3, 17)
+            (0, 17)
         );
+        // NTPsec's lower limit: 0 (1 s) is accepted as it is
+        let (c, d) = parse("server a.example minpoll 1 maxpoll 1\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(c.associations[0].minpoll, 1);
         let (c, d) = parse("server a.example minpoll 12 maxpoll 8\n");
         assert_eq!(d.len(), 1);
         assert_eq!(c.associations[0].maxpoll, 12);

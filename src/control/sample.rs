@@ -99,6 +99,8 @@ impl ControlState for SampleState {
             clk_jitter_ms: 0.015,
             clk_wander_ppm: 0.002,
             tai: 37,
+            leapsec: None,
+            expire: None,
             peer_addr: Self::peer_addr(1),
             peer_mode: 3,
         }

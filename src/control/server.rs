@@ -163,6 +163,9 @@ pub struct SystemVars {
     pub clk_jitter_ms: f64,
     pub clk_wander_ppm: f64,
     pub tai: i32,
+    /// The leapfile's last leap and its expiry, NTP seconds (None without a leapfile).
+    pub leapsec: Option<i64>,
+    pub expire: Option<i64>,
     /// System peer address (`peeradr`, non-default) and its host mode.
     pub peer_addr: Option<SocketAddr>,
     pub peer_mode: u8,
@@ -195,6 +198,12 @@ impl SystemVars {
         if self.tai > 0 {
             v.push(Var::new("tai", Int(self.tai as i64)));
         }
+        if let Some(t) = self.leapsec {
+            v.push(Var::new("leapsec", Text(leap_date(t))));
+        }
+        if let Some(t) = self.expire {
+            v.push(Var::new("expire", Text(leap_date(t))));
+        }
         if let Some(a) = self.peer_addr {
             v.push(Var::extra("peeradr", Text(a.to_string())));
             v.push(Var::extra("peermode", Int(self.peer_mode as i64)));
@@ -206,6 +215,19 @@ impl SystemVars {
         v.push(Var::extra("authdelay", Ms3(0.0)));
         v
     }
+}
+
+/// A leapfile date as NTPsec's ntpd sends `leapsec` and `expire`: `2017-01-01T00:00Z`
+/// (ntp.org sends `201701010000`; ntpkit speaks NTPsec's dialect).
+fn leap_date(ntp_seconds: i64) -> String {
+    let unix = ntp_seconds - 2_208_988_800;
+    let (y, m, d) = crate::wire::time::civil_from_days(unix.div_euclid(86_400));
+    let secs = unix.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60
+    )
 }
 
 /// Peer variables in ntp.org's default order, for `ControlState::peer_vars`.
@@ -458,12 +480,13 @@ impl Responder {
                     reply.status = st.encode();
                     vars
                 };
-                render_vars(&vars, p.data)
+                let optional = if assoc == 0 { SYSTEM_VARS_IF_SET } else { &[] };
+                render_vars(&vars, p.data, optional)
             }
             Opcode::READCLOCK => {
                 let (st, vars) = state.clock_vars(assoc).ok_or(ErrorCode::BADASSOC)?;
                 reply.status = st.encode();
-                render_vars(&vars, p.data)
+                render_vars(&vars, p.data, &[])
             }
             Opcode::WRITEVAR => {
                 if restrict.contains(RestrictFlags::NOMODIFY) {
@@ -643,9 +666,14 @@ fn error_reply(mut header: Header, code: ErrorCode) -> Reply {
     }
 }
 
+/// System variables that exist but are sent only when they have a value (no leapfile: no
+/// `tai`, `leapsec`, `expire`): asked for by name, NTPsec answers nothing, not UNKNOWNVAR.
+const SYSTEM_VARS_IF_SET: &[&str] = &["tai", "leapsec", "expire"];
+
 /// The READVAR text: the default list for an empty request, else the named variables in
-/// the order asked (an unknown name fails the whole request, as ntpd does).
-fn render_vars(vars: &[Var], request: &[u8]) -> Result<Vec<u8>, ErrorCode> {
+/// the order asked (an unknown name fails the whole request, as ntpd does; a known one
+/// without a value, listed in `optional`, is left out).
+fn render_vars(vars: &[Var], request: &[u8], optional: &[&str]) -> Result<Vec<u8>, ErrorCode> {
     let wanted = control::decode_request_vars(request);
     let mut out = TextBuilder::new();
     if wanted.is_empty() {
@@ -654,11 +682,11 @@ fn render_vars(vars: &[Var], request: &[u8]) -> Result<Vec<u8>, ErrorCode> {
         }
     } else {
         for (name, _) in &wanted {
-            let v = vars
-                .iter()
-                .find(|v| v.name == name.as_str())
-                .ok_or(ErrorCode::UNKNOWNVAR)?;
-            v.put(&mut out);
+            match vars.iter().find(|v| v.name == name.as_str()) {
+                Some(v) => v.put(&mut out),
+                None if optional.contains(&name.as_str()) => {}
+                None => return Err(ErrorCode::UNKNOWNVAR),
+            }
         }
     }
     Ok(out.finish())
@@ -686,6 +714,26 @@ mod tests {
         keys.insert(Key::new(1, KeyType::Md5, b"secretpassword"));
         keys.insert(Key::new(2, KeyType::Sha1, b"another"));
         Responder::new(keys, Some(1), [7; 16])
+    }
+
+    #[test]
+    fn leap_dates_are_sent_as_ntpsec_does() {
+        assert_eq!(leap_date(3_692_217_600), "2017-01-01T00:00Z");
+        assert_eq!(leap_date(4_275_590_400), "2035-06-28T00:00Z");
+        let vars = SystemVars {
+            tai: 37,
+            leapsec: Some(3_692_217_600),
+            expire: Some(4_275_590_400),
+            ..Default::default()
+        }
+        .to_vars();
+        let names: Vec<&str> = vars.iter().map(|v| v.name.as_ref()).collect();
+        let at = names.iter().position(|n| *n == "tai").expect("tai");
+        assert_eq!(names[at..at + 3], ["tai", "leapsec", "expire"]);
+        assert!(!SystemVars::default()
+            .to_vars()
+            .iter()
+            .any(|v| v.name == "leapsec" || v.name == "expire" || v.name == "tai"));
     }
 
     const LOCAL: &str = "127.0.0.1:40000";
@@ -809,6 +857,17 @@ mod tests {
             RestrictFlags::NONE,
         );
         assert_eq!(code(unknown, 2, Opcode::READVAR), ErrorCode::UNKNOWNVAR);
+        // leapfile variables without a leapfile: known, so no error, just not there
+        let unset = ask(
+            &mut r,
+            &request(Opcode::READVAR, 5, 0, b"stratum,leapsec,expire"),
+            LOCAL,
+            RestrictFlags::NONE,
+        );
+        let text = reassemble(&unset, 5, Opcode::READVAR)
+            .expect("no error")
+            .data;
+        assert_eq!(String::from_utf8_lossy(&text).trim_end(), "stratum=2");
         let badassoc = ask(
             &mut r,
             &request(Opcode::READVAR, 3, 99, b""),

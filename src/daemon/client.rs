@@ -62,6 +62,12 @@ impl ClientNet {
         Ok((net, rx))
     }
 
+    /// The local port our requests to `dst`'s family leave from.
+    pub fn local_port(&self, dst: SocketAddr) -> Option<u16> {
+        let sock = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
+        Some(sock.as_ref()?.local_addr().ok()?.port())
+    }
+
     pub fn send(&self, data: &[u8], dst: SocketAddr) -> io::Result<()> {
         let sock = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
         match sock {
@@ -107,6 +113,19 @@ fn spawn_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Reply>) -> io::Result<()>
         }
     });
     Ok(())
+}
+
+/// The local address the kernel picks for datagrams to `dst` (mode 6 `dstadr`): a
+/// connected throwaway socket's name. No packet is sent; None when there is no route.
+pub fn local_address_for(dst: SocketAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if dst.is_ipv4() {
+        "0.0.0.0:0".parse().ok()?
+    } else {
+        "[::]:0".parse().ok()?
+    };
+    let probe = UdpSocket::bind(any).ok()?;
+    probe.connect(dst).ok()?;
+    Some(probe.local_addr().ok()?.ip())
 }
 
 /// Resolve `name` to addresses of the wanted families. `blocking`: getaddrinfo on this

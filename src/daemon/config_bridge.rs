@@ -10,8 +10,7 @@ use super::mru::{Discard, ENTRY_COST};
 use super::settings::{LocalClock, Settings};
 use crate::config::Association;
 use crate::config::{
-    restrict::prefix_mask, Config, InterfaceAction, InterfaceMatch, RestrictEntry, RestrictFlags,
-    Severity, Target,
+    restrict::prefix_mask, Config, RestrictEntry, RestrictFlags, Severity, Target,
 };
 use crate::daemon::netio::now_ntp;
 use crate::daemon::settings::Options;
@@ -101,16 +100,6 @@ pub fn settings_from(config: Config) -> Settings {
             }
         }
     }
-    let listen = config
-        .interfaces
-        .iter()
-        .filter(|r| r.action == InterfaceAction::Listen)
-        .filter_map(|r| match &r.matches {
-            InterfaceMatch::Name(n) => Some(n.clone()),
-            InterfaceMatch::Prefix(a, _) => Some(a.to_string()),
-            _ => None,
-        })
-        .collect();
     let stat_enabled =
         |name: &str| config.system.stats && config.enabled_stats().any(|(n, _)| n == name);
     let rtcsync = config.rtcsync
@@ -134,7 +123,6 @@ pub fn settings_from(config: Config) -> Settings {
         statsdir: config.statsdir.clone(),
         loopstats: stat_enabled("loopstats"),
         peerstats: stat_enabled("peerstats"),
-        listen,
         rtcsync,
         builtin: config.builtin,
         config: Arc::new(config),
@@ -271,6 +259,17 @@ mod tests {
             "{d:?}"
         );
         assert!(settings_from(c).local_clock.is_none());
+    }
+
+    #[test]
+    fn tos_maxdist_reaches_the_engine() {
+        let parse = |text: &str| {
+            let (c, d) = Config::parse_str(text, Path::new("ntp.conf")).unwrap();
+            assert!(d.is_empty(), "{d:?}");
+            engine_config(&Options::default(), &settings_from(c), -20, None)
+        };
+        assert_eq!(parse("tos maxdist 0.25\n").max_dist, 0.25);
+        assert_eq!(parse("").max_dist, 1.5, "ntp.org's default");
     }
 
     #[test]

@@ -25,13 +25,11 @@ use crate::engine::{
     SystemEvent,
 };
 use crate::wire::auth::KeyStore;
-use crate::wire::control::{peer_flags, PeerStatus, Select};
+use crate::wire::control::{peer_flags, PeerStatus};
 use crate::wire::message::Packet;
 use crate::wire::packet::{Leap, RefId};
 use crate::wire::time::{NtpTimestamp, UnixTime};
 
-/// How many addresses a `pool` line spreads over.
-const POOL_ADDRESSES: usize = 4;
 /// The drift file is rewritten this often while synchronised (ntpd: hourly).
 const DRIFT_WRITE_SECS: u64 = 3600;
 /// At most this many ephemeral passive associations at once (a bound on what
@@ -51,6 +49,10 @@ struct AssocInfo {
     key: Option<u32>,
     srchost: Option<String>,
     authentic: bool,
+    /// Our address on the route to the association (`dstadr`), learnt when mobilised.
+    local: Option<IpAddr>,
+    /// The `pool` line (index into `Core::pending`) this member came from.
+    pool: Option<usize>,
 }
 
 /// A `server`/`pool` line whose name is not resolved yet.
@@ -60,6 +62,8 @@ pub struct PendingName {
     attempts: u32,
     next_try: u64,
     in_flight: bool,
+    /// For a `pool` line: the addresses it dropped as unreachable.
+    pool: super::pool::PoolMemory,
 }
 
 /// A finished resolution, sent back to the main loop.
@@ -92,6 +96,10 @@ pub struct Core {
     pub exit: Option<i32>,
     families: (bool, bool),
     pub blocking_dns: bool,
+}
+
+fn is_refclock(addr: SocketAddr) -> bool {
+    matches!(addr.ip(), IpAddr::V4(a) if a.octets()[..2] == [127, 127])
 }
 
 fn random_secret() -> [u8; 16] {
@@ -260,6 +268,8 @@ impl Core {
                             key: None,
                             srchost: None,
                             authentic: false,
+                            local: Some(IpAddr::from([127, 0, 0, 1])),
+                            pool: None,
                         },
                     );
                 }
@@ -271,6 +281,7 @@ impl Core {
                     attempts: 0,
                     next_try: 0,
                     in_flight: false,
+                    pool: Default::default(),
                 }),
             }
         }
@@ -311,7 +322,9 @@ impl Core {
         let source = super::config_bridge::source_config(a, ip);
         let symmetric = source.is_symmetric();
         let id = self.engine.add_source(source, now);
-        if let Some(local) = route_source(ip) {
+        // our address toward it: `dstadr`, and the refid it shows when synchronised to us
+        let local = client::local_address_for(SocketAddr::new(ip, 123));
+        if let Some(local) = local {
             self.engine.set_local_address(id, local);
         }
         if symmetric {
@@ -340,6 +353,8 @@ impl Core {
                 key: a.key.filter(|k| self.keys.get(*k).is_some()),
                 srchost,
                 authentic: false,
+                local,
+                pool: None,
             },
         );
         self.by_addr.insert(ip, id);
@@ -373,20 +388,15 @@ impl Core {
         };
         p.in_flight = false;
         match r.result {
+            Ok(addrs) if p.assoc.kind == AssociationKind::Pool => self.fill_pool(r.index, &addrs),
             Ok(addrs) => {
                 let name = p.name.clone();
                 let a = p.assoc.clone();
-                let take = if a.kind == AssociationKind::Pool {
-                    POOL_ADDRESSES
-                } else {
-                    1
-                };
                 // an empty name marks the entry as done (indices stay valid)
                 p.name.clear();
                 p.next_try = u64::MAX;
-                let now = now_ntp();
-                for ip in addrs.into_iter().take(take) {
-                    self.add_server(&a, ip, Some(name.clone()), now);
+                if let Some(&ip) = addrs.first() {
+                    self.add_server(&a, ip, Some(name), now_ntp());
                 }
             }
             Err(e) => {
@@ -397,6 +407,68 @@ impl Core {
                     "{}: cannot resolve {} ({e}); retrying in {delay} s",
                     p.assoc.location, p.name
                 ));
+            }
+        }
+    }
+
+    /// Mobilise pool members from a fresh resolution of pool line `index`, up to `tos
+    /// maxclock` associations in all. While there is room left, the name is asked again
+    /// later (with the resolver's back-off); when full, only a dropped member wakes it.
+    fn fill_pool(&mut self, index: usize, addrs: &[IpAddr]) {
+        let maxclock = self.settings.config.tos.maxclock as usize;
+        let room = maxclock.saturating_sub(self.engine.associations().len());
+        let Some(p) = self.pending.get_mut(index) else {
+            return;
+        };
+        let by_addr = &self.by_addr;
+        let picked = p
+            .pool
+            .pick(addrs, |a| by_addr.contains_key(&a), room, self.elapsed);
+        let (assoc, name) = (p.assoc.clone(), p.name.clone());
+        if picked.len() < room {
+            p.attempts = if picked.is_empty() { p.attempts + 1 } else { 0 };
+            p.next_try = self.elapsed + client::retry_delay(p.attempts);
+        } else {
+            p.attempts = 0;
+            p.next_try = u64::MAX;
+        }
+        let now = now_ntp();
+        for ip in picked {
+            self.add_server(&assoc, ip, Some(name.clone()), now);
+            if let Some(info) = self.by_addr.get(&ip).and_then(|id| self.assocs.get_mut(id)) {
+                info.pool = Some(index);
+            }
+        }
+    }
+
+    /// Demobilise pool members that stopped answering and have their pool resolved again.
+    fn drop_unreachable_pool_members(&mut self) {
+        let dead: Vec<(AssocId, usize)> = self
+            .assocs
+            .iter()
+            .filter_map(|(&id, info)| {
+                let pool = info.pool?;
+                let p = self.engine.peer_status(id)?;
+                super::pool::is_unreachable(p.reach, p.unreach).then_some((id, pool))
+            })
+            .collect();
+        for (id, pool) in dead {
+            self.engine.remove_source(id);
+            let Some(info) = self.assocs.remove(&id) else {
+                continue;
+            };
+            let ip = info.addr.ip();
+            self.by_addr.remove(&ip);
+            self.last_rec.remove(&id);
+            log::notice(&format!(
+                "{ip}: pool server unreachable for {} polls: association {} demobilized",
+                super::pool::UNREACH_POLLS,
+                id.0
+            ));
+            if let Some(p) = self.pending.get_mut(pool) {
+                p.pool.dropped(ip, self.elapsed);
+                p.attempts = 0;
+                p.next_try = self.elapsed;
             }
         }
     }
@@ -443,7 +515,8 @@ impl Core {
         let id = self
             .engine
             .add_source(SourceConfig::passive_peer(ip, header.poll), now_ntp());
-        if let Some(local) = route_source(ip) {
+        let local = client::local_address_for(SocketAddr::new(ip, 123));
+        if let Some(local) = local {
             self.engine.set_local_address(id, local);
         }
         self.shared.add_symmetric_peer(ip);
@@ -461,6 +534,8 @@ impl Core {
                 key: Some(key),
                 srchost: None,
                 authentic: false,
+                local,
+                pool: None,
             },
         );
         self.by_addr.insert(ip, id);
@@ -495,6 +570,7 @@ impl Core {
     /// Once a second.
     pub fn tick(&mut self) {
         self.elapsed += 1;
+        self.drop_unreachable_pool_members();
         if self.elapsed % DRIFT_WRITE_SECS == 0 && self.engine.system_status().synchronized {
             self.write_drift();
         }
@@ -520,13 +596,20 @@ impl Core {
                     }
                 }
                 Action::Demobilize { assoc, reason } => {
-                    if let Some(info) = self.assocs.get(&assoc) {
+                    // RFC 5905 §7.4: DENY/RSTR end the association; it goes from the
+                    // engine and from mode 6 (ntpq no longer lists it)
+                    if let Some(info) = self.assocs.remove(&assoc) {
                         log::notice(&format!(
                             "{}: kiss code {reason:?}: association demobilized",
                             info.addr.ip()
                         ));
                         self.by_addr.remove(&info.addr.ip());
+                        // a pool fills the place again
+                        if let Some(p) = info.pool.and_then(|i| self.pending.get_mut(i)) {
+                            p.next_try = self.elapsed;
+                        }
                     }
+                    self.engine.remove_source(assoc);
                 }
                 Action::Panic { offset } => {
                     log::error(&format!(
@@ -565,7 +648,12 @@ impl Core {
                     SystemEvent::ClockStep => {
                         log::notice(&format!("clock step {:+.6} s", st.offset))
                     }
-                    SystemEvent::NoSysPeer => log::notice("no system peer"),
+                    SystemEvent::NoSysPeer if st.synchronized => {
+                        log::notice("no system peer: holdover on the last frequency")
+                    }
+                    SystemEvent::NoSysPeer => log::notice(
+                        "no system peer and the error bound passed maxdist: unsynchronised",
+                    ),
                     other => log::info(&format!("system event {other:?}")),
                 }
             }
@@ -765,7 +853,7 @@ impl Core {
                 } else {
                     0
                 },
-            select: Select::from_bits(p.select as u8),
+            select: p.select,
             event_count: p.event_count,
             event: p.last_event,
         }
@@ -801,11 +889,14 @@ impl Core {
             discipline,
         );
         system.mintc = st.mintc;
-        let local_addr = self
+        system.tai = st.tai.unwrap_or(0);
+        system.leapsec = st.leapsec;
+        system.expire = st.expire;
+        let server_port = self
             .sockets
             .first()
             .and_then(|s| s.local_addr().ok())
-            .unwrap_or_else(|| "0.0.0.0:123".parse().expect("literal"));
+            .map_or(123, |a| a.port());
         let peers = self
             .engine
             .associations()
@@ -815,13 +906,14 @@ impl Core {
                 let info = self.assocs.get(&id)?;
                 let source = view::Source {
                     addr: info.addr,
-                    srchost: info.srchost.clone(),
+                    // as ntpd: the name belongs to the pool, its members show addresses
+                    srchost: info.srchost.clone().filter(|_| info.pool.is_none()),
                     key: info.key,
                 };
                 Some(PeerView {
                     assoc_id: id.0,
                     status: self.peer_status_word(&p),
-                    vars: view::peer_vars(&p, &source, local_addr),
+                    vars: view::peer_vars(&p, &source, self.dstadr(info, server_port)),
                 })
             })
             .collect();
@@ -833,6 +925,28 @@ impl Core {
             mru: view::mru_rows(&self.shared),
             sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed),
         }
+    }
+
+    /// Where an association's packets arrive (`dstadr`, `dstport`): the local address of
+    /// the route to it and the client socket's port (a reference clock: loopback, as ntpd).
+    fn dstadr(&self, info: &AssocInfo, server_port: u16) -> SocketAddr {
+        let ip = info
+            .local
+            .or_else(|| client::local_address_for(info.addr))
+            .unwrap_or(if info.addr.is_ipv4() {
+                IpAddr::from([0, 0, 0, 0])
+            } else {
+                IpAddr::from([0u16; 8])
+            });
+        let port = if is_refclock(info.addr) {
+            server_port
+        } else {
+            self.client
+                .as_ref()
+                .and_then(|c| c.local_port(info.addr))
+                .unwrap_or(server_port)
+        };
+        SocketAddr::new(ip, port)
     }
 
     /// A packet the fast path handed over.
@@ -881,16 +995,3 @@ impl Core {
     }
 }
 
-/// The source address the kernel picks to reach `dst` (a connected UDP socket sends
-/// nothing): what a source synchronised to us shows as its refid.
-fn route_source(dst: IpAddr) -> Option<IpAddr> {
-    let any: SocketAddr = if dst.is_ipv4() {
-        "0.0.0.0:0".parse().ok()?
-    } else {
-        "[::]:0".parse().ok()?
-    };
-    let sock = UdpSocket::bind(any).ok()?;
-    sock.connect(SocketAddr::new(dst, 123)).ok()?;
-    let local = sock.local_addr().ok()?.ip();
-    (!local.is_unspecified()).then_some(local)
-}

@@ -18,6 +18,8 @@ pub mod auth;
 pub mod client;
 pub mod config_bridge;
 pub mod core;
+pub mod interfaces;
+pub mod pool;
 pub mod stats;
 pub mod sysstats;
 pub mod view;

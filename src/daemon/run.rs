@@ -1,7 +1,7 @@
 //! The daemon's life: configuration, sockets, daemonising, privileges, the main loop (timers,
 //! signals, packets the fast path hands over) and an orderly exit.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::client;
 use super::core::{Core, Resolved};
+use super::interfaces;
 use super::log;
 use super::mru::Mru;
 use super::netio::{self, BindSpec};
@@ -34,7 +35,7 @@ struct Listener {
 /// Run the daemon with already-loaded settings. Returns the process exit code.
 pub fn run(opts: Options, settings: Settings) -> i32 {
     let precision = measure_precision();
-    let listeners = match bind_all(&opts, &settings) {
+    let (listeners, drops) = match bind_all(&opts, &settings) {
         Ok(l) => l,
         Err(e) => {
             log::error(&e);
@@ -119,6 +120,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         &opts,
         &settings,
         &listeners,
+        &drops,
         shared,
         clock,
         &mut startup,
@@ -137,22 +139,72 @@ fn worker_count(opts: &Options) -> usize {
         .min(4)
 }
 
-fn bind_all(opts: &Options, settings: &Settings) -> Result<Vec<Vec<Listener>>, String> {
-    let mut names = opts.interfaces.clone();
-    if names.is_empty() {
-        names = settings.listen.clone();
+/// (address, device, drop-only, label).
+type ToBind = (SocketAddr, Option<String>, bool, String);
+
+/// What to open: `-I` names (ntpd: these replace every `interface` rule), else the
+/// config's `interface` rules applied to the host's addresses, else the wildcards.
+fn bind_plan(opts: &Options, settings: &Settings) -> Result<Vec<ToBind>, String> {
+    let rules = &settings.config.interfaces;
+    if !opts.interfaces.is_empty() || rules.is_empty() {
+        if !opts.interfaces.is_empty() && !rules.is_empty() {
+            log::notice("-I given: the configuration's interface rules are not used");
+        }
+        return Ok(listen_addresses(opts.families, &opts.interfaces, opts.port)
+            .into_iter()
+            .map(|(addr, device)| {
+                let label = match &device {
+                    Some(d) => format!("{addr}%{d}"),
+                    None => addr.to_string(),
+                };
+                (addr, device, false, label)
+            })
+            .collect());
     }
+    let addresses = interfaces::local_addresses()
+        .map_err(|e| format!("cannot list the network interfaces: {e}"))?;
+    Ok(
+        interfaces::plan(rules, opts.families, opts.port, &addresses)
+            .into_iter()
+            .map(|p| {
+                let label = format!("{} {}", p.interface, p.addr);
+                (p.addr, None, p.drop, label)
+            })
+            .collect(),
+    )
+}
+
+/// Bind the serving sockets (groups per address, for the fast path's threads) and the
+/// drop-only ones (`interface drop`: opened, everything arriving discarded).
+type Bound = (Vec<Vec<Listener>>, Vec<Listener>);
+
+fn bind_all(opts: &Options, settings: &Settings) -> Result<Bound, String> {
     let per_addr = if opts.single_thread {
         1
     } else {
         worker_count(opts)
     };
     let mut groups = Vec::new();
-    for (addr, device) in listen_addresses(opts.families, &names, opts.port) {
-        let label = match &device {
-            Some(d) => format!("{addr}%{d}"),
-            None => addr.to_string(),
-        };
+    let mut drops = Vec::new();
+    for (addr, device, drop, label) in bind_plan(opts, settings)? {
+        if drop {
+            let spec = BindSpec {
+                addr,
+                device,
+                reuse_port: false,
+            };
+            match netio::bind_udp(&spec) {
+                Ok(s) => {
+                    log::info(&format!("Listen and drop on {label}"));
+                    drops.push(Listener {
+                        sock: Arc::new(s),
+                        label,
+                    });
+                }
+                Err(e) => log::warn(&format!("cannot bind {label} (drop): {e}")),
+            }
+            continue;
+        }
         // Port 0 (tests): let the first socket pick, the rest of the group join it.
         if addr.port() != 0 {
             if let Err(e) = netio::check_port_free(addr) {
@@ -199,7 +251,7 @@ fn bind_all(opts: &Options, settings: &Settings) -> Result<Vec<Vec<Listener>>, S
     if groups.is_empty() {
         return Err("no address to listen on".into());
     }
-    Ok(groups)
+    Ok((groups, drops))
 }
 
 fn is_no_ipv6(e: &std::io::Error) -> bool {
@@ -273,6 +325,7 @@ async fn main_loop(
     opts: &Options,
     settings: &Settings,
     listeners: &[Vec<Listener>],
+    drops: &[Listener],
     shared: Arc<Shared>,
     clock: ChosenClock,
     startup: &mut StartupPipe,
@@ -322,6 +375,12 @@ async fn main_loop(
                 }
             }
             index += 1;
+        }
+    }
+    for l in drops {
+        match drain(l.sock.clone()) {
+            Ok(t) => local_tasks.push(t),
+            Err(e) => log::warn(&format!("cannot drain {}: {e}", l.label)),
         }
     }
     let (mut term, mut int, mut hup) = match (
@@ -401,6 +460,24 @@ async fn main_loop(
         let _ = t.join();
     }
     exit
+}
+
+/// `interface drop`: read and discard everything that arrives on `sock`.
+fn drain(sock: Arc<UdpSocket>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::io::unix::AsyncFd;
+    sock.set_nonblocking(true)?;
+    // SAFETY: the Arc keeps the socket (and so its descriptor) open for the AsyncFd's life.
+    let fd = unsafe { AsyncFd::register(sock) }.map_err(std::io::Error::from)?;
+    Ok(tokio::spawn(async move {
+        let mut buf = [0u8; 64];
+        loop {
+            let Ok(mut guard) = fd.readable().await else {
+                return;
+            };
+            while guard.get_inner().recv_from(&mut buf).is_ok() {}
+            guard.clear_ready();
+        }
+    }))
 }
 
 /// `--single-thread`: serve a socket from the current-thread runtime.

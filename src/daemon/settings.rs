@@ -78,8 +78,6 @@ pub struct Settings {
     pub statsdir: Option<PathBuf>,
     pub loopstats: bool,
     pub peerstats: bool,
-    /// Interface names or addresses from `interface listen …`.
-    pub listen: Vec<String>,
     pub rtcsync: bool,
     /// True when no file was read and the built-in default is in use.
     pub builtin: bool,
@@ -104,7 +102,6 @@ impl Default for Settings {
             statsdir: None,
             loopstats: false,
             peerstats: false,
-            listen: Vec::new(),
             rtcsync: false,
             builtin: false,
             restrictions: None,

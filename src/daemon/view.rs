@@ -93,6 +93,8 @@ pub fn system_from(
         clk_jitter_ms: discipline.clk_jitter * 1e3,
         clk_wander_ppm: discipline.wander_ppm,
         tai: 0,
+        leapsec: None,
+        expire: None,
         peer_addr: sys_peer.map(|p| p.1),
         peer_mode: sys_peer.map(|p| p.2).unwrap_or(0),
     };

@@ -66,52 +66,9 @@ impl Candidate {
     }
 }
 
-/// The mode 6 peer-status select codes (ntpq tally characters), in code order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Outcome {
-    /// ' ' failed a sanity check ([`RejectReason`]).
-    #[default]
-    Reject = 0,
-    /// 'x' outside the intersection of the majority.
-    Falsetick = 1,
-    /// '.' a truechimer beyond `maxclock` (table overflow).
-    Excess = 2,
-    /// '-' discarded by the cluster algorithm.
-    Outlier = 3,
-    /// '+' a survivor, used by the combine algorithm.
-    Candidate = 4,
-    /// '#' a survivor beyond `max_combine`, kept in reserve.
-    Backup = 5,
-    /// '*' the system peer.
-    SysPeer = 6,
-    /// 'o' the PPS peer (not chosen by this module; reserved for the code).
-    PpsPeer = 7,
-}
-
-impl Outcome {
-    /// The 3-bit select field of the peer status word.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-    /// ntpq's tally character.
-    pub fn tally(self) -> char {
-        [' ', 'x', '.', '-', '+', '#', '*', 'o'][self as usize]
-    }
-    /// ntpq's `sel_*` name.
-    pub fn name(self) -> &'static str {
-        [
-            "sel_reject",
-            "sel_falsetick",
-            "sel_excess",
-            "sel_outlier",
-            "sel_candidate",
-            "sel_backup",
-            "sel_sys.peer",
-            "sel_pps.peer",
-        ][self as usize]
-    }
-}
+/// The mode 6 peer-status select codes (ntpq tally characters): the wire layer owns the
+/// type, so what the engine decides and what ntpq decodes are one enum.
+pub use crate::wire::control::Select as Outcome;
 
 /// Why a candidate was rejected before the intersection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -213,6 +213,9 @@ impl Engine {
         if self.config.orphan_stratum < 16 && !self.orphan {
             t = t.min(self.last_sync + self.config.orphan_wait);
         }
+        if let Some(end) = self.holdover_end() {
+            t = t.min(end);
+        }
         if !t.is_finite() {
             t = self.last_now + 3600.0;
         }
@@ -290,7 +293,9 @@ impl Engine {
                 self.system_update(t, &mut actions);
             }
         }
+        self.check_sys_peer(t, &mut actions);
         self.check_orphan(t, &mut actions);
+        self.check_holdover(t, &mut actions);
         self.update_leap(t, &mut actions);
         self.finish(actions)
     }
@@ -359,7 +364,8 @@ impl Engine {
             )));
         }
         match outcome {
-            ReplyOutcome::Dropped | ReplyOutcome::NoSample => {}
+            ReplyOutcome::Dropped => {}
+            ReplyOutcome::NoSample => self.check_sys_peer(t, &mut actions),
             ReplyOutcome::Kiss(KissCode::Rate) => {
                 self.assocs[i].rate_limited(reply.poll);
                 actions.push(Action::Event(EngineEvent::Peer(
@@ -371,6 +377,9 @@ impl Engine {
                 let a = &mut self.assocs[i];
                 a.demobilized = true;
                 a.reach = 0;
+                // shown as ntpd shows a kissed association: the code as refid, stratum 16
+                a.refid = reply.reference_id;
+                a.stratum = 16;
                 a.select = SelectCode::Reject;
                 a.note_event(PeerEvent::AccessDenied);
                 actions.push(Action::Event(EngineEvent::Peer(
@@ -383,6 +392,7 @@ impl Engine {
                 });
                 if self.sys_peer == Some(assoc) {
                     self.sys_peer = None;
+                    self.system_event(SystemEvent::NoSysPeer, &mut actions);
                 }
             }
             ReplyOutcome::Kiss(_) => {}
@@ -627,6 +637,87 @@ impl Engine {
         for a in &mut self.assocs {
             a.set_poll(poll);
         }
+    }
+
+    /// The system error bound at engine time `t`: root delay/2 + root dispersion, the
+    /// dispersion growing at PHI since the last clock update (RFC 5905's root distance of
+    /// the system, the bound ntpstat and the kernel's maxerror report).
+    pub(crate) fn error_bound(&self, t: f64) -> f64 {
+        self.root_delay / 2.0 + self.root_dispersion + PHI * (t - self.last_sync).max(0.0)
+    }
+
+    /// In holdover (synchronised, no system peer, not orphan): the engine time at which the
+    /// error bound reaches `maxdist` and the clock turns unsynchronised.
+    fn holdover_end(&self) -> Option<f64> {
+        if self.sys_peer.is_some() || self.orphan || self.leap == Leap::Unsync {
+            return None;
+        }
+        let margin = self.config.max_dist - self.error_bound(self.last_sync);
+        Some(self.last_sync + margin.max(0.0) / PHI)
+    }
+
+    /// The system peer stays only while it can still be selected: reachable, synchronised
+    /// (leap not 3, stratum below 16), not demobilised, and its root distance below
+    /// `maxdist` (three polls without a reply put a 16 s dummy into its clock filter, as in
+    /// ntpd, which takes it past). Otherwise it is dropped at once (the next sample from
+    /// any other source selects a new one) instead of lingering until some other source
+    /// happens to answer.
+    fn check_sys_peer(&mut self, t: f64, actions: &mut Vec<Action>) {
+        let Some(id) = self.sys_peer else { return };
+        let precision = 2f64.powi(self.config.precision as i32);
+        let max_dist = self.config.max_dist;
+        let Some(a) = self.assocs.iter_mut().find(|a| a.id == id) else {
+            self.sys_peer = None;
+            return;
+        };
+        let fit = a.reach != 0
+            && a.leap != Leap::Unsync
+            && a.stratum < 16
+            && !a.demobilized
+            // (a filter emptied by our own step is not the source's fault)
+            && (a.is_local_clock()
+                || !a.filter.has_data()
+                || a.root_distance(t, precision) < max_dist);
+        if !fit {
+            a.select = SelectCode::Reject;
+            self.sys_peer = None;
+            self.system_event(SystemEvent::NoSysPeer, actions);
+        }
+    }
+
+    /// Holdover: with no system peer the frequency stays where it was (no update changes
+    /// it) and we keep serving our stratum while the error bound is below `maxdist`;
+    /// beyond it we are unsynchronised (leap 3, stratum 16, refid INIT) and say so to the
+    /// kernel (STA_UNSYNC, with the true maxerror). A sample from a selectable source ends
+    /// it through the normal update.
+    fn check_holdover(&mut self, t: f64, actions: &mut Vec<Action>) {
+        let Some(end) = self.holdover_end() else {
+            return;
+        };
+        if t + TIMER_SLACK < end {
+            // keep the kernel's maxerror true (it would add 500 µs/s on its own and set
+            // STA_UNSYNC at 16 s, long before our bound passes maxdist)
+            actions.push(Action::Clock(ClockCommand::SetSyncStatus(SyncStatus {
+                max_error: self.error_bound(t),
+                est_error: self.sys_jitter,
+                synchronized: true,
+            })));
+            return;
+        }
+        self.leap = Leap::Unsync;
+        self.stratum = 16;
+        self.refid = RefId::from_ascii("INIT");
+        self.sync_source = 0;
+        if self.commanded_leap != Leap::NoWarning {
+            self.commanded_leap = Leap::NoWarning;
+            actions.push(Action::Clock(ClockCommand::SetLeap(Leap::NoWarning)));
+        }
+        actions.push(Action::Clock(ClockCommand::SetSyncStatus(SyncStatus {
+            max_error: self.error_bound(t),
+            est_error: self.sys_jitter,
+            synchronized: false,
+        })));
+        self.system_event(SystemEvent::NoSysPeer, actions);
     }
 
     fn check_orphan(&mut self, t: f64, actions: &mut Vec<Action>) {

@@ -6,4 +6,5 @@ mod scenario;
 
 pub use rng::Rng;
 pub use run::{run, SimResult};
+pub use scenario::ServerFault;
 pub use scenario::{Scenario, SimConfig};

@@ -2,12 +2,12 @@
 //! wake-ups happen in between at exact instants.
 
 use super::rng::Rng;
-use super::scenario::SimConfig;
+use super::scenario::{ServerFault, SimConfig};
 use crate::clock::{SimulatedClock, SystemClock};
 use crate::engine::{
     Action, AssocId, ClockCommand, Engine, EngineConfig, SelectCode, SourceConfig,
 };
-use crate::wire::packet::{Header, Mode, RefId};
+use crate::wire::packet::{Header, Leap, Mode, RefId};
 use crate::wire::time::{NtpShort, NtpTimestamp, UnixTime};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -35,6 +35,21 @@ pub struct SimResult {
     /// Leap indicator the engine announces at the end (system variable `leap`).
     pub announced_leap: String,
     pub synchronized_at_end: bool,
+    /// Seconds during which a server under a fault (`server_faults`, from its start) was
+    /// the system peer or a combined survivor.
+    pub faulty_selected_s: u64,
+    /// Servers (numbered from 1) whose association the engine demobilised.
+    pub demobilized: Vec<usize>,
+    /// The system peer at the end (server number), if any.
+    pub sys_peer_at_end: Option<usize>,
+    /// True time at which the engine, synchronised before, first announced leap 3
+    /// (unsynchronised), s.
+    pub unsynchronized_at_s: Option<f64>,
+    /// When that should happen by the PHI arithmetic: the true time of the last update
+    /// plus (maxdist − rootdelay/2 − rootdisp) / PHI, from the status at that moment.
+    pub unsynchronized_expected_s: Option<f64>,
+    /// The first true time after `unsynchronized_at_s` at which it was synchronised again.
+    pub resynchronized_at_s: Option<f64>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -82,7 +97,8 @@ pub fn run(cfg: &SimConfig) -> SimResult {
 /// Run with a given engine configuration (the seed is taken from the simulation).
 pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
     let mut rng = Rng::new(cfg.seed);
-    let epoch = UnixTime::new(1_780_000_000, 0);
+    let epoch = UnixTime::new(cfg.start_unix, 0);
+    let max_dist = engine_config.max_dist;
     let mut clock = SimulatedClock::new(epoch, cfg.offset, cfg.freq_ppm);
     engine_config.seed = cfg.seed ^ 0x5eed;
     let now = |c: &SimulatedClock| NtpTimestamp::from_unix(c.now().expect("simulated"));
@@ -118,6 +134,19 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
     let mut packets_sent = 0u64;
     let mut falseticker_selected_s = 0u64;
     let mut outage_max_freq = 0.0f64;
+    let mut faulty_selected_s = 0u64;
+    let mut demobilized = Vec::new();
+    let mut was_synchronized = false;
+    let mut unsynchronized_at = None;
+    let mut unsynchronized_expected = None;
+    let mut resynchronized_at = None;
+    let fault_of = |k: usize, t: f64| {
+        cfg.server_faults
+            .iter()
+            .filter(|(n, at, _)| *n == k && t >= *at)
+            .map(|(_, _, f)| *f)
+            .collect::<Vec<ServerFault>>()
+    };
     let mut stats = Stats {
         from: cfg.stats_from,
         n: 0,
@@ -171,6 +200,31 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
             if in_outage(t) {
                 outage_max_freq = outage_max_freq.max((clock.frequency_error() * 1e6).abs());
             }
+            for (k, id) in ids.iter().enumerate() {
+                if fault_of(k + 1, t).is_empty() {
+                    continue;
+                }
+                let selected = engine
+                    .peer_status(*id)
+                    .map(|p| matches!(p.select, SelectCode::SysPeer | SelectCode::Candidate))
+                    .unwrap_or(false);
+                if selected {
+                    faulty_selected_s += 1;
+                }
+            }
+            if !cfg.server_faults.is_empty() || !cfg.outages.is_empty() {
+                let st = engine.system_status();
+                if was_synchronized && !st.synchronized && unsynchronized_at.is_none() {
+                    unsynchronized_at = Some(t);
+                    let age = (now(&clock) - st.reftime).to_seconds();
+                    let margin = max_dist - st.root_delay / 2.0 - st.root_dispersion;
+                    unsynchronized_expected = Some(t - age + margin / crate::engine::filter::PHI);
+                }
+                if st.synchronized && unsynchronized_at.is_some() && resynchronized_at.is_none() {
+                    resynchronized_at = Some(t);
+                }
+                was_synchronized = st.synchronized;
+            }
             for id in &false_ids {
                 let selected = engine
                     .peer_status(*id)
@@ -204,18 +258,41 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                         .filter(|(at, _)| t + up >= *at)
                         .map(|(_, s)| s)
                         .sum();
+                    let faults = fault_of(k + 1, t + up);
+                    let fault_step: f64 = faults
+                        .iter()
+                        .map(|f| match f {
+                            ServerFault::Step(s) => *s,
+                            _ => 0.0,
+                        })
+                        .sum();
+                    let unsync = faults.contains(&ServerFault::Unsync);
+                    let deny = faults.contains(&ServerFault::Deny);
                     let ts = NtpTimestamp::from_unix(server_time)
-                        + crate::wire::time::NtpDuration::from_seconds(server_offsets[k] + jumped);
+                        + crate::wire::time::NtpDuration::from_seconds(
+                            server_offsets[k] + jumped + fault_step,
+                        );
                     let reply = Header {
-                        leap: cfg.server_leap,
+                        leap: if unsync || deny {
+                            Leap::Unsync
+                        } else {
+                            cfg.server_leap
+                        },
                         version: 4,
                         mode: Mode::Server,
-                        stratum: 1,
+                        // unsynchronised: stratum 0 on the wire, as ntpd sends 16
+                        stratum: if deny || unsync { 0 } else { 1 },
                         poll: packet.poll,
                         precision: -20,
                         root_delay: NtpShort(0),
                         root_dispersion: NtpShort::from_seconds(1e-5),
-                        reference_id: RefId::from_ascii("GPS"),
+                        reference_id: RefId::from_ascii(if deny {
+                            "DENY"
+                        } else if unsync {
+                            "INIT"
+                        } else {
+                            "GPS"
+                        }),
                         reference_ts: ts,
                         origin_ts: packet.transmit_ts,
                         receive_ts: ts,
@@ -232,6 +309,11 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                     });
                 }
                 Action::Clock(cmd) => apply(&mut clock, cmd),
+                Action::Demobilize { assoc, .. } => {
+                    if let Some(k) = ids.iter().position(|i| *i == assoc) {
+                        demobilized.push(k + 1);
+                    }
+                }
                 _ => {}
             }
         }
@@ -261,6 +343,16 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
         clock_leap: format!("{:?}", clock.leap()),
         announced_leap: format!("{:?}", engine.system_status().leap),
         synchronized_at_end: clock.sync_status().synchronized,
+        faulty_selected_s,
+        demobilized,
+        sys_peer_at_end: engine
+            .system_status()
+            .peer
+            .and_then(|p| ids.iter().position(|i| *i == p))
+            .map(|k| k + 1),
+        unsynchronized_at_s: unsynchronized_at,
+        unsynchronized_expected_s: unsynchronized_expected,
+        resynchronized_at_s: resynchronized_at,
     }
 }
 

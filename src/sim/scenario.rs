@@ -2,6 +2,17 @@
 
 use crate::wire::packet::Leap;
 
+/// A fault of one server, from some time on (`SimConfig::server_faults`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ServerFault {
+    /// The server's clock jumps by this many seconds (and stays there).
+    Step(f64),
+    /// The server loses its own synchronisation: it answers with leap 3, stratum 16.
+    Unsync,
+    /// The server answers every request with a kiss-o'-death DENY.
+    Deny,
+}
+
 /// The model (the one clknetsim uses, so results compare with chronyd's).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
@@ -31,6 +42,10 @@ pub struct SimConfig {
     pub server_leap: Leap,
     /// Statistics start here (steady state), s.
     pub stats_from: f64,
+    /// (server number from 1, time, fault): one server misbehaves from that time on.
+    pub server_faults: Vec<(usize, f64, ServerFault)>,
+    /// Unix time at which the simulation starts (true time 0).
+    pub start_unix: i64,
 }
 
 impl Default for SimConfig {
@@ -52,6 +67,8 @@ impl Default for SimConfig {
             maxpoll: 10,
             server_leap: Leap::NoWarning,
             stats_from: 2000.0,
+            server_faults: Vec::new(),
+            start_unix: 1_780_000_000,
         }
     }
 }
@@ -123,6 +140,7 @@ impl Scenario {
         base.falsetickers.clear();
         base.outages.clear();
         base.server_steps.clear();
+        base.server_faults.clear();
         match self {
             Scenario::S1 => {}
             Scenario::S2 => {

@@ -568,16 +568,28 @@ pub mod peer_flags {
     pub const BCAST: u8 = 0x08;
 }
 
-/// Selection codes (low 3 bits of the high byte).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The select code of a peer status word (its low 3 bits of the high byte): what the
+/// selection algorithms made of an association, ntpq's tally character. The engine's
+/// selection produces these (`engine::select::Outcome` is this type).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
 pub enum Select {
+    /// ' ' failed a sanity check (`engine::select::RejectReason`).
+    #[default]
     Reject = 0,
+    /// 'x' outside the intersection of the majority.
     Falsetick = 1,
+    /// '.' a truechimer beyond `maxclock` (table overflow).
     Excess = 2,
+    /// '-' discarded by the cluster algorithm.
     Outlier = 3,
+    /// '+' a survivor, used by the combine algorithm.
     Candidate = 4,
+    /// '#' a survivor beyond `max_combine`, kept in reserve.
     Backup = 5,
+    /// '*' the system peer.
     SysPeer = 6,
+    /// 'o' the PPS peer (not chosen by the engine; reserved for the code).
     PpsPeer = 7,
 }
 
@@ -595,9 +607,19 @@ impl Select {
         }
     }
 
+    /// The 3-bit select field of the peer status word.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
     /// The tally character of the peers table.
     pub fn tally(self) -> char {
         b" x.-+#*o"[self as usize] as char
+    }
+
+    /// ntpq's `sel_*` name.
+    pub fn name(self) -> &'static str {
+        SELECT_NAMES[self as usize]
     }
 
     /// The `condition` column of `associations`.
