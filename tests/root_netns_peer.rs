@@ -103,13 +103,14 @@ fn root_netns_peer_with_ntpsec_reach_each_other_and_the_lower_stratum_wins() {
     start_ntpd(&lan, 1, "peer 198.18.0.2 minpoll 3 maxpoll 4\n");
     // our side: a symmetric active association ('s'), reachable, and NTPsec (stratum 5,
     // the lower) is our system peer
-    let ours = wait_row(&lan, 1, true, "198.18.0.2", 90, |r| r.tally == '*').unwrap_or_else(|| {
-        panic!(
-            "NTPsec never became our system peer:\n{}\n{}",
-            ntpq_peers(&lan, 1, true),
-            lan.log(1, "ntpkit.log")
-        )
-    });
+    let ours =
+        wait_row(&lan, 1, true, "198.18.0.2", 180, |r| r.tally == '*').unwrap_or_else(|| {
+            panic!(
+                "NTPsec never became our system peer:\n{}\n{}",
+                ntpq_peers(&lan, 1, true),
+                lan.log(1, "ntpkit.log")
+            )
+        });
     assert_eq!((ours.kind, ours.stratum), ('s', 5), "{ours:?}");
     assert_ne!(ours.reach, 0);
     let bin = common::ntpkit_bin();
@@ -208,7 +209,7 @@ fn root_netns_peer_with_chronyd_full_symmetric_mode() {
     };
     // chronyd takes our mode 1 packets as symmetric samples: '=' (peer) and '*' (selected)
     let sources = lan
-        .wait_for(Duration::from_secs(90), || {
+        .wait_for(Duration::from_secs(180), || {
             let text = chronyc_sources();
             text.contains("=* 198.18.0.1").then_some(text)
         })

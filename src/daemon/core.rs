@@ -994,4 +994,3 @@ impl Core {
         self.write_drift();
     }
 }
-
