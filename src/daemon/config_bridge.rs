@@ -193,9 +193,14 @@ fn load_leapfile(path: &Path) -> Option<LeapTable> {
     }
 }
 
-/// One `server`/`pool` address as an engine source.
+/// One `server`/`pool`/`peer` address as an engine source.
 pub fn source_config(a: &Association, addr: IpAddr) -> SourceConfig {
-    let mut s = SourceConfig::server(addr).with_polls(a.minpoll, a.maxpoll);
+    let base = if a.kind == crate::config::AssociationKind::Peer {
+        SourceConfig::peer(addr)
+    } else {
+        SourceConfig::server(addr)
+    };
+    let mut s = base.with_polls(a.minpoll, a.maxpoll);
     s.iburst = a.iburst;
     s.burst = a.burst;
     s.prefer = a.prefer;

@@ -32,9 +32,20 @@ use crate::wire::time::{NtpTimestamp, UnixTime};
 
 /// The drift file is rewritten this often while synchronised (ntpd: hourly).
 const DRIFT_WRITE_SECS: u64 = 3600;
+/// At most this many ephemeral passive associations at once (a bound on what
+/// authenticated strangers can make us keep).
+const MAX_EPHEMERAL: usize = 8;
+/// Polls without an answer before an ephemeral association is dropped (ntpd NTP_UNREACH).
+const EPHEMERAL_UNREACH: u32 = 10;
 
 struct AssocInfo {
     addr: SocketAddr,
+    /// A `peer` line: its packets leave from port 123, as ntpd's and chronyd's do.
+    symmetric: bool,
+    /// The engine polls this peer in client mode (it drops mode 1), as last logged.
+    client_fallback: bool,
+    /// Mobilised by an authenticated mode 1 packet (no config line); dropped when silent.
+    ephemeral: bool,
     key: Option<u32>,
     srchost: Option<String>,
     authentic: bool,
@@ -239,12 +250,6 @@ impl Core {
     fn mobilize_configured(&mut self) {
         let now = now_ntp();
         for a in self.settings.config.associations.clone() {
-            if a.kind == AssociationKind::Peer {
-                log::warn(&format!(
-                    "{}: symmetric mode is not supported; polling the peer as a server",
-                    a.location
-                ));
-            }
             match &a.target {
                 Target::Refclock { .. } if a.is_local_clock() => {
                     let mut s = SourceConfig::local_clock(a.refclock_stratum().unwrap_or(5));
@@ -260,6 +265,9 @@ impl Core {
                         id,
                         AssocInfo {
                             addr,
+                            symmetric: false,
+                            client_fallback: false,
+                            ephemeral: false,
                             key: None,
                             srchost: None,
                             authentic: false,
@@ -314,11 +322,24 @@ impl Core {
                 .write()
                 .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
         }
-        let id = self
-            .engine
-            .add_source(super::config_bridge::source_config(a, ip), now);
+        let source = super::config_bridge::source_config(a, ip);
+        let symmetric = source.is_symmetric();
+        let id = self.engine.add_source(source, now);
+        // our address toward it: `dstadr`, and the refid it shows when synchronised to us
+        let local = client::local_address_for(SocketAddr::new(ip, 123));
+        if let Some(local) = local {
+            self.engine.set_local_address(id, local);
+        }
+        if symmetric {
+            self.shared.add_symmetric_peer(ip);
+        }
         log::info(&format!(
-            "association {} for {ip}{}",
+            "{} {} for {ip}{}",
+            if symmetric {
+                "symmetric active association"
+            } else {
+                "association"
+            },
             id.0,
             srchost
                 .as_deref()
@@ -329,10 +350,13 @@ impl Core {
             id,
             AssocInfo {
                 addr: SocketAddr::new(ip, 123),
+                symmetric,
+                client_fallback: false,
+                ephemeral: false,
                 key: a.key.filter(|k| self.keys.get(*k).is_some()),
                 srchost,
                 authentic: false,
-                local: client::local_address_for(SocketAddr::new(ip, 123)),
+                local,
                 pool: None,
             },
         );
@@ -461,6 +485,89 @@ impl Core {
     pub fn engine_timer(&mut self) {
         let actions = self.engine.handle_timer(now_ntp());
         self.act(actions);
+        self.drop_silent_ephemerals();
+    }
+
+    /// An authenticated mode 1 from a host without an association: mobilise a symmetric
+    /// passive association for it (ntp.org's AM_NEWPASS; `nopeer` only concerns
+    /// unauthenticated packets). The fast path hands over only packets whose MAC a trusted
+    /// key verified; the check is repeated here.
+    fn mobilize_passive(&mut self, r: &Reply) -> Option<AssocId> {
+        if r.data.first().map(|b| b & 7) != Some(1) {
+            return None;
+        }
+        let auth = self
+            .shared
+            .auth
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let super::auth::AuthVerdict::Trusted(key) = auth.check(&r.data) else {
+            return None;
+        };
+        let ephemerals = self.assocs.values().filter(|i| i.ephemeral).count();
+        if ephemerals >= MAX_EPHEMERAL {
+            log::debug(&format!(
+                "{}: no room for another passive association",
+                r.src
+            ));
+            return None;
+        }
+        let header = crate::wire::packet::Header::parse(&r.data).ok()?;
+        let ip = r.src.ip();
+        let id = self
+            .engine
+            .add_source(SourceConfig::passive_peer(ip, header.poll), now_ntp());
+        let local = client::local_address_for(SocketAddr::new(ip, 123));
+        if let Some(local) = local {
+            self.engine.set_local_address(id, local);
+        }
+        self.shared.add_symmetric_peer(ip);
+        log::notice(&format!(
+            "symmetric passive association {} for {ip} (mode 1 with trusted key {key})",
+            id.0
+        ));
+        self.assocs.insert(
+            id,
+            AssocInfo {
+                addr: SocketAddr::new(ip, 123),
+                symmetric: true,
+                client_fallback: false,
+                ephemeral: true,
+                key: Some(key),
+                srchost: None,
+                authentic: false,
+                local,
+                pool: None,
+            },
+        );
+        self.by_addr.insert(ip, id);
+        Some(id)
+    }
+
+    /// Ephemeral associations whose peer went silent are demobilised (ntpd: after
+    /// NTP_UNREACH unanswered polls).
+    fn drop_silent_ephemerals(&mut self) {
+        let silent: Vec<AssocId> = self
+            .assocs
+            .iter()
+            .filter(|(_, i)| i.ephemeral)
+            .filter(|(id, _)| {
+                self.engine
+                    .peer_status(**id)
+                    .is_some_and(|p| p.unreach >= EPHEMERAL_UNREACH)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            self.engine.remove_source(id);
+            if let Some(info) = self.assocs.remove(&id) {
+                let ip = info.addr.ip();
+                self.by_addr.remove(&ip);
+                self.shared.remove_symmetric_peer(ip);
+                log::notice(&format!("{ip}: passive association {} timed out", id.0));
+            }
+        }
     }
 
     /// Once a second.
@@ -571,6 +678,7 @@ impl Core {
     }
 
     fn send_request(&mut self, assoc: AssocId, header: &[u8]) {
+        self.note_client_fallback(assoc, header);
         let Some(info) = self.assocs.get(&assoc) else {
             return;
         };
@@ -582,21 +690,58 @@ impl Core {
                 Err(e) => log::debug(&format!("cannot sign for {}: {e}", info.addr)),
             }
         }
-        if let Err(e) = client.send(&data, info.addr) {
+        let sent = if info.symmetric {
+            // a symmetric peer knows us by address and port 123
+            let family = info.addr.is_ipv4();
+            match self.sockets.iter().find(|s| {
+                s.local_addr()
+                    .is_ok_and(|l| l.is_ipv4() == family && l.port() == 123)
+            }) {
+                Some(sock) => netio::send_one(sock, &data, info.addr, None),
+                None => client.send(&data, info.addr),
+            }
+        } else {
+            client.send(&data, info.addr)
+        };
+        if let Err(e) = sent {
             log::debug(&format!("send to {}: {e}", info.addr));
+        }
+    }
+
+    /// Log when the engine starts or stops polling a `peer` in client mode.
+    fn note_client_fallback(&mut self, assoc: AssocId, header: &[u8]) {
+        let Some(info) = self.assocs.get_mut(&assoc) else {
+            return;
+        };
+        let client_mode = header.first().is_some_and(|b| b & 7 == 3);
+        if !info.symmetric || client_mode == info.client_fallback {
+            return;
+        }
+        info.client_fallback = client_mode;
+        let addr = info.addr.ip();
+        if client_mode {
+            log::notice(&format!(
+                "peer {addr} does not answer symmetric mode (NTPsec's `peer` is a client): polling it in client mode"
+            ));
+        } else {
+            log::notice(&format!("peer {addr}: trying symmetric mode again"));
         }
     }
 
     /// A datagram on a client socket.
     pub fn client_reply(&mut self, r: Reply) {
-        let Some(&id) = self.by_addr.get(&r.src.ip()) else {
-            return;
-        };
         // as in ntpd, `ignore` drops everything from a source, replies to our polls too
         if self.shared.access().flags(r.src) & super::access::RES_IGNORE != 0 {
             log::debug(&format!("reply from {} ignored by restrict", r.src));
             return;
         }
+        let id = match self.by_addr.get(&r.src.ip()) {
+            Some(&id) => id,
+            None => match self.mobilize_passive(&r) {
+                Some(id) => id,
+                None => return,
+            },
+        };
         let Ok(decoded) = Packet::decode(&r.data) else {
             return;
         };
@@ -712,8 +857,9 @@ impl Core {
     fn peer_status_word(&self, p: &crate::engine::PeerStatus) -> PeerStatus {
         let info = self.assocs.get(&p.id);
         let keyed = info.is_some_and(|i| i.key.is_some());
+        let configured = info.is_some_and(|i| !i.ephemeral);
         PeerStatus {
-            flags: peer_flags::CONFIG
+            flags: if configured { peer_flags::CONFIG } else { 0 }
                 | if p.reach != 0 { peer_flags::REACH } else { 0 }
                 | if keyed { peer_flags::AUTHENABLE } else { 0 }
                 | if info.is_some_and(|i| i.authentic) {
@@ -731,9 +877,15 @@ impl Core {
     pub fn view(&self) -> DaemonView {
         let now = now_ntp();
         let st = self.engine.system_status();
-        let sys_peer = st
-            .peer
-            .and_then(|id| self.assocs.get(&id).map(|i| (id.0, i.addr, 3u8)));
+        let sys_peer = st.peer.and_then(|id| {
+            let info = self.assocs.get(&id)?;
+            let mode = match (info.symmetric, info.ephemeral) {
+                (true, true) => 2,
+                (true, false) => 1,
+                _ => 3,
+            };
+            Some((id.0, info.addr, mode))
+        });
         let discipline = Discipline {
             poll: st.tc,
             offset: st.offset,
@@ -828,8 +980,8 @@ impl Core {
                 }
             }
             HandoffKind::Association => {
-                // A server reply that reached port 123 (e.g. from a peer answering our
-                // port): treat it as a client reply.
+                // A server reply that reached port 123, or a symmetric peer's packet: the
+                // association's business, as a reply on the client socket would be.
                 self.client_reply(Reply {
                     data: h.data,
                     src: h.src,

@@ -5,8 +5,7 @@
 use std::net::SocketAddr;
 
 use super::access::{
-    AccessPolicy, RES_DONTSERVE, RES_DONTTRUST, RES_IGNORE, RES_KOD, RES_LIMITED, RES_NOPEER,
-    RES_NOQUERY,
+    AccessPolicy, RES_DONTSERVE, RES_DONTTRUST, RES_IGNORE, RES_KOD, RES_LIMITED, RES_NOQUERY,
 };
 use super::mru::Mru;
 use super::status::SystemStatus;
@@ -88,9 +87,11 @@ pub fn respond(
     if flags & RES_DONTTRUST != 0 && req.len() <= HEADER_LEN {
         return Outcome::Drop(DropReason::NoTrust);
     }
-    if mode == 1 && flags & RES_NOPEER != 0 {
-        return Outcome::Drop(DropReason::NoPeer);
-    }
+    // Symmetric active from a host we have no `peer` line for (those the caller routes
+    // to their association): answered statelessly in mode 2, `nopeer` or not. That is
+    // ntp.org 4.2.8's AM_NEWPASS with auth enabled (its default): `nopeer` only forbids
+    // mobilising an association for an unauthenticated packet, and the stateless passive
+    // reply is what it sends instead. NTPsec answers the same way.
     let flags = match mru {
         Some(m) => m.monitor(src.ip(), src.port(), mode, version, rx, flags),
         None => flags & !(RES_LIMITED | RES_KOD),
@@ -234,10 +235,12 @@ mod tests {
             go(&request(3, 4, 1), "10.0.0.2:1", &mut out),
             Outcome::Reply
         );
+        // nopeer: no association is mobilised, but the stateless mode 2 answer still goes
         assert_eq!(
             go(&request(1, 4, 1), "10.0.0.2:1", &mut out),
-            Outcome::Drop(DropReason::NoPeer)
+            Outcome::Reply
         );
+        assert_eq!(Header::parse(&out).unwrap().mode, Mode::SymmetricPassive);
         assert_eq!(
             go(&[0x16, 2, 0, 0], "10.0.0.2:1", &mut out),
             Outcome::Drop(DropReason::NoQuery)

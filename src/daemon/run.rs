@@ -114,6 +114,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         auth: RwLock::new(None),
         counters: Default::default(),
         stop: Default::default(),
+        symmetric_peers: Default::default(),
     });
     let code = runtime.block_on(main_loop(
         &opts,

@@ -9,8 +9,9 @@
 //! `--single-thread`: one socket per family, polled by the main loop's current-thread
 //! runtime; the very same round function runs there, non-blocking.
 
+use std::collections::HashSet;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -70,6 +71,9 @@ pub struct Shared {
     pub auth: RwLock<Option<Arc<super::auth::ServerAuth>>>,
     pub counters: Counters,
     pub stop: AtomicBool,
+    /// Addresses of `peer` associations: their mode 1 packets go to the association,
+    /// not to the stateless answer.
+    pub symmetric_peers: RwLock<Arc<HashSet<IpAddr>>>,
 }
 
 impl Shared {
@@ -90,6 +94,33 @@ impl Shared {
         let h = BuildHasherDefault::<super::mru::AddrHasher>::default().hash_one(addr);
         let i = (h >> 32) as usize % self.mru_shards.len();
         Some(self.mru_shards[i].lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn add_symmetric_peer(&self, addr: IpAddr) {
+        let mut peers = self
+            .symmetric_peers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut set = HashSet::clone(&peers);
+        set.insert(addr);
+        *peers = Arc::new(set);
+    }
+
+    pub fn remove_symmetric_peer(&self, addr: IpAddr) {
+        let mut peers = self
+            .symmetric_peers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut set = HashSet::clone(&peers);
+        set.remove(&addr);
+        *peers = Arc::new(set);
+    }
+
+    pub fn is_symmetric_peer(&self, addr: IpAddr) -> bool {
+        self.symmetric_peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&addr)
     }
 
     pub fn access(&self) -> Arc<dyn AccessPolicy> {
@@ -163,15 +194,23 @@ impl Round {
             // SO_REUSEPORT spreads a client's ports over sockets; its MRU entry must not
             // depend on which one, so shards are chosen by source address.
             let mut shard = shared.shard_for(pkt.src.ip());
-            let outcome = respond(
-                pkt.data,
-                pkt.src,
-                rx,
-                access.as_ref(),
-                shard.as_deref_mut(),
-                &status,
-                &mut out,
-            );
+            let symmetric_poll = pkt.data.first().is_some_and(|b| b & 7 == 1)
+                && shared.is_symmetric_peer(pkt.src.ip());
+            let outcome = if symmetric_poll {
+                // a configured peer's mode 1 is a sample for its association (which
+                // answers it with its own next poll), not a request for the fast path
+                Outcome::Association
+            } else {
+                respond(
+                    pkt.data,
+                    pkt.src,
+                    rx,
+                    access.as_ref(),
+                    shard.as_deref_mut(),
+                    &status,
+                    &mut out,
+                )
+            };
             match outcome {
                 Outcome::Reply if pkt.data.len() > HEADER_LEN => {
                     // the rare path: extension fields and/or a MAC
@@ -190,7 +229,20 @@ impl Round {
                         },
                     );
                     let untrusted_ok = access.flags(pkt.src) & super::access::RES_DONTTRUST == 0;
+                    let symmetric_active = pkt.data[0] & 7 == 1;
                     match (verdict, auth) {
+                        (AuthVerdict::Trusted(_), Some(_)) if symmetric_active => {
+                            // an authenticated stranger asking to peer: the main loop
+                            // mobilises a passive association (ntp.org's AM_NEWPASS)
+                            handoff(Handoff {
+                                data: pkt.data.to_vec(),
+                                src: pkt.src,
+                                rx,
+                                local: pkt.local,
+                                kind: HandoffKind::Association,
+                                socket: self.socket_index,
+                            });
+                        }
                         (AuthVerdict::Trusted(id), Some(a)) => {
                             super::respond::stamp_transmit(&mut out, now_ntp());
                             if let Some(signed) = a.sign(id, &out) {

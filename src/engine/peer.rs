@@ -14,6 +14,11 @@ const BURST_PACKETS: u8 = 8;
 const BURST_SPACING: f64 = 2.0;
 /// Polls without a reply before the poll interval starts backing off (ntpd NTP_UNREACH).
 const UNREACH_BACKOFF: u32 = 10;
+/// Unanswered symmetric-active polls before a `peer` is polled in client mode instead:
+/// NTPsec (since 0.9.5 its `peer` is `server`) drops mode 1 but answers mode 3.
+const SYMMETRIC_FALLBACK_AFTER: u32 = 4;
+/// Unanswered client-mode polls before such a peer is tried in symmetric mode again.
+const SYMMETRIC_RETRY_AFTER: u32 = 8;
 
 // Flash bits (REFERENCE.md §2.7).
 pub const FLASH_DUP: u16 = 0x0001;
@@ -55,7 +60,21 @@ pub(crate) struct Association {
     xmt_time: f64,
     xmt_step_count: u32,
     awaiting_reply: bool,
+    /// The peer's latest transmit timestamp (the duplicate check; in symmetric mode also
+    /// the origin our next packet echoes: RFC 5905 `p.org`).
     last_server_xmt: NtpTimestamp,
+    /// Symmetric mode: when that packet arrived (echoed as our receive timestamp, `p.rec`).
+    peer_rec: NtpTimestamp,
+    /// Mode of the last packet taken from the peer (mode 6 `pmode`).
+    pub pmode: u8,
+    /// Our own refid as the peer would advertise it when synchronised to us (the address
+    /// we reach it from): a source showing it is looping through us.
+    pub our_refid: Option<RefId>,
+    /// A `peer` that never answered mode 1 is polled in mode 3 (see
+    /// SYMMETRIC_FALLBACK_AFTER); its own mode 1 packets switch back.
+    pub client_fallback: bool,
+    /// Consecutive polls without an accepted packet in the current mode.
+    unanswered: u32,
     pub leap: Leap,
     pub stratum: u8,
     pub precision: i8,
@@ -83,7 +102,9 @@ impl Association {
     pub fn new(id: AssocId, config: SourceConfig, now: f64, estimator: Estimator) -> Self {
         let (stratum, refid) = match &config.kind {
             SourceKind::LocalClock { stratum, refid } => (*stratum, *refid),
-            SourceKind::Server { .. } => (16, RefId::from_ascii("INIT")),
+            SourceKind::Server { .. }
+            | SourceKind::Peer { .. }
+            | SourceKind::PassivePeer { .. } => (16, RefId::from_ascii("INIT")),
         };
         Association {
             id,
@@ -99,6 +120,12 @@ impl Association {
             xmt_step_count: 0,
             awaiting_reply: false,
             last_server_xmt: NtpTimestamp::ZERO,
+            peer_rec: NtpTimestamp::ZERO,
+            // ntpd shows pmode 0 until the first packet; a server's replies are mode 4
+            pmode: if config.is_symmetric() { 0 } else { 4 },
+            our_refid: None,
+            client_fallback: false,
+            unanswered: 0,
             leap: Leap::Unsync,
             stratum,
             precision: -20,
@@ -123,6 +150,47 @@ impl Association {
             pending_local_update: false,
             config,
         }
+    }
+
+    pub fn is_symmetric(&self) -> bool {
+        self.config.is_symmetric()
+    }
+
+    /// Whether polls go out as mode 1 (a `peer` not in client fallback).
+    pub fn speaks_symmetric(&self) -> bool {
+        self.is_symmetric() && !self.client_fallback
+    }
+
+    /// Mode 6 `hmode`: 1 symmetric active, 2 symmetric passive, 3 client.
+    pub fn hmode(&self) -> u8 {
+        if self.config.is_passive() {
+            2
+        } else if self.is_symmetric() {
+            1
+        } else {
+            3
+        }
+    }
+
+    /// Turn a poll (built by [`Association::poll`]) into a symmetric-active packet: our
+    /// system variables (`system`'s header fields), the peer's last transmit timestamp as
+    /// origin and its arrival as receive timestamp (RFC 5905 §9.2 peer_xmit).
+    pub fn symmetric_packet(&self, mut packet: Header, system: &Header) -> Header {
+        packet.mode = if self.config.is_passive() {
+            Mode::SymmetricPassive
+        } else {
+            Mode::SymmetricActive
+        };
+        packet.leap = system.leap;
+        packet.stratum = system.stratum;
+        packet.precision = system.precision;
+        packet.root_delay = system.root_delay;
+        packet.root_dispersion = system.root_dispersion;
+        packet.reference_id = system.reference_id;
+        packet.reference_ts = system.reference_ts;
+        packet.origin_ts = self.last_server_xmt;
+        packet.receive_ts = self.peer_rec;
+        packet
     }
 
     pub fn is_local_clock(&self) -> bool {
@@ -165,6 +233,18 @@ impl Association {
             // A regular poll: shift the reach register (burst packets do not).
             if self.awaiting_reply {
                 self.unreach = self.unreach.saturating_add(1);
+                self.unanswered = self.unanswered.saturating_add(1);
+            }
+            if self.is_symmetric() && !self.config.is_passive() {
+                let limit = if self.client_fallback {
+                    SYMMETRIC_RETRY_AFTER
+                } else {
+                    SYMMETRIC_FALLBACK_AFTER
+                };
+                if self.unanswered >= limit && self.reach == 0 {
+                    self.client_fallback = !self.client_fallback;
+                    self.unanswered = 0;
+                }
             }
             self.reach <<= 1;
             if self.reach & 0x07 == 0 && self.sent > 0 {
@@ -200,19 +280,47 @@ impl Association {
         step_count: u32,
         system_precision: i8,
     ) -> ReplyOutcome {
-        if reply.mode != Mode::Server {
+        if self.client_fallback && reply.mode == Mode::SymmetricActive {
+            // the peer speaks symmetric mode after all (it may have been down)
+            self.client_fallback = false;
+            self.unanswered = 0;
+        }
+        let symmetric = self.speaks_symmetric();
+        // RFC 5905 dispatch table: a client takes mode 4; a symmetric-active association
+        // takes mode 1 (the peer's own poll) and mode 2 (a passive answer).
+        let acceptable = if symmetric {
+            matches!(reply.mode, Mode::SymmetricActive | Mode::SymmetricPassive)
+        } else {
+            reply.mode == Mode::Server
+        };
+        if !acceptable {
             self.flash |= FLASH_BOGUS;
+            return ReplyOutcome::Dropped;
+        }
+        if symmetric && reply.transmit_ts.is_zero() {
+            self.flash = FLASH_HEADER;
             return ReplyOutcome::Dropped;
         }
         if !reply.transmit_ts.is_zero() && reply.transmit_ts == self.last_server_xmt {
             self.flash = FLASH_DUP;
             return ReplyOutcome::Dropped;
         }
+        if symmetric {
+            // Saved before the origin check: even a packet that does not answer ours (the
+            // peer's first, or one crossing ours) tells us what our next packet echoes.
+            self.last_server_xmt = reply.transmit_ts;
+            self.peer_rec = received;
+            self.pmode = reply.mode.bits();
+        }
         if !self.awaiting_reply || reply.origin_ts != self.xmt || self.xmt.is_zero() {
             self.flash = FLASH_BOGUS;
             return ReplyOutcome::Dropped;
         }
         self.awaiting_reply = false;
+        self.unanswered = 0;
+        if !symmetric {
+            self.pmode = reply.mode.bits();
+        }
         self.last_server_xmt = reply.transmit_ts;
         // Only RATE, DENY and RSTR are instructions (ntpd's kiss_code_check); any other
         // code (INIT, STEP…) is an unsynchronised server's ordinary reply: it counts for
@@ -322,7 +430,8 @@ impl Association {
             leap: self.leap,
             reachable: self.reach != 0 && self.filter.has_data(),
             kiss_of_death: self.demobilized,
-            loops_to_us: false,
+            // ntpd's TEST12: a secondary whose refid is our address is synchronised to us
+            loops_to_us: self.stratum > 1 && self.our_refid == Some(self.refid),
             prefer: self.config.prefer,
         }
     }

@@ -10,7 +10,8 @@ use super::select::{self, Candidate, SelectParams};
 use super::types::*;
 use crate::clock::SyncStatus;
 use crate::wire::packet::{Header, KissCode, Leap, RefId};
-use crate::wire::time::{NtpDuration, NtpTimestamp, UnixTime};
+use crate::wire::time::{NtpDuration, NtpShort, NtpTimestamp, UnixTime};
+use std::net::IpAddr;
 
 /// Before the first clock update, wait this long for every server to answer, so that an
 /// early falseticker cannot win by being first.
@@ -71,6 +72,10 @@ pub struct Engine {
     source_leap: Leap,
     /// Engine time of the latest event handled.
     last_now: f64,
+    /// The start-up wait is over and the selection has run once after it (a source that
+    /// answers but is unsynchronised, like a peer starting with us, brings no sample
+    /// that would run it).
+    start_wait_done: bool,
 }
 
 impl Engine {
@@ -104,6 +109,7 @@ impl Engine {
             first_source_at: 0.0,
             source_leap: Leap::NoWarning,
             last_now: 0.0,
+            start_wait_done: false,
             config,
         }
     }
@@ -146,6 +152,34 @@ impl Engine {
         id
     }
 
+    /// The address this host reaches association `id`'s source from (the daemon finds it
+    /// from the routing table). A source whose refid is that address is synchronised to
+    /// us and is never selected (ntpd's loop test, TEST12).
+    pub fn set_local_address(&mut self, id: AssocId, local: IpAddr) {
+        if let Some(a) = self.assocs.iter_mut().find(|a| a.id == id) {
+            a.our_refid = Some(RefId::from_addr(local));
+        }
+    }
+
+    /// Our system variables as a symmetric-mode packet carries them (the same a server
+    /// reply would: unsynchronised is leap 3 and stratum 0 on the wire; the root
+    /// dispersion grows at PHI since the last update).
+    fn system_header(&self, t: f64) -> Header {
+        let synchronized = self.leap != Leap::Unsync;
+        let mut h = Header::client_request(4, self.poll, NtpTimestamp::ZERO);
+        h.precision = self.config.precision;
+        h.reference_id = self.refid;
+        if synchronized {
+            h.leap = self.leap;
+            h.stratum = self.stratum.clamp(1, 15);
+            h.root_delay = NtpShort::from_seconds(self.root_delay);
+            let age = (t - self.last_sync).max(0.0);
+            h.root_dispersion = NtpShort::from_seconds(self.root_dispersion + PHI * age);
+            h.reference_ts = self.reftime;
+        }
+        h
+    }
+
     /// Remove a source (`unpeer`). Returns whether it existed.
     pub fn remove_source(&mut self, id: AssocId) -> bool {
         let before = self.assocs.len();
@@ -172,6 +206,9 @@ impl Engine {
         }
         if let Some(end) = self.discipline.slew_end {
             t = t.min(end);
+        }
+        if !self.start_wait_done && !self.assocs.is_empty() {
+            t = t.min(self.first_source_at + FIRST_UPDATE_WAIT);
         }
         if self.config.orphan_stratum < 16 && !self.orphan {
             t = t.min(self.last_sync + self.config.orphan_wait);
@@ -210,6 +247,7 @@ impl Engine {
             actions.push(Action::Clock(c));
         }
         let steps = self.discipline.steps;
+        let system = self.system_header(t);
         let mut local_samples = Vec::new();
         for i in 0..self.assocs.len() {
             let a = &mut self.assocs[i];
@@ -218,7 +256,10 @@ impl Engine {
             }
             let fuzz = self.fuzz.next();
             let was_reachable = a.reach != 0;
-            let packet = a.poll(t, now, steps, fuzz);
+            let mut packet = a.poll(t, now, steps, fuzz);
+            if a.speaks_symmetric() {
+                packet = a.symmetric_packet(packet, &system);
+            }
             if was_reachable && a.reach == 0 {
                 a.note_event(PeerEvent::Unreachable);
                 actions.push(Action::Event(EngineEvent::Peer(
@@ -240,6 +281,17 @@ impl Engine {
         }
         if !local_samples_empty_or_updated(&self.assocs) {
             self.system_update(t, &mut actions);
+        }
+        if !self.start_wait_done
+            && !self.assocs.is_empty()
+            && t + TIMER_SLACK >= self.first_source_at + FIRST_UPDATE_WAIT
+        {
+            self.start_wait_done = true;
+            if self.discipline.phase == Phase::Start
+                && self.assocs.iter().any(|a| a.filter.has_data())
+            {
+                self.system_update(t, &mut actions);
+            }
         }
         self.check_sys_peer(t, &mut actions);
         self.check_orphan(t, &mut actions);
@@ -762,8 +814,8 @@ impl Engine {
             xmt: a.xmt,
             reach: a.reach,
             unreach: a.unreach,
-            hmode: 3,
-            pmode: 4,
+            hmode: a.hmode(),
+            pmode: a.pmode,
             hpoll: a.hpoll,
             ppoll: a.ppoll,
             flash: a.flash,

@@ -14,6 +14,12 @@ pub struct AssocId(pub u16);
 pub enum SourceKind {
     /// A unicast server polled in client mode (`server ADDR`).
     Server { addr: IpAddr },
+    /// A symmetric-active peer (`peer ADDR`): sends mode 1 carrying our system variables,
+    /// takes mode 1 and mode 2 packets from the peer as samples (RFC 5905 §8–9).
+    Peer { addr: IpAddr },
+    /// An ephemeral symmetric-passive association, mobilised by an authenticated mode 1
+    /// packet from a host without a `peer` line (ntp.org's AM_NEWPASS): sends mode 2.
+    PassivePeer { addr: IpAddr },
     /// The undisciplined local clock (127.127.1.0), `fudge … stratum N [refid X]`.
     LocalClock { stratum: u8, refid: RefId },
 }
@@ -50,6 +56,36 @@ impl SourceConfig {
         }
     }
 
+    /// A symmetric-active peer with ntpd's defaults (as [`SourceConfig::server`]).
+    pub fn peer(addr: IpAddr) -> Self {
+        SourceConfig {
+            kind: SourceKind::Peer { addr },
+            ..SourceConfig::server(addr)
+        }
+    }
+
+    /// An ephemeral symmetric-passive association for `addr`, polling at the peer's
+    /// poll `ppoll` at first (ntpd: minpoll = the packet's poll, maxpoll 17).
+    pub fn passive_peer(addr: IpAddr, ppoll: i8) -> Self {
+        SourceConfig {
+            kind: SourceKind::PassivePeer { addr },
+            ..SourceConfig::server(addr).with_polls(ppoll.clamp(3, 17), 17)
+        }
+    }
+
+    /// Whether this is a symmetric association (`peer`, or a passive one).
+    pub fn is_symmetric(&self) -> bool {
+        matches!(
+            self.kind,
+            SourceKind::Peer { .. } | SourceKind::PassivePeer { .. }
+        )
+    }
+
+    /// Whether this is an ephemeral symmetric-passive association.
+    pub fn is_passive(&self) -> bool {
+        matches!(self.kind, SourceKind::PassivePeer { .. })
+    }
+
     /// The LOCAL driver, 127.127.1.0, with refid `LOCL`.
     pub fn local_clock(stratum: u8) -> Self {
         SourceConfig {
@@ -75,7 +111,9 @@ impl SourceConfig {
     /// The address shown for this source (the LOCAL driver shows 127.127.1.0).
     pub fn addr(&self) -> IpAddr {
         match self.kind {
-            SourceKind::Server { addr } => addr,
+            SourceKind::Server { addr }
+            | SourceKind::Peer { addr }
+            | SourceKind::PassivePeer { addr } => addr,
             SourceKind::LocalClock { .. } => IpAddr::from([127, 127, 1, 0]),
         }
     }
