@@ -22,7 +22,8 @@
 # min–max spread per server, and ratios of medians. On this 2-CPU machine other work shares
 # both CPUs, so only figures from the same run are compared.
 #
-# With valgrind installed it also counts the instructions our user-space path takes per
+# With perf installed it counts the system calls per reply of every server; with valgrind
+# installed it also counts the instructions our user-space path takes per
 # request (callgrind, only inside the serving thread, over a fixed small load): unlike
 # times, that count is repeatable.
 #
@@ -31,7 +32,8 @@
 # SERVE_SECONDS (default 20) per server and round, and stays inside these namespaces.
 #   bench/ntpd-serve.sh [REQUESTS] [ROUNDS]
 # SERVE_PIN=0 runs unpinned, SERVE_RPS=1 with receive steering, SERVE_CALLGRIND=0 skips
-# the instruction count, SERVE_WINDOW sets the generator's requests in flight (default 64).
+# the instruction count, SERVE_SYSCALLS=0 the system-call count (perf), SERVE_WINDOW sets
+# the generator's requests in flight (default 64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-2000000}
@@ -137,6 +139,22 @@ bench() {
     echo "$name: never answered; log:" >&2; cat "$work/$name.log" >&2
     kill_ns "$srv"; return 0
   fi
+  if [ "${pass:-cpu}" = syscalls ]; then
+    # system calls per reply: perf counts every thread's syscall entries over a short load
+    local pids; pids=$(ip netns pids "$srv" | paste -sd, -)
+    perf stat -x, -o "$work/$name.perf" -e raw_syscalls:sys_enter -p "$pids" -- sleep 4 &
+    local perf_pid=$!
+    sleep 0.5
+    local out; out=$(load --requests 1000000 --threads "$gen_threads" --window "$window" --seconds 3)
+    wait "$perf_pid" || true
+    kill_ns "$srv"
+    local calls replies
+    calls=$(awk -F, '/raw_syscalls/ {print $1}' "$work/$name.perf")
+    replies=$(sed -E 's/.*replies=([0-9]+).*/\1/' <<<"$out")
+    awk -v n="$name" -v c="${calls:-0}" -v r="$replies" \
+      'BEGIN { if (r > 0 && c > 0) printf "%s %.3f\n", n, c / r }' | tee -a "$work/syscalls"
+    return 0
+  fi
   local t0 t1 out
   t0=$(ns_ticks "$srv")
   out=$(load --requests "$requests" --threads "$gen_threads" --window "$window" --seconds "$seconds")
@@ -184,6 +202,15 @@ for round in $(seq "$rounds"); do
   done
 done
 
+# System calls per reply, one short pass per server (perf's syscall tracepoint has a cost of
+# its own, so this is not done during the timed rounds).
+if [ "${SERVE_SYSCALLS:-1}" = 1 ] && command -v perf >/dev/null; then
+  echo "# system calls per reply"
+  pass=syscalls
+  for name in "${servers[@]}"; do run_server "$name"; done
+  pass=cpu
+fi
+
 # Instructions in our serving thread per request: callgrind, only inside the worker loop.
 instr=n/a
 if [ "${SERVE_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
@@ -197,6 +224,9 @@ if [ "${SERVE_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
     sleep 0.3
   done
   cg_out=$(load --requests $cg_requests --threads 1 --window 16 --seconds 60)
+  # callgrind writes its counts at exit, which takes it a while
+  for p in $(ip netns pids "$srv"); do kill -TERM "$p" 2>/dev/null || true; done
+  for _ in $(seq 100); do [ -z "$(ip netns pids "$srv")" ] && break; sleep 0.1; done
   # + the 10 replies of the probe that found it ready
   cg_replies=$(( $(sed -E 's/.*replies=([0-9]+).*/\1/' <<<"$cg_out") + 10 ))
   kill_ns "$srv"
@@ -220,6 +250,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f"
 echo "# ours / chronyd replies/s: $(ratio "$(med ours 2)" "$(med chronyd 2)"), ours / ntpsec: $(ratio "$(med ours 2)" "$(med ntpsec 2)")"
 # one machine-readable line per server for bench/run
 for name in "${servers[@]}"; do
-  echo "BENCH serve name=$name rps=$(med "$name" 2) rps_range=$(spread "$name" 2) cpu_us=$(med "$name" 3) cpu_range=$(spread "$name" 3) user_us=$(med "$name" 4) sys_us=$(med "$name" 5) util=$(med "$name" 6) rss_kb=$(med "$name" 7)"
+  calls=$(awk -v n="$name" '$1 == n {print $2}' "$work/syscalls" 2>/dev/null | head -1)
+  echo "BENCH serve name=$name syscalls=${calls:-n/a} rps=$(med "$name" 2) rps_range=$(spread "$name" 2) cpu_us=$(med "$name" 3) cpu_range=$(spread "$name" 3) user_us=$(med "$name" 4) sys_us=$(med "$name" 5) util=$(med "$name" 6) rss_kb=$(med "$name" 7)"
 done
 echo "BENCH serve-setup pinned=$pin rps=$rps window=$window gen_threads=$gen_threads instr_per_request=$instr"
