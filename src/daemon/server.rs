@@ -149,6 +149,44 @@ pub enum HandoffKind {
     Association,
 }
 
+/// One batch's counts, added to the shared [`Counters`] at the end of the batch.
+#[derive(Default)]
+struct Tally {
+    received: u64,
+    replied: u64,
+    kod_sent: u64,
+    rate_limited: u64,
+    restricted: u64,
+    malformed: u64,
+    bad_auth: u64,
+    declined: u64,
+    this_version: u64,
+    old_version: u64,
+    control: u64,
+}
+
+impl Tally {
+    fn add_to(&self, c: &Counters) {
+        for (counter, n) in [
+            (&c.received, self.received),
+            (&c.replied, self.replied),
+            (&c.kod_sent, self.kod_sent),
+            (&c.rate_limited, self.rate_limited),
+            (&c.restricted, self.restricted),
+            (&c.malformed, self.malformed),
+            (&c.bad_auth, self.bad_auth),
+            (&c.declined, self.declined),
+            (&c.this_version, self.this_version),
+            (&c.old_version, self.old_version),
+            (&c.control, self.control),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Buffers for one socket's rounds.
 pub struct Round {
     recv: RecvBatch,
@@ -178,8 +216,10 @@ impl Round {
         let n = self.recv.recv(fd, wait)?;
         let status = shared.status();
         let access = shared.access();
-        let c = &shared.counters;
-        c.received.fetch_add(n as u64, Ordering::Relaxed);
+        // Counted locally and added once per batch: the counters are shared by every
+        // worker, and an atomic add per packet on a shared cache line costs more than
+        // answering the packet.
+        let mut t = Tally::default();
         let mut out = [0u8; HEADER_LEN];
         for i in 0..n {
             let Some(pkt) = self.recv.get(i) else {
@@ -187,10 +227,10 @@ impl Round {
             };
             let rx = pkt.rx.unwrap_or_else(now_ntp);
             match pkt.data.first().map(|b| (b >> 3) & 7) {
-                Some(4) => c.this_version.fetch_add(1, Ordering::Relaxed),
-                Some(1..=3) => c.old_version.fetch_add(1, Ordering::Relaxed),
-                _ => 0,
-            };
+                Some(4) => t.this_version += 1,
+                Some(1..=3) => t.old_version += 1,
+                _ => {}
+            }
             // SO_REUSEPORT spreads a client's ports over sockets; its MRU entry must not
             // depend on which one, so shards are chosen by source address.
             let mut shard = shared.shard_for(pkt.src.ip());
@@ -246,40 +286,36 @@ impl Round {
                         (AuthVerdict::Trusted(id), Some(a)) => {
                             super::respond::stamp_transmit(&mut out, now_ntp());
                             if let Some(signed) = a.sign(id, &out) {
-                                c.replied.fetch_add(1, Ordering::Relaxed);
+                                t.replied += 1;
                                 self.send.push(&signed, pkt.src, pkt.local, false);
                             }
                         }
                         (AuthVerdict::None, _) if untrusted_ok => {
-                            c.replied.fetch_add(1, Ordering::Relaxed);
+                            t.replied += 1;
                             self.send.push(&out, pkt.src, pkt.local, true);
                         }
-                        (AuthVerdict::None, _) => {
-                            c.restricted.fetch_add(1, Ordering::Relaxed);
-                        }
+                        (AuthVerdict::None, _) => t.restricted += 1,
                         _ => {
                             // undecodable trailers are a format problem, not a bad MAC
-                            let counter = if crate::wire::message::Packet::decode(pkt.data).is_err()
-                            {
-                                &c.malformed
+                            if crate::wire::message::Packet::decode(pkt.data).is_err() {
+                                t.malformed += 1;
                             } else {
-                                &c.bad_auth
-                            };
-                            counter.fetch_add(1, Ordering::Relaxed);
+                                t.bad_auth += 1;
+                            }
                         }
                     }
                 }
                 Outcome::Reply => {
-                    c.replied.fetch_add(1, Ordering::Relaxed);
+                    t.replied += 1;
                     self.send.push(&out, pkt.src, pkt.local, true);
                 }
                 Outcome::Kod => {
-                    c.kod_sent.fetch_add(1, Ordering::Relaxed);
+                    t.kod_sent += 1;
                     self.send.push(&out, pkt.src, pkt.local, false);
                 }
                 Outcome::Control | Outcome::Association => {
                     if outcome == Outcome::Control {
-                        c.control.fetch_add(1, Ordering::Relaxed);
+                        t.control += 1;
                     }
                     handoff(Handoff {
                         data: pkt.data.to_vec(),
@@ -294,17 +330,16 @@ impl Round {
                         socket: self.socket_index,
                     })
                 }
-                Outcome::Drop(why) => {
-                    let counter = match why {
-                        DropReason::RateLimited => &c.rate_limited,
-                        DropReason::Malformed => &c.malformed,
-                        DropReason::Unsupported | DropReason::NoPeer => &c.declined,
-                        _ => &c.restricted,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
+                Outcome::Drop(why) => match why {
+                    DropReason::RateLimited => t.rate_limited += 1,
+                    DropReason::Malformed => t.malformed += 1,
+                    DropReason::Unsupported | DropReason::NoPeer => t.declined += 1,
+                    _ => t.restricted += 1,
+                },
             }
         }
+        t.received = n as u64;
+        t.add_to(&shared.counters);
         if !self.send.is_empty() {
             let _ = self.send.flush(fd);
         }
