@@ -75,37 +75,16 @@ fn root_qemu_ntpd_eperm_falls_back_to_observe_only_and_root_sets_the_clock() {
         &std::fs::read(FAKETIME_LIB).unwrap(),
         0o755,
     );
-    let mut libs = Vec::new();
-    for exe in [
+    cpio.libraries_of(&[
         common::ntpkit_bin(),
         setpriv.clone(),
         PathBuf::from(FAKETIME_LIB),
-    ] {
-        libs.extend(guest::shared_libraries(&exe));
-    }
-    libs.sort();
-    libs.dedup();
-    for lib in &libs {
-        let rel = lib.strip_prefix("/").unwrap();
-        let mut parent = PathBuf::new();
-        for c in rel.parent().unwrap().components() {
-            parent.push(c);
-            cpio.dir(parent.to_str().unwrap());
-        }
-        cpio.file(rel.to_str().unwrap(), &std::fs::read(lib).unwrap(), 0o755);
-    }
-    cpio.file(
-        "init",
-        include_str!("qemu/ntpd_eperm_init.sh").as_bytes(),
-        0o755,
-    );
+    ]);
+    cpio.init(include_str!("qemu/ntpd_eperm_init.sh"));
     let initrd = dir.path().join("initrd.cpio");
     std::fs::write(&initrd, cpio.finish()).unwrap();
 
     let console = guest::boot(&qemu, &kernel, &initrd);
-    if let Some(path) = std::env::var_os("NTPKIT_QEMU_CONSOLE") {
-        let _ = std::fs::write(path, &console);
-    }
     let (steps, _) = guest::parse_console(&console);
     assert!(
         console.contains("@@DONE"),

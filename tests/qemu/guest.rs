@@ -1,7 +1,7 @@
 //! Shared by the qemu system tests (`#[path = "qemu/guest.rs"] mod guest;`): an initramfs
 //! builder (newc cpio), the programs and libraries it needs, booting Debian's kernel under
-//! TCG, and parsing the @@BEGIN/@@OUT/@@ERR/@@END protocol the guest's /init prints.
-//! Same code as tests/root_qemu_hwclock.rs uses.
+//! TCG, and parsing the @@BEGIN/@@OUT/@@ERR/@@END protocol the guest's /init prints
+//! (step() in tests/qemu/guest_common.sh).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -71,7 +71,8 @@ pub fn shared_libraries(exe: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Boot the guest and return its serial console output. TCG only: the /dev/kvm on some
+/// Boot the guest and return its serial console output (also written to the file
+/// $NTPKIT_QEMU_CONSOLE names, if set, for debugging a guest). TCG only: the /dev/kvm on some
 /// hosts is a paravirtual variant that stalls, and nothing here needs speed.
 pub fn boot(qemu: &Path, kernel: &Path, initrd: &Path) -> String {
     let mut child = Command::new(qemu)
@@ -113,6 +114,9 @@ pub fn boot(qemu: &Path, kernel: &Path, initrd: &Path) -> String {
     let console = reader.join().unwrap();
     if !err.trim().is_empty() {
         eprintln!("qemu stderr: {err}");
+    }
+    if let Some(path) = std::env::var_os("NTPKIT_QEMU_CONSOLE") {
+        let _ = std::fs::write(path, &console);
     }
     console
 }
@@ -205,6 +209,32 @@ impl Cpio {
 
     pub fn file(&mut self, name: &str, body: &[u8], perm: u32) {
         self.entry(name, 0o100000 | perm, body);
+    }
+
+    /// The shared libraries `ldd` lists for each of `exes`, each at its own path.
+    pub fn libraries_of(&mut self, exes: &[PathBuf]) {
+        let mut libs: Vec<PathBuf> = exes.iter().flat_map(|e| shared_libraries(e)).collect();
+        libs.sort();
+        libs.dedup();
+        for lib in &libs {
+            let rel = lib.strip_prefix("/").unwrap();
+            let mut parent = PathBuf::new();
+            for c in rel.parent().unwrap().components() {
+                parent.push(c);
+                self.dir(parent.to_str().unwrap());
+            }
+            self.file(rel.to_str().unwrap(), &std::fs::read(lib).unwrap(), 0o755);
+        }
+    }
+
+    /// The guest's /init script, with the guest_common.sh it sources.
+    pub fn init(&mut self, script: &str) {
+        self.file(
+            "guest_common.sh",
+            include_str!("guest_common.sh").as_bytes(),
+            0o644,
+        );
+        self.file("init", script.as_bytes(), 0o755);
     }
 
     pub fn finish(mut self) -> Vec<u8> {
