@@ -12,7 +12,7 @@ mod common;
 #[path = "qemu/guest.rs"]
 mod guest;
 
-use guest::{Cpio, Step};
+use guest::Step;
 use std::collections::BTreeMap;
 
 const TEST: &str = "root_qemu_hwclock_against_util_linux";
@@ -23,15 +23,8 @@ const SET_DATE: i64 = 1_961_670_896;
 
 #[test]
 fn root_qemu_hwclock_against_util_linux() {
-    let Some(qemu) = common::find_program("qemu-system-x86_64", &[]) else {
-        return common::skip(TEST, "needs qemu-system-x86_64 (apt: qemu-system-x86)");
-    };
-    let Some(kernel) = guest::kernel_image() else {
-        return common::skip(TEST, "needs /boot/vmlinuz-* (apt: linux-image-amd64)");
-    };
-    let Some(busybox) = common::find_program("busybox", &["/bin"]).filter(|p| guest::is_static(p))
-    else {
-        return common::skip(TEST, "needs a static busybox (apt: busybox-static)");
+    let Some(host) = guest::Host::find_or_skip(TEST) else {
+        return;
     };
     let (Some(ul_hwclock), Some(setpriv)) = (
         common::find_program("hwclock", &["/usr/sbin", "/sbin"]),
@@ -42,23 +35,10 @@ fn root_qemu_hwclock_against_util_linux() {
             "needs util-linux's hwclock and setpriv (apt: util-linux)",
         );
     };
-    if common::find_program("ldd", &[]).is_none() {
-        return common::skip(TEST, "needs ldd (apt: libc-bin)");
-    }
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cpio = Cpio::default();
-    for d in [
-        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "etc", "tmp",
-    ] {
-        cpio.dir(d);
-    }
-    cpio.file("bin/busybox", &std::fs::read(&busybox).unwrap(), 0o755);
-    cpio.file(
-        "bin/ntpkit",
-        &guest::without_debug_info(&common::ntpkit_bin(), dir.path()),
-        0o755,
-    );
+    let mut cpio = host.initramfs(dir.path());
+    cpio.dir("usr/sbin");
     cpio.file(
         "usr/sbin/hwclock",
         &std::fs::read(&ul_hwclock).unwrap(),
@@ -70,7 +50,7 @@ fn root_qemu_hwclock_against_util_linux() {
     let initrd = dir.path().join("initrd.cpio");
     std::fs::write(&initrd, cpio.finish()).unwrap();
 
-    let console = guest::boot(&qemu, &kernel, &initrd);
+    let console = guest::boot(&host.qemu, &host.kernel, &initrd);
     let (steps, info) = guest::parse_console(&console);
     assert!(
         console.contains("@@DONE"),

@@ -10,6 +10,60 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What every guest needs from the host.
+pub struct Host {
+    pub qemu: PathBuf,
+    pub kernel: PathBuf,
+    pub busybox: PathBuf,
+}
+
+impl Host {
+    /// qemu, a kernel image, a static busybox and ldd, or a loud skip (a failure in CI)
+    /// and None.
+    pub fn find_or_skip(test: &str) -> Option<Host> {
+        use crate::common::{find_program, skip};
+        let Some(qemu) = find_program("qemu-system-x86_64", &[]) else {
+            skip(test, "needs qemu-system-x86_64 (apt: qemu-system-x86)");
+            return None;
+        };
+        let Some(kernel) = kernel_image() else {
+            skip(test, "needs /boot/vmlinuz-* (apt: linux-image-amd64)");
+            return None;
+        };
+        let Some(busybox) = find_program("busybox", &["/bin"]).filter(|p| is_static(p)) else {
+            skip(test, "needs a static busybox (apt: busybox-static)");
+            return None;
+        };
+        if find_program("ldd", &[]).is_none() {
+            skip(test, "needs ldd (apt: libc-bin)");
+            return None;
+        }
+        Some(Host {
+            qemu,
+            kernel,
+            busybox,
+        })
+    }
+
+    /// An initramfs with the directories every guest uses, busybox, and our ntpkit
+    /// (stripped into `tmp`).
+    pub fn initramfs(&self, tmp: &Path) -> Cpio {
+        let mut cpio = Cpio::default();
+        for d in [
+            "bin", "sbin", "usr", "usr/bin", "dev", "proc", "sys", "etc", "tmp",
+        ] {
+            cpio.dir(d);
+        }
+        cpio.file("bin/busybox", &std::fs::read(&self.busybox).unwrap(), 0o755);
+        cpio.file(
+            "bin/ntpkit",
+            &without_debug_info(&crate::common::ntpkit_bin(), tmp),
+            0o755,
+        );
+        cpio
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Step {
     pub out: Vec<String>,
