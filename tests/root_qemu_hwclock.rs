@@ -46,11 +46,8 @@ fn root_qemu_hwclock_against_util_linux() {
     );
     cpio.file("usr/bin/setpriv", &std::fs::read(&setpriv).unwrap(), 0o755);
     cpio.libraries_of(&[common::ntpkit_bin(), ul_hwclock.clone(), setpriv.clone()]);
-    cpio.init(include_str!("qemu/hwclock_init.sh"));
-    let initrd = dir.path().join("initrd.cpio");
-    std::fs::write(&initrd, cpio.finish()).unwrap();
 
-    let console = guest::boot(&host.qemu, &host.kernel, &initrd);
+    let console = host.boot(cpio, include_str!("qemu/hwclock_init.sh"), dir.path());
     let (steps, info) = guest::parse_console(&console);
     assert!(
         console.contains("@@DONE"),
@@ -61,11 +58,7 @@ fn root_qemu_hwclock_against_util_linux() {
 }
 
 fn check(steps: &BTreeMap<String, Step>, console: &str) {
-    let get = |name: &str| -> &Step {
-        steps
-            .get(name)
-            .unwrap_or_else(|| panic!("step {name} missing; console:\n{console}"))
-    };
+    let get = |name: &str| -> &Step { guest::step(steps, name, console) };
     let ok = |name: &str| -> &Step {
         let s = get(name);
         assert_eq!(s.rc, 0, "{name} failed: {s:?}");

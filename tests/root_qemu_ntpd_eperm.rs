@@ -51,11 +51,8 @@ fn root_qemu_ntpd_eperm_falls_back_to_observe_only_and_root_sets_the_clock() {
         setpriv.clone(),
         PathBuf::from(FAKETIME_LIB),
     ]);
-    cpio.init(include_str!("qemu/ntpd_eperm_init.sh"));
-    let initrd = dir.path().join("initrd.cpio");
-    std::fs::write(&initrd, cpio.finish()).unwrap();
 
-    let console = guest::boot(&host.qemu, &host.kernel, &initrd);
+    let console = host.boot(cpio, include_str!("qemu/ntpd_eperm_init.sh"), dir.path());
     let (steps, _) = guest::parse_console(&console);
     assert!(
         console.contains("@@DONE"),
@@ -65,11 +62,7 @@ fn root_qemu_ntpd_eperm_falls_back_to_observe_only_and_root_sets_the_clock() {
 }
 
 fn check(steps: &BTreeMap<String, Step>, console: &str) {
-    let get = |name: &str| -> &Step {
-        steps
-            .get(name)
-            .unwrap_or_else(|| panic!("step {name} missing; console:\n{console}"))
-    };
+    let get = |name: &str| -> &Step { guest::step(steps, name, console) };
     let text = |s: &Step| format!("{}\n{}", s.out.join("\n"), s.err.join("\n"));
 
     // 1. Without CAP_SYS_TIME and without -x: the warning, once, then serving as usual.

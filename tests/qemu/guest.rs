@@ -62,6 +62,15 @@ impl Host {
         );
         cpio
     }
+
+    /// Boot `cpio` with `init` as its /init (the initramfs written into `tmp`); the serial
+    /// console output.
+    pub fn boot(&self, mut cpio: Cpio, init: &str, tmp: &Path) -> String {
+        cpio.init(init);
+        let initrd = tmp.join("initrd.cpio");
+        std::fs::write(&initrd, cpio.finish()).unwrap();
+        boot(&self.qemu, &self.kernel, &initrd)
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -173,6 +182,13 @@ pub fn boot(qemu: &Path, kernel: &Path, initrd: &Path) -> String {
         let _ = std::fs::write(path, &console);
     }
     console
+}
+
+/// The step called `name`; a missing one fails the test, showing the console.
+pub fn step<'a>(steps: &'a BTreeMap<String, Step>, name: &str, console: &str) -> &'a Step {
+    steps
+        .get(name)
+        .unwrap_or_else(|| panic!("step {name} missing; console:\n{console}"))
 }
 
 pub fn parse_console(console: &str) -> (BTreeMap<String, Step>, Vec<String>) {
