@@ -8,6 +8,7 @@
 
 mod common;
 use common::lan::{Lan, NO_SYS_TIME};
+use common::ntpd;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -25,20 +26,12 @@ impl Rng {
 }
 
 fn start(lan: &Lan, conf: &Path, pidfile: &Path, log: &Path) -> Child {
-    let bin = common::ntpkit_bin();
+    let ntpd = ntpd::command_line(
+        conf,
+        &["-p", pidfile.to_str().unwrap(), "-l", log.to_str().unwrap()],
+    );
     let mut argv: Vec<&str> = NO_SYS_TIME.to_vec();
-    argv.extend([
-        bin.to_str().unwrap(),
-        "ntpd",
-        "-x",
-        "-n",
-        "-c",
-        conf.to_str().unwrap(),
-        "-p",
-        pidfile.to_str().unwrap(),
-        "-l",
-        log.to_str().unwrap(),
-    ]);
+    argv.extend(ntpd.iter().map(String::as_str));
     lan.command(1, &argv)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -52,17 +45,7 @@ fn signal(child: &Child, sig: i32) {
 }
 
 fn frequency(lan: &Lan) -> Option<String> {
-    let bin = common::ntpkit_bin();
-    let out = lan.run(
-        1,
-        &[
-            bin.to_str().unwrap(),
-            "ntpq",
-            "-c",
-            "rv 0 frequency",
-            "127.0.0.1",
-        ],
-    );
+    let out = ntpd::our_ntpq(lan, 1, &["-c", "rv 0 frequency", "127.0.0.1"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.trim()
         .strip_prefix("frequency=")

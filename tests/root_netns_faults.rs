@@ -7,7 +7,7 @@
 //! kiss (see docs/hardening.md, "Faults"); the simulation tests it.
 
 mod common;
-use common::{lan::Lan, peers};
+use common::{lan::Lan, ntpd, peers};
 use std::time::Duration;
 
 /// libfaketime's preload library (Debian's path); its clock offset is read from a file on
@@ -24,33 +24,6 @@ fn lan(test: &str, n: usize) -> Option<Lan> {
         return None;
     }
     common::lan_or_skip(test, n)
-}
-
-/// Start our ntpd on host `i` with `conf`; `env` goes before it through env(1).
-fn start_ours(lan: &Lan, i: usize, conf: &str, env: &[String]) {
-    let path = lan.host(i).dir.join("ntpkit.conf");
-    std::fs::write(&path, conf).unwrap();
-    let bin = common::ntpkit_bin();
-    let mut argv: Vec<&str> = Vec::new();
-    if !env.is_empty() {
-        argv.push("env");
-        argv.extend(env.iter().map(String::as_str));
-    }
-    argv.extend([
-        bin.to_str().unwrap(),
-        "ntpd",
-        "-x",
-        "-n",
-        "-c",
-        path.to_str().unwrap(),
-    ]);
-    lan.spawn(i, "ntpkit.log", &argv);
-}
-
-/// NTPsec's `ntpq -pn` against host `i`'s daemon.
-fn peers_of(lan: &Lan, i: usize) -> String {
-    let out = lan.run(i, &["ntpq", "-pn", "127.0.0.1"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The `ntpq -pn` line of `addr`, if listed.
@@ -96,13 +69,13 @@ fn ntpstat(lan: &Lan, i: usize) -> (i32, String) {
 
 fn wait_peers(lan: &Lan, i: usize, secs: u64, what: &str, ok: impl Fn(&str) -> bool) -> String {
     lan.wait_for(Duration::from_secs(secs), || {
-        let p = peers_of(lan, i);
+        let p = ntpd::ntpsec_peers(lan, i);
         ok(&p).then_some(p)
     })
     .unwrap_or_else(|| {
         panic!(
             "{what}: not reached in {secs} s\n{}\n{}",
-            peers_of(lan, i),
+            ntpd::ntpsec_peers(lan, i),
             lan.log(i, "ntpkit.log")
         )
     })
@@ -137,11 +110,7 @@ fn root_netns_faults_a_server_stepping_a_second_is_marked_falseticker() {
         return;
     }
     let Some(lan) = lan(test, 4) else { return };
-    if common::chrony_program("chronyd").is_none() {
-        common::skip(
-            test,
-            "needs chronyd (unpacked under /opt/chrony by .ci/run)",
-        );
+    if !common::needs_chronyd(test) {
         return;
     }
     peers::ntpsec_server(&lan, 2, 5, "");
@@ -150,7 +119,7 @@ fn root_netns_faults_a_server_stepping_a_second_is_marked_falseticker() {
     let conf: String = (2..=4)
         .map(|h| format!("server 198.18.0.{h} {POLL8}\n"))
         .collect();
-    start_ours(&lan, 1, &conf, &[]);
+    ntpd::start(&lan, 1, &conf, &[]);
     // all three followed (the clock filter's eight stages hold pre-step samples, so
     // stepping later only makes the test slower: up to eight polls before `x`)
     wait_peers(&lan, 1, 30, "all three selected", |p| {
@@ -188,7 +157,7 @@ fn root_netns_faults_a_server_going_unsynchronised_is_dropped_for_the_other() {
     peers::ntpsec_server(&lan, 2, 4, "");
     peers::ntpsec_server(&lan, 3, 6, "");
     let conf = format!("server 198.18.0.2 {POLL8}\nserver 198.18.0.3 {POLL8}\n");
-    start_ours(&lan, 1, &conf, &[]);
+    ntpd::start(&lan, 1, &conf, &[]);
     wait_peers(&lan, 1, 30, "host 2 the system peer", |p| {
         tally(p, "198.18.0.2") == Some('*') && tally(p, "198.18.0.3") == Some('+')
     });
@@ -231,11 +200,7 @@ fn root_netns_faults_all_servers_lost_holdover_then_unsynchronised_past_maxdist(
         return;
     }
     let Some(lan) = lan(test, 3) else { return };
-    if common::chrony_program("chronyd").is_none() {
-        common::skip(
-            test,
-            "needs chronyd (unpacked under /opt/chrony by .ci/run)",
-        );
+    if !common::needs_chronyd(test) {
         return;
     }
     // chronyd servers whose clocks run 100 ppm fast (libfaketime), so that the frequency
@@ -251,21 +216,7 @@ fn root_netns_faults_all_servers_lost_holdover_then_unsynchronised_past_maxdist(
         "FAKETIME_NO_CACHE=1".to_string(),
     ];
     let conf = format!("server 198.18.0.2 {POLL8}\nserver 198.18.0.3 {POLL8}\n");
-    let path = lan.host(1).dir.join("ntpkit.conf");
-    std::fs::write(&path, &conf).unwrap();
-    let bin = common::ntpkit_bin();
-    let mut argv: Vec<&str> = vec!["env"];
-    argv.extend(env.iter().map(String::as_str));
-    argv.extend([
-        bin.to_str().unwrap(),
-        "ntpd",
-        "-x",
-        "-n",
-        "--single-thread",
-        "-c",
-        path.to_str().unwrap(),
-    ]);
-    lan.spawn(1, "ntpkit.log", &argv);
+    ntpd::start_with_env(&lan, 1, &conf, &env, &["--single-thread"]);
     wait_peers(&lan, 1, 30, "synchronised", |p| {
         p.lines().any(|l| l.starts_with('*'))
     });
@@ -340,6 +291,6 @@ fn root_netns_faults_all_servers_lost_holdover_then_unsynchronised_past_maxdist(
         lan.log(1, "ntpkit.log")
     );
     // the jump reached the daemon's monotonic timers too: it kept running
-    let p = peers_of(&lan, 1);
+    let p = ntpd::ntpsec_peers(&lan, 1);
     assert!(line_of(&p, "198.18.0.2").is_some(), "{p}");
 }

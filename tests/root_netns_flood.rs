@@ -10,9 +10,9 @@
 //!   (printed as MEASURED lines; docs/hardening.md has the table).
 
 mod common;
-use common::{lan::Lan, netns_udp, peers};
+use common::{lan::Lan, netns_udp, ntpd, peers};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,32 +34,11 @@ fn request(xmt: u64) -> [u8; 48] {
 }
 
 fn start(test: &str, hosts: usize, conf: &str) -> Option<(Lan, u32)> {
-    if common::find_program("ntpdig", &[]).is_none() {
-        common::skip(test, "needs ntpdig (apt: ntpsec-ntpdig)");
+    if !common::needs(test, &[("ntpdig", "ntpsec-ntpdig")]) {
         return None;
     }
-    let lan = match Lan::new(hosts) {
-        Ok(l) => l,
-        Err(why) => {
-            common::skip(test, &why);
-            return None;
-        }
-    };
-    let path = lan.host(1).dir.join("ntpkit.conf");
-    std::fs::write(&path, conf).unwrap();
-    let bin = common::ntpkit_bin();
-    let pid = lan.spawn(
-        1,
-        "ntpkit.log",
-        &[
-            bin.to_str().unwrap(),
-            "ntpd",
-            "-x",
-            "-n",
-            "-c",
-            path.to_str().unwrap(),
-        ],
-    );
+    let lan = common::lan_or_skip(test, hosts)?;
+    let pid = ntpd::start(&lan, 1, conf, &[]);
     Some((lan, pid))
 }
 
@@ -71,6 +50,61 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .expect("VmRSS")
+}
+
+/// A client on `sock` asking the server with one request in flight (transmit timestamps
+/// `first_xmt` + 1, + 2, …), `pause` after each, until `stop`: (asked, answered). An answer
+/// is the reply to this request (origin = our transmit time).
+fn one_in_flight_client(
+    sock: UdpSocket,
+    stop: Arc<AtomicBool>,
+    first_xmt: u64,
+    pause: Duration,
+) -> std::thread::JoinHandle<(u64, u64)> {
+    sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    std::thread::spawn(move || {
+        let (mut asked, mut answered) = (0u64, 0u64);
+        let mut buf = [0u8; 128];
+        while !stop.load(Ordering::Relaxed) {
+            asked += 1;
+            let xmt = first_xmt + asked;
+            sock.send_to(&request(xmt), server()).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while Instant::now() < deadline {
+                match sock.recv_from(&mut buf) {
+                    Ok((n, _)) if n >= 48 && buf[24..32] == xmt.to_be_bytes() => {
+                        answered += 1;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            std::thread::sleep(pause);
+        }
+        (asked, answered)
+    })
+}
+
+/// Counts what comes back to the flooder's `sock` until `stop`: (RATE kisses, other replies).
+fn count_replies(
+    sock: UdpSocket,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(usize, usize)> {
+    std::thread::spawn(move || {
+        let (mut kisses, mut other) = (0, 0);
+        let mut buf = [0u8; 128];
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if n >= 48 && buf[1] == 0 && &buf[12..16] == b"RATE" {
+                    kisses += 1;
+                } else {
+                    other += 1;
+                }
+            }
+        }
+        (kisses, other)
+    })
 }
 
 /// Send `total` datagrams made by `make(i)` at about `per_sec`, from `sock`.
@@ -124,52 +158,15 @@ fn root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_mem
         })
     };
     // host 4: a fast client on an address without `limited`, one request in flight
-    let fast = {
-        let (sock, stop) = (netns_udp::socket_in(&lan.host(4).ns), stop.clone());
-        sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-        std::thread::spawn(move || {
-            let (mut asked, mut answered) = (0u64, 0u64);
-            let mut buf = [0u8; 128];
-            while !stop.load(Ordering::Relaxed) {
-                asked += 1;
-                let xmt = 0x5000_0000_0000_0000 + asked;
-                sock.send_to(&request(xmt), server()).unwrap();
-                // an answer is the reply to this request (origin = our transmit time)
-                let deadline = Instant::now() + Duration::from_secs(1);
-                while Instant::now() < deadline {
-                    match sock.recv_from(&mut buf) {
-                        Ok((n, _)) if n >= 48 && buf[24..32] == xmt.to_be_bytes() => {
-                            answered += 1;
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            (asked, answered)
-        })
-    };
+    let fast = one_in_flight_client(
+        netns_udp::socket_in(&lan.host(4).ns),
+        stop.clone(),
+        0x5000_0000_0000_0000,
+        Duration::from_millis(10),
+    );
     // host 2: the flooder, counting what comes back
     let flooder = netns_udp::socket_in(&lan.host(2).ns);
-    let (kisses, other_replies) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let listener = {
-        let sock = flooder.try_clone().unwrap();
-        let (stop, kisses, other) = (stop.clone(), kisses.clone(), other_replies.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 128];
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok((n, _)) = sock.recv_from(&mut buf) {
-                    if n >= 48 && buf[1] == 0 && &buf[12..16] == b"RATE" {
-                        kisses.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        other.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        })
-    };
+    let listener = count_replies(flooder.try_clone().unwrap(), stop.clone());
     let flood_start = Instant::now();
     // 150k client requests over about 15 s
     flood(&flooder, 150_000, 10_000, |i| request(i as u64).to_vec());
@@ -192,10 +189,8 @@ fn root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_mem
     stop.store(true, Ordering::Relaxed);
     let (polite_asked, polite_answered) = polite.join().unwrap();
     let (fast_asked, fast_answered) = fast.join().unwrap();
-    listener.join().unwrap();
+    let (kisses, other) = listener.join().unwrap();
     let rss_after = rss_kib(pid);
-    let kisses = kisses.load(Ordering::Relaxed);
-    let other = other_replies.load(Ordering::Relaxed);
     eprintln!(
         "MEASURED: flood of 150k requests in {flood_secs:.1} s + 50k mode 6/mode 4; flooder got \
          {kisses} RATE kisses and {other} other replies; polite client {polite_answered}/{polite_asked}; \
@@ -452,51 +447,15 @@ fn root_netns_flood_from_thousands_of_sources_stays_bounded_by_the_mru_cap() {
 
     let stop = Arc::new(AtomicBool::new(false));
     // host 3: a fast legitimate client (its address is not `limited`), one request in flight
-    let legit = {
-        let (sock, stop) = (netns_udp::socket_in(&lan.host(3).ns), stop.clone());
-        std::thread::spawn(move || {
-            let (mut asked, mut answered) = (0u64, 0u64);
-            let mut buf = [0u8; 128];
-            sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-            while !stop.load(Ordering::Relaxed) {
-                asked += 1;
-                let xmt = 0x6000_0000_0000_0000 + asked;
-                sock.send_to(&request(xmt), server()).unwrap();
-                let deadline = Instant::now() + Duration::from_secs(1);
-                while Instant::now() < deadline {
-                    match sock.recv_from(&mut buf) {
-                        Ok((n, _)) if n >= 48 && buf[24..32] == xmt.to_be_bytes() => {
-                            answered += 1;
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            (asked, answered)
-        })
-    };
+    let legit = one_in_flight_client(
+        netns_udp::socket_in(&lan.host(3).ns),
+        stop.clone(),
+        0x6000_0000_0000_0000,
+        Duration::from_millis(20),
+    );
     // host 2: the flooder; one wildcard socket sends from every source and hears every reply
     let flooder = netns_udp::socket_in(&lan.host(2).ns);
-    let (kisses, time_replies) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let listener = {
-        let sock = flooder.try_clone().unwrap();
-        let (stop, kisses, replies) = (stop.clone(), kisses.clone(), time_replies.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 128];
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok((n, _)) = sock.recv_from(&mut buf) {
-                    if n >= 48 && buf[1] == 0 && &buf[12..16] == b"RATE" {
-                        kisses.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        replies.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        })
-    };
+    let listener = count_replies(flooder.try_clone().unwrap(), stop.clone());
     let source =
         |i: usize| std::net::Ipv4Addr::new(198, 19, 1 + (i / 200) as u8, 1 + (i % 200) as u8);
     // bursts of BURST requests per source, sources in turn, PASSES times: 100k packets at
@@ -523,12 +482,8 @@ fn root_netns_flood_from_thousands_of_sources_stays_bounded_by_the_mru_cap() {
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
     let (asked, answered) = legit.join().unwrap();
-    listener.join().unwrap();
+    let (kisses, time_replies) = listener.join().unwrap();
     let rss_after = rss_kib(pid);
-    let (kisses, time_replies) = (
-        kisses.load(Ordering::Relaxed),
-        time_replies.load(Ordering::Relaxed),
-    );
 
     let monstats = lan.run(
         1,

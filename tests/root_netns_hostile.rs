@@ -7,7 +7,7 @@
 //! Our ntpd runs `-x -n` through `Lan::spawn`: no CAP_SYS_TIME, observe-only.
 
 mod common;
-use common::{lan::Lan, netns_udp, peers};
+use common::{lan::Lan, netns_udp, ntpd, peers};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -194,12 +194,8 @@ fn build_junk() -> Junk {
 
 /// `rv 0 names` by our ntpq on the daemon's host: name → value.
 fn ss_vars(lan: &Lan, names: &[&str]) -> HashMap<String, u64> {
-    let bin = common::ntpkit_bin();
     let query = format!("rv 0 {}", names.join(","));
-    let out = lan.run(
-        1,
-        &[bin.to_str().unwrap(), "ntpq", "-c", &query, "127.0.0.1"],
-    );
+    let out = ntpd::our_ntpq(lan, 1, &["-c", &query, "127.0.0.1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     text.split(|c: char| c == ',' || c.is_whitespace())
         .filter_map(|kv| kv.split_once('='))
@@ -241,28 +237,12 @@ fn root_netns_hostile_junk_is_dropped_counted_and_good_clients_still_served() {
         "1 MD5 sesame\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n3 MD5 untrusted\n",
     )
     .unwrap();
-    let conf = dir.join("ntpkit.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "keys {}\ntrustedkey 1 2\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 10\n",
-            keys.display()
-        ),
-    )
-    .unwrap();
-    let bin = common::ntpkit_bin();
-    let pid = lan.spawn(
-        1,
-        "ntpkit.log",
-        &[
-            bin.to_str().unwrap(),
-            "ntpd",
-            "-x",
-            "-n",
-            "-c",
-            conf.to_str().unwrap(),
-        ],
+    let conf = format!(
+        "keys {}\ntrustedkey 1 2\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 10\n",
+        keys.display()
     );
+    let pid = ntpd::start(&lan, 1, &conf, &[]);
+    let bin = common::ntpkit_bin();
     peers::wait_serving(&lan, 3, "198.18.0.1", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
     let before = ss_vars(&lan, &["ss_received"]);
@@ -414,18 +394,7 @@ fn root_netns_hostile_junk_is_dropped_counted_and_good_clients_still_served() {
     assert!(ours["bad length or format:"] >= after["ss_badformat"]);
     assert!(ours["packets received:"] >= after["ss_received"]);
     // the other tables read too: what the serving threads received, and the MRU list
-    let out = lan.run(
-        1,
-        &[
-            bin.to_str().unwrap(),
-            "ntpq",
-            "-c",
-            "iostats",
-            "-c",
-            "monstats",
-            "127.0.0.1",
-        ],
-    );
+    let out = ntpd::our_ntpq(&lan, 1, &["-c", "iostats", "-c", "monstats", "127.0.0.1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let totals = totals_of(&text);
     assert!(

@@ -3,6 +3,7 @@
 //! CAP_SYS_TIME: it can never touch this machine's clock.
 
 mod common;
+use common::ntpd::{self, ntpdig};
 use common::{lan::Lan, peers};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,35 +15,6 @@ fn lan(test: &str, n: usize) -> Option<Lan> {
         return None;
     }
     common::lan_or_skip(test, n)
-}
-
-/// Write `conf` to host `i`'s directory and start our ntpd there with `extra` flags.
-fn start_ntpd(lan: &Lan, i: usize, conf: &str, extra: &[&str]) -> (u32, PathBuf) {
-    let dir = lan.host(i).dir.clone();
-    let path = dir.join("ntpkit.conf");
-    std::fs::write(&path, conf).unwrap();
-    let bin = common::ntpkit_bin();
-    let mut argv = vec![
-        bin.to_str().unwrap(),
-        "ntpd",
-        "-x",
-        "-n",
-        "-c",
-        path.to_str().unwrap(),
-    ];
-    argv.extend_from_slice(extra);
-    let pid = lan.spawn(i, "ntpkit.log", &argv);
-    (pid, dir)
-}
-
-fn ntpdig(lan: &Lan, from: usize, server: &str) -> (bool, String) {
-    let out = lan.run(from, &["ntpdig", "-t", "1", server]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 /// Wait until our daemon on host `i` has bound its sockets (the log says so).
@@ -66,7 +38,7 @@ fn root_netns_ntpd_unsynchronised_answers_exactly_as_ntpsec_does() {
         return;
     }
     let Some(lan) = lan(test, 3) else { return };
-    start_ntpd(&lan, 1, "", &[]);
+    ntpd::start(&lan, 1, "", &[]);
     // NTPsec with no sources at all: unsynchronised, as we are
     std::fs::write(lan.host(2).dir.join("ntp.conf"), "restrict default\n").unwrap();
     let conf = lan.host(2).dir.join("ntp.conf");
@@ -102,7 +74,7 @@ fn root_netns_ntpd_local_clock_driver_serves_stratum_11_to_ntpdig_and_ntpdate() 
         return;
     }
     let Some(lan) = lan(test, 2) else { return };
-    start_ntpd(&lan, 1, LOCAL10, &[]);
+    ntpd::start(&lan, 1, LOCAL10, &[]);
     let line = peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
     // ntp.org: fudge stratum 10 is the driver's stratum; the daemon is one more
@@ -133,7 +105,7 @@ fn root_netns_ntpd_single_thread_syncs_and_serves_from_one_thread() {
     peers::ntpsec_server(&lan, 3, 5, "");
     peers::wait_serving(&lan, 2, "198.18.0.3", Duration::from_secs(20)).expect("NTPsec serving");
     // a name (resolved with a blocking getaddrinfo in this mode) and an address
-    let (pid, _) = start_ntpd(
+    let pid = ntpd::start(
         &lan,
         1,
         "server localhost iburst\nserver 198.18.0.3 iburst\n",
@@ -168,7 +140,7 @@ fn root_netns_ntpd_restrict_default_ignore_answers_only_the_allowed_host() {
     let test = "root_netns_ntpd_restrict_default_ignore_answers_only_the_allowed_host";
     let Some(lan) = lan(test, 3) else { return };
     let conf = format!("restrict default ignore\nrestrict 198.18.0.2\n{LOCAL10}");
-    start_ntpd(&lan, 1, &conf, &[]);
+    ntpd::start(&lan, 1, &conf, &[]);
     peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("allowed host not served:\n{}", lan.log(1, "ntpkit.log")));
     let (ok, text) = ntpdig(&lan, 3, "198.18.0.1");
@@ -184,7 +156,7 @@ fn root_netns_ntpd_noserve_denies_time_but_not_to_others() {
     let test = "root_netns_ntpd_noserve_denies_time_but_not_to_others";
     let Some(lan) = lan(test, 3) else { return };
     let conf = format!("restrict default noserve\nrestrict 198.18.0.2 nomodify notrap\n{LOCAL10}");
-    start_ntpd(&lan, 1, &conf, &[]);
+    ntpd::start(&lan, 1, &conf, &[]);
     peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("allowed host not served:\n{}", lan.log(1, "ntpkit.log")));
     let (ok, text) = ntpdig(&lan, 3, "198.18.0.1");
@@ -199,7 +171,7 @@ fn root_netns_ntpd_kod_limited_sends_rate_kisses_and_limited_alone_drops() {
     let test = "root_netns_ntpd_kod_limited_sends_rate_kisses_and_limited_alone_drops";
     let Some(lan) = lan(test, 4) else { return };
     let conf = format!("restrict default kod limited\nrestrict 198.18.0.3 limited\n{LOCAL10}");
-    start_ntpd(&lan, 1, &conf, &[]);
+    ntpd::start(&lan, 1, &conf, &[]);
     // host 4 waits until the LOCAL driver is selected (its own queries get limited too)
     let ok = lan.wait_for(Duration::from_secs(20), || {
         let (ok, text) = ntpdig(&lan, 4, "198.18.0.1");
@@ -227,7 +199,7 @@ fn root_netns_ntpd_kod_limited_sends_rate_kisses_and_limited_alone_drops() {
 fn root_netns_ntpd_interface_flag_limits_where_it_listens() {
     let test = "root_netns_ntpd_interface_flag_limits_where_it_listens";
     let Some(lan) = lan(test, 2) else { return };
-    start_ntpd(&lan, 1, LOCAL10, &["-I", "127.0.0.1"]);
+    ntpd::start(&lan, 1, LOCAL10, &["-I", "127.0.0.1"]);
     wait_listening(&lan, 1);
     let local = peers::wait_serving(&lan, 1, "127.0.0.1", Duration::from_secs(10));
     assert!(local.is_some(), "{}", lan.log(1, "ntpkit.log"));
@@ -358,7 +330,7 @@ fn root_netns_ntpd_mode6_serves_ntpq_and_ntpstat_and_noquery_drops_it() {
     let conf = format!(
         "restrict default kod nomodify notrap nopeer noquery\nrestrict 127.0.0.1\n{LOCAL10}"
     );
-    start_ntpd(&lan, 1, &conf, &[]);
+    ntpd::start(&lan, 1, &conf, &[]);
     wait_listening(&lan, 1);
     let out = lan
         .wait_for(Duration::from_secs(10), || {
@@ -416,7 +388,7 @@ fn root_netns_ntpd_signs_replies_for_trusted_keys_like_ntpsec() {
     )
     .unwrap();
     let conf = format!("keys {}\ntrustedkey 1 2\n{LOCAL10}", server_keys.display());
-    start_ntpd(&lan, 1, &conf, &[]);
+    ntpd::start(&lan, 1, &conf, &[]);
     peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(10)).expect("serving");
     let dig = |key: &str, file: &PathBuf| {
         let out = lan.run(
@@ -458,7 +430,7 @@ fn sync_and_serve(lan: &Lan, i: usize, upstream: &str, observer: usize, want: u8
         "server {upstream} iburst\nstatsdir {}/\nstatistics loopstats peerstats\n",
         stats.display()
     );
-    start_ntpd(lan, i, &conf, &[]);
+    ntpd::start(lan, i, &conf, &[]);
     let me = format!("198.18.0.{i}");
     let line = lan
         .wait_for(Duration::from_secs(60), || {
@@ -507,11 +479,8 @@ fn root_netns_ntpd_synchronises_to_ntpsec_and_serves_stratum_plus_one() {
 #[test]
 fn root_netns_ntpd_synchronises_to_chronyd_and_serves_stratum_plus_one() {
     let test = "root_netns_ntpd_synchronises_to_chronyd_and_serves_stratum_plus_one";
-    if common::chrony_program("chronyd").is_none() {
-        return common::skip(
-            test,
-            "needs chronyd (unpacked under /opt/chrony by .ci/run)",
-        );
+    if !common::needs_chronyd(test) {
+        return;
     }
     let Some(lan) = lan(test, 3) else { return };
     peers::chronyd_server(&lan, 1, 8, None, "");
@@ -533,7 +502,7 @@ fn root_netns_ntpd_is_selected_by_a_chronyd_client() {
         );
     };
     let Some(lan) = lan(test, 2) else { return };
-    start_ntpd(&lan, 1, LOCAL10, &[]);
+    ntpd::start(&lan, 1, LOCAL10, &[]);
     peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20)).expect("serving");
     let dir = lan.host(2).dir.clone();
     let sockdir = dir.join("chronyd-run");
@@ -591,16 +560,16 @@ fn root_netns_ntpd_seed_three_node_cluster_master_11_followers_12() {
     let test = "root_netns_ntpd_seed_three_node_cluster_master_11_followers_12";
     let Some(lan) = lan(test, 4) else { return };
     // the seed's master: LOCAL driver at stratum 10 (ntp.org serves one more: 11)
-    start_ntpd(
+    ntpd::start(
         &lan,
         1,
         "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n",
         &[],
     );
     peers::wait_serving(&lan, 4, "198.18.0.1", Duration::from_secs(20)).expect("master serving");
-    start_ntpd(&lan, 2, "server 198.18.0.1 iburst\n", &[]);
+    ntpd::start(&lan, 2, "server 198.18.0.1 iburst\n", &[]);
     // the seed's follower verbatim, capital-F `Fudge` and all: a warning, then it works
-    start_ntpd(
+    ntpd::start(
         &lan,
         3,
         "server 198.18.0.1 iburst\nFudge 198.18.0.1 stratum 10\n",
@@ -670,7 +639,7 @@ fn root_netns_ntpd_q_sets_once_and_exits() {
 fn root_netns_ntpd_u_drops_root_after_binding_port_123() {
     let test = "root_netns_ntpd_u_drops_root_after_binding_port_123";
     let Some(lan) = lan(test, 2) else { return };
-    let (pid, _) = start_ntpd(&lan, 1, LOCAL10, &["-u", "nobody"]);
+    let pid = ntpd::start(&lan, 1, LOCAL10, &["-u", "nobody"]);
     let line = peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
     assert!(line.contains(" s11 "), "{line}");
@@ -686,17 +655,17 @@ fn root_netns_ntpd_u_drops_root_after_binding_port_123() {
 fn root_netns_ntpd_restrict_ignore_also_drops_replies_unless_restrict_source_allows() {
     let test = "root_netns_ntpd_restrict_ignore_also_drops_replies_unless_restrict_source_allows";
     let Some(lan) = lan(test, 4) else { return };
-    start_ntpd(&lan, 1, LOCAL10, &[]);
+    ntpd::start(&lan, 1, LOCAL10, &[]);
     peers::wait_serving(&lan, 4, "198.18.0.1", Duration::from_secs(20)).expect("upstream");
     // ntpd semantics: `ignore` applies to every packet, also our upstream's replies…
-    start_ntpd(
+    ntpd::start(
         &lan,
         2,
         "restrict default ignore\nserver 198.18.0.1 iburst\n",
         &[],
     );
     // …unless `restrict source` opens the door for the associations' own addresses
-    start_ntpd(
+    ntpd::start(
         &lan,
         3,
         "restrict default ignore\nrestrict source nomodify noquery\nrestrict 198.18.0.4\nserver 198.18.0.1 iburst\n",
@@ -719,11 +688,8 @@ fn root_netns_ntpd_with_ntpsec_and_chronyd_upstream_selects_one_and_serves() {
     if !common::needs(test, &[("ntpd", "ntpsec"), ("ntpq", "ntpsec")]) {
         return;
     }
-    if common::chrony_program("chronyd").is_none() {
-        return common::skip(
-            test,
-            "needs chronyd (unpacked under /opt/chrony by .ci/run)",
-        );
+    if !common::needs_chronyd(test) {
+        return;
     }
     let Some(lan) = lan(test, 4) else { return };
     peers::ntpsec_server(&lan, 1, 5, "");
@@ -731,7 +697,7 @@ fn root_netns_ntpd_with_ntpsec_and_chronyd_upstream_selects_one_and_serves() {
     for s in ["198.18.0.1", "198.18.0.2"] {
         peers::wait_serving(&lan, 4, s, Duration::from_secs(20)).expect("upstream serving");
     }
-    start_ntpd(
+    ntpd::start(
         &lan,
         3,
         "server 198.18.0.1 iburst\nserver 198.18.0.2 iburst\n",

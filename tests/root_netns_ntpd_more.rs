@@ -4,6 +4,7 @@
 //! CAP_SYS_TIME: it can never touch this machine's clock.
 
 mod common;
+use common::ntpd::{self, ntpdig};
 use common::{lan::Lan, peers};
 use std::path::PathBuf;
 use std::process::Output;
@@ -35,33 +36,6 @@ fn leapfile() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/leap/leap-seconds.list")
 }
 
-/// Write `conf` to host `i`'s directory and start our ntpd there with `extra` flags.
-fn start_ntpd(lan: &Lan, i: usize, conf: &str, extra: &[&str]) -> u32 {
-    let path = lan.host(i).dir.join("ntpkit.conf");
-    std::fs::write(&path, conf).unwrap();
-    let bin = common::ntpkit_bin();
-    let mut argv = vec![
-        bin.to_str().unwrap(),
-        "ntpd",
-        "-x",
-        "-n",
-        "-c",
-        path.to_str().unwrap(),
-    ];
-    argv.extend_from_slice(extra);
-    lan.spawn(i, "ntpkit.log", &argv)
-}
-
-fn ntpdig(lan: &Lan, from: usize, server: &str) -> (bool, String) {
-    let out = lan.run(from, &["ntpdig", "-t", "1", server]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 /// Give host `i` another address on its LAN interface.
 fn add_address(lan: &Lan, i: usize, addr: &str) {
     let out = std::process::Command::new("ip")
@@ -79,13 +53,22 @@ fn ntpq(lan: &Lan, i: usize, args: &[&str]) -> String {
     text(&lan.run(i, &argv))
 }
 
+/// Our ntpq on host `i` asking the daemon there.
+fn our_ntpq(lan: &Lan, i: usize, args: &[&str]) -> String {
+    text(&ntpd::our_ntpq(
+        lan,
+        i,
+        &[&["-n"], args, &["127.0.0.1"]].concat(),
+    ))
+}
+
 #[test]
 fn root_netns_ntpd_leapfile_tai_leapsec_expire_as_ntpsec_shows_them() {
     let test = "root_netns_ntpd_leapfile_tai_leapsec_expire_as_ntpsec_shows_them";
     let Some(lan) = lan(test, 2) else { return };
     let leap = format!("leapfile {}\n", leapfile().display());
     peers::ntpsec_server(&lan, 1, 5, &leap);
-    start_ntpd(
+    ntpd::start(
         &lan,
         2,
         &format!("restrict default\nrestrict 127.0.0.1\n{LOCAL10}{leap}"),
@@ -120,7 +103,7 @@ fn root_netns_ntpd_without_leapfile_leaves_the_leap_variables_out_as_ntpsec() {
     let test = "root_netns_ntpd_without_leapfile_leaves_the_leap_variables_out_as_ntpsec";
     let Some(lan) = lan(test, 2) else { return };
     peers::ntpsec_server(&lan, 1, 5, "");
-    start_ntpd(
+    ntpd::start(
         &lan,
         2,
         &format!("restrict default\nrestrict 127.0.0.1\n{LOCAL10}"),
@@ -148,21 +131,12 @@ fn root_netns_ntpd_without_leapfile_leaves_the_leap_variables_out_as_ntpsec() {
     );
 }
 
-/// Our ntpq on host `i` asking the daemon there.
-fn our_ntpq(lan: &Lan, i: usize, args: &[&str]) -> String {
-    let bin = common::ntpkit_bin();
-    let mut argv = vec![bin.to_str().unwrap(), "ntpq", "-n"];
-    argv.extend_from_slice(args);
-    argv.push("127.0.0.1");
-    text(&lan.run(i, &argv))
-}
-
 #[test]
 fn root_netns_ntpd_dstadr_is_the_local_address_toward_each_source_as_ntpsec() {
     let test = "root_netns_ntpd_dstadr_is_the_local_address_toward_each_source_as_ntpsec";
     let Some(lan) = lan(test, 3) else { return };
     peers::ntpsec_server(&lan, 1, 5, "");
-    start_ntpd(
+    ntpd::start(
         &lan,
         2,
         &format!("restrict default\nrestrict 127.0.0.1\nserver 198.18.0.1 iburst\n{LOCAL10}"),
@@ -222,7 +196,7 @@ fn root_netns_ntpd_interface_rules_ignore_and_drop_addresses_last_rule_wins() {
         "interface ignore all\ninterface listen eth0\ninterface ignore 198.18.0.101\n\
          interface drop 198.18.0.102\nrestrict default\nrestrict 127.0.0.1\n{LOCAL10}"
     );
-    start_ntpd(&lan, 1, &conf, &[]);
+    ntpd::start(&lan, 1, &conf, &[]);
     let served = peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("198.18.0.1 not served:\n{}", lan.log(1, "ntpkit.log")));
     assert!(served.contains(" s11 "), "{served}");
@@ -307,7 +281,7 @@ fn root_netns_ntpd_pool_replaces_unreachable_members_up_to_maxclock() {
     peers::ntpsec_server(&lan, 4, 5, "");
     peers::ntpsec_server(&lan, 5, 5, "");
     // room for three: the first resolution takes .2, .3 (dead) and .4
-    start_ntpd(
+    ntpd::start(
         &lan,
         1,
         "tos maxclock 3\npool pool.test iburst minpoll 1 maxpoll 1\n\

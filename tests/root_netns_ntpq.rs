@@ -6,6 +6,7 @@
 //!   port 123 of a LAN host, serving `control::sample::SampleState`).
 
 mod common;
+use common::ntpd::{self, our_ntpq};
 use common::{lan::Lan, peers};
 use ntpkit::config::RestrictFlags;
 use ntpkit::control::sample::SampleState;
@@ -56,13 +57,6 @@ fn needs_ntpsec(test: &str) -> bool {
     true
 }
 
-fn ours(lan: &Lan, host: usize, args: &[&str]) -> Output {
-    let bin = common::ntpkit_bin();
-    let mut argv = vec![bin.to_str().unwrap(), "ntpq"];
-    argv.extend_from_slice(args);
-    lan.run(host, &argv)
-}
-
 #[test]
 fn root_netns_ntpq_shows_what_ntpsec_ntpq_shows() {
     let test = "root_netns_ntpq_shows_what_ntpsec_ntpq_shows";
@@ -88,10 +82,10 @@ fn root_netns_ntpq_shows_what_ntpsec_ntpq_shows() {
     // timing-independent columns agree (reach/poll can move between two runs: retry)
     let mut last = (String::new(), String::new());
     let agreed = (0..5).any(|_| {
-        let a = ours(&lan, 2, &["-pn"]);
+        let a = our_ntpq(&lan, 2, &["-pn"]);
         assert_eq!(a.status.code(), Some(0), "{}", errtext(&a));
         let theirs = text(&lan.run(2, &["ntpq", "-pn"]));
-        let b = text(&ours(&lan, 2, &["-pn"]));
+        let b = text(&our_ntpq(&lan, 2, &["-pn"]));
         let t = peer_columns(&theirs);
         let same = !t.is_empty() && (peer_columns(&text(&a)) == t || peer_columns(&b) == t);
         last = (text(&a), theirs);
@@ -116,7 +110,7 @@ fn root_netns_ntpq_shows_what_ntpsec_ntpq_shows() {
     assert_eq!(lines[2].len(), 78, "{ours_table}");
 
     // associations: same ids and conditions as NTPsec's ntpq
-    let as_ours = text(&ours(&lan, 2, &["-c", "as"]));
+    let as_ours = text(&our_ntpq(&lan, 2, &["-c", "as"]));
     let as_theirs = text(&lan.run(2, &["ntpq", "-c", "as"]));
     let pick = |t: &str| -> Vec<(String, String)> {
         t.lines()
@@ -131,7 +125,7 @@ fn root_netns_ntpq_shows_what_ntpsec_ntpq_shows() {
     assert!(as_ours.contains("sys.peer"), "{as_ours}");
 
     // rv, rv of the association, sysinfo parse
-    let rv = ours(&lan, 2, &["-n", "-c", "rv", "-c", "rv &1", "-c", "sysinfo"]);
+    let rv = our_ntpq(&lan, 2, &["-n", "-c", "rv", "-c", "rv &1", "-c", "sysinfo"]);
     let rv_text = text(&rv);
     assert_eq!(rv.status.code(), Some(0));
     assert!(rv_text.starts_with("associd=0 status="), "{rv_text}");
@@ -149,21 +143,21 @@ fn root_netns_ntpq_shows_what_ntpsec_ntpq_shows() {
     assert!(errtext(&rv).is_empty(), "{}", errtext(&rv));
 
     // JSON carries the same rows
-    let j = text(&ours(&lan, 2, &["-pn", "--json"]));
+    let j = text(&our_ntpq(&lan, 2, &["-pn", "--json"]));
     let v: serde_json::Value = serde_json::from_str(j.trim()).expect("one JSON object");
     assert_eq!(v["result"][0]["srcadr"], "198.18.0.1");
     assert_eq!(v["result"][0]["tally"], "*");
     assert_eq!(v["result"][0]["stratum"], 5);
 
     // an unknown variable is an error message from the server, exit code stays 0
-    let bad = ours(&lan, 2, &["-c", "rv 0 nosuchvariable"]);
+    let bad = our_ntpq(&lan, 2, &["-c", "rv 0 nosuchvariable"]);
     assert_eq!(bad.status.code(), Some(0));
     assert_eq!(
         errtext(&bad),
         "***A request variable unknown to the server\n"
     );
     // an unresolvable host is exit code 1
-    let nohost = ours(&lan, 2, &["-p", "no-such-host.invalid"]);
+    let nohost = our_ntpq(&lan, 2, &["-p", "no-such-host.invalid"]);
     assert_eq!(nohost.status.code(), Some(1), "{}", errtext(&nohost));
 }
 
@@ -182,7 +176,7 @@ fn root_netns_ntpq_noquery_remote_times_out_loopback_answers() {
     peers::ntpsec_server(&lan, 2, 5, "restrict 198.18.0.0 mask 255.255.255.0");
     let args = ["-n", "-c", "timeout 1000", "-c", "rv 0 stratum"];
     let up = lan.wait_for(Duration::from_secs(20), || {
-        let o = ours(&lan, 1, &[&args[..], &["127.0.0.1"]].concat());
+        let o = our_ntpq(&lan, 1, &[&args[..], &["127.0.0.1"]].concat());
         text(&o).contains("stratum=").then_some(o)
     });
     assert!(
@@ -192,11 +186,11 @@ fn root_netns_ntpq_noquery_remote_times_out_loopback_answers() {
     );
     // the control: the same query to the host without noquery is answered
     let open = lan.wait_for(Duration::from_secs(20), || {
-        let o = ours(&lan, 3, &[&args[..], &["198.18.0.2"]].concat());
+        let o = our_ntpq(&lan, 3, &[&args[..], &["198.18.0.2"]].concat());
         text(&o).contains("stratum=").then_some(o)
     });
     assert!(open.is_some(), "host without noquery never answered");
-    let closed = ours(&lan, 3, &[&args[..], &["198.18.0.1"]].concat());
+    let closed = our_ntpq(&lan, 3, &[&args[..], &["198.18.0.1"]].concat());
     assert_eq!(errtext(&closed), "***Request timed out\n");
     assert_eq!(text(&closed), "");
     assert_eq!(
@@ -275,7 +269,7 @@ fn root_netns_ntpsec_ntpq_parses_our_responder() {
         "{table}"
     );
     // our ntpq prints the same table from the same responder
-    let ours_table = text(&ours(&lan, 2, &["-pn", host]));
+    let ours_table = text(&our_ntpq(&lan, 2, &["-pn", host]));
     assert_eq!(peer_columns(&ours_table), rows, "{ours_table}");
 
     let rv = text(&lan.run(2, &["ntpq", "-c", "rv", host]));
@@ -333,9 +327,9 @@ fn root_netns_responder_noquery_drops_remote_only() {
         }
     });
     let args = ["-n", "-c", "timeout 500", "-c", "rv 0 stratum"];
-    let local = ours(&lan, 1, &[&args[..], &["127.0.0.1"]].concat());
+    let local = our_ntpq(&lan, 1, &[&args[..], &["127.0.0.1"]].concat());
     assert_eq!(text(&local), "stratum=2\n", "{}", errtext(&local));
-    let remote = ours(&lan, 2, &[&args[..], &["198.18.0.1"]].concat());
+    let remote = our_ntpq(&lan, 2, &[&args[..], &["198.18.0.1"]].concat());
     assert_eq!(errtext(&remote), "***Request timed out\n");
     let theirs = lan.run(2, &["ntpq", "-c", "rv", "198.18.0.1"]);
     assert!(
@@ -394,27 +388,14 @@ fn root_netns_both_ntpqs_agree_about_our_ntpd() {
         Err(why) => return common::skip(test, &why),
     };
     peers::ntpsec_server(&lan, 1, 5, "");
-    let conf = lan.host(2).dir.join("ntpkit.conf");
-    std::fs::write(
-        &conf,
-        "server 198.18.0.1 iburst minpoll 3 maxpoll 4\nrestrict default\nrestrict 127.0.0.1\n",
-    )
-    .unwrap();
-    let bin = common::ntpkit_bin();
-    lan.spawn(
+    ntpd::start(
+        &lan,
         2,
-        "ntpkit.log",
-        &[
-            bin.to_str().unwrap(),
-            "ntpd",
-            "-x",
-            "-n",
-            "-c",
-            conf.to_str().unwrap(),
-        ],
+        "server 198.18.0.1 iburst minpoll 3 maxpoll 4\nrestrict default\nrestrict 127.0.0.1\n",
+        &[],
     );
     let synced = lan.wait_for(Duration::from_secs(90), || {
-        let t = text(&ours(&lan, 2, &["-pn", "127.0.0.1"]));
+        let t = text(&our_ntpq(&lan, 2, &["-pn", "127.0.0.1"]));
         t.lines().any(|l| l.starts_with('*')).then_some(t)
     });
     assert!(
@@ -424,9 +405,9 @@ fn root_netns_both_ntpqs_agree_about_our_ntpd() {
     );
     let mut last = (String::new(), String::new());
     let agreed = (0..5).any(|_| {
-        let a = text(&ours(&lan, 2, &["-pn", "127.0.0.1"]));
+        let a = text(&our_ntpq(&lan, 2, &["-pn", "127.0.0.1"]));
         let theirs = text(&lan.run(2, &["ntpq", "-pn", "127.0.0.1"]));
-        let b = text(&ours(&lan, 2, &["-pn", "127.0.0.1"]));
+        let b = text(&our_ntpq(&lan, 2, &["-pn", "127.0.0.1"]));
         let t = peer_columns(&theirs);
         let same = !t.is_empty() && (peer_columns(&a) == t || peer_columns(&b) == t);
         last = (a, theirs);
@@ -437,9 +418,9 @@ fn root_netns_both_ntpqs_agree_about_our_ntpd() {
     });
     assert!(agreed, "ours:\n{}\nNTPsec's:\n{}", last.0, last.1);
     assert!(last.0.contains("*198.18.0.1 "), "{}", last.0);
-    let as_ours = text(&ours(&lan, 2, &["-c", "as", "127.0.0.1"]));
+    let as_ours = text(&our_ntpq(&lan, 2, &["-c", "as", "127.0.0.1"]));
     assert!(as_ours.contains("sys.peer"), "{as_ours}");
-    let rv = ours(&lan, 2, &["-n", "-c", "rv", "-c", "sysinfo", "127.0.0.1"]);
+    let rv = our_ntpq(&lan, 2, &["-n", "-c", "rv", "-c", "sysinfo", "127.0.0.1"]);
     assert!(errtext(&rv).is_empty(), "{}", errtext(&rv));
     assert!(text(&rv).contains("stratum=6"), "{}", text(&rv));
 }

@@ -8,7 +8,7 @@
 //! else in the namespace can answer for the daemon.
 
 mod common;
-use common::{lan::Lan, peers};
+use common::{lan::Lan, ntpd, peers};
 use std::time::Duration;
 
 const TEST: &str = "root_netns_ntpstat_matches_debian_against_ntpsec";
@@ -123,25 +123,6 @@ fn root_netns_ntpstat_matches_debian_against_ntpsec() {
     compare(&lan, 1, "orphan server");
 }
 
-/// Our ntpd (observe-only, `-x`, without CAP_SYS_TIME) on host `i` with `conf`.
-fn start_our_ntpd(lan: &Lan, i: usize, conf: &str) {
-    let path = lan.host(i).dir.join("ntpkit.conf");
-    std::fs::write(&path, conf).unwrap();
-    let bin = common::ntpkit_bin();
-    lan.spawn(
-        i,
-        "ntpkit.log",
-        &[
-            bin.to_str().unwrap(),
-            "ntpd",
-            "-x",
-            "-n",
-            "-c",
-            path.to_str().unwrap(),
-        ],
-    );
-}
-
 #[test]
 fn root_netns_ntpstat_matches_debian_against_our_ntpd() {
     let test = "root_netns_ntpstat_matches_debian_against_our_ntpd";
@@ -156,15 +137,17 @@ fn root_netns_ntpstat_matches_debian_against_our_ntpd() {
     };
     peers::ntpsec_server(&lan, 1, 5, "");
     let restrict = "restrict default\nrestrict 127.0.0.1\nrestrict ::1\n";
-    start_our_ntpd(
+    ntpd::start(
         &lan,
         2,
         &format!("{restrict}server 198.18.0.1 iburst minpoll 3 maxpoll 4\n"),
+        &[],
     );
-    start_our_ntpd(
+    ntpd::start(
         &lan,
         3,
         &format!("{restrict}server 198.18.0.9 iburst minpoll 3 maxpoll 4\n"),
+        &[],
     );
     let debian_code = |host| ntpstat(&lan, host, &["ntpstat"]).code;
 

@@ -9,12 +9,11 @@
 //! Skips loudly when qemu, a kernel image, busybox or util-linux's hwclock is missing.
 
 mod common;
+#[path = "qemu/guest.rs"]
+mod guest;
 
+use guest::Step;
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const TEST: &str = "root_qemu_hwclock_against_util_linux";
 /// 2031-05-17T08:00:00Z.
@@ -22,24 +21,10 @@ const RTC_BASE: i64 = 1_936_771_200;
 /// 2032-02-29T12:34:56Z.
 const SET_DATE: i64 = 1_961_670_896;
 
-#[derive(Debug, Default, Clone)]
-struct Step {
-    out: Vec<String>,
-    err: Vec<String>,
-    rc: i32,
-    now: i64,
-}
-
 #[test]
 fn root_qemu_hwclock_against_util_linux() {
-    let Some(qemu) = common::find_program("qemu-system-x86_64", &[]) else {
-        return common::skip(TEST, "needs qemu-system-x86_64 (apt: qemu-system-x86)");
-    };
-    let Some(kernel) = kernel_image() else {
-        return common::skip(TEST, "needs /boot/vmlinuz-* (apt: linux-image-amd64)");
-    };
-    let Some(busybox) = common::find_program("busybox", &["/bin"]).filter(|p| is_static(p)) else {
-        return common::skip(TEST, "needs a static busybox (apt: busybox-static)");
+    let Some(host) = guest::Host::find_or_skip(TEST) else {
+        return;
     };
     let (Some(ul_hwclock), Some(setpriv)) = (
         common::find_program("hwclock", &["/usr/sbin", "/sbin"]),
@@ -50,54 +35,20 @@ fn root_qemu_hwclock_against_util_linux() {
             "needs util-linux's hwclock and setpriv (apt: util-linux)",
         );
     };
-    if common::find_program("ldd", &[]).is_none() {
-        return common::skip(TEST, "needs ldd (apt: libc-bin)");
-    }
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cpio = Cpio::default();
-    for d in [
-        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "etc", "tmp",
-    ] {
-        cpio.dir(d);
-    }
-    cpio.file("bin/busybox", &std::fs::read(&busybox).unwrap(), 0o755);
-    cpio.file(
-        "bin/ntpkit",
-        &without_debug_info(&common::ntpkit_bin(), dir.path()),
-        0o755,
-    );
+    let mut cpio = host.initramfs(dir.path());
+    cpio.dir("usr/sbin");
     cpio.file(
         "usr/sbin/hwclock",
         &std::fs::read(&ul_hwclock).unwrap(),
         0o755,
     );
     cpio.file("usr/bin/setpriv", &std::fs::read(&setpriv).unwrap(), 0o755);
-    let mut libs = Vec::new();
-    for exe in [common::ntpkit_bin(), ul_hwclock.clone(), setpriv.clone()] {
-        libs.extend(shared_libraries(&exe));
-    }
-    libs.sort();
-    libs.dedup();
-    for lib in &libs {
-        let rel = lib.strip_prefix("/").unwrap();
-        let mut parent = PathBuf::new();
-        for c in rel.parent().unwrap().components() {
-            parent.push(c);
-            cpio.dir(parent.to_str().unwrap());
-        }
-        cpio.file(rel.to_str().unwrap(), &std::fs::read(lib).unwrap(), 0o755);
-    }
-    let init = include_str!("qemu/hwclock_init.sh");
-    cpio.file("init", init.as_bytes(), 0o755);
-    let initrd = dir.path().join("initrd.cpio");
-    std::fs::write(&initrd, cpio.finish()).unwrap();
+    cpio.libraries_of(&[common::ntpkit_bin(), ul_hwclock.clone(), setpriv.clone()]);
 
-    let console = boot(&qemu, &kernel, &initrd);
-    if let Some(path) = std::env::var_os("NTPKIT_QEMU_CONSOLE") {
-        let _ = std::fs::write(path, &console);
-    }
-    let (steps, info) = parse_console(&console);
+    let console = host.boot(cpio, include_str!("qemu/hwclock_init.sh"), dir.path());
+    let (steps, info) = guest::parse_console(&console);
     assert!(
         console.contains("@@DONE"),
         "the guest did not finish its checks; console:\n{console}"
@@ -107,11 +58,7 @@ fn root_qemu_hwclock_against_util_linux() {
 }
 
 fn check(steps: &BTreeMap<String, Step>, console: &str) {
-    let get = |name: &str| -> &Step {
-        steps
-            .get(name)
-            .unwrap_or_else(|| panic!("step {name} missing; console:\n{console}"))
-    };
+    let get = |name: &str| -> &Step { guest::step(steps, name, console) };
     let ok = |name: &str| -> &Step {
         let s = get(name);
         assert_eq!(s.rc, 0, "{name} failed: {s:?}");
@@ -513,199 +460,4 @@ fn adjtime_fields(lines: &[String]) -> (String, i64, String, i64, String) {
         lines[1].parse().expect("last calibration time"),
         lines[2].clone(),
     )
-}
-
-/// The binary without its debug sections when `strip` is at hand: the initramfs lives in
-/// the guest's 256 MB, and debug builds carry tens of MB of DWARF.
-fn without_debug_info(bin: &Path, tmp: &Path) -> Vec<u8> {
-    let copy = tmp.join("ntpkit.stripped");
-    let stripped = std::fs::copy(bin, &copy).is_ok()
-        && Command::new("strip")
-            .arg("--strip-debug")
-            .arg(&copy)
-            .status()
-            .is_ok_and(|s| s.success());
-    std::fs::read(if stripped { &copy } else { bin }).expect("read ntpkit")
-}
-
-fn kernel_image() -> Option<PathBuf> {
-    let mut images: Vec<PathBuf> = std::fs::read_dir("/boot")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("vmlinuz-"))
-        })
-        .collect();
-    images.sort();
-    images.pop()
-}
-
-fn is_static(p: &Path) -> bool {
-    Command::new("ldd")
-        .arg(p)
-        .output()
-        .map(|o| {
-            !o.status.success() || String::from_utf8_lossy(&o.stdout).contains("not a dynamic")
-        })
-        .unwrap_or(false)
-}
-
-/// The absolute library paths `ldd` lists (the loader included).
-fn shared_libraries(exe: &Path) -> Vec<PathBuf> {
-    let out = Command::new("ldd").arg(exe).output().expect("ldd");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let path = match l.split_once("=>") {
-                Some((_, rest)) => rest.trim().split(' ').next()?,
-                None => l.split(' ').next()?,
-            };
-            path.starts_with('/').then(|| PathBuf::from(path))
-        })
-        .collect()
-}
-
-/// Boot the guest and return its serial console output. TCG only: the /dev/kvm on some
-/// hosts is a paravirtual variant that stalls, and nothing here needs speed.
-fn boot(qemu: &Path, kernel: &Path, initrd: &Path) -> String {
-    let mut child = Command::new(qemu)
-        .args(["-accel", "tcg", "-m", "256", "-nographic", "-no-reboot"])
-        .args(["-rtc", "base=2031-05-17T08:00:00"])
-        .arg("-kernel")
-        .arg(kernel)
-        .arg("-initrd")
-        .arg(initrd)
-        .args([
-            "-append",
-            "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start qemu");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).replace('\r', "")
-    });
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if let Some(_status) = child.try_wait().expect("wait qemu") {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("qemu did not power off within 600 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let mut err = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    let console = reader.join().unwrap();
-    if !err.trim().is_empty() {
-        eprintln!("qemu stderr: {err}");
-    }
-    console
-}
-
-fn parse_console(console: &str) -> (BTreeMap<String, Step>, Vec<String>) {
-    let mut steps = BTreeMap::new();
-    let mut info = Vec::new();
-    let mut current: Option<(String, Step)> = None;
-    for raw in console.lines() {
-        // Escape sequences from the firmware's screen handling may precede a marker.
-        let Some(at) = raw.find("@@") else { continue };
-        let line = &raw[at..];
-        if let Some(name) = line.strip_prefix("@@BEGIN ") {
-            current = Some((name.trim().to_string(), Step::default()));
-        } else if let Some(l) = line.strip_prefix("@@OUT ") {
-            if let Some((_, s)) = current.as_mut() {
-                s.out.push(l.to_string());
-            }
-        } else if let Some(l) = line.strip_prefix("@@ERR ") {
-            if let Some((_, s)) = current.as_mut() {
-                s.err.push(l.to_string());
-            }
-        } else if let Some(rest) = line.strip_prefix("@@END ") {
-            if let Some((name, mut s)) = current.take() {
-                for f in rest.split_whitespace() {
-                    if let Some(v) = f.strip_prefix("rc=") {
-                        s.rc = v.parse().unwrap_or(-1);
-                    } else if let Some(v) = f.strip_prefix("now=") {
-                        s.now = v.parse().unwrap_or(0);
-                    }
-                }
-                steps.insert(name, s);
-            }
-        } else if let Some(l) = line.strip_prefix("@@INFO ") {
-            info.push(l.to_string());
-        }
-    }
-    (steps, info)
-}
-
-/// A cpio archive in the "newc" format the kernel unpacks as an initramfs.
-#[derive(Default)]
-struct Cpio {
-    data: Vec<u8>,
-    ino: u32,
-    dirs: std::collections::BTreeSet<String>,
-}
-
-impl Cpio {
-    fn entry(&mut self, name: &str, mode: u32, body: &[u8]) {
-        self.ino += 1;
-        let name_z = format!("{name}\0");
-        let fields = [
-            self.ino,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            body.len() as u32,
-            0,
-            0,
-            0,
-            0,
-            name_z.len() as u32,
-            0,
-        ];
-        let mut header = String::from("070701");
-        for f in fields {
-            header.push_str(&format!("{f:08x}"));
-        }
-        self.data.extend_from_slice(header.as_bytes());
-        self.data.extend_from_slice(name_z.as_bytes());
-        self.pad();
-        self.data.extend_from_slice(body);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while self.data.len() % 4 != 0 {
-            self.data.push(0);
-        }
-    }
-
-    fn dir(&mut self, name: &str) {
-        if self.dirs.insert(name.to_string()) {
-            self.entry(name, 0o040755, &[]);
-        }
-    }
-
-    fn file(&mut self, name: &str, body: &[u8], perm: u32) {
-        self.entry(name, 0o100000 | perm, body);
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, &[]);
-        self.data
-    }
 }

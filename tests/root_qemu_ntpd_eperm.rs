@@ -14,7 +14,7 @@ mod common;
 #[path = "qemu/guest.rs"]
 mod guest;
 
-use guest::{Cpio, Step};
+use guest::Step;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -26,15 +26,8 @@ const WARNING: &str = "not permitted to adjust the system clock (no CAP_SYS_TIME
 
 #[test]
 fn root_qemu_ntpd_eperm_falls_back_to_observe_only_and_root_sets_the_clock() {
-    let Some(qemu) = common::find_program("qemu-system-x86_64", &[]) else {
-        return common::skip(TEST, "needs qemu-system-x86_64 (apt: qemu-system-x86)");
-    };
-    let Some(kernel) = guest::kernel_image() else {
-        return common::skip(TEST, "needs /boot/vmlinuz-* (apt: linux-image-amd64)");
-    };
-    let Some(busybox) = common::find_program("busybox", &["/bin"]).filter(|p| guest::is_static(p))
-    else {
-        return common::skip(TEST, "needs a static busybox (apt: busybox-static)");
+    let Some(host) = guest::Host::find_or_skip(TEST) else {
+        return;
     };
     let Some(setpriv) = common::find_program("setpriv", &["/usr/bin"]) else {
         return common::skip(TEST, "needs util-linux's setpriv (apt: util-linux)");
@@ -42,70 +35,24 @@ fn root_qemu_ntpd_eperm_falls_back_to_observe_only_and_root_sets_the_clock() {
     if !Path::new(FAKETIME_LIB).exists() {
         return common::skip(TEST, "needs libfaketime (apt: faketime)");
     }
-    if common::find_program("ldd", &[]).is_none() {
-        return common::skip(TEST, "needs ldd (apt: libc-bin)");
-    }
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cpio = Cpio::default();
-    for d in [
-        "bin",
-        "sbin",
-        "usr",
-        "usr/bin",
-        "usr/lib",
-        "usr/lib/faketime",
-        "dev",
-        "proc",
-        "sys",
-        "etc",
-        "tmp",
-    ] {
-        cpio.dir(d);
-    }
-    cpio.file("bin/busybox", &std::fs::read(&busybox).unwrap(), 0o755);
-    cpio.file(
-        "bin/ntpkit",
-        &guest::without_debug_info(&common::ntpkit_bin(), dir.path()),
-        0o755,
-    );
+    let mut cpio = host.initramfs(dir.path());
+    cpio.dir("usr/lib");
+    cpio.dir("usr/lib/faketime");
     cpio.file("usr/bin/setpriv", &std::fs::read(&setpriv).unwrap(), 0o755);
     cpio.file(
         "usr/lib/faketime/libfaketime.so.1",
         &std::fs::read(FAKETIME_LIB).unwrap(),
         0o755,
     );
-    let mut libs = Vec::new();
-    for exe in [
+    cpio.libraries_of(&[
         common::ntpkit_bin(),
         setpriv.clone(),
         PathBuf::from(FAKETIME_LIB),
-    ] {
-        libs.extend(guest::shared_libraries(&exe));
-    }
-    libs.sort();
-    libs.dedup();
-    for lib in &libs {
-        let rel = lib.strip_prefix("/").unwrap();
-        let mut parent = PathBuf::new();
-        for c in rel.parent().unwrap().components() {
-            parent.push(c);
-            cpio.dir(parent.to_str().unwrap());
-        }
-        cpio.file(rel.to_str().unwrap(), &std::fs::read(lib).unwrap(), 0o755);
-    }
-    cpio.file(
-        "init",
-        include_str!("qemu/ntpd_eperm_init.sh").as_bytes(),
-        0o755,
-    );
-    let initrd = dir.path().join("initrd.cpio");
-    std::fs::write(&initrd, cpio.finish()).unwrap();
+    ]);
 
-    let console = guest::boot(&qemu, &kernel, &initrd);
-    if let Some(path) = std::env::var_os("NTPKIT_QEMU_CONSOLE") {
-        let _ = std::fs::write(path, &console);
-    }
+    let console = host.boot(cpio, include_str!("qemu/ntpd_eperm_init.sh"), dir.path());
     let (steps, _) = guest::parse_console(&console);
     assert!(
         console.contains("@@DONE"),
@@ -115,11 +62,7 @@ fn root_qemu_ntpd_eperm_falls_back_to_observe_only_and_root_sets_the_clock() {
 }
 
 fn check(steps: &BTreeMap<String, Step>, console: &str) {
-    let get = |name: &str| -> &Step {
-        steps
-            .get(name)
-            .unwrap_or_else(|| panic!("step {name} missing; console:\n{console}"))
-    };
+    let get = |name: &str| -> &Step { guest::step(steps, name, console) };
     let text = |s: &Step| format!("{}\n{}", s.out.join("\n"), s.err.join("\n"));
 
     // 1. Without CAP_SYS_TIME and without -x: the warning, once, then serving as usual.

@@ -819,21 +819,9 @@ impl<'w> Session<'w> {
         status_line: bool,
     ) -> Result<(), String> {
         let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        let vars = match self.read_system_vars(&names)? {
-            Ok(v) => v,
-            Err(e) => {
-                self.report(e);
-                return Ok(());
-            }
-        };
-        if self.opts.json {
-            let mut m = Map::new();
-            for (n, v) in &vars.vars {
-                m.insert(n.clone(), json_value(v));
-            }
-            self.json_out(kind, Json::Object(m));
+        let Some(vars) = self.system_vars_for_text(kind, &names)? else {
             return Ok(());
-        }
+        };
         let mut text = String::new();
         if status_line {
             text.push_str(&format!(
@@ -851,6 +839,31 @@ impl<'w> Session<'w> {
         }
         let _ = self.out.write_all(text.as_bytes());
         Ok(())
+    }
+
+    /// The system variables a text table shows; `None` when there is nothing left to do
+    /// (the error is reported, or with --json the variables are printed as they are).
+    fn system_vars_for_text(
+        &mut self,
+        kind: &str,
+        names: &[&str],
+    ) -> Result<Option<super::client::Vars>, String> {
+        let vars = match self.read_system_vars(names)? {
+            Ok(v) => v,
+            Err(e) => {
+                self.report(e);
+                return Ok(None);
+            }
+        };
+        if self.opts.json {
+            let mut m = Map::new();
+            for (n, v) in &vars.vars {
+                m.insert(n.clone(), json_value(v));
+            }
+            self.json_out(kind, Json::Object(m));
+            return Ok(None);
+        }
+        Ok(Some(vars))
     }
 
     /// System variables by name; with a daemon that lacks some (NTPsec has no
@@ -888,21 +901,9 @@ impl<'w> Session<'w> {
             names.extend(stats_tables::names(t, true));
         }
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let vars = match self.read_system_vars(&names)? {
-            Ok(v) => v,
-            Err(e) => {
-                self.report(e);
-                return Ok(());
-            }
-        };
-        if self.opts.json {
-            let mut m = Map::new();
-            for (n, v) in &vars.vars {
-                m.insert(n.clone(), json_value(v));
-            }
-            self.json_out(kind, Json::Object(m));
+        let Some(vars) = self.system_vars_for_text(kind, &names)? else {
             return Ok(());
-        }
+        };
         let lookup = |n: &str| crate::wire::control::lookup(&vars.vars, n).cloned();
         let mut text = stats_tables::render(table, &lookup);
         if let Some(t) = since_reset {

@@ -68,3 +68,16 @@ pub fn lan_or_skip(test: &str, n: usize) -> Option<lan::Lan> {
         }
     }
 }
+pub mod ntpd;
+
+/// chronyd, or a loud skip (a failure in CI) and false.
+pub fn needs_chronyd(test: &str) -> bool {
+    if chrony_program("chronyd").is_none() {
+        skip(
+            test,
+            "needs chronyd (unpacked under /opt/chrony by .ci/run)",
+        );
+        return false;
+    }
+    true
+}

@@ -1,7 +1,7 @@
 //! Shared by the qemu system tests (`#[path = "qemu/guest.rs"] mod guest;`): an initramfs
 //! builder (newc cpio), the programs and libraries it needs, booting Debian's kernel under
-//! TCG, and parsing the @@BEGIN/@@OUT/@@ERR/@@END protocol the guest's /init prints.
-//! Same code as tests/root_qemu_hwclock.rs uses.
+//! TCG, and parsing the @@BEGIN/@@OUT/@@ERR/@@END protocol the guest's /init prints
+//! (step() in tests/qemu/guest_common.sh).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -9,6 +9,69 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// What every guest needs from the host.
+pub struct Host {
+    pub qemu: PathBuf,
+    pub kernel: PathBuf,
+    pub busybox: PathBuf,
+}
+
+impl Host {
+    /// qemu, a kernel image, a static busybox and ldd, or a loud skip (a failure in CI)
+    /// and None.
+    pub fn find_or_skip(test: &str) -> Option<Host> {
+        use crate::common::{find_program, skip};
+        let Some(qemu) = find_program("qemu-system-x86_64", &[]) else {
+            skip(test, "needs qemu-system-x86_64 (apt: qemu-system-x86)");
+            return None;
+        };
+        let Some(kernel) = kernel_image() else {
+            skip(test, "needs /boot/vmlinuz-* (apt: linux-image-amd64)");
+            return None;
+        };
+        let Some(busybox) = find_program("busybox", &["/bin"]).filter(|p| is_static(p)) else {
+            skip(test, "needs a static busybox (apt: busybox-static)");
+            return None;
+        };
+        if find_program("ldd", &[]).is_none() {
+            skip(test, "needs ldd (apt: libc-bin)");
+            return None;
+        }
+        Some(Host {
+            qemu,
+            kernel,
+            busybox,
+        })
+    }
+
+    /// An initramfs with the directories every guest uses, busybox, and our ntpkit
+    /// (stripped into `tmp`).
+    pub fn initramfs(&self, tmp: &Path) -> Cpio {
+        let mut cpio = Cpio::default();
+        for d in [
+            "bin", "sbin", "usr", "usr/bin", "dev", "proc", "sys", "etc", "tmp",
+        ] {
+            cpio.dir(d);
+        }
+        cpio.file("bin/busybox", &std::fs::read(&self.busybox).unwrap(), 0o755);
+        cpio.file(
+            "bin/ntpkit",
+            &without_debug_info(&crate::common::ntpkit_bin(), tmp),
+            0o755,
+        );
+        cpio
+    }
+
+    /// Boot `cpio` with `init` as its /init (the initramfs written into `tmp`); the serial
+    /// console output.
+    pub fn boot(&self, mut cpio: Cpio, init: &str, tmp: &Path) -> String {
+        cpio.init(init);
+        let initrd = tmp.join("initrd.cpio");
+        std::fs::write(&initrd, cpio.finish()).unwrap();
+        boot(&self.qemu, &self.kernel, &initrd)
+    }
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Step {
@@ -71,7 +134,8 @@ pub fn shared_libraries(exe: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Boot the guest and return its serial console output. TCG only: the /dev/kvm on some
+/// Boot the guest and return its serial console output (also written to the file
+/// $NTPKIT_QEMU_CONSOLE names, if set, for debugging a guest). TCG only: the /dev/kvm on some
 /// hosts is a paravirtual variant that stalls, and nothing here needs speed.
 pub fn boot(qemu: &Path, kernel: &Path, initrd: &Path) -> String {
     let mut child = Command::new(qemu)
@@ -114,7 +178,17 @@ pub fn boot(qemu: &Path, kernel: &Path, initrd: &Path) -> String {
     if !err.trim().is_empty() {
         eprintln!("qemu stderr: {err}");
     }
+    if let Some(path) = std::env::var_os("NTPKIT_QEMU_CONSOLE") {
+        let _ = std::fs::write(path, &console);
+    }
     console
+}
+
+/// The step called `name`; a missing one fails the test, showing the console.
+pub fn step<'a>(steps: &'a BTreeMap<String, Step>, name: &str, console: &str) -> &'a Step {
+    steps
+        .get(name)
+        .unwrap_or_else(|| panic!("step {name} missing; console:\n{console}"))
 }
 
 pub fn parse_console(console: &str) -> (BTreeMap<String, Step>, Vec<String>) {
@@ -205,6 +279,32 @@ impl Cpio {
 
     pub fn file(&mut self, name: &str, body: &[u8], perm: u32) {
         self.entry(name, 0o100000 | perm, body);
+    }
+
+    /// The shared libraries `ldd` lists for each of `exes`, each at its own path.
+    pub fn libraries_of(&mut self, exes: &[PathBuf]) {
+        let mut libs: Vec<PathBuf> = exes.iter().flat_map(|e| shared_libraries(e)).collect();
+        libs.sort();
+        libs.dedup();
+        for lib in &libs {
+            let rel = lib.strip_prefix("/").unwrap();
+            let mut parent = PathBuf::new();
+            for c in rel.parent().unwrap().components() {
+                parent.push(c);
+                self.dir(parent.to_str().unwrap());
+            }
+            self.file(rel.to_str().unwrap(), &std::fs::read(lib).unwrap(), 0o755);
+        }
+    }
+
+    /// The guest's /init script, with the guest_common.sh it sources.
+    pub fn init(&mut self, script: &str) {
+        self.file(
+            "guest_common.sh",
+            include_str!("guest_common.sh").as_bytes(),
+            0o644,
+        );
+        self.file("init", script.as_bytes(), 0o755);
     }
 
     pub fn finish(mut self) -> Vec<u8> {

@@ -1,28 +1,11 @@
 #!/bin/busybox sh
 # /init of the qemu hwclock test's initramfs. Runs each check as a "step" whose output the
-# host test parses from the serial console:
-#   @@BEGIN name / @@OUT line / @@ERR line / @@END name rc=N now=EPOCH
-# then powers the guest off. The guest has no /etc/localtime, so local time is UTC.
-/bin/busybox mkdir -p /proc /sys /dev /tmp /etc
-/bin/busybox --install -s /bin
-mount -t devtmpfs dev /dev
-mount -t proc proc /proc
-mount -t sysfs sys /sys
+# host test parses from the serial console (step() in guest_common.sh), then powers the
+# guest off. The guest has no /etc/localtime, so local time is UTC.
+. /guest_common.sh
 
 O="/bin/ntpkit hwclock"
 U=/usr/sbin/hwclock
-NOCAP="/usr/bin/setpriv --inh-caps=-sys_time --bounding-set=-sys_time"
-
-step() {
-    name=$1
-    shift
-    echo "@@BEGIN $name"
-    "$@" >/tmp/out 2>/tmp/err
-    rc=$?
-    sed 's/^/@@OUT /' /tmp/out
-    sed 's/^/@@ERR /' /tmp/err
-    echo "@@END $name rc=$rc now=$(date +%s)"
-}
 
 echo "@@INFO driver $(cat /sys/class/rtc/rtc0/name)"
 

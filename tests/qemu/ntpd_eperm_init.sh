@@ -1,27 +1,11 @@
 #!/bin/busybox sh
 # /init of the qemu EPERM test's initramfs (tests/root_qemu_ntpd_eperm.rs). The guest has
-# its own clock, so here — and only here — our ntpd may really set it. Output protocol as
-# hwclock_init.sh: @@BEGIN name / @@OUT / @@ERR / @@END name rc=N now=EPOCH, then @@DONE.
-/bin/busybox mkdir -p /proc /sys /dev /tmp /etc
-/bin/busybox --install -s /bin
-mount -t devtmpfs dev /dev
-mount -t proc proc /proc
-mount -t sysfs sys /sys
+# its own clock, so here — and only here — our ntpd may really set it. Output protocol: step()
+# in guest_common.sh, then @@DONE.
+. /guest_common.sh
 ifconfig lo 127.0.0.1 up
 
 N=/bin/ntpkit
-NOCAP="/usr/bin/setpriv --inh-caps=-sys_time --bounding-set=-sys_time"
-
-step() {
-    name=$1
-    shift
-    echo "@@BEGIN $name"
-    "$@" >/tmp/out 2>/tmp/err
-    rc=$?
-    sed 's/^/@@OUT /' /tmp/out
-    sed 's/^/@@ERR /' /tmp/err
-    echo "@@END $name rc=$rc now=$(date +%s)"
-}
 
 printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict 127.0.0.1\ndriftfile /tmp/ntp.drift\n' >/etc/server.conf
 printf 'server 127.0.0.1 iburst\n' >/etc/client.conf
