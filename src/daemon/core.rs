@@ -53,6 +53,27 @@ struct AssocInfo {
     local: Option<IpAddr>,
     /// The `pool` line (index into `Core::pending`) this member came from.
     pool: Option<usize>,
+    /// The last send failed (warned once, until a send succeeds again).
+    send_failed: bool,
+}
+
+/// Which of our bound sockets (by local address) a symmetric packet to `peer` leaves from:
+/// the port-123 socket bound to the association's own local address, else the family's
+/// port-123 wildcard. Never another interface's address: Linux refuses to send from
+/// 127.0.0.1 to a LAN address (EINVAL).
+fn symmetric_socket(
+    bound: &[Option<SocketAddr>],
+    local: Option<IpAddr>,
+    peer: SocketAddr,
+) -> Option<usize> {
+    let port_123 = |want: &dyn Fn(IpAddr) -> bool| {
+        bound.iter().position(|b| {
+            b.is_some_and(|b| b.port() == 123 && b.is_ipv4() == peer.is_ipv4() && want(b.ip()))
+        })
+    };
+    local
+        .and_then(|l| port_123(&|ip| ip == l))
+        .or_else(|| port_123(&|ip| ip.is_unspecified()))
 }
 
 /// A `server`/`pool` line whose name is not resolved yet.
@@ -273,6 +294,7 @@ impl Core {
                             authentic: false,
                             local: Some(IpAddr::from([127, 0, 0, 1])),
                             pool: None,
+                            send_failed: false,
                         },
                     );
                 }
@@ -358,6 +380,7 @@ impl Core {
                 authentic: false,
                 local,
                 pool: None,
+                send_failed: false,
             },
         );
         self.by_addr.insert(ip, id);
@@ -539,6 +562,7 @@ impl Core {
                 authentic: false,
                 local,
                 pool: None,
+                send_failed: false,
             },
         );
         self.by_addr.insert(ip, id);
@@ -692,19 +716,26 @@ impl Core {
         }
         let sent = if info.symmetric {
             // a symmetric peer knows us by address and port 123
-            let family = info.addr.is_ipv4();
-            match self.sockets.iter().find(|s| {
-                s.local_addr()
-                    .is_ok_and(|l| l.is_ipv4() == family && l.port() == 123)
-            }) {
-                Some(sock) => netio::send_one(sock, &data, info.addr, None),
+            let bound: Vec<Option<SocketAddr>> =
+                self.sockets.iter().map(|s| s.local_addr().ok()).collect();
+            match symmetric_socket(&bound, info.local, info.addr) {
+                Some(i) => netio::send_one(&self.sockets[i], &data, info.addr, None),
                 None => client.send(&data, info.addr),
             }
         } else {
             client.send(&data, info.addr)
         };
-        if let Err(e) = sent {
-            log::debug(&format!("send to {}: {e}", info.addr));
+        let addr = info.addr;
+        if let Some(info) = self.assocs.get_mut(&assoc) {
+            match sent {
+                // once per association: a route that keeps refusing would flood the log
+                Err(e) if !info.send_failed => {
+                    info.send_failed = true;
+                    log::warn(&format!("{addr}: cannot send: {e}"));
+                }
+                Err(e) => log::debug(&format!("send to {addr}: {e}")),
+                Ok(_) => info.send_failed = false,
+            }
         }
     }
 
@@ -1007,5 +1038,43 @@ impl Core {
     /// Orderly exit: the drift file is rewritten (atomically) when the frequency is known.
     pub fn shutdown(&mut self) {
         self.write_drift();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> Option<SocketAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn symmetric_packets_leave_from_the_association_s_own_address() {
+        // `interface` rules often bind 127.0.0.1 first; a LAN peer must not get that one
+        let bound = [
+            sa("127.0.0.1:123"),
+            sa("198.18.0.2:123"),
+            sa("[::1]:123"),
+            sa("198.18.0.2:40000"),
+        ];
+        let peer: SocketAddr = "198.18.0.1:123".parse().unwrap();
+        let local = Some("198.18.0.2".parse().unwrap());
+        assert_eq!(symmetric_socket(&bound, local, peer), Some(1));
+        // a local address we hold no port-123 socket for: nothing fits, the caller uses its
+        // client socket rather than 127.0.0.1
+        let other = Some("198.18.1.2".parse().unwrap());
+        assert_eq!(symmetric_socket(&bound, other, peer), None);
+    }
+
+    #[test]
+    fn symmetric_packets_fall_back_to_the_family_s_wildcard() {
+        let bound = [sa("127.0.0.1:123"), None, sa("[::]:123"), sa("0.0.0.0:123")];
+        let peer: SocketAddr = "198.18.0.1:123".parse().unwrap();
+        let local = Some("198.18.0.2".parse().unwrap());
+        assert_eq!(symmetric_socket(&bound, local, peer), Some(3));
+        assert_eq!(symmetric_socket(&bound, None, peer), Some(3));
+        let v6: SocketAddr = "[fd00::1]:123".parse().unwrap();
+        assert_eq!(symmetric_socket(&bound, None, v6), Some(2));
     }
 }
