@@ -479,13 +479,10 @@ impl Core {
             })
             .collect();
         for (id, pool) in dead {
-            self.engine.remove_source(id);
-            let Some(info) = self.assocs.remove(&id) else {
+            let Some(info) = self.forget(id) else {
                 continue;
             };
             let ip = info.addr.ip();
-            self.by_addr.remove(&ip);
-            self.last_rec.remove(&id);
             log::notice(&format!(
                 "{ip}: pool server unreachable for {} polls: association {} demobilized",
                 super::pool::UNREACH_POLLS,
@@ -584,14 +581,38 @@ impl Core {
             .map(|(id, _)| *id)
             .collect();
         for id in silent {
-            self.engine.remove_source(id);
-            if let Some(info) = self.assocs.remove(&id) {
+            if let Some(info) = self.forget(id) {
                 let ip = info.addr.ip();
-                self.by_addr.remove(&ip);
-                self.shared.remove_symmetric_peer(ip);
                 log::notice(&format!("{ip}: passive association {} timed out", id.0));
             }
         }
+    }
+
+    /// An association goes: from the engine, the address maps, the symmetric peers the
+    /// server routes to us, and the `restrict source` entry made for it.
+    fn forget(&mut self, id: AssocId) -> Option<AssocInfo> {
+        self.engine.remove_source(id);
+        self.last_rec.remove(&id);
+        let info = self.assocs.remove(&id)?;
+        let ip = info.addr.ip();
+        self.by_addr.remove(&ip);
+        if info.symmetric {
+            self.shared.remove_symmetric_peer(ip);
+        }
+        if let Some(r) = self
+            .settings
+            .restrictions
+            .as_mut()
+            .filter(|r| r.source.is_some())
+        {
+            r.remove_source(ip);
+            *self
+                .shared
+                .access
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
+        }
+        Some(info)
     }
 
     /// Once a second.
@@ -625,18 +646,18 @@ impl Core {
                 Action::Demobilize { assoc, reason } => {
                     // RFC 5905 §7.4: DENY/RSTR end the association; it goes from the
                     // engine and from mode 6 (ntpq no longer lists it)
-                    if let Some(info) = self.assocs.remove(&assoc) {
+                    if let Some(info) = self.forget(assoc) {
+                        let ip = info.addr.ip();
                         log::notice(&format!(
-                            "{}: kiss code {reason:?}: association demobilized",
-                            info.addr.ip()
+                            "{ip}: kiss code {reason:?}: association demobilized"
                         ));
-                        self.by_addr.remove(&info.addr.ip());
-                        // a pool fills the place again
+                        // a pool fills the place again, but not with the server that
+                        // refused us: the next resolution would return it at once
                         if let Some(p) = info.pool.and_then(|i| self.pending.get_mut(i)) {
+                            p.pool.dropped(ip, self.elapsed);
                             p.next_try = self.elapsed;
                         }
                     }
-                    self.engine.remove_source(assoc);
                 }
                 Action::Panic { offset } => {
                     log::error(&format!(
