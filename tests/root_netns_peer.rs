@@ -406,11 +406,12 @@ fn root_netns_peer_mode1_from_an_unconfigured_host_gets_a_stateless_mode2_like_c
 /// `peer … key N` authenticates both directions, as for servers: a matching secret
 /// synchronises, a wrong one is never reached (and never selected). A host without a
 /// `peer` line for the sender mobilises a passive association for an authenticated mode 1
-/// (ntp.org's AM_NEWPASS), shown as `S`, not configured.
+/// (ntp.org's AM_NEWPASS), shown as `S`, not configured — unless `restrict … noepeer`
+/// covers the sender (host 5).
 #[test]
 fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     let test = "root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere";
-    let Some(lan) = lan(test, 4) else { return };
+    let Some(lan) = lan(test, 5) else { return };
     let keyfile = |i: usize, text: &str| {
         let path = lan.host(i).dir.join("keys");
         std::fs::write(&path, text).unwrap();
@@ -423,12 +424,13 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     let k2 = keyfile(2, "1 MD5 sesame\n");
     let k3 = keyfile(3, "2 SHA1 76543210fedcba9876543210fedcba9876543210\n");
     let k4 = keyfile(4, "1 MD5 sesame\n");
+    let k5 = keyfile(5, "1 MD5 sesame\n");
     start_ntpd(
         &lan,
         1,
         &format!(
             "keys {k1}\ntrustedkey 1 2\n{LOCAL10}peer 198.18.0.2 key 1 minpoll 3 maxpoll 3\n\
-             peer 198.18.0.3 key 2 minpoll 3 maxpoll 3\n"
+             peer 198.18.0.3 key 2 minpoll 3 maxpoll 3\nrestrict 198.18.0.5 noepeer\n"
         ),
     );
     start_ntpd(
@@ -445,6 +447,11 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
         &lan,
         4,
         &format!("keys {k4}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+    );
+    start_ntpd(
+        &lan,
+        5,
+        &format!("keys {k5}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
     );
     let good = wait_row(&lan, 2, true, "198.18.0.1", 60, |r| r.tally == '*')
         .unwrap_or_else(|| panic!("keyed peer:\n{}", lan.log(2, "ntpkit.log")));
@@ -487,4 +494,10 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
         "{}",
         lan.log(3, "ntpkit.log")
     );
+    // host 5's mode 1 is as authentic as host 4's, but noepeer declines it: no association
+    // on host 1, nothing back to host 5
+    let on_1 = ntpq_peers(&lan, 1, true);
+    assert!(row(&on_1, "198.18.0.5").is_none(), "{on_1}");
+    let five = row(&ntpq_peers(&lan, 5, true), "198.18.0.1").expect("row");
+    assert_eq!(five.reach, 0, "{five:?}");
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::client::{self, ClientNet, Reply};
@@ -510,10 +511,22 @@ impl Core {
 
     /// An authenticated mode 1 from a host without an association: mobilise a symmetric
     /// passive association for it (ntp.org's AM_NEWPASS; `nopeer` only concerns
-    /// unauthenticated packets). The fast path hands over only packets whose MAC a trusted
-    /// key verified; the check is repeated here.
+    /// unauthenticated packets, `noepeer` refuses even authenticated ones). The fast path
+    /// hands over only packets whose MAC a trusted key verified; the check is repeated here.
     fn mobilize_passive(&mut self, r: &Reply) -> Option<AssocId> {
         if r.data.first().map(|b| b & 7) != Some(1) {
+            return None;
+        }
+        if self.shared.access().flags(r.src) & super::access::RES_NOEPEER != 0 {
+            // ntp.org counts it as declined (sys_declined)
+            self.shared
+                .counters
+                .declined
+                .fetch_add(1, Ordering::Relaxed);
+            log::debug(&format!(
+                "{}: mode 1 declined: noepeer (no ephemeral associations)",
+                r.src
+            ));
             return None;
         }
         let auth = self
