@@ -73,6 +73,9 @@ pub(crate) struct Association {
     /// A `peer` that never answered mode 1 is polled in mode 3 (see
     /// SYMMETRIC_FALLBACK_AFTER); its own mode 1 packets switch back.
     pub client_fallback: bool,
+    /// A mode 1 or 2 packet has come from the peer: it speaks symmetric mode, so silence
+    /// later is an outage, not a reason to fall back to client mode.
+    heard_symmetric: bool,
     /// Consecutive polls without an accepted packet in the current mode.
     unanswered: u32,
     pub leap: Leap,
@@ -125,6 +128,7 @@ impl Association {
             pmode: if config.is_symmetric() { 0 } else { 4 },
             our_refid: None,
             client_fallback: false,
+            heard_symmetric: false,
             unanswered: 0,
             leap: Leap::Unsync,
             stratum,
@@ -202,6 +206,12 @@ impl Association {
         self.last_event = e as u8;
     }
 
+    /// The peer's advertised poll exponent, within this association's bounds.
+    fn peer_poll(&self) -> i8 {
+        self.ppoll
+            .clamp(self.minpoll, self.config.maxpoll.max(self.minpoll))
+    }
+
     /// The poll interval in force, s.
     pub fn poll_interval(&self) -> f64 {
         2f64.powi(self.hpoll as i32)
@@ -215,7 +225,11 @@ impl Association {
             0
         };
         let wanted = system_poll.saturating_add(backoff);
-        let hpoll = wanted.clamp(self.minpoll, self.config.maxpoll.max(self.minpoll));
+        let mut hpoll = wanted.clamp(self.minpoll, self.config.maxpoll.max(self.minpoll));
+        if self.speaks_symmetric() {
+            // RFC 5905 §13: a symmetric pair polls at the shorter of the two intervals
+            hpoll = hpoll.min(self.peer_poll());
+        }
         if hpoll != self.hpoll {
             // Re-time the next poll, never earlier than the last packet plus the new
             // interval (so a lower poll never sends more than it should).
@@ -241,7 +255,8 @@ impl Association {
                 } else {
                     SYMMETRIC_FALLBACK_AFTER
                 };
-                if self.unanswered >= limit && self.reach == 0 {
+                // a peer heard in mode 1/2 is down, not a client-only server
+                if self.unanswered >= limit && self.reach == 0 && !self.heard_symmetric {
                     self.client_fallback = !self.client_fallback;
                     self.unanswered = 0;
                 }
@@ -284,6 +299,11 @@ impl Association {
             // the peer speaks symmetric mode after all (it may have been down)
             self.client_fallback = false;
             self.unanswered = 0;
+        }
+        if self.is_symmetric()
+            && matches!(reply.mode, Mode::SymmetricActive | Mode::SymmetricPassive)
+        {
+            self.heard_symmetric = true;
         }
         let symmetric = self.speaks_symmetric();
         // RFC 5905 dispatch table: a client takes mode 4; a symmetric-active association
@@ -355,6 +375,14 @@ impl Association {
         self.refid = reply.reference_id;
         self.reftime = reply.reference_ts;
         self.ppoll = reply.poll;
+        if symmetric && self.peer_poll() < self.hpoll {
+            // a peer polling faster than we do: come down to its interval (ntpd's
+            // poll_update after a symmetric packet), so its packets find ours answered
+            self.hpoll = self.peer_poll();
+            if self.burst_left == 0 {
+                self.next_poll = self.next_poll.min(self.xmt_time + self.poll_interval());
+            }
+        }
         if reply.leap == Leap::Unsync {
             self.flash |= FLASH_UNSYNC;
             return ReplyOutcome::NoSample;
