@@ -326,3 +326,28 @@ fn a_peer_heard_in_symmetric_mode_is_never_polled_as_a_server_whatever_its_poll(
     );
     assert_ne!(e.peer_status(id).unwrap().received, 0);
 }
+
+#[test]
+fn a_forged_packet_with_a_foreign_origin_does_not_change_what_we_echo() {
+    let (mut a, mut b) = pair(Some(10));
+    let log = run(&mut a, &mut b, 0.0, 100.0, |_, _| false);
+    let last_a = log.iter().rev().find(|p| p.1).unwrap().2;
+    // an off-path forger: a fresh transmit timestamp and an origin that is none of B's
+    let mut forged = last_a;
+    forged.transmit_ts = at(100.5);
+    forged.origin_ts = at(7.0);
+    b.engine.handle_packet(b.peer, &forged, at(100.6));
+    // B's next packet (before anything more from A) still echoes A's genuine last
+    // transmit, not the forger's
+    let when = secs(b.engine.next_wakeup()).max(100.7);
+    let next_b = b
+        .engine
+        .handle_timer(at(when))
+        .into_iter()
+        .find_map(|action| match action {
+            Action::Send { packet, .. } => Some(packet),
+            _ => None,
+        })
+        .expect("B polls");
+    assert_eq!(next_b.origin_ts, last_a.transmit_ts, "{next_b:?}");
+}

@@ -58,6 +58,9 @@ pub(crate) struct Association {
     pub unreach: u32,
     pub xmt: NtpTimestamp,
     xmt_time: f64,
+    /// The transmit timestamp before `xmt`: a symmetric peer's packet crossing our latest
+    /// echoes it.
+    prev_xmt: NtpTimestamp,
     xmt_step_count: u32,
     awaiting_reply: bool,
     /// The peer's latest transmit timestamp (the duplicate check; in symmetric mode also
@@ -120,6 +123,7 @@ impl Association {
             unreach: 0,
             xmt: NtpTimestamp::ZERO,
             xmt_time: 0.0,
+            prev_xmt: NtpTimestamp::ZERO,
             xmt_step_count: 0,
             awaiting_reply: false,
             last_server_xmt: NtpTimestamp::ZERO,
@@ -273,6 +277,7 @@ impl Association {
             self.burst_left -= 1;
         }
         self.awaiting_reply = true;
+        self.prev_xmt = self.xmt;
         self.xmt = now_ts;
         self.xmt_time = now;
         self.xmt_step_count = step_count;
@@ -325,7 +330,13 @@ impl Association {
             self.flash = FLASH_DUP;
             return ReplyOutcome::Dropped;
         }
-        if symmetric {
+        // A packet that echoes nothing (the peer's first), our latest or the one before
+        // (crossing ours in flight) is the peer's; any other origin is forged or stale and
+        // must not become what our next packet echoes (an unkeyed peer is open to that).
+        let plausible_origin = reply.origin_ts.is_zero()
+            || reply.origin_ts == self.xmt
+            || reply.origin_ts == self.prev_xmt;
+        if symmetric && plausible_origin {
             // Saved before the origin check: even a packet that does not answer ours (the
             // peer's first, or one crossing ours) tells us what our next packet echoes.
             self.last_server_xmt = reply.transmit_ts;
