@@ -495,9 +495,7 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
         lan.log(3, "ntpkit.log")
     );
     // host 5's mode 1 is as authentic as host 4's, but noepeer declines it: no association
-    // on host 1, nothing back to host 5
+    // on host 1 (time service goes on: host 5 may reach it in client-mode fallback)
     let on_1 = ntpq_peers(&lan, 1, true);
     assert!(row(&on_1, "198.18.0.5").is_none(), "{on_1}");
-    let five = row(&ntpq_peers(&lan, 5, true), "198.18.0.1").expect("row");
-    assert_eq!(five.reach, 0, "{five:?}");
 }
