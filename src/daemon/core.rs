@@ -36,6 +36,8 @@ const DRIFT_WRITE_SECS: u64 = 3600;
 /// At most this many ephemeral passive associations at once (a bound on what
 /// authenticated strangers can make us keep).
 const MAX_EPHEMERAL: usize = 8;
+/// How often (s) associations without a route retry finding their local address.
+const LOCAL_ADDRESS_RETRY_SECS: u64 = 16;
 /// Polls without an answer before an ephemeral association is dropped (ntpd NTP_UNREACH).
 const EPHEMERAL_UNREACH: u32 = 10;
 
@@ -601,6 +603,20 @@ impl Core {
         }
     }
 
+    /// Associations mobilised while there was no route to them learn their local address
+    /// (`dstadr`, the loop test's refid) once one appears.
+    fn learn_missing_local_addresses(&mut self) {
+        for (id, info) in self.assocs.iter_mut() {
+            if info.local.is_some() || is_refclock(info.addr) {
+                continue;
+            }
+            info.local = client::local_address_for(info.addr);
+            if let Some(local) = info.local {
+                self.engine.set_local_address(*id, local);
+            }
+        }
+    }
+
     /// An association goes: from the engine, the address maps, the symmetric peers the
     /// server routes to us, and the `restrict source` entry made for it.
     fn forget(&mut self, id: AssocId) -> Option<AssocInfo> {
@@ -632,6 +648,9 @@ impl Core {
     pub fn tick(&mut self) {
         self.elapsed += 1;
         self.drop_unreachable_pool_members();
+        if self.elapsed % LOCAL_ADDRESS_RETRY_SECS == 0 {
+            self.learn_missing_local_addresses();
+        }
         if self.elapsed % DRIFT_WRITE_SECS == 0 && self.engine.system_status().synchronized {
             self.write_drift();
         }
@@ -1010,14 +1029,13 @@ impl Core {
     /// Where an association's packets arrive (`dstadr`, `dstport`): the local address of
     /// the route to it and the client socket's port (a reference clock: loopback, as ntpd).
     fn dstadr(&self, info: &AssocInfo, server_port: u16) -> SocketAddr {
-        let ip = info
-            .local
-            .or_else(|| client::local_address_for(info.addr))
-            .unwrap_or(if info.addr.is_ipv4() {
-                IpAddr::from([0, 0, 0, 0])
-            } else {
-                IpAddr::from([0u16; 8])
-            });
+        // not looked up here: a mode 6 request must not cost a socket per association
+        // (`learn_missing_local_addresses` retries those without a route)
+        let ip = info.local.unwrap_or(if info.addr.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        });
         let port = if is_refclock(info.addr) {
             server_port
         } else {
