@@ -283,14 +283,31 @@ fn root_netns_peer_two_of_ours_around_the_seed_master_do_not_loop_when_it_stops(
         assert_eq!((peer.kind, peer.refid.as_str()), ('s', "198.18.0.1"));
     }
     lan.kill_host(1);
-    // For two minutes: neither follower ever has the other as system peer while that
-    // other shows (as its refid) that it is synchronised to the follower itself.
+    // Neither follower ever has the other as system peer while that other shows (as its
+    // refid) that it is synchronised to the follower itself. Watched until both have
+    // dropped the master (three missed 8 s polls) and then for 40 s more: five polls at
+    // minpoll 3, time enough for a loop to form and persist — each side re-selects on
+    // every poll and would pick the other on its first one — without the two minutes
+    // this once took.
+    const AFTER_MASTER: Duration = Duration::from_secs(40);
     let mut mutual = 0;
     let start = std::time::Instant::now();
+    let mut master_gone: Option<std::time::Instant> = None;
     let mut last = (None, None);
-    while start.elapsed() < Duration::from_secs(120) {
+    while master_gone.is_none_or(|t| t.elapsed() < AFTER_MASTER) {
+        assert!(
+            start.elapsed() < Duration::from_secs(150),
+            "the followers kept the dead master:\n{}\n{}",
+            ntpq_peers(&lan, 2, true),
+            ntpq_peers(&lan, 3, true)
+        );
         let a = sys_peer(&lan, 2);
         let b = sys_peer(&lan, 3);
+        let on_master =
+            |p: &Option<(String, String)>| p.as_ref().is_some_and(|p| p.0 == "198.18.0.1");
+        if master_gone.is_none() && !on_master(&a) && !on_master(&b) {
+            master_gone = Some(std::time::Instant::now());
+        }
         for (me, sp) in [(2, &a), (3, &b)] {
             if let Some((remote, refid)) = sp {
                 assert_ne!(
