@@ -424,11 +424,12 @@ fn root_netns_peer_mode1_from_an_unconfigured_host_gets_a_stateless_mode2_like_c
 /// synchronises, a wrong one is never reached (and never selected). A host without a
 /// `peer` line for the sender mobilises a passive association for an authenticated mode 1
 /// (ntp.org's AM_NEWPASS), shown as `S`, not configured — unless `restrict … noepeer`
-/// covers the sender (host 5).
+/// covers the sender (host 5). A keyed mode 1 from a host we poll as a server (host 6) gets
+/// a signed stateless mode 2, so that host stays in symmetric mode.
 #[test]
 fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     let test = "root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere";
-    let Some(lan) = lan(test, 5) else { return };
+    let Some(lan) = lan(test, 6) else { return };
     let keyfile = |i: usize, text: &str| {
         let path = lan.host(i).dir.join("keys");
         std::fs::write(&path, text).unwrap();
@@ -442,12 +443,14 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     let k3 = keyfile(3, "2 SHA1 76543210fedcba9876543210fedcba9876543210\n");
     let k4 = keyfile(4, "1 MD5 sesame\n");
     let k5 = keyfile(5, "1 MD5 sesame\n");
+    let k6 = keyfile(6, "1 MD5 sesame\n");
     start_ntpd(
         &lan,
         1,
         &format!(
             "keys {k1}\ntrustedkey 1 2\n{LOCAL10}peer 198.18.0.2 key 1 minpoll 3 maxpoll 3\n\
-             peer 198.18.0.3 key 2 minpoll 3 maxpoll 3\nrestrict 198.18.0.5 noepeer\n"
+             peer 198.18.0.3 key 2 minpoll 3 maxpoll 3\nrestrict 198.18.0.5 noepeer\n\
+             server 198.18.0.6 key 1 minpoll 3 maxpoll 3\n"
         ),
     );
     start_ntpd(
@@ -469,6 +472,11 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
         &lan,
         5,
         &format!("keys {k5}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+    );
+    start_ntpd(
+        &lan,
+        6,
+        &format!("keys {k6}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
     );
     let good = wait_row(&lan, 2, true, "198.18.0.1", 60, |r| r.tally == '*')
         .unwrap_or_else(|| panic!("keyed peer:\n{}", lan.log(2, "ntpkit.log")));
@@ -515,4 +523,10 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     // on host 1 (time service goes on: host 5 may reach it in client-mode fallback)
     let on_1 = ntpq_peers(&lan, 1, true);
     assert!(row(&on_1, "198.18.0.5").is_none(), "{on_1}");
+    // host 6 (a server to host 1) heard signed mode 2 answers: reached, never fell back
+    let six = wait_row(&lan, 6, true, "198.18.0.1", 20, |r| r.reach != 0)
+        .unwrap_or_else(|| panic!("host 6:\n{}", lan.log(6, "ntpkit.log")));
+    assert_eq!(six.kind, 's', "{six:?}");
+    let log6 = lan.log(6, "ntpkit.log");
+    assert!(!log6.contains("does not answer symmetric mode"), "{log6}");
 }

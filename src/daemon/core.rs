@@ -1047,6 +1047,44 @@ impl Core {
         SocketAddr::new(ip, port)
     }
 
+    /// A trusted mode 1 from an address we poll as a *server*: not a sample for that
+    /// association (it takes mode 4 only) but a request like a stranger's, answered with a
+    /// stateless mode 2 signed with its key (the fast path already applied the
+    /// restrictions and the monitor). `None` for anything else.
+    fn mode1_to_a_server_association(&self, h: &Handoff) -> Option<Vec<u8>> {
+        if h.data.first().map(|b| b & 7) != Some(1) {
+            return None;
+        }
+        let id = self.by_addr.get(&h.src.ip())?;
+        if self.assocs.get(id)?.symmetric {
+            return None;
+        }
+        let auth = self
+            .shared
+            .auth
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let super::auth::AuthVerdict::Trusted(key) = auth.check(&h.data) else {
+            return None;
+        };
+        let mut out = [0u8; crate::wire::packet::HEADER_LEN];
+        let outcome = super::respond::respond(
+            &h.data,
+            h.src,
+            h.rx,
+            &super::access::AllowAll,
+            None,
+            &self.shared.status(),
+            &mut out,
+        );
+        if outcome != super::respond::Outcome::Reply {
+            return None;
+        }
+        super::respond::stamp_transmit(&mut out, now_ntp());
+        auth.sign(key, &out)
+    }
+
     /// A packet the fast path handed over.
     pub fn handoff(&mut self, h: Handoff) {
         match h.kind {
@@ -1063,6 +1101,14 @@ impl Core {
                 }
             }
             HandoffKind::Association => {
+                if let Some(signed) = self.mode1_to_a_server_association(&h) {
+                    if let Some(sock) = self.sockets.get(h.socket) {
+                        if let Err(e) = netio::send_one(sock, &signed, h.src, h.local) {
+                            log::debug(&format!("mode 2 reply to {}: {e}", h.src));
+                        }
+                    }
+                    return;
+                }
                 // A server reply that reached port 123, or a symmetric peer's packet: the
                 // association's business, as a reply on the client socket would be.
                 self.client_reply(Reply {
