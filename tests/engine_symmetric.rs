@@ -4,7 +4,7 @@
 
 use ntpkit::engine::{Action, AssocId, Engine, EngineConfig, SelectCode, SourceConfig};
 use ntpkit::wire::packet::{Header, Leap, Mode, RefId};
-use ntpkit::wire::time::{NtpDuration, NtpTimestamp, UnixTime};
+use ntpkit::wire::time::{NtpDuration, NtpShort, NtpTimestamp, UnixTime};
 
 const A_ADDR: [u8; 4] = [198, 18, 0, 1];
 const B_ADDR: [u8; 4] = [198, 18, 0, 2];
@@ -264,4 +264,90 @@ fn a_passive_association_answers_in_mode_2_and_follows_the_active_side() {
     assert_eq!((pb.hmode, pb.pmode), (2, 1));
     assert_eq!(b.engine.system_status().peer, Some(b.peer));
     assert_eq!(b.engine.system_status().stratum, 12);
+}
+
+/// One engine with a `peer` (polls `min`..`max`) against a symmetric peer that sends its
+/// own mode 1 every `2^peer_poll` s, advertising that poll and echoing our latest packet
+/// (as ntpd and chronyd do), until `until`. Returns the modes we sent and the engine.
+fn against_a_peer_polling_at(
+    min: i8,
+    max: i8,
+    peer_poll: i8,
+    until: f64,
+) -> (Vec<Mode>, Engine, AssocId) {
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    let id = e.add_source(SourceConfig::peer(B_ADDR.into()).with_polls(min, max), t0());
+    let mut modes = Vec::new();
+    let mut last_ours: Option<(NtpTimestamp, NtpTimestamp)> = None;
+    let interval = 2f64.powi(peer_poll as i32);
+    let mut peer_next = 5.0;
+    let mut now = 0.0;
+    while now < until {
+        now = secs(e.next_wakeup()).min(peer_next).max(now) + 1e-6;
+        if now >= peer_next {
+            peer_next += interval;
+            let (origin, receive) = last_ours.unwrap_or((NtpTimestamp::ZERO, NtpTimestamp::ZERO));
+            let packet = Header {
+                leap: Leap::NoWarning,
+                version: 4,
+                mode: Mode::SymmetricActive,
+                stratum: 5,
+                poll: peer_poll,
+                precision: -20,
+                root_delay: NtpShort(0),
+                root_dispersion: NtpShort(0),
+                reference_id: RefId([127, 0, 0, 1]),
+                reference_ts: at(now),
+                origin_ts: origin,
+                receive_ts: receive,
+                transmit_ts: at(now),
+            };
+            e.handle_packet(id, &packet, at(now + ONE_WAY));
+        }
+        for action in e.handle_timer(at(now)) {
+            if let Action::Send { packet, .. } = action {
+                modes.push(packet.mode);
+                last_ours = Some((packet.transmit_ts, at(now + ONE_WAY)));
+            }
+        }
+    }
+    (modes, e, id)
+}
+
+#[test]
+fn a_peer_heard_in_symmetric_mode_is_never_polled_as_a_server_whatever_its_poll() {
+    // an ntpd or chronyd peer polling every 128 s while we poll every 8–16 s: our reach
+    // register drains between its packets, but it speaks mode 1, so we stay in mode 1
+    let (modes, e, id) = against_a_peer_polling_at(3, 4, 7, 1200.0);
+    assert!(modes.len() > 50, "{}", modes.len());
+    assert!(
+        modes.iter().all(|m| *m == Mode::SymmetricActive),
+        "{modes:?}"
+    );
+    assert_ne!(e.peer_status(id).unwrap().received, 0);
+}
+
+#[test]
+fn a_forged_packet_with_a_foreign_origin_does_not_change_what_we_echo() {
+    let (mut a, mut b) = pair(Some(10));
+    let log = run(&mut a, &mut b, 0.0, 100.0, |_, _| false);
+    let last_a = log.iter().rev().find(|p| p.1).unwrap().2;
+    // an off-path forger: a fresh transmit timestamp and an origin that is none of B's
+    let mut forged = last_a;
+    forged.transmit_ts = at(100.5);
+    forged.origin_ts = at(7.0);
+    b.engine.handle_packet(b.peer, &forged, at(100.6));
+    // B's next packet (before anything more from A) still echoes A's genuine last
+    // transmit, not the forger's
+    let when = secs(b.engine.next_wakeup()).max(100.7);
+    let next_b = b
+        .engine
+        .handle_timer(at(when))
+        .into_iter()
+        .find_map(|action| match action {
+            Action::Send { packet, .. } => Some(packet),
+            _ => None,
+        })
+        .expect("B polls");
+    assert_eq!(next_b.origin_ts, last_a.transmit_ts, "{next_b:?}");
 }

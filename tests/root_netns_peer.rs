@@ -283,14 +283,31 @@ fn root_netns_peer_two_of_ours_around_the_seed_master_do_not_loop_when_it_stops(
         assert_eq!((peer.kind, peer.refid.as_str()), ('s', "198.18.0.1"));
     }
     lan.kill_host(1);
-    // For two minutes: neither follower ever has the other as system peer while that
-    // other shows (as its refid) that it is synchronised to the follower itself.
+    // Neither follower ever has the other as system peer while that other shows (as its
+    // refid) that it is synchronised to the follower itself. Watched until both have
+    // dropped the master (three missed 8 s polls) and then for 40 s more: five polls at
+    // minpoll 3, time enough for a loop to form and persist — each side re-selects on
+    // every poll and would pick the other on its first one — without the two minutes
+    // this once took.
+    const AFTER_MASTER: Duration = Duration::from_secs(40);
     let mut mutual = 0;
     let start = std::time::Instant::now();
+    let mut master_gone: Option<std::time::Instant> = None;
     let mut last = (None, None);
-    while start.elapsed() < Duration::from_secs(120) {
+    while master_gone.is_none_or(|t| t.elapsed() < AFTER_MASTER) {
+        assert!(
+            start.elapsed() < Duration::from_secs(150),
+            "the followers kept the dead master:\n{}\n{}",
+            ntpq_peers(&lan, 2, true),
+            ntpq_peers(&lan, 3, true)
+        );
         let a = sys_peer(&lan, 2);
         let b = sys_peer(&lan, 3);
+        let on_master =
+            |p: &Option<(String, String)>| p.as_ref().is_some_and(|p| p.0 == "198.18.0.1");
+        if master_gone.is_none() && !on_master(&a) && !on_master(&b) {
+            master_gone = Some(std::time::Instant::now());
+        }
         for (me, sp) in [(2, &a), (3, &b)] {
             if let Some((remote, refid)) = sp {
                 assert_ne!(
@@ -406,11 +423,13 @@ fn root_netns_peer_mode1_from_an_unconfigured_host_gets_a_stateless_mode2_like_c
 /// `peer … key N` authenticates both directions, as for servers: a matching secret
 /// synchronises, a wrong one is never reached (and never selected). A host without a
 /// `peer` line for the sender mobilises a passive association for an authenticated mode 1
-/// (ntp.org's AM_NEWPASS), shown as `S`, not configured.
+/// (ntp.org's AM_NEWPASS), shown as `S`, not configured — unless `restrict … noepeer`
+/// covers the sender (host 5). A keyed mode 1 from a host we poll as a server (host 6) gets
+/// a signed stateless mode 2, so that host stays in symmetric mode.
 #[test]
 fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     let test = "root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere";
-    let Some(lan) = lan(test, 4) else { return };
+    let Some(lan) = lan(test, 6) else { return };
     let keyfile = |i: usize, text: &str| {
         let path = lan.host(i).dir.join("keys");
         std::fs::write(&path, text).unwrap();
@@ -423,12 +442,15 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     let k2 = keyfile(2, "1 MD5 sesame\n");
     let k3 = keyfile(3, "2 SHA1 76543210fedcba9876543210fedcba9876543210\n");
     let k4 = keyfile(4, "1 MD5 sesame\n");
+    let k5 = keyfile(5, "1 MD5 sesame\n");
+    let k6 = keyfile(6, "1 MD5 sesame\n");
     start_ntpd(
         &lan,
         1,
         &format!(
             "keys {k1}\ntrustedkey 1 2\n{LOCAL10}peer 198.18.0.2 key 1 minpoll 3 maxpoll 3\n\
-             peer 198.18.0.3 key 2 minpoll 3 maxpoll 3\n"
+             peer 198.18.0.3 key 2 minpoll 3 maxpoll 3\nrestrict 198.18.0.5 noepeer\n\
+             server 198.18.0.6 key 1 minpoll 3 maxpoll 3\n"
         ),
     );
     start_ntpd(
@@ -445,6 +467,16 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
         &lan,
         4,
         &format!("keys {k4}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+    );
+    start_ntpd(
+        &lan,
+        5,
+        &format!("keys {k5}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+    );
+    start_ntpd(
+        &lan,
+        6,
+        &format!("keys {k6}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
     );
     let good = wait_row(&lan, 2, true, "198.18.0.1", 60, |r| r.tally == '*')
         .unwrap_or_else(|| panic!("keyed peer:\n{}", lan.log(2, "ntpkit.log")));
@@ -487,4 +519,14 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
         "{}",
         lan.log(3, "ntpkit.log")
     );
+    // host 5's mode 1 is as authentic as host 4's, but noepeer declines it: no association
+    // on host 1 (time service goes on: host 5 may reach it in client-mode fallback)
+    let on_1 = ntpq_peers(&lan, 1, true);
+    assert!(row(&on_1, "198.18.0.5").is_none(), "{on_1}");
+    // host 6 (a server to host 1) heard signed mode 2 answers: reached, never fell back
+    let six = wait_row(&lan, 6, true, "198.18.0.1", 20, |r| r.reach != 0)
+        .unwrap_or_else(|| panic!("host 6:\n{}", lan.log(6, "ntpkit.log")));
+    assert_eq!(six.kind, 's', "{six:?}");
+    let log6 = lan.log(6, "ntpkit.log");
+    assert!(!log6.contains("does not answer symmetric mode"), "{log6}");
 }

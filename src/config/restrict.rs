@@ -198,6 +198,9 @@ pub struct Restrictions {
     /// `restrict HOSTNAME …` lines: resolved by the daemon (the parser does no DNS), then
     /// added with [`Restrictions::add`] for every address of the name.
     pub unresolved: Vec<(String, Option<IpAddr>, RestrictFlags)>,
+    /// Host entries that [`Restrictions::add_source`] created (not configured ones): they
+    /// go again with their association ([`Restrictions::remove_source`]).
+    source_hosts: Vec<IpAddr>,
 }
 
 impl Default for Restrictions {
@@ -215,6 +218,7 @@ impl Restrictions {
             source: None,
             entries: Vec::new(),
             unresolved: Vec::new(),
+            source_hosts: Vec::new(),
         }
     }
 
@@ -235,8 +239,29 @@ impl Restrictions {
     pub fn add_source(&mut self, addr: IpAddr) {
         if let Some(flags) = self.source {
             let mask = prefix_mask(addr.is_ipv6(), 128);
-            self.add(RestrictEntry::new(addr, mask, flags, false));
+            let entry = RestrictEntry::new(addr, mask, flags, false);
+            let configured = self
+                .entries
+                .iter()
+                .any(|e| e.addr == entry.addr && e.mask == entry.mask && !e.ntpport_only);
+            if !configured && !self.source_hosts.contains(&addr) {
+                self.source_hosts.push(addr);
+            }
+            self.add(entry);
         }
+    }
+
+    /// The association for `addr` went: the host entry `add_source` made for it goes too
+    /// (ntpd's unpeer), so a pool's turnover does not grow the list. A configured entry for
+    /// the same host stays.
+    pub fn remove_source(&mut self, addr: IpAddr) {
+        let Some(i) = self.source_hosts.iter().position(|a| *a == addr) else {
+            return;
+        };
+        self.source_hosts.swap_remove(i);
+        let mask = prefix_mask(addr.is_ipv6(), 128);
+        self.entries
+            .retain(|e| !(e.addr == addr && e.mask == mask && !e.ntpport_only));
     }
 
     /// The flags for a packet from `addr` (any source port).
@@ -406,6 +431,24 @@ mod tests {
         r.add_source(ip("198.18.0.1"));
         assert_eq!(r.lookup(ip("198.18.0.1")), RestrictFlags::NOQUERY);
         assert_eq!(r.lookup(ip("198.18.0.2")), RestrictFlags::IGNORE);
+        r.remove_source(ip("198.18.0.1"));
+        assert_eq!(r.lookup(ip("198.18.0.1")), RestrictFlags::IGNORE);
+    }
+
+    #[test]
+    fn removing_a_source_keeps_a_configured_entry_for_the_same_host() {
+        let mut r = Restrictions::allow_all();
+        r.default_v4 = RestrictFlags::IGNORE;
+        r.source = Some(RestrictFlags::NOQUERY);
+        r.add(RestrictEntry::new(
+            ip("198.18.0.1"),
+            prefix_mask(false, 32),
+            RestrictFlags::NOTRAP,
+            false,
+        ));
+        r.add_source(ip("198.18.0.1"));
+        r.remove_source(ip("198.18.0.1"));
+        assert!(r.lookup(ip("198.18.0.1")).contains(RestrictFlags::NOTRAP));
     }
 
     #[test]

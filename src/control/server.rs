@@ -220,7 +220,8 @@ impl SystemVars {
 /// A leapfile date as NTPsec's ntpd sends `leapsec` and `expire`: `2017-01-01T00:00Z`
 /// (ntp.org sends `201701010000`; ntpkit speaks NTPsec's dialect).
 fn leap_date(ntp_seconds: i64) -> String {
-    let unix = ntp_seconds - 2_208_988_800;
+    // saturating: the value comes from a leapfile, which may say anything
+    let unix = ntp_seconds.saturating_sub(2_208_988_800);
     let (y, m, d) = crate::wire::time::civil_from_days(unix.div_euclid(86_400));
     let secs = unix.rem_euclid(86_400);
     format!(
@@ -720,6 +721,9 @@ mod tests {
     fn leap_dates_are_sent_as_ntpsec_does() {
         assert_eq!(leap_date(3_692_217_600), "2017-01-01T00:00Z");
         assert_eq!(leap_date(4_275_590_400), "2035-06-28T00:00Z");
+        // a hostile leapfile's extremes print as some date, never overflow
+        assert!(!leap_date(i64::MIN).is_empty());
+        assert!(!leap_date(i64::MAX).is_empty());
         let vars = SystemVars {
             tai: 37,
             leapsec: Some(3_692_217_600),

@@ -20,6 +20,8 @@ pub const RES_KOD: u32 = 0x0400;
 pub const RES_MSSNTP: u32 = 0x0800;
 pub const RES_FLAKE: u32 = 0x1000;
 pub const RES_NOMRULIST: u32 = 0x2000;
+/// `noepeer`: no ephemeral (passive) symmetric associations, even for authenticated mode 1.
+pub const RES_NOEPEER: u32 = 0x4000;
 
 /// The restriction flags that apply to a packet from `src` (most specific match wins).
 pub trait AccessPolicy: Send + Sync {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::client::{self, ClientNet, Reply};
@@ -35,6 +36,8 @@ const DRIFT_WRITE_SECS: u64 = 3600;
 /// At most this many ephemeral passive associations at once (a bound on what
 /// authenticated strangers can make us keep).
 const MAX_EPHEMERAL: usize = 8;
+/// How often (s) associations without a route retry finding their local address.
+const LOCAL_ADDRESS_RETRY_SECS: u64 = 16;
 /// Polls without an answer before an ephemeral association is dropped (ntpd NTP_UNREACH).
 const EPHEMERAL_UNREACH: u32 = 10;
 
@@ -53,6 +56,27 @@ struct AssocInfo {
     local: Option<IpAddr>,
     /// The `pool` line (index into `Core::pending`) this member came from.
     pool: Option<usize>,
+    /// The last send failed (warned once, until a send succeeds again).
+    send_failed: bool,
+}
+
+/// Which of our bound sockets (by local address) a symmetric packet to `peer` leaves from:
+/// the port-123 socket bound to the association's own local address, else the family's
+/// port-123 wildcard. Never another interface's address: Linux refuses to send from
+/// 127.0.0.1 to a LAN address (EINVAL).
+fn symmetric_socket(
+    bound: &[Option<SocketAddr>],
+    local: Option<IpAddr>,
+    peer: SocketAddr,
+) -> Option<usize> {
+    let port_123 = |want: &dyn Fn(IpAddr) -> bool| {
+        bound.iter().position(|b| {
+            b.is_some_and(|b| b.port() == 123 && b.is_ipv4() == peer.is_ipv4() && want(b.ip()))
+        })
+    };
+    local
+        .and_then(|l| port_123(&|ip| ip == l))
+        .or_else(|| port_123(&|ip| ip.is_unspecified()))
 }
 
 /// A `server`/`pool` line whose name is not resolved yet.
@@ -273,6 +297,7 @@ impl Core {
                             authentic: false,
                             local: Some(IpAddr::from([127, 0, 0, 1])),
                             pool: None,
+                            send_failed: false,
                         },
                     );
                 }
@@ -358,6 +383,7 @@ impl Core {
                 authentic: false,
                 local,
                 pool: None,
+                send_failed: false,
             },
         );
         self.by_addr.insert(ip, id);
@@ -456,13 +482,10 @@ impl Core {
             })
             .collect();
         for (id, pool) in dead {
-            self.engine.remove_source(id);
-            let Some(info) = self.assocs.remove(&id) else {
+            let Some(info) = self.forget(id) else {
                 continue;
             };
             let ip = info.addr.ip();
-            self.by_addr.remove(&ip);
-            self.last_rec.remove(&id);
             log::notice(&format!(
                 "{ip}: pool server unreachable for {} polls: association {} demobilized",
                 super::pool::UNREACH_POLLS,
@@ -490,10 +513,22 @@ impl Core {
 
     /// An authenticated mode 1 from a host without an association: mobilise a symmetric
     /// passive association for it (ntp.org's AM_NEWPASS; `nopeer` only concerns
-    /// unauthenticated packets). The fast path hands over only packets whose MAC a trusted
-    /// key verified; the check is repeated here.
+    /// unauthenticated packets, `noepeer` refuses even authenticated ones). The fast path
+    /// hands over only packets whose MAC a trusted key verified; the check is repeated here.
     fn mobilize_passive(&mut self, r: &Reply) -> Option<AssocId> {
         if r.data.first().map(|b| b & 7) != Some(1) {
+            return None;
+        }
+        if self.shared.access().flags(r.src) & super::access::RES_NOEPEER != 0 {
+            // ntp.org counts it as declined (sys_declined)
+            self.shared
+                .counters
+                .declined
+                .fetch_add(1, Ordering::Relaxed);
+            log::debug(&format!(
+                "{}: mode 1 declined: noepeer (no ephemeral associations)",
+                r.src
+            ));
             return None;
         }
         let auth = self
@@ -539,6 +574,7 @@ impl Core {
                 authentic: false,
                 local,
                 pool: None,
+                send_failed: false,
             },
         );
         self.by_addr.insert(ip, id);
@@ -560,20 +596,61 @@ impl Core {
             .map(|(id, _)| *id)
             .collect();
         for id in silent {
-            self.engine.remove_source(id);
-            if let Some(info) = self.assocs.remove(&id) {
+            if let Some(info) = self.forget(id) {
                 let ip = info.addr.ip();
-                self.by_addr.remove(&ip);
-                self.shared.remove_symmetric_peer(ip);
                 log::notice(&format!("{ip}: passive association {} timed out", id.0));
             }
         }
+    }
+
+    /// Associations mobilised while there was no route to them learn their local address
+    /// (`dstadr`, the loop test's refid) once one appears.
+    fn learn_missing_local_addresses(&mut self) {
+        for (id, info) in self.assocs.iter_mut() {
+            if info.local.is_some() || is_refclock(info.addr) {
+                continue;
+            }
+            info.local = client::local_address_for(info.addr);
+            if let Some(local) = info.local {
+                self.engine.set_local_address(*id, local);
+            }
+        }
+    }
+
+    /// An association goes: from the engine, the address maps, the symmetric peers the
+    /// server routes to us, and the `restrict source` entry made for it.
+    fn forget(&mut self, id: AssocId) -> Option<AssocInfo> {
+        self.engine.remove_source(id);
+        self.last_rec.remove(&id);
+        let info = self.assocs.remove(&id)?;
+        let ip = info.addr.ip();
+        self.by_addr.remove(&ip);
+        if info.symmetric {
+            self.shared.remove_symmetric_peer(ip);
+        }
+        if let Some(r) = self
+            .settings
+            .restrictions
+            .as_mut()
+            .filter(|r| r.source.is_some())
+        {
+            r.remove_source(ip);
+            *self
+                .shared
+                .access
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
+        }
+        Some(info)
     }
 
     /// Once a second.
     pub fn tick(&mut self) {
         self.elapsed += 1;
         self.drop_unreachable_pool_members();
+        if self.elapsed % LOCAL_ADDRESS_RETRY_SECS == 0 {
+            self.learn_missing_local_addresses();
+        }
         if self.elapsed % DRIFT_WRITE_SECS == 0 && self.engine.system_status().synchronized {
             self.write_drift();
         }
@@ -601,18 +678,18 @@ impl Core {
                 Action::Demobilize { assoc, reason } => {
                     // RFC 5905 §7.4: DENY/RSTR end the association; it goes from the
                     // engine and from mode 6 (ntpq no longer lists it)
-                    if let Some(info) = self.assocs.remove(&assoc) {
+                    if let Some(info) = self.forget(assoc) {
+                        let ip = info.addr.ip();
                         log::notice(&format!(
-                            "{}: kiss code {reason:?}: association demobilized",
-                            info.addr.ip()
+                            "{ip}: kiss code {reason:?}: association demobilized"
                         ));
-                        self.by_addr.remove(&info.addr.ip());
-                        // a pool fills the place again
+                        // a pool fills the place again, but not with the server that
+                        // refused us: the next resolution would return it at once
                         if let Some(p) = info.pool.and_then(|i| self.pending.get_mut(i)) {
+                            p.pool.dropped(ip, self.elapsed);
                             p.next_try = self.elapsed;
                         }
                     }
-                    self.engine.remove_source(assoc);
                 }
                 Action::Panic { offset } => {
                     log::error(&format!(
@@ -692,19 +769,26 @@ impl Core {
         }
         let sent = if info.symmetric {
             // a symmetric peer knows us by address and port 123
-            let family = info.addr.is_ipv4();
-            match self.sockets.iter().find(|s| {
-                s.local_addr()
-                    .is_ok_and(|l| l.is_ipv4() == family && l.port() == 123)
-            }) {
-                Some(sock) => netio::send_one(sock, &data, info.addr, None),
+            let bound: Vec<Option<SocketAddr>> =
+                self.sockets.iter().map(|s| s.local_addr().ok()).collect();
+            match symmetric_socket(&bound, info.local, info.addr) {
+                Some(i) => netio::send_one(&self.sockets[i], &data, info.addr, None),
                 None => client.send(&data, info.addr),
             }
         } else {
             client.send(&data, info.addr)
         };
-        if let Err(e) = sent {
-            log::debug(&format!("send to {}: {e}", info.addr));
+        let addr = info.addr;
+        if let Some(info) = self.assocs.get_mut(&assoc) {
+            match sent {
+                // once per association: a route that keeps refusing would flood the log
+                Err(e) if !info.send_failed => {
+                    info.send_failed = true;
+                    log::warn(&format!("{addr}: cannot send: {e}"));
+                }
+                Err(e) => log::debug(&format!("send to {addr}: {e}")),
+                Ok(_) => info.send_failed = false,
+            }
         }
     }
 
@@ -945,14 +1029,13 @@ impl Core {
     /// Where an association's packets arrive (`dstadr`, `dstport`): the local address of
     /// the route to it and the client socket's port (a reference clock: loopback, as ntpd).
     fn dstadr(&self, info: &AssocInfo, server_port: u16) -> SocketAddr {
-        let ip = info
-            .local
-            .or_else(|| client::local_address_for(info.addr))
-            .unwrap_or(if info.addr.is_ipv4() {
-                IpAddr::from([0, 0, 0, 0])
-            } else {
-                IpAddr::from([0u16; 8])
-            });
+        // not looked up here: a mode 6 request must not cost a socket per association
+        // (`learn_missing_local_addresses` retries those without a route)
+        let ip = info.local.unwrap_or(if info.addr.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        });
         let port = if is_refclock(info.addr) {
             server_port
         } else {
@@ -962,6 +1045,44 @@ impl Core {
                 .unwrap_or(server_port)
         };
         SocketAddr::new(ip, port)
+    }
+
+    /// A trusted mode 1 from an address we poll as a *server*: not a sample for that
+    /// association (it takes mode 4 only) but a request like a stranger's, answered with a
+    /// stateless mode 2 signed with its key (the fast path already applied the
+    /// restrictions and the monitor). `None` for anything else.
+    fn mode1_to_a_server_association(&self, h: &Handoff) -> Option<Vec<u8>> {
+        if h.data.first().map(|b| b & 7) != Some(1) {
+            return None;
+        }
+        let id = self.by_addr.get(&h.src.ip())?;
+        if self.assocs.get(id)?.symmetric {
+            return None;
+        }
+        let auth = self
+            .shared
+            .auth
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let super::auth::AuthVerdict::Trusted(key) = auth.check(&h.data) else {
+            return None;
+        };
+        let mut out = [0u8; crate::wire::packet::HEADER_LEN];
+        let outcome = super::respond::respond(
+            &h.data,
+            h.src,
+            h.rx,
+            &super::access::AllowAll,
+            None,
+            &self.shared.status(),
+            &mut out,
+        );
+        if outcome != super::respond::Outcome::Reply {
+            return None;
+        }
+        super::respond::stamp_transmit(&mut out, now_ntp());
+        auth.sign(key, &out)
     }
 
     /// A packet the fast path handed over.
@@ -980,6 +1101,14 @@ impl Core {
                 }
             }
             HandoffKind::Association => {
+                if let Some(signed) = self.mode1_to_a_server_association(&h) {
+                    if let Some(sock) = self.sockets.get(h.socket) {
+                        if let Err(e) = netio::send_one(sock, &signed, h.src, h.local) {
+                            log::debug(&format!("mode 2 reply to {}: {e}", h.src));
+                        }
+                    }
+                    return;
+                }
                 // A server reply that reached port 123, or a symmetric peer's packet: the
                 // association's business, as a reply on the client socket would be.
                 self.client_reply(Reply {
@@ -1007,5 +1136,43 @@ impl Core {
     /// Orderly exit: the drift file is rewritten (atomically) when the frequency is known.
     pub fn shutdown(&mut self) {
         self.write_drift();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> Option<SocketAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn symmetric_packets_leave_from_the_association_s_own_address() {
+        // `interface` rules often bind 127.0.0.1 first; a LAN peer must not get that one
+        let bound = [
+            sa("127.0.0.1:123"),
+            sa("198.18.0.2:123"),
+            sa("[::1]:123"),
+            sa("198.18.0.2:40000"),
+        ];
+        let peer: SocketAddr = "198.18.0.1:123".parse().unwrap();
+        let local = Some("198.18.0.2".parse().unwrap());
+        assert_eq!(symmetric_socket(&bound, local, peer), Some(1));
+        // a local address we hold no port-123 socket for: nothing fits, the caller uses its
+        // client socket rather than 127.0.0.1
+        let other = Some("198.18.1.2".parse().unwrap());
+        assert_eq!(symmetric_socket(&bound, other, peer), None);
+    }
+
+    #[test]
+    fn symmetric_packets_fall_back_to_the_family_s_wildcard() {
+        let bound = [sa("127.0.0.1:123"), None, sa("[::]:123"), sa("0.0.0.0:123")];
+        let peer: SocketAddr = "198.18.0.1:123".parse().unwrap();
+        let local = Some("198.18.0.2".parse().unwrap());
+        assert_eq!(symmetric_socket(&bound, local, peer), Some(3));
+        assert_eq!(symmetric_socket(&bound, None, peer), Some(3));
+        let v6: SocketAddr = "[fd00::1]:123".parse().unwrap();
+        assert_eq!(symmetric_socket(&bound, None, v6), Some(2));
     }
 }

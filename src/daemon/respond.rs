@@ -132,6 +132,18 @@ pub fn respond(
     Outcome::Reply
 }
 
+/// For a mode 1 packet from a configured symmetric peer: it has been through [`respond`]
+/// like anyone's (restrictions, MRU monitoring, rate limit); what would have been a
+/// stateless mode 2 answer goes to the peer's association instead (its next poll is the
+/// answer), and a rate-limited peer gets no kiss, only silence.
+pub fn for_symmetric_peer(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Reply => Outcome::Association,
+        Outcome::Kod => Outcome::Drop(DropReason::RateLimited),
+        other => other,
+    }
+}
+
 /// Write the transmit timestamp into a reply produced by [`respond`].
 pub fn stamp_transmit(out: &mut [u8], tx: NtpTimestamp) {
     out[40..48].copy_from_slice(&tx.to_be_bytes());
@@ -268,6 +280,46 @@ mod tests {
         assert_eq!(Header::parse(&out).unwrap().mode, Mode::SymmetricPassive);
     }
     const RES_NOSERVE_FOR_TEST: u32 = RES_DONTSERVE;
+
+    #[test]
+    fn a_symmetric_peer_s_mode_1_passes_the_restrictions_and_the_monitor_first() {
+        use crate::daemon::access::*;
+        let mut t = Restrictions::allow_all();
+        host(&mut t, "10.0.0.1", RES_IGNORE);
+        host(&mut t, "10.0.0.2", RES_DONTSERVE);
+        host(&mut t, "10.0.0.3", 0);
+        host(&mut t, "10.0.0.4", RES_LIMITED | RES_KOD);
+        let mut out = [0u8; 48];
+        let st = synced();
+        let mut mru = Mru::new(100, Discard::default());
+        let mut go = |s: &str, at: u64| {
+            let o = respond(
+                &request(1, 4, at),
+                src(s),
+                NtpTimestamp(at << 32),
+                &t,
+                Some(&mut mru),
+                &st,
+                &mut out,
+            );
+            for_symmetric_peer(o)
+        };
+        assert_eq!(go("10.0.0.1:123", 1), Outcome::Drop(DropReason::Ignored));
+        assert_eq!(go("10.0.0.2:123", 1), Outcome::Drop(DropReason::NoServe));
+        assert_eq!(go("10.0.0.3:123", 1), Outcome::Association);
+        // a peer flooding faster than `discard minimum` allows: dropped, never kissed
+        let outcomes: Vec<Outcome> = (0..3).map(|_| go("10.0.0.4:123", 100)).collect();
+        assert_eq!(outcomes[0], Outcome::Association);
+        assert!(
+            outcomes.contains(&Outcome::Drop(DropReason::RateLimited)),
+            "{outcomes:?}"
+        );
+        assert!(!outcomes.contains(&Outcome::Kod));
+        // and each one is in the MRU list
+        let seen: Vec<String> = mru.iter().map(|e| e.addr.to_string()).collect();
+        assert!(seen.contains(&"10.0.0.3".to_string()), "{seen:?}");
+        assert!(seen.contains(&"10.0.0.4".to_string()), "{seen:?}");
+    }
 
     fn host(t: &mut Restrictions, addr: &str, flags: u32) {
         t.add(RestrictEntry::new(

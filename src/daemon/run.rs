@@ -474,7 +474,17 @@ fn drain(sock: Arc<UdpSocket>) -> std::io::Result<tokio::task::JoinHandle<()>> {
             let Ok(mut guard) = fd.readable().await else {
                 return;
             };
-            while guard.get_inner().recv_from(&mut buf).is_ok() {}
+            // read until the queue is empty: an error such as ECONNREFUSED (an ICMP
+            // report for an earlier send, returned once) does not mean it is; a run of
+            // errors does not keep the task spinning
+            let mut errors = 0;
+            while errors < 16 {
+                match guard.get_inner().recv_from(&mut buf) {
+                    Ok(_) => errors = 0,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => errors += 1,
+                }
+            }
             guard.clear_ready();
         }
     }))

@@ -236,20 +236,22 @@ impl Round {
             let mut shard = shared.shard_for(pkt.src.ip());
             let symmetric_poll = pkt.data.first().is_some_and(|b| b & 7 == 1)
                 && shared.is_symmetric_peer(pkt.src.ip());
+            let outcome = respond(
+                pkt.data,
+                pkt.src,
+                rx,
+                access.as_ref(),
+                shard.as_deref_mut(),
+                &status,
+                &mut out,
+            );
             let outcome = if symmetric_poll {
                 // a configured peer's mode 1 is a sample for its association (which
-                // answers it with its own next poll), not a request for the fast path
-                Outcome::Association
+                // answers it with its own next poll), once restrictions and the monitor
+                // let it through as anyone's
+                super::respond::for_symmetric_peer(outcome)
             } else {
-                respond(
-                    pkt.data,
-                    pkt.src,
-                    rx,
-                    access.as_ref(),
-                    shard.as_deref_mut(),
-                    &status,
-                    &mut out,
-                )
+                outcome
             };
             match outcome {
                 Outcome::Reply if pkt.data.len() > HEADER_LEN => {

@@ -58,6 +58,9 @@ pub(crate) struct Association {
     pub unreach: u32,
     pub xmt: NtpTimestamp,
     xmt_time: f64,
+    /// The transmit timestamp before `xmt`: a symmetric peer's packet crossing our latest
+    /// echoes it.
+    prev_xmt: NtpTimestamp,
     xmt_step_count: u32,
     awaiting_reply: bool,
     /// The peer's latest transmit timestamp (the duplicate check; in symmetric mode also
@@ -73,6 +76,9 @@ pub(crate) struct Association {
     /// A `peer` that never answered mode 1 is polled in mode 3 (see
     /// SYMMETRIC_FALLBACK_AFTER); its own mode 1 packets switch back.
     pub client_fallback: bool,
+    /// A mode 1 or 2 packet has come from the peer: it speaks symmetric mode, so silence
+    /// later is an outage, not a reason to fall back to client mode.
+    heard_symmetric: bool,
     /// Consecutive polls without an accepted packet in the current mode.
     unanswered: u32,
     pub leap: Leap,
@@ -117,6 +123,7 @@ impl Association {
             unreach: 0,
             xmt: NtpTimestamp::ZERO,
             xmt_time: 0.0,
+            prev_xmt: NtpTimestamp::ZERO,
             xmt_step_count: 0,
             awaiting_reply: false,
             last_server_xmt: NtpTimestamp::ZERO,
@@ -125,6 +132,7 @@ impl Association {
             pmode: if config.is_symmetric() { 0 } else { 4 },
             our_refid: None,
             client_fallback: false,
+            heard_symmetric: false,
             unanswered: 0,
             leap: Leap::Unsync,
             stratum,
@@ -202,6 +210,12 @@ impl Association {
         self.last_event = e as u8;
     }
 
+    /// The peer's advertised poll exponent, within this association's bounds.
+    fn peer_poll(&self) -> i8 {
+        self.ppoll
+            .clamp(self.minpoll, self.config.maxpoll.max(self.minpoll))
+    }
+
     /// The poll interval in force, s.
     pub fn poll_interval(&self) -> f64 {
         2f64.powi(self.hpoll as i32)
@@ -215,7 +229,11 @@ impl Association {
             0
         };
         let wanted = system_poll.saturating_add(backoff);
-        let hpoll = wanted.clamp(self.minpoll, self.config.maxpoll.max(self.minpoll));
+        let mut hpoll = wanted.clamp(self.minpoll, self.config.maxpoll.max(self.minpoll));
+        if self.speaks_symmetric() {
+            // RFC 5905 §13: a symmetric pair polls at the shorter of the two intervals
+            hpoll = hpoll.min(self.peer_poll());
+        }
         if hpoll != self.hpoll {
             // Re-time the next poll, never earlier than the last packet plus the new
             // interval (so a lower poll never sends more than it should).
@@ -241,7 +259,8 @@ impl Association {
                 } else {
                     SYMMETRIC_FALLBACK_AFTER
                 };
-                if self.unanswered >= limit && self.reach == 0 {
+                // a peer heard in mode 1/2 is down, not a client-only server
+                if self.unanswered >= limit && self.reach == 0 && !self.heard_symmetric {
                     self.client_fallback = !self.client_fallback;
                     self.unanswered = 0;
                 }
@@ -258,6 +277,7 @@ impl Association {
             self.burst_left -= 1;
         }
         self.awaiting_reply = true;
+        self.prev_xmt = self.xmt;
         self.xmt = now_ts;
         self.xmt_time = now;
         self.xmt_step_count = step_count;
@@ -285,6 +305,11 @@ impl Association {
             self.client_fallback = false;
             self.unanswered = 0;
         }
+        if self.is_symmetric()
+            && matches!(reply.mode, Mode::SymmetricActive | Mode::SymmetricPassive)
+        {
+            self.heard_symmetric = true;
+        }
         let symmetric = self.speaks_symmetric();
         // RFC 5905 dispatch table: a client takes mode 4; a symmetric-active association
         // takes mode 1 (the peer's own poll) and mode 2 (a passive answer).
@@ -305,7 +330,13 @@ impl Association {
             self.flash = FLASH_DUP;
             return ReplyOutcome::Dropped;
         }
-        if symmetric {
+        // A packet that echoes nothing (the peer's first), our latest or the one before
+        // (crossing ours in flight) is the peer's; any other origin is forged or stale and
+        // must not become what our next packet echoes (an unkeyed peer is open to that).
+        let plausible_origin = reply.origin_ts.is_zero()
+            || reply.origin_ts == self.xmt
+            || reply.origin_ts == self.prev_xmt;
+        if symmetric && plausible_origin {
             // Saved before the origin check: even a packet that does not answer ours (the
             // peer's first, or one crossing ours) tells us what our next packet echoes.
             self.last_server_xmt = reply.transmit_ts;
@@ -355,6 +386,14 @@ impl Association {
         self.refid = reply.reference_id;
         self.reftime = reply.reference_ts;
         self.ppoll = reply.poll;
+        if symmetric && self.peer_poll() < self.hpoll {
+            // a peer polling faster than we do: come down to its interval (ntpd's
+            // poll_update after a symmetric packet), so its packets find ours answered
+            self.hpoll = self.peer_poll();
+            if self.burst_left == 0 {
+                self.next_poll = self.next_poll.min(self.xmt_time + self.poll_interval());
+            }
+        }
         if reply.leap == Leap::Unsync {
             self.flash |= FLASH_UNSYNC;
             return ReplyOutcome::NoSample;
