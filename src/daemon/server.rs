@@ -97,22 +97,25 @@ impl Shared {
     }
 
     pub fn add_symmetric_peer(&self, addr: IpAddr) {
-        let mut peers = self
-            .symmetric_peers
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut set = HashSet::clone(&peers);
-        set.insert(addr);
-        *peers = Arc::new(set);
+        self.edit_symmetric_peers(|set| {
+            set.insert(addr);
+        });
     }
 
     pub fn remove_symmetric_peer(&self, addr: IpAddr) {
+        self.edit_symmetric_peers(|set| {
+            set.remove(&addr);
+        });
+    }
+
+    /// Copy-on-write: the set is replaced by an edited copy, never changed in place.
+    fn edit_symmetric_peers(&self, edit: impl FnOnce(&mut HashSet<IpAddr>)) {
         let mut peers = self
             .symmetric_peers
             .write()
             .unwrap_or_else(|e| e.into_inner());
         let mut set = HashSet::clone(&peers);
-        set.remove(&addr);
+        edit(&mut set);
         *peers = Arc::new(set);
     }
 
