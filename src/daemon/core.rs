@@ -334,19 +334,7 @@ impl Core {
             }
         }
         // `restrict source`: the association's address gets the source flags
-        if let Some(r) = self
-            .settings
-            .restrictions
-            .as_mut()
-            .filter(|r| r.source.is_some())
-        {
-            r.add_source(ip);
-            *self
-                .shared
-                .access
-                .write()
-                .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
-        }
+        self.edit_source_restrictions(|r| r.add_source(ip));
         let source = super::config_bridge::source_config(a, ip);
         let symmetric = source.is_symmetric();
         let id = self.engine.add_source(source, now);
@@ -531,15 +519,7 @@ impl Core {
             ));
             return None;
         }
-        let auth = self
-            .shared
-            .auth
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
-        let super::auth::AuthVerdict::Trusted(key) = auth.check(&r.data) else {
-            return None;
-        };
+        let (_, key) = self.trusted_mac(&r.data)?;
         let ephemerals = self.assocs.values().filter(|i| i.ephemeral).count();
         if ephemerals >= MAX_EPHEMERAL {
             log::debug(&format!(
@@ -617,6 +597,39 @@ impl Core {
         }
     }
 
+    /// Applies `edit` to the `restrict source` table (when the config has one) and publishes
+    /// the result to the server threads, which read it without locking the daemon.
+    fn edit_source_restrictions(&mut self, edit: impl FnOnce(&mut crate::config::Restrictions)) {
+        if let Some(r) = self
+            .settings
+            .restrictions
+            .as_mut()
+            .filter(|r| r.source.is_some())
+        {
+            edit(r);
+            *self
+                .shared
+                .access
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
+        }
+    }
+
+    /// The key of a valid MAC by a trusted key on `data`, with the key set that checked it
+    /// (to sign the answer); `None` without keys or for any other verdict.
+    fn trusted_mac(&self, data: &[u8]) -> Option<(Arc<super::auth::ServerAuth>, u32)> {
+        let auth = self
+            .shared
+            .auth
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let super::auth::AuthVerdict::Trusted(key) = auth.check(data) else {
+            return None;
+        };
+        Some((auth, key))
+    }
+
     /// An association goes: from the engine, the address maps, the symmetric peers the
     /// server routes to us, and the `restrict source` entry made for it.
     fn forget(&mut self, id: AssocId) -> Option<AssocInfo> {
@@ -628,19 +641,7 @@ impl Core {
         if info.symmetric {
             self.shared.remove_symmetric_peer(ip);
         }
-        if let Some(r) = self
-            .settings
-            .restrictions
-            .as_mut()
-            .filter(|r| r.source.is_some())
-        {
-            r.remove_source(ip);
-            *self
-                .shared
-                .access
-                .write()
-                .unwrap_or_else(|e| e.into_inner()) = Arc::new(r.clone());
-        }
+        self.edit_source_restrictions(|r| r.remove_source(ip));
         Some(info)
     }
 
@@ -1059,15 +1060,7 @@ impl Core {
         if self.assocs.get(id)?.symmetric {
             return None;
         }
-        let auth = self
-            .shared
-            .auth
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
-        let super::auth::AuthVerdict::Trusted(key) = auth.check(&h.data) else {
-            return None;
-        };
+        let (auth, key) = self.trusted_mac(&h.data)?;
         let mut out = [0u8; crate::wire::packet::HEADER_LEN];
         let outcome = super::respond::respond(
             &h.data,
