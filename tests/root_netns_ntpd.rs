@@ -492,63 +492,22 @@ fn root_netns_ntpd_synchronises_to_chronyd_and_serves_stratum_plus_one() {
 #[test]
 fn root_netns_ntpd_is_selected_by_a_chronyd_client() {
     let test = "root_netns_ntpd_is_selected_by_a_chronyd_client";
-    let (Some(chronyd), Some(chronyc)) = (
-        common::chrony_program("chronyd"),
-        common::chrony_program("chronyc"),
-    ) else {
-        return common::skip(
-            test,
-            "needs chronyd and chronyc (unpacked under /opt/chrony by .ci/run)",
-        );
+    let Some((chronyd, chronyc)) = common::chronyd_and_chronyc_or_skip(test) else {
+        return;
     };
     let Some(lan) = lan(test, 2) else { return };
     ntpd::start(&lan, 1, LOCAL10, &[]);
     peers::wait_serving(&lan, 2, "198.18.0.1", Duration::from_secs(20)).expect("serving");
-    let dir = lan.host(2).dir.clone();
-    let sockdir = dir.join("chronyd-run");
-    std::fs::create_dir_all(&sockdir).unwrap();
-    std::fs::set_permissions(
-        &sockdir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let conf = dir.join("chrony-client.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "server 198.18.0.1 iburst minpoll 0 maxpoll 2\ndriftfile {d}/c.drift\npidfile {s}/c.pid\nbindcmdaddress {s}/c.sock\n",
-            d = dir.display(),
-            s = sockdir.display()
-        ),
-    )
-    .unwrap();
-    lan.spawn(
+    let sock = common::spawn_chronyd(
+        &lan,
         2,
-        "chronyd.log",
-        &[
-            chronyd.to_str().unwrap(),
-            "-x",
-            "-d",
-            "-u",
-            "root",
-            "-f",
-            conf.to_str().unwrap(),
-        ],
+        &chronyd,
+        "chrony-client.conf",
+        "server 198.18.0.1 iburst minpoll 0 maxpoll 2\n",
     );
-    let sock = sockdir.join("c.sock");
     let sources = lan
         .wait_for(Duration::from_secs(60), || {
-            let out = lan.run(
-                2,
-                &[
-                    chronyc.to_str().unwrap(),
-                    "-h",
-                    sock.to_str().unwrap(),
-                    "-n",
-                    "sources",
-                ],
-            );
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let text = common::chronyc_sources(&lan, 2, &chronyc, &sock);
             text.contains("^* 198.18.0.1").then_some(text)
         })
         .unwrap_or_else(|| panic!("chronyd never selected us:\n{}", lan.log(2, "chronyd.log")));

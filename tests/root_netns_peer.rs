@@ -5,8 +5,7 @@
 //! `Lan::spawn` (no CAP_SYS_TIME); NTPsec runs under the same setpriv, chronyd with `-x`.
 
 mod common;
-use common::{lan::Lan, netns_udp, peers};
-use std::path::PathBuf;
+use common::{lan::Lan, netns_udp, ntpd, peers};
 use std::time::Duration;
 
 const LOCAL10: &str = "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n";
@@ -18,34 +17,14 @@ fn lan(test: &str, n: usize) -> Option<Lan> {
     common::lan_or_skip(test, n)
 }
 
-/// Write `conf` to host `i`'s directory and start our ntpd there.
-fn start_ntpd(lan: &Lan, i: usize, conf: &str) {
-    let path = lan.host(i).dir.join("ntpkit.conf");
-    std::fs::write(&path, conf).unwrap();
-    let bin = common::ntpkit_bin();
-    lan.spawn(
-        i,
-        "ntpkit.log",
-        &[
-            bin.to_str().unwrap(),
-            "ntpd",
-            "-x",
-            "-n",
-            "-c",
-            path.to_str().unwrap(),
-        ],
-    );
-}
-
 /// `ntpq -pn 127.0.0.1` on host `i`: ours (`ntpkit ntpq`) or NTPsec's.
 fn ntpq_peers(lan: &Lan, i: usize, ours: bool) -> String {
-    let bin = common::ntpkit_bin();
-    let out = if ours {
-        lan.run(i, &[bin.to_str().unwrap(), "ntpq", "-pn", "127.0.0.1"])
+    if ours {
+        let out = ntpd::our_ntpq(lan, i, &["-pn", "127.0.0.1"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
     } else {
-        lan.run(i, &["ntpq", "-pn", "127.0.0.1"])
-    };
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        ntpd::ntpsec_peers(lan, i)
+    }
 }
 
 /// One `ntpq -p` row, by remote address.
@@ -100,7 +79,7 @@ fn root_netns_peer_with_ntpsec_reach_each_other_and_the_lower_stratum_wins() {
     // NTPsec free-running in orphan mode at stratum 5 (it has no LOCAL driver), with a
     // `peer` line for us; we have only the `peer` line for it
     peers::ntpsec_server(&lan, 2, 5, "peer 198.18.0.1 minpoll 3 maxpoll 4");
-    start_ntpd(&lan, 1, "peer 198.18.0.2 minpoll 3 maxpoll 4\n");
+    ntpd::start(&lan, 1, "peer 198.18.0.2 minpoll 3 maxpoll 4\n", &[]);
     // our side: a symmetric active association ('s'), reachable, and NTPsec (stratum 5,
     // the lower) is our system peer
     let ours =
@@ -145,68 +124,25 @@ fn root_netns_peer_with_ntpsec_reach_each_other_and_the_lower_stratum_wins() {
 #[test]
 fn root_netns_peer_with_chronyd_full_symmetric_mode() {
     let test = "root_netns_peer_with_chronyd_full_symmetric_mode";
-    let (Some(chronyd), Some(chronyc)) = (
-        common::chrony_program("chronyd"),
-        common::chrony_program("chronyc"),
-    ) else {
-        return common::skip(
-            test,
-            "needs chronyd and chronyc (unpacked under /opt/chrony by .ci/run)",
-        );
+    let Some((chronyd, chronyc)) = common::chronyd_and_chronyc_or_skip(test) else {
+        return;
     };
     let Some(lan) = lan(test, 2) else { return };
     // we are the lower stratum here (LOCAL 10: we serve 11); chronyd has only its peer
-    start_ntpd(
+    ntpd::start(
         &lan,
         1,
         &format!("{LOCAL10}peer 198.18.0.2 minpoll 3 maxpoll 4\n"),
+        &[],
     );
-    let dir = lan.host(2).dir.clone();
-    let sockdir = dir.join("chronyd-run");
-    std::fs::create_dir_all(&sockdir).unwrap();
-    std::fs::set_permissions(
-        &sockdir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let conf = dir.join("chrony.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "peer 198.18.0.1 minpoll 3 maxpoll 4\nallow all\ndriftfile {d}/c.drift\n\
-             pidfile {s}/c.pid\nbindcmdaddress {s}/c.sock\n",
-            d = dir.display(),
-            s = sockdir.display()
-        ),
-    )
-    .unwrap();
-    lan.spawn(
+    let sock = common::spawn_chronyd(
+        &lan,
         2,
-        "chronyd.log",
-        &[
-            chronyd.to_str().unwrap(),
-            "-x",
-            "-d",
-            "-u",
-            "root",
-            "-f",
-            conf.to_str().unwrap(),
-        ],
+        &chronyd,
+        "chrony.conf",
+        "peer 198.18.0.1 minpoll 3 maxpoll 4\nallow all\n",
     );
-    let sock: PathBuf = sockdir.join("c.sock");
-    let chronyc_sources = || {
-        let out = lan.run(
-            2,
-            &[
-                chronyc.to_str().unwrap(),
-                "-h",
-                sock.to_str().unwrap(),
-                "-n",
-                "sources",
-            ],
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let chronyc_sources = || common::chronyc_sources(&lan, 2, &chronyc, &sock);
     // chronyd takes our mode 1 packets as symmetric samples: '=' (peer) and '*' (selected)
     let sources = lan
         .wait_for(Duration::from_secs(180), || {
@@ -260,16 +196,17 @@ fn root_netns_peer_two_of_ours_around_the_seed_master_do_not_loop_when_it_stops(
     // peer with each other (the LAN restrict line without nopeer, as in the seed)
     let restrict = "restrict default kod nomodify notrap nopeer noquery\n\
                     restrict 127.0.0.1\nrestrict 198.18.0.0 mask 255.255.255.0 nomodify notrap\n";
-    start_ntpd(&lan, 1, &format!("{restrict}{LOCAL10}"));
+    ntpd::start(&lan, 1, &format!("{restrict}{LOCAL10}"), &[]);
     peers::wait_serving(&lan, 4, "198.18.0.1", Duration::from_secs(20)).expect("master");
     for (me, other) in [(2, 3), (3, 2)] {
-        start_ntpd(
+        ntpd::start(
             &lan,
             me,
             &format!(
                 "{restrict}server 198.18.0.1 iburst minpoll 3 maxpoll 3\n\
                  peer 198.18.0.{other} minpoll 3 maxpoll 3\n"
             ),
+            &[],
         );
     }
     for (me, other) in [(2, 3), (3, 2)] {
@@ -380,13 +317,14 @@ fn root_netns_peer_mode1_from_an_unconfigured_host_gets_a_stateless_mode2_like_c
     let Some(lan) = lan(test, 4) else { return };
     // the seed's restrict default (nopeer among them)
     let restrict = "restrict default kod nomodify notrap nopeer noquery\nrestrict 127.0.0.1\n";
-    start_ntpd(&lan, 1, &format!("{restrict}{LOCAL10}"));
+    ntpd::start(&lan, 1, &format!("{restrict}{LOCAL10}"), &[]);
     peers::chronyd_server(&lan, 2, 10, None, "");
     // a host with notrust: unauthenticated packets get nothing at all
-    start_ntpd(
+    ntpd::start(
         &lan,
         3,
         &format!("{restrict}restrict 198.18.0.4 notrust\n{LOCAL10}"),
+        &[],
     );
     for server in ["198.18.0.1", "198.18.0.2"] {
         peers::wait_serving(&lan, 4, server, Duration::from_secs(30)).expect("serving");
@@ -444,7 +382,7 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
     let k4 = keyfile(4, "1 MD5 sesame\n");
     let k5 = keyfile(5, "1 MD5 sesame\n");
     let k6 = keyfile(6, "1 MD5 sesame\n");
-    start_ntpd(
+    ntpd::start(
         &lan,
         1,
         &format!(
@@ -452,31 +390,37 @@ fn root_netns_peer_with_keys_authenticates_and_a_wrong_secret_gets_nowhere() {
              peer 198.18.0.3 key 2 minpoll 3 maxpoll 3\nrestrict 198.18.0.5 noepeer\n\
              server 198.18.0.6 key 1 minpoll 3 maxpoll 3\n"
         ),
+        &[],
     );
-    start_ntpd(
+    ntpd::start(
         &lan,
         2,
         &format!("keys {k2}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+        &[],
     );
-    start_ntpd(
+    ntpd::start(
         &lan,
         3,
         &format!("keys {k3}\ntrustedkey 2\npeer 198.18.0.1 key 2 minpoll 3 maxpoll 3\n"),
+        &[],
     );
-    start_ntpd(
+    ntpd::start(
         &lan,
         4,
         &format!("keys {k4}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+        &[],
     );
-    start_ntpd(
+    ntpd::start(
         &lan,
         5,
         &format!("keys {k5}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+        &[],
     );
-    start_ntpd(
+    ntpd::start(
         &lan,
         6,
         &format!("keys {k6}\ntrustedkey 1\npeer 198.18.0.1 key 1 minpoll 3 maxpoll 3\n"),
+        &[],
     );
     let good = wait_row(&lan, 2, true, "198.18.0.1", 60, |r| r.tally == '*')
         .unwrap_or_else(|| panic!("keyed peer:\n{}", lan.log(2, "ntpkit.log")));

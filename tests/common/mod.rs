@@ -81,3 +81,82 @@ pub fn needs_chronyd(test: &str) -> bool {
     }
     true
 }
+
+/// chronyd and chronyc, or a loud skip (a failure in CI) and None.
+pub fn chronyd_and_chronyc_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
+    match (chrony_program("chronyd"), chrony_program("chronyc")) {
+        (Some(chronyd), Some(chronyc)) => Some((chronyd, chronyc)),
+        _ => {
+            skip(
+                test,
+                "needs chronyd and chronyc (unpacked under /opt/chrony by .ci/run)",
+            );
+            None
+        }
+    }
+}
+
+/// Start `chronyd -x -d` (it never sets the clock) on host `i` with `directives` followed
+/// by its drift, pid and command-socket files in the host's directory; the config goes to
+/// `conf_name` there, the log to chronyd.log. Returns the command socket, for chronyc.
+pub fn spawn_chronyd(
+    lan: &lan::Lan,
+    i: usize,
+    chronyd: &std::path::Path,
+    conf_name: &str,
+    directives: &str,
+) -> PathBuf {
+    let dir = lan.host(i).dir.clone();
+    // chronyd refuses a socket directory others can write to
+    let sockdir = dir.join("chronyd-run");
+    std::fs::create_dir_all(&sockdir).unwrap();
+    std::fs::set_permissions(
+        &sockdir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let conf = dir.join(conf_name);
+    std::fs::write(
+        &conf,
+        format!(
+            "{directives}driftfile {d}/c.drift\npidfile {s}/c.pid\nbindcmdaddress {s}/c.sock\n",
+            d = dir.display(),
+            s = sockdir.display()
+        ),
+    )
+    .unwrap();
+    lan.spawn(
+        i,
+        "chronyd.log",
+        &[
+            chronyd.to_str().unwrap(),
+            "-x",
+            "-d",
+            "-u",
+            "root",
+            "-f",
+            conf.to_str().unwrap(),
+        ],
+    );
+    sockdir.join("c.sock")
+}
+
+/// `chronyc -n sources` on host `i` against the chronyd listening on `sock`: its output.
+pub fn chronyc_sources(
+    lan: &lan::Lan,
+    i: usize,
+    chronyc: &std::path::Path,
+    sock: &std::path::Path,
+) -> String {
+    let out = lan.run(
+        i,
+        &[
+            chronyc.to_str().unwrap(),
+            "-h",
+            sock.to_str().unwrap(),
+            "-n",
+            "sources",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
