@@ -55,9 +55,8 @@ fn frequency(lan: &Lan) -> Option<String> {
 #[test]
 fn root_netns_crash_kill_9_never_truncates_the_drift_file_or_blocks_restart() {
     let test = "root_netns_crash_kill_9_never_truncates_the_drift_file_or_blocks_restart";
-    let lan = match Lan::new(1) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 1) else {
+        return;
     };
     let dir = lan.host(1).dir.clone();
     let drift = dir.join("ntp.drift");

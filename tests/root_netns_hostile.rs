@@ -226,9 +226,8 @@ fn root_netns_hostile_junk_is_dropped_counted_and_good_clients_still_served() {
             return common::skip(test, &format!("needs {p} (apt: {pkg})"));
         }
     }
-    let lan = match Lan::new(3) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 3) else {
+        return;
     };
     let dir = lan.host(1).dir.clone();
     let keys = dir.join("keys");

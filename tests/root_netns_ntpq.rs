@@ -7,7 +7,7 @@
 
 mod common;
 use common::ntpd::{self, our_ntpq};
-use common::{lan::Lan, peers};
+use common::peers;
 use ntpkit::config::RestrictFlags;
 use ntpkit::control::sample::SampleState;
 use ntpkit::control::server::Responder;
@@ -63,9 +63,8 @@ fn root_netns_ntpq_shows_what_ntpsec_ntpq_shows() {
     if !needs_ntpsec(test) {
         return;
     }
-    let lan = match Lan::new(2) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 2) else {
+        return;
     };
     peers::ntpsec_server(&lan, 1, 5, "");
     peers::ntpsec_client(&lan, 2, &["198.18.0.1"], "");
@@ -167,9 +166,8 @@ fn root_netns_ntpq_noquery_remote_times_out_loopback_answers() {
     if !needs_ntpsec(test) {
         return;
     }
-    let lan = match Lan::new(3) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 3) else {
+        return;
     };
     // NTPsec answers the LAN only with a restrict line for it; host 1 adds noquery
     peers::ntpsec_server(&lan, 1, 5, "restrict 198.18.0.0 mask 255.255.255.0 noquery");
@@ -247,9 +245,8 @@ fn root_netns_ntpsec_ntpq_parses_our_responder() {
     if !needs_ntpsec(test) {
         return;
     }
-    let lan = match Lan::new(2) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 2) else {
+        return;
     };
     let (handle, stop) = serve_responder(&lan.host(1).ns, |_| RestrictFlags::NONE);
     let host = "198.18.0.1";
@@ -315,9 +312,8 @@ fn root_netns_responder_noquery_drops_remote_only() {
     if !needs_ntpsec(test) {
         return;
     }
-    let lan = match Lan::new(2) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 2) else {
+        return;
     };
     let (handle, stop) = serve_responder(&lan.host(1).ns, |ip| {
         if ip.is_loopback() {
@@ -351,9 +347,8 @@ fn root_netns_ntpstat_and_check_ntp_peer_accept_our_responder() {
     if !std::path::Path::new(check_ntp_peer).exists() {
         return common::skip(test, "needs check_ntp_peer (apt: monitoring-plugins-basic)");
     }
-    let lan = match Lan::new(1) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 1) else {
+        return;
     };
     let (handle, stop) = serve_responder(&lan.host(1).ns, |_| RestrictFlags::NONE);
     // the classic C ntpstat: one READVAR to 127.0.0.1:123, the whole 576-byte struct
@@ -383,9 +378,8 @@ fn root_netns_both_ntpqs_agree_about_our_ntpd() {
     if !needs_ntpsec(test) {
         return;
     }
-    let lan = match Lan::new(2) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 2) else {
+        return;
     };
     peers::ntpsec_server(&lan, 1, 5, "");
     ntpd::start(

@@ -59,9 +59,8 @@ fn root_netns_ntpstat_matches_debian_against_ntpsec() {
             return common::skip(TEST, &format!("needs {p} (apt: {pkg})"));
         }
     }
-    let lan = match Lan::new(4) {
-        Ok(l) => l,
-        Err(why) => return common::skip(TEST, &why),
+    let Some(lan) = common::lan_or_skip(TEST, 4) else {
+        return;
     };
     peers::ntpsec_server(&lan, 1, 5, "");
     peers::ntpsec_client(&lan, 2, &["198.18.0.1"], "");
@@ -131,9 +130,8 @@ fn root_netns_ntpstat_matches_debian_against_our_ntpd() {
             return common::skip(test, &format!("needs {p} (apt: {pkg})"));
         }
     }
-    let lan = match Lan::new(3) {
-        Ok(l) => l,
-        Err(why) => return common::skip(test, &why),
+    let Some(lan) = common::lan_or_skip(test, 3) else {
+        return;
     };
     peers::ntpsec_server(&lan, 1, 5, "");
     let restrict = "restrict default\nrestrict 127.0.0.1\nrestrict ::1\n";
