@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::log;
-use super::settings::{Options, Settings, DEFAULT_CONFIG};
+use super::settings::{Options, Settings, DEFAULT_CONFIG, NTPSEC_CONFIG};
 
 /// The whole `ntpd` program after flag parsing. Returns the exit code.
 pub fn start(opts: Options) -> i32 {
@@ -43,20 +43,49 @@ pub fn start(opts: Options) -> i32 {
 }
 
 fn load_settings(opts: &Options) -> Result<Settings, String> {
-    let (path, explicit) = match &opts.config {
-        Some(p) => (p.clone(), true),
-        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    let path = match &opts.config {
+        Some(p) => p.clone(),
+        None => match default_config(Path::new(NTPSEC_CONFIG), Path::new(DEFAULT_CONFIG)) {
+            Some(p) => {
+                log::notice(&format!("reading {}", shown(&p)));
+                p
+            }
+            None => {
+                log::notice(&format!(
+                    "neither {NTPSEC_CONFIG} nor {DEFAULT_CONFIG} exists: using the built-in default configuration"
+                ));
+                return Ok(super::config_bridge::builtin());
+            }
+        },
     };
-    if !explicit && !path.exists() {
-        log::notice(&format!(
-            "{DEFAULT_CONFIG} does not exist: using the built-in default configuration"
-        ));
-        return Ok(super::config_bridge::builtin());
-    }
     super::config_bridge::from_file(&path)
+}
+
+/// Without `-c`: NTPsec's file when it exists, else the classic one, else none.
+fn default_config(ntpsec: &Path, classic: &Path) -> Option<PathBuf> {
+    [ntpsec, classic]
+        .into_iter()
+        .find(|p| p.exists())
+        .map(Path::to_path_buf)
 }
 
 /// For messages: the path as given.
 pub fn shown(p: &Path) -> String {
     p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_config;
+
+    #[test]
+    fn ntpsec_config_wins_then_classic_then_none() {
+        let d = tempfile::tempdir().unwrap();
+        let (ntpsec, classic) = (d.path().join("ntpsec.conf"), d.path().join("ntp.conf"));
+        assert_eq!(default_config(&ntpsec, &classic), None);
+        std::fs::write(&classic, "").unwrap();
+        assert_eq!(default_config(&ntpsec, &classic), Some(classic.clone()));
+        std::fs::write(&ntpsec, "").unwrap();
+        assert_eq!(default_config(&ntpsec, &classic), Some(ntpsec));
+    }
 }
