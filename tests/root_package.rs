@@ -327,6 +327,21 @@ fn root_package_replaces_ntpsec() {
     for link in ["/usr/sbin/ntpd -> ../bin/ntpkit", "/usr/bin/ntpq -> ntpkit"] {
         assert!(d.contains(link), "{link} missing: {d:?}");
     }
+    // The rpm's scriptlets are at least valid shell (no RHEL root here to run them in).
+    for tag in ["PREIN", "POSTIN", "PREUN", "POSTUN"] {
+        let out = run(
+            "rpm -qp scriptlet",
+            Command::new("rpm")
+                .args(["-qp", "--qf", &format!("%{{{tag}}}")])
+                .arg(&rpm),
+        );
+        let script = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(script.contains("exit 0"), "{tag}: {script}");
+        run(
+            &format!("sh -n {tag}"),
+            Command::new("sh").args(["-n", "-c", &script]),
+        );
+    }
 
     // A clean Debian 12 root running NTPsec with the operator's configuration.
     let tar = root_tarball();
@@ -559,4 +574,37 @@ fn root_package_replaces_ntpsec() {
         !group.lines().any(|l| l.starts_with("ntp:")),
         "the ntp group is gone"
     );
+}
+
+/// The packages' default /etc/ntp.conf (both pools) is one our ntpd reads without a
+/// diagnostic, with the drift file the package creates the directory for and four pools.
+/// (Not root: runs everywhere.)
+#[test]
+fn package_default_ntp_conf_parses_cleanly() {
+    let template =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pkg/ntp.conf.in"))
+            .unwrap();
+    for pool in ["debian.pool.ntp.org", "pool.ntp.org"] {
+        let text = template.replace("@POOL@", pool);
+        let (config, diagnostics) =
+            ntpkit::config::Config::parse_str(&text, Path::new("/etc/ntp.conf"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(diagnostics.is_empty(), "{pool}: {diagnostics:?}");
+        assert_eq!(
+            config.driftfile.as_deref(),
+            Some(Path::new("/var/lib/ntpkit/ntp.drift"))
+        );
+        let pools: Vec<_> = config
+            .associations
+            .iter()
+            .filter_map(|a| match &a.target {
+                ntpkit::config::Target::Name(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            pools,
+            (0..4).map(|i| format!("{i}.{pool}")).collect::<Vec<_>>()
+        );
+    }
 }
