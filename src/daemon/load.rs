@@ -43,30 +43,31 @@ pub fn start(opts: Options) -> i32 {
 }
 
 fn load_settings(opts: &Options) -> Result<Settings, String> {
-    let path = match &opts.config {
-        Some(p) => p.clone(),
-        None => match default_config(Path::new(NTPSEC_CONFIG), Path::new(DEFAULT_CONFIG)) {
-            Some(p) => {
-                log::notice(&format!("reading {}", shown(&p)));
-                p
-            }
-            None => {
-                log::notice(&format!(
-                    "neither {NTPSEC_CONFIG} nor {DEFAULT_CONFIG} exists: using the built-in default configuration"
-                ));
-                return Ok(super::config_bridge::builtin());
-            }
-        },
+    let (path, explicit) = match &opts.config {
+        Some(p) => (p.clone(), true),
+        None => (default_config(), false),
     };
+    if !explicit && !path.exists() {
+        log::notice(&format!(
+            "{DEFAULT_CONFIG} does not exist: using the built-in default configuration"
+        ));
+        return Ok(super::config_bridge::builtin());
+    }
     super::config_bridge::from_file(&path)
 }
 
-/// Without `-c`: NTPsec's file when it exists, else the classic one, else none.
-fn default_config(ntpsec: &Path, classic: &Path) -> Option<PathBuf> {
-    [ntpsec, classic]
-        .into_iter()
-        .find(|p| p.exists())
-        .map(Path::to_path_buf)
+/// Without `-c`: /etc/ntpsec/ntp.conf when it exists (a host switched over from NTPsec keeps
+/// it, docs/packaging.md), else /etc/ntp.conf — which may not exist either.
+fn default_config() -> PathBuf {
+    let path = pick_default(Path::new(NTPSEC_CONFIG), Path::new(DEFAULT_CONFIG));
+    if path.exists() {
+        log::notice(&format!("reading {}", shown(&path)));
+    }
+    path
+}
+
+fn pick_default(ntpsec: &Path, classic: &Path) -> PathBuf {
+    if ntpsec.exists() { ntpsec } else { classic }.to_path_buf()
 }
 
 /// For messages: the path as given.
@@ -76,16 +77,14 @@ pub fn shown(p: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::default_config;
+    use super::pick_default;
 
     #[test]
-    fn ntpsec_config_wins_then_classic_then_none() {
+    fn ntpsec_config_wins_over_the_classic_one() {
         let d = tempfile::tempdir().unwrap();
         let (ntpsec, classic) = (d.path().join("ntpsec.conf"), d.path().join("ntp.conf"));
-        assert_eq!(default_config(&ntpsec, &classic), None);
-        std::fs::write(&classic, "").unwrap();
-        assert_eq!(default_config(&ntpsec, &classic), Some(classic.clone()));
+        assert_eq!(pick_default(&ntpsec, &classic), classic);
         std::fs::write(&ntpsec, "").unwrap();
-        assert_eq!(default_config(&ntpsec, &classic), Some(ntpsec));
+        assert_eq!(pick_default(&ntpsec, &classic), ntpsec);
     }
 }
