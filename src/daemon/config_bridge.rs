@@ -19,7 +19,7 @@ use crate::engine::{EngineConfig, SourceConfig, StepPolicy};
 use crate::wire::packet::RefId;
 use std::net::IpAddr;
 
-/// The built-in default (neither /etc/ntpsec/ntp.conf nor /etc/ntp.conf).
+/// The built-in default (no /etc/ntp.conf).
 pub fn builtin() -> Settings {
     settings_from(Config::default_builtin())
 }

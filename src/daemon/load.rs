@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::log;
-use super::settings::{Options, Settings, DEFAULT_CONFIG, NTPSEC_CONFIG};
+use super::settings::{Options, Settings, DEFAULT_CONFIG};
 
 /// The whole `ntpd` program after flag parsing. Returns the exit code.
 pub fn start(opts: Options) -> i32 {
@@ -59,7 +59,10 @@ fn load_settings(opts: &Options) -> Result<Settings, String> {
 /// Without `-c`: /etc/ntpsec/ntp.conf when it exists (a host switched over from NTPsec keeps
 /// it, docs/packaging.md), else /etc/ntp.conf — which may not exist either.
 fn default_config() -> PathBuf {
-    let path = pick_default(Path::new(NTPSEC_CONFIG), Path::new(DEFAULT_CONFIG));
+    let path = pick_default(
+        Path::new(super::settings::NTPSEC_CONFIG),
+        Path::new(DEFAULT_CONFIG),
+    );
     if path.exists() {
         log::notice(&format!("reading {}", shown(&path)));
     }
