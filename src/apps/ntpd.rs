@@ -13,7 +13,8 @@ pub fn command() -> Command {
         .about("NTP daemon: keeps the clock in step and serves time")
         .version(env!("CARGO_PKG_VERSION"))
         .after_help(
-            "Without -c, /etc/ntp.conf is read; when it does not exist a built-in default \
+            "Without -c, /etc/ntpsec/ntp.conf is read when it exists (a host switched over \
+             from NTPsec), else /etc/ntp.conf; when neither exists a built-in default \
              (pool servers with iburst, the usual restrict lines) is used and logged.\n\
              --single-thread runs everything on one thread (for whole-process simulators such \
              as clknetsim): no server worker threads, blocking name resolution.",

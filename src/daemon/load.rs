@@ -45,7 +45,7 @@ pub fn start(opts: Options) -> i32 {
 fn load_settings(opts: &Options) -> Result<Settings, String> {
     let (path, explicit) = match &opts.config {
         Some(p) => (p.clone(), true),
-        None => (PathBuf::from(DEFAULT_CONFIG), false),
+        None => (default_config(), false),
     };
     if !explicit && !path.exists() {
         log::notice(&format!(
@@ -56,7 +56,38 @@ fn load_settings(opts: &Options) -> Result<Settings, String> {
     super::config_bridge::from_file(&path)
 }
 
+/// Without `-c`: /etc/ntpsec/ntp.conf when it exists (a host switched over from NTPsec keeps
+/// it, docs/packaging.md), else /etc/ntp.conf — which may not exist either.
+fn default_config() -> PathBuf {
+    let path = pick_default(
+        Path::new(super::settings::NTPSEC_CONFIG),
+        Path::new(DEFAULT_CONFIG),
+    );
+    if path.exists() {
+        log::notice(&format!("reading {}", shown(&path)));
+    }
+    path
+}
+
+fn pick_default(ntpsec: &Path, classic: &Path) -> PathBuf {
+    if ntpsec.exists() { ntpsec } else { classic }.to_path_buf()
+}
+
 /// For messages: the path as given.
 pub fn shown(p: &Path) -> String {
     p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_default;
+
+    #[test]
+    fn ntpsec_config_wins_over_the_classic_one() {
+        let d = tempfile::tempdir().unwrap();
+        let (ntpsec, classic) = (d.path().join("ntpsec.conf"), d.path().join("ntp.conf"));
+        assert_eq!(pick_default(&ntpsec, &classic), classic);
+        std::fs::write(&ntpsec, "").unwrap();
+        assert_eq!(pick_default(&ntpsec, &classic), ntpsec);
+    }
 }

@@ -29,7 +29,8 @@ impl Families {
 /// The command line of `ntpd`, parsed.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// `-c`; None: /etc/ntp.conf, or the built-in default when that does not exist.
+    /// `-c`; None: /etc/ntpsec/ntp.conf or /etc/ntp.conf (see `default_config`), or the
+    /// built-in default when neither exists.
     pub config: Option<PathBuf>,
     pub foreground: bool,
     pub allow_big_step: bool,
@@ -51,6 +52,11 @@ pub struct Options {
 }
 
 pub const DEFAULT_CONFIG: &str = "/etc/ntp.conf";
+
+/// NTPsec's configuration as Debian installs it. A host switched over from NTPsec keeps it
+/// (the package is removed, its conffile stays), and it wins over /etc/ntp.conf so the
+/// operator's servers stay in use (docs/packaging.md).
+pub const NTPSEC_CONFIG: &str = "/etc/ntpsec/ntp.conf";
 
 /// The LOCAL clock driver (`server 127.127.1.u` + `fudge … stratum N refid X`).
 #[derive(Clone, Debug, PartialEq)]
