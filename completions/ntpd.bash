@@ -23,7 +23,7 @@ _ntpd() {
 
     case "${cmd}" in
         ntpd)
-            opts="-c -n -g -q -x -p -f -l -d -u -4 -6 -I -h -V --configfile --nofork --panicgate --quit --observe-only --pidfile --driftfile --logfile --debug --user --ipv4 --ipv6 --interface --single-thread --port --threads --help --version"
+            opts="-c -n -g -q -x -p -f -l -d -u -4 -6 -I -h -V --configfile --nofork --panicgate --quit --slew --observe-only --pidfile --driftfile --logfile --debug --user --ipv4 --ipv6 --interface --single-thread --port --threads --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -35,8 +35,9 @@ _ntpd() {
 '--panicgate[Allow the first adjustment to exceed the panic threshold]' \
 '-q[Set the clock once and exit]' \
 '--quit[Set the clock once and exit]' \
-'-x[Never adjust the system clock (observe only); chosen automatically when adjusting is not permitted]' \
-'--observe-only[Never adjust the system clock (observe only); chosen automatically when adjusting is not permitted]' \
+'-x[Slew up to 600 s\: the step threshold becomes 600 s (ntp.org'\''s -x)]' \
+'--slew[Slew up to 600 s\: the step threshold becomes 600 s (ntp.org'\''s -x)]' \
+'--observe-only[Never adjust the system clock (as '\''disable ntp'\''); chosen automatically when adjusting is not permitted]' \
 '*-d[More log output (repeatable)]' \
 '*--debug[More log output (repeatable)]' \
 '-4[Use IPv4 only]' \

@@ -26,18 +26,52 @@ pub fn command() -> Command {
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("Configuration file (default /etc/ntp.conf)"),
         )
-        .arg(flag("foreground", 'n', "nofork", "Stay in the foreground; log to stderr unless -l"))
-        .arg(flag("panicgate", 'g', "panicgate", "Allow the first adjustment to exceed the panic threshold"))
+        .arg(flag(
+            "foreground",
+            'n',
+            "nofork",
+            "Stay in the foreground; log to stderr unless -l",
+        ))
+        .arg(flag(
+            "panicgate",
+            'g',
+            "panicgate",
+            "Allow the first adjustment to exceed the panic threshold",
+        ))
         .arg(flag("quit", 'q', "quit", "Set the clock once and exit"))
         .arg(flag(
-            "observe",
+            "slew",
             'x',
-            "observe-only",
-            "Never adjust the system clock (observe only); chosen automatically when adjusting is not permitted",
+            "slew",
+            "Slew up to 600 s: the step threshold becomes 600 s (ntp.org's -x)",
         ))
-        .arg(path_arg("pidfile", 'p', "pidfile", "Write the process id to FILE"))
-        .arg(path_arg("driftfile", 'f', "driftfile", "Frequency (drift) file"))
-        .arg(path_arg("logfile", 'l', "logfile", "Log to FILE instead of syslog/stderr"))
+        .arg(
+            Arg::new("observe")
+                .long("observe-only")
+                .action(ArgAction::SetTrue)
+                .help(
+                    "Never adjust the system clock (as 'disable ntp'); chosen automatically \
+                     when adjusting is not permitted",
+                ),
+        )
+        .arg(path_arg(
+            "pidfile",
+            'p',
+            "pidfile",
+            "Write the process id to FILE",
+        ))
+        .arg(path_arg(
+            "driftfile",
+            'f',
+            "driftfile",
+            "Frequency (drift) file",
+        ))
+        .arg(path_arg(
+            "logfile",
+            'l',
+            "logfile",
+            "Log to FILE instead of syslog/stderr",
+        ))
         .arg(
             Arg::new("debug")
                 .short('d')
@@ -119,6 +153,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         allow_big_step: m.get_flag("panicgate"),
         once: m.get_flag("quit"),
         observe_only: m.get_flag("observe"),
+        slew: m.get_flag("slew"),
         pidfile: m.get_one::<PathBuf>("pidfile").cloned(),
         driftfile: m.get_one::<PathBuf>("driftfile").cloned(),
         logfile: m.get_one::<PathBuf>("logfile").cloned(),

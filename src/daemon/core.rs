@@ -116,7 +116,7 @@ pub struct Core {
     loopstats: Option<StatsFile>,
     peerstats: Option<StatsFile>,
     once: bool,
-    /// `-x` was given (as opposed to observe-only forced by EPERM).
+    /// `--observe-only` or `disable ntp` (as opposed to observe-only forced by EPERM).
     asked_observe_only: bool,
     /// Set when the daemon must stop (-q done, panic): the exit code.
     pub exit: Option<i32>,
@@ -231,7 +231,7 @@ impl Core {
             last_reftime: NtpTimestamp::ZERO,
             last_rec: HashMap::new(),
             once: opts.once,
-            asked_observe_only: opts.observe_only,
+            asked_observe_only: super::settings::asked_observe_only(opts, &settings),
             exit: None,
             families: (opts.families.v4(), opts.families.v6()),
             blocking_dns: opts.single_thread,
@@ -856,7 +856,7 @@ impl Core {
         if self.once && self.engine.system_status().synchronized && self.exit.is_none() {
             let st = self.engine.system_status();
             // ntpd -q's two endings: stepped ("time set") or slewed. Observe-only forced by
-            // EPERM did neither: say so, and fail (-x asked for it, so that is a success)
+            // EPERM did neither: say so, and fail (--observe-only asked for it, so that is a success)
             if self.clock.observe_only && !self.asked_observe_only {
                 let text = format!(
                     "ntpd: time not set (not permitted: observe-only), offset {:+.6}s",

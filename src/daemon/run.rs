@@ -61,7 +61,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         startup.failed(&format!("ntpd: {msg}"));
         EXIT_FAILURE
     };
-    let clock = choose_clock(opts.observe_only);
+    let clock = choose_clock(super::settings::asked_observe_only(&opts, &settings));
     if let Some(user) = &opts.user {
         let ids = match process::lookup_ids(user) {
             Ok(ids) => ids,
@@ -261,7 +261,8 @@ fn is_no_ipv6(e: &std::io::Error) -> bool {
     )
 }
 
-/// The clock the daemon disciplines: observe-only with `-x`; otherwise the kernel clock,
+/// The clock the daemon disciplines: observe-only with `--observe-only` or `disable ntp`;
+/// otherwise the kernel clock,
 /// unless a harmless write (re-publishing the current error bounds) is refused, in which
 /// case we warn and observe only.
 pub struct ChosenClock {
@@ -281,7 +282,9 @@ impl ChosenClock {
 fn choose_clock(observe_only: bool) -> ChosenClock {
     let observe = ChosenClock::observe;
     if observe_only {
-        log::notice("observe-only (-x): the system clock will not be adjusted");
+        log::notice(
+            "observe-only (--observe-only or 'disable ntp'): the system clock will not be adjusted",
+        );
         return observe();
     }
     let mut kernel = match KernelClock::new() {
@@ -308,7 +311,7 @@ fn choose_clock(observe_only: bool) -> ChosenClock {
         Err(ClockError::PermissionDenied) => {
             log::warn(
                 "not permitted to adjust the system clock (no CAP_SYS_TIME): \
-                 continuing in observe-only mode, as with -x",
+                 continuing in observe-only mode, as with --observe-only",
             );
             observe()
         }

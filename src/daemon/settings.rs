@@ -34,7 +34,11 @@ pub struct Options {
     pub foreground: bool,
     pub allow_big_step: bool,
     pub once: bool,
+    /// `--observe-only` (or `disable ntp` in the file): never adjust the clock.
     pub observe_only: bool,
+    /// `-x`: ntp.org's slew mode, step threshold 600 s (a `tinker step` line still wins,
+    /// as in ntp.org, which applies the flag before reading the file).
+    pub slew: bool,
     pub pidfile: Option<PathBuf>,
     pub driftfile: Option<PathBuf>,
     pub logfile: Option<PathBuf>,
@@ -108,6 +112,12 @@ impl Default for Settings {
             config: Arc::new(crate::config::Config::default()),
         }
     }
+}
+
+/// Whether the clock must never be adjusted: `--observe-only`, or `disable ntp` in the
+/// configuration (ntp.org's switch that opens the discipline loop).
+pub fn asked_observe_only(opts: &Options, settings: &Settings) -> bool {
+    opts.observe_only || !settings.config.system.ntp
 }
 
 /// The addresses to bind: wildcards per family, or what `-I`/`interface` named.
