@@ -29,6 +29,11 @@ pub fn builtin() -> Settings {
 
 /// Load `path`; diagnostics are logged, a file that cannot be read at all is an error.
 pub fn from_file(path: &Path) -> Result<Settings, String> {
+    load_config(path).map(settings_from)
+}
+
+/// Read `path` as ntp.conf, logging every diagnostic with its file:line.
+pub fn load_config(path: &Path) -> Result<Config, String> {
     let (config, diagnostics) = Config::load(path).map_err(|e| e.to_string())?;
     for d in &diagnostics {
         match d.severity {
@@ -36,7 +41,7 @@ pub fn from_file(path: &Path) -> Result<Settings, String> {
             Severity::Error => log::error(&d.to_string()),
         }
     }
-    Ok(settings_from(config))
+    Ok(config)
 }
 
 /// `SYNC_HWCLOCK=yes` in a RHEL-style sysconfig file (the seed's way to ask for RTC sync).

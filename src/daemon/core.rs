@@ -156,28 +156,32 @@ fn load_keys(settings: &Settings) -> KeyStore {
             k
         }
         Err(e) => {
-            log::error(&format!("keys: {e}"));
+            // as ntpd: logged, and the daemon runs without symmetric keys
+            let at = match &settings.config.keys_at {
+                Some(at) => format!("{at}: "),
+                None => String::new(),
+            };
+            log::error(&format!(
+                "{at}error: keys {e}; running without symmetric keys"
+            ));
             KeyStore::new()
         }
     }
 }
 
-impl Core {
-    pub fn new(
-        opts: &Options,
-        settings: Settings,
-        shared: Arc<Shared>,
-        sockets: Vec<Arc<UdpSocket>>,
-        clock: ChosenClock,
-    ) -> Core {
-        let keys = load_keys(&settings);
-        if !keys.is_empty() {
-            *shared.auth.write().unwrap_or_else(|e| e.into_inner()) =
-                Some(Arc::new(super::auth::ServerAuth {
-                    keys: keys.clone(),
-                    trusted: settings.config.trusted_keys.clone(),
-                }));
-        }
+/// Where statistics files go without a `statsdir` line or `-s`.
+pub const DEFAULT_STATSDIR: &str = "/var/log/ntpstats";
+
+/// What is read as root, before any chroot and before root is given up: the keys file
+/// (often readable by root only) and the drift file, as ntpd reads both while configuring.
+pub struct Preloaded {
+    pub keys: KeyStore,
+    /// The frequency from the drift file, PPM.
+    pub drift: Option<f64>,
+}
+
+impl Preloaded {
+    pub fn read(settings: &Settings) -> Preloaded {
         let drift = match settings
             .driftfile
             .as_deref()
@@ -196,6 +200,36 @@ impl Core {
             }
             _ => None,
         };
+        Preloaded {
+            keys: load_keys(settings),
+            drift,
+        }
+    }
+}
+
+impl Core {
+    /// Whether the engine has a synchronised system peer (`-w` waits for this).
+    pub fn synchronized(&self) -> bool {
+        self.engine.system_status().synchronized
+    }
+
+    pub fn new(
+        opts: &Options,
+        settings: Settings,
+        shared: Arc<Shared>,
+        sockets: Vec<Arc<UdpSocket>>,
+        clock: ChosenClock,
+        preloaded: Preloaded,
+    ) -> Core {
+        let keys = preloaded.keys;
+        if !keys.is_empty() {
+            *shared.auth.write().unwrap_or_else(|e| e.into_inner()) =
+                Some(Arc::new(super::auth::ServerAuth {
+                    keys: keys.clone(),
+                    trusted: settings.config.trusted_keys.clone(),
+                }));
+        }
+        let drift = preloaded.drift;
         let precision = shared.status().precision;
         let engine = Engine::new(
             super::config_bridge::engine_config(opts, &settings, precision, drift),
@@ -204,7 +238,7 @@ impl Core {
         let stats_dir = settings
             .statsdir
             .clone()
-            .unwrap_or_else(|| std::path::PathBuf::from("/var/log/ntpstats"));
+            .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_STATSDIR));
         let open_stats = |name: &str, on: bool| {
             let gen = settings
                 .config

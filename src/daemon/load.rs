@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::log;
 use super::settings::{Options, Settings, DEFAULT_CONFIG};
+use crate::config::Config;
 
 /// The whole `ntpd` program after flag parsing. Returns the exit code.
 pub fn start(opts: Options) -> i32 {
@@ -18,7 +19,7 @@ pub fn start(opts: Options) -> i32 {
         eprintln!("ntpd: cannot open log file: {e}");
         return super::run::EXIT_FAILURE;
     }
-    let mut settings = match load_settings(&opts) {
+    let settings = match load_settings(&opts) {
         Ok(s) => s,
         Err(e) => {
             log::error(&e);
@@ -36,24 +37,35 @@ pub fn start(opts: Options) -> i32 {
             }
         }
     }
-    if let Some(d) = &opts.driftfile {
-        settings.driftfile = Some(d.clone());
+    for line in &opts.accepted_only {
+        log::notice(line);
+    }
+    if let Some(n) = opts.update_interval.filter(|n| *n > 0) {
+        log::notice(&format!(
+            "-U {n}: interfaces are enumerated once at start here (no rescans); flag ignored"
+        ));
     }
     super::run::run(opts, settings)
 }
 
+/// The configuration file (or the built-in default) with the flags folded in.
 fn load_settings(opts: &Options) -> Result<Settings, String> {
     let (path, explicit) = match &opts.config {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_CONFIG), false),
     };
-    if !explicit && !path.exists() {
+    let mut config = if !explicit && !path.exists() {
         log::notice(&format!(
             "{DEFAULT_CONFIG} does not exist: using the built-in default configuration"
         ));
-        return Ok(super::config_bridge::builtin());
+        Config::default_builtin()
+    } else {
+        super::config_bridge::load_config(&path)?
+    };
+    for problem in super::flags::overlay(&mut config, opts) {
+        log::error(&problem);
     }
-    super::config_bridge::from_file(&path)
+    Ok(super::config_bridge::settings_from(config))
 }
 
 /// For messages: the path as given.
