@@ -13,6 +13,10 @@ pub fn command() -> Command {
         .about("NTP daemon: keeps the clock in step and serves time")
         .version(env!("CARGO_PKG_VERSION"))
         .disable_version_flag(true)
+        // ntpd takes the last of a repeated option: Debian's wrapper puts its own -c before
+        // NTPD_OPTS so that an admin's -c wins, and RHEL's unit adds -u to an OPTIONS that
+        // usually has one already
+        .args_override_self(true)
         .override_usage("ntpd [OPTIONS] [SERVER]...")
         .after_help(
             "Without -c, /etc/ntp.conf is read; when it does not exist a built-in default \
@@ -439,6 +443,32 @@ mod tests {
         let o = parse(&["-u", "ntp:ntp", "-p", "/var/run/ntpd.pid", "-g"]);
         assert_eq!(o.user.as_deref(), Some("ntp:ntp"));
         assert!(!o.foreground && !o.observe_only && !o.slew);
+    }
+
+    #[test]
+    fn a_repeated_option_takes_the_last_value_as_ntpd() {
+        // RHEL's unit: ntpd -u ntp:ntp $OPTIONS with OPTIONS="-u ntp:ntp -p … -g"
+        let o = parse(&[
+            "-u",
+            "ntp:ntp",
+            "-u",
+            "ntp:ntp",
+            "-p",
+            "/var/run/ntpd.pid",
+            "-g",
+            "-g",
+        ]);
+        assert_eq!(o.user.as_deref(), Some("ntp:ntp"));
+        // Debian's wrapper: its -c first, the admin's from NTPD_OPTS after it
+        let o = parse(&[
+            "-c",
+            "/etc/ntpsec/ntp.conf",
+            "-g",
+            "-N",
+            "-c",
+            "/etc/mine.conf",
+        ]);
+        assert_eq!(o.config, Some(PathBuf::from("/etc/mine.conf")));
     }
 
     #[test]

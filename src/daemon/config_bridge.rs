@@ -35,13 +35,18 @@ pub fn from_file(path: &Path) -> Result<Settings, String> {
 /// Read `path` as ntp.conf, logging every diagnostic with its file:line.
 pub fn load_config(path: &Path) -> Result<Config, String> {
     let (config, diagnostics) = Config::load(path).map_err(|e| e.to_string())?;
-    for d in &diagnostics {
+    log_diagnostics(&diagnostics);
+    Ok(config)
+}
+
+/// Log configuration diagnostics at their severity.
+pub fn log_diagnostics(diagnostics: &[crate::config::Diagnostic]) {
+    for d in diagnostics {
         match d.severity {
             Severity::Warning => log::warn(&d.to_string()),
             Severity::Error => log::error(&d.to_string()),
         }
     }
-    Ok(config)
 }
 
 /// `SYNC_HWCLOCK=yes` in a RHEL-style sysconfig file (the seed's way to ask for RTC sync).

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::log;
 use super::settings::{Options, Settings, DEFAULT_CONFIG};
-use crate::config::Config;
+use crate::config::{Config, Diagnostic};
 
 /// The whole `ntpd` program after flag parsing. Returns the exit code.
 pub fn start(opts: Options) -> i32 {
@@ -19,7 +19,7 @@ pub fn start(opts: Options) -> i32 {
         eprintln!("ntpd: cannot open log file: {e}");
         return super::run::EXIT_FAILURE;
     }
-    let settings = match load_settings(&opts) {
+    let (settings, diagnostics, problems) = match load_settings(&opts) {
         Ok(s) => s,
         Err(e) => {
             log::error(&e);
@@ -37,6 +37,12 @@ pub fn start(opts: Options) -> i32 {
             }
         }
     }
+    // after the file's `logfile` took effect, so the diagnostics land where the operator
+    // looks (ntpd logs them as it parses, to syslog until the logfile line is reached)
+    super::config_bridge::log_diagnostics(&diagnostics);
+    for problem in problems {
+        log::error(&problem);
+    }
     for line in &opts.accepted_only {
         log::notice(line);
     }
@@ -48,24 +54,27 @@ pub fn start(opts: Options) -> i32 {
     super::run::run(opts, settings)
 }
 
-/// The configuration file (or the built-in default) with the flags folded in.
-fn load_settings(opts: &Options) -> Result<Settings, String> {
+/// The configuration file (or the built-in default) with the flags folded in, its
+/// diagnostics, and what was wrong with the flags' values.
+fn load_settings(opts: &Options) -> Result<(Settings, Vec<Diagnostic>, Vec<String>), String> {
     let (path, explicit) = match &opts.config {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_CONFIG), false),
     };
-    let mut config = if !explicit && !path.exists() {
+    let (mut config, diagnostics) = if !explicit && !path.exists() {
         log::notice(&format!(
             "{DEFAULT_CONFIG} does not exist: using the built-in default configuration"
         ));
-        Config::default_builtin()
+        (Config::default_builtin(), Vec::new())
     } else {
-        super::config_bridge::load_config(&path)?
+        Config::load(&path).map_err(|e| e.to_string())?
     };
-    for problem in super::flags::overlay(&mut config, opts) {
-        log::error(&problem);
-    }
-    Ok(super::config_bridge::settings_from(config))
+    let problems = super::flags::overlay(&mut config, opts);
+    Ok((
+        super::config_bridge::settings_from(config),
+        diagnostics,
+        problems,
+    ))
 }
 
 /// For messages: the path as given.
