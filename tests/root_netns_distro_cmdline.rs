@@ -193,6 +193,8 @@ fn root_netns_distro_cmdline_debian_ntpsec_wrapper_starts_ours_and_ntpsecs() {
     let test = "root_netns_distro_cmdline_debian_ntpsec_wrapper_starts_ours_and_ntpsecs";
     let Some(lan) = lan(test, 3) else { return };
     let _user = SystemUser::ensure("ntpsec");
+    // moved below the user so that it goes first: its daemons run as that user
+    let lan = lan;
     start_master(&lan);
     let dir = lan.host(2).dir.clone();
     let log = dir.join("ntpd.log");
@@ -227,6 +229,8 @@ fn root_netns_distro_cmdline_rhel7_options_start_ours_and_ntpsecs() {
     let test = "root_netns_distro_cmdline_rhel7_options_start_ours_and_ntpsecs";
     let Some(lan) = lan(test, 3) else { return };
     let _user = SystemUser::ensure("ntp");
+    // moved below the user so that it goes first: its daemons run as that user
+    let lan = lan;
     start_master(&lan);
     let dir = lan.host(2).dir.clone();
     let log = dir.join("ntpd.log");
