@@ -142,8 +142,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         &listeners,
         &drops,
         shared,
-        clock,
-        preloaded,
+        (clock, preloaded),
         &mut startup,
     ));
     drop(runtime);
@@ -364,8 +363,7 @@ async fn main_loop(
     listeners: &[Vec<Listener>],
     drops: &[Listener],
     shared: Arc<Shared>,
-    clock: ChosenClock,
-    preloaded: Preloaded,
+    (clock, preloaded): (ChosenClock, Preloaded),
     startup: &mut StartupPipe,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
