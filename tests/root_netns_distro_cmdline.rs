@@ -311,3 +311,69 @@ fn differential(lan: &Lan, flags: &[&str], user: &str) {
         });
     eprintln!("NTPsec {argv:?}, ntpq -pn:\n{peers}");
 }
+
+/// `-w SECS`: the forking parent waits for the first synchronisation (exit 0) or gives up
+/// with ETIMEDOUT; `-i DIR` chroots the daemon there after reading its configuration.
+#[test]
+fn root_netns_distro_cmdline_wait_sync_and_jail() {
+    let test = "root_netns_distro_cmdline_wait_sync_and_jail";
+    let Some(lan) = lan(test, 3) else { return };
+    start_master(&lan);
+    let bin = common::ntpkit_bin();
+    let dir = lan.host(2).dir.clone();
+    let jail = dir.join("jail");
+    std::fs::create_dir(&jail).unwrap();
+    let conf = dir.join("ntp.conf");
+    let log = dir.join("ntpd.log");
+    std::fs::write(
+        &conf,
+        format!(
+            "server 198.18.0.1 iburst minpoll 3 maxpoll 3\nlogfile {}\nrestrict 127.0.0.1\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let pidfile = dir.join("ntpd.pid");
+    let argv = [
+        bin.to_str().unwrap(),
+        "ntpd",
+        "--observe-only",
+        "-c",
+        conf.to_str().unwrap(),
+        "-p",
+        pidfile.to_str().unwrap(),
+        "-i",
+        jail.to_str().unwrap(),
+        "-w",
+        "30",
+    ];
+    // returns only once synchronised (iburst: a few seconds)
+    start_forking(&lan, 2, &argv);
+    let pid = pid_in(&pidfile, &lan, &log);
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(root, jail, "-i: the daemon's root is the jail");
+    let peers = ntpd::ntpsec_peers(&lan, 2);
+    assert!(
+        peers.contains("*198.18.0.1"),
+        "synchronised when -w returned:\n{peers}"
+    );
+
+    // a server nobody runs: the parent gives up after 2 s with ETIMEDOUT
+    let conf3 = lan.host(3).dir.join("ntp.conf");
+    std::fs::write(&conf3, "server 198.18.0.9 iburst minpoll 3\n").unwrap();
+    let mut full = NO_SYS_TIME.to_vec();
+    full.extend([
+        bin.to_str().unwrap(),
+        "ntpd",
+        "--observe-only",
+        "-c",
+        conf3.to_str().unwrap(),
+        "-w",
+        "2",
+    ]);
+    let started = std::time::Instant::now();
+    let out = lan.run(3, &full);
+    assert_eq!(out.status.code(), Some(110), "{out:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not synchronised within 2 s"));
+}
