@@ -32,7 +32,7 @@ printf 'tos orphan 5 orphanwait 0\nrestrict default\ndisable monitor\ndriftfile 
 ip netns exec $ns "${nocap[@]}" ntpd -n -c "$work/ntpsec.conf" >"$work/ntpsec.log" 2>&1 &
 sleep 3
 printf '%s' "$servers" >"$work/ours.conf"
-ip netns exec $ns "${nocap[@]}" "$bin/ntpkit" ntpd -n -x --port 1123 -c "$work/ours.conf" >"$work/ours.log" 2>&1 &
+ip netns exec $ns "${nocap[@]}" "$bin/ntpkit" ntpd -n --observe-only --port 1123 -c "$work/ours.conf" >"$work/ours.log" 2>&1 &
 mkdir -m 700 "$work/c"
 printf '%sport 0\ncmdport 0\npidfile %s/c/pid\ndriftfile %s/c/drift\n' "$servers" "$work" "$work" >"$work/chrony.conf"
 ip netns exec $ns "${nocap[@]}" "$chronyd" -x -d -u root -f "$work/chrony.conf" >"$work/chrony.log" 2>&1 &

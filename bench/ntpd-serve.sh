@@ -186,8 +186,8 @@ printf 'tos orphan 10 orphanwait 0\nrestrict default\nrestrict 198.18.0.1\ndisab
 servers=(ours ours-1t chronyd ntpsec)
 run_server() {
   case $1 in
-    ours) bench ours -- "$bin/ntpkit" ntpd -n -x -4 -c "$work/ours.conf" ;;
-    ours-1t) bench ours-1t -- "$bin/ntpkit" ntpd -n -x -4 --single-thread -c "$work/ours.conf" ;;
+    ours) bench ours -- "$bin/ntpkit" ntpd -n --observe-only -4 -c "$work/ours.conf" ;;
+    ours-1t) bench ours-1t -- "$bin/ntpkit" ntpd -n --observe-only -4 --single-thread -c "$work/ours.conf" ;;
     chronyd) bench chronyd -- "$chronyd" -x -d -u root -f "$work/chrony.conf" ;;
     ntpsec) bench ntpsec -- ntpd -n -c "$work/ntpsec.conf" ;;
   esac
@@ -216,7 +216,7 @@ instr=n/a
 if [ "${SERVE_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
   cg_requests=20000
   ip netns exec "$srv" "${nocap[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
-    '--toggle-collect=*Round::run*' "$bin/ntpkit" ntpd -n -x -4 --threads 1 -c "$work/ours.conf" \
+    '--toggle-collect=*Round::run*' "$bin/ntpkit" ntpd -n --observe-only -4 --threads 1 -c "$work/ours.conf" \
     >"$work/cg.log" 2>&1 &
   disown
   for _ in $(seq 100); do

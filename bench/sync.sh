@@ -68,7 +68,7 @@ measure() {
 }
 
 printf 'server 198.18.0.1 iburst\n' >"$tmp/h2/ours.conf"
-measure ours -- "$ours" ntpd -n -x -c "$tmp/h2/ours.conf"
+measure ours -- "$ours" ntpd -n --observe-only -c "$tmp/h2/ours.conf"
 mkdir -m 700 "$tmp/h2/c"
 printf 'server 198.18.0.1 iburst\nallow all\ncmdport 0\npidfile %s/h2/c/pid\ndriftfile %s/h2/c/drift\n' "$tmp" "$tmp" >"$tmp/h2/chrony.conf"
 measure chronyd -- "$chronyd" -x -d -u root -f "$tmp/h2/chrony.conf"

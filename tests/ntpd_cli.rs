@@ -1,6 +1,6 @@
 //! ntpd's command line and configuration handling that needs no namespaces: exit codes,
 //! file:line diagnostics, and the seed's `Fudge` line (a warning, the daemon still runs).
-//! Uses the hidden `--port 0` so no privileges are needed; always `-x`.
+//! Uses the hidden `--port 0` so no privileges are needed; always `--observe-only`.
 
 mod common;
 use std::io::Read;
@@ -15,9 +15,16 @@ fn ntpd(args: &[&str]) -> Command {
 
 #[test]
 fn an_unreadable_config_file_exits_1_naming_it() {
-    let out = ntpd(&["-x", "-n", "--port", "0", "-c", "/nonexistent/ntp.conf"])
-        .output()
-        .unwrap();
+    let out = ntpd(&[
+        "--observe-only",
+        "-n",
+        "--port",
+        "0",
+        "-c",
+        "/nonexistent/ntp.conf",
+    ])
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/ntp.conf"), "{err}");
@@ -36,6 +43,7 @@ fn bad_flags_exit_2_and_help_exits_0() {
         "-g",
         "-q",
         "-x",
+        "--observe-only",
         "-p",
         "-f",
         "-l",
@@ -62,7 +70,7 @@ fn config_diagnostics_name_file_and_line_and_the_daemon_still_runs() {
     .unwrap();
     let log = dir.path().join("ntpd.log");
     let mut child = ntpd(&[
-        "-x",
+        "--observe-only",
         "-n",
         "--port",
         "0",

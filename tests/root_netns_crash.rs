@@ -3,7 +3,7 @@
 //! leaves a truncated drift file, and a stale pidfile never blocks the next start; the
 //! restarted daemon takes its frequency from the drift file (`ntpq -c "rv 0 frequency"`).
 //!
-//! Our ntpd runs `-x -n` under setpriv without CAP_SYS_TIME, in a namespace of its own
+//! Our ntpd runs `--observe-only -n` under setpriv without CAP_SYS_TIME, in a namespace of its own
 //! (it needs port 123).
 
 mod common;

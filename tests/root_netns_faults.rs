@@ -1,7 +1,7 @@
 //! Faults of the servers our ntpd follows, with real peers on the namespace LAN: a server
 //! stepping its clock, a server losing its own synchronisation, every server lost (holdover,
 //! then unsynchronised once the error bound passes maxdist). Judged by NTPsec's ntpq and
-//! Debian's ntpstat. Our ntpd always runs `-x -n` through `Lan::spawn` (no CAP_SYS_TIME).
+//! Debian's ntpstat. Our ntpd always runs `--observe-only -n` through `Lan::spawn` (no CAP_SYS_TIME).
 //!
 //! KoD DENY has no system test: neither NTPsec 1.2.2 nor chronyd 4.3 sends a DENY or RSTR
 //! kiss (see docs/hardening.md, "Faults"); the simulation tests it.

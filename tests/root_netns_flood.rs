@@ -1,4 +1,4 @@
-//! Floods and amplification against our running ntpd (`-x -n` through `Lan::spawn`: no
+//! Floods and amplification against our running ntpd (`--observe-only -n` through `Lan::spawn`: no
 //! CAP_SYS_TIME). Bounded: at most 200k flood packets and about 20 s of flooding per test.
 //!
 //! - `restrict default limited kod`: one host floods client requests; a bystander under the

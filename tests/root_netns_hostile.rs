@@ -4,7 +4,7 @@
 //! time. The daemon must stay up, keep answering the good client, answer none of the junk,
 //! and count what it dropped in the `ss_*` variables (`ntpq -c sysstats`).
 //!
-//! Our ntpd runs `-x -n` through `Lan::spawn`: no CAP_SYS_TIME, observe-only.
+//! Our ntpd runs `--observe-only -n` through `Lan::spawn`: no CAP_SYS_TIME, observe-only.
 
 mod common;
 use common::{lan::Lan, netns_udp, ntpd, peers};

@@ -1,5 +1,5 @@
 //! Our ntpd on the namespace LAN, judged by NTPsec's ntpdig/ntpdate (and later chronyd and
-//! NTPsec's ntpd). Our ntpd always runs `-x -n` and through `Lan::spawn`, i.e. without
+//! NTPsec's ntpd). Our ntpd always runs `--observe-only -n` and through `Lan::spawn`, i.e. without
 //! CAP_SYS_TIME: it can never touch this machine's clock.
 
 mod common;
@@ -230,7 +230,7 @@ fn root_netns_ntpd_sighup_reopens_the_log_and_sigterm_saves_drift_removes_pidfil
                 "--bounding-set=-sys_time",
                 bin.to_str().unwrap(),
                 "ntpd",
-                "-x",
+                "--observe-only",
                 "-n",
                 "-c",
                 dir.join("ntpkit.conf").to_str().unwrap(),
@@ -295,7 +295,7 @@ fn root_netns_ntpd_daemonises_and_reports_startup_failures_to_the_caller() {
         "--bounding-set=-sys_time",
         bin.to_str().unwrap(),
         "ntpd",
-        "-x",
+        "--observe-only",
         "-c",
         conf.to_str().unwrap(),
         "-p",
@@ -573,7 +573,7 @@ fn root_netns_ntpd_q_sets_once_and_exits() {
             bin.to_str().unwrap(),
             "ntpd",
             "-q",
-            "-x",
+            "--observe-only",
             "-n",
             "--port",
             "0",

@@ -1,6 +1,6 @@
 //! More of our ntpd on the namespace LAN, judged by NTPsec's ntpd/ntpq/ntpdig: the leapfile's
 //! system variables, each association's local address (`dstadr`), `interface` directives and
-//! pool maintenance. Our ntpd always runs `-x -n` and through `Lan::spawn`, i.e. without
+//! pool maintenance. Our ntpd always runs `--observe-only -n` and through `Lan::spawn`, i.e. without
 //! CAP_SYS_TIME: it can never touch this machine's clock.
 
 mod common;

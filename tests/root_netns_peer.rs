@@ -1,7 +1,7 @@
 //! Symmetric mode (`peer`) on the namespace LAN against real peers: NTPsec's ntpd (whose
 //! `peer` is an alias of `server` and which answers mode 1 statelessly in mode 2),
 //! chronyd (full symmetric mode), two of our own daemons around the seed's master, and a
-//! mode 1 packet from a host nobody configured. Our ntpd always runs `-x -n` through
+//! mode 1 packet from a host nobody configured. Our ntpd always runs `--observe-only -n` through
 //! `Lan::spawn` (no CAP_SYS_TIME); NTPsec runs under the same setpriv, chronyd with `-x`.
 
 mod common;

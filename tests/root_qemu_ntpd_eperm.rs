@@ -1,4 +1,4 @@
-//! Issue 4's "-x is also chosen automatically, with a clear warning, when a clock
+//! Issue 4's "observe-only is also chosen automatically, with a clear warning, when a clock
 //! adjustment fails with EPERM", and the other side of it: with the capability, ntpd -q -g
 //! really sets the clock. Both only inside a qemu guest, which has its own clock: the
 //! host's clock is never involved.
@@ -22,7 +22,7 @@ const TEST: &str = "root_qemu_ntpd_eperm_falls_back_to_observe_only_and_root_set
 const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 /// The warning run.rs prints when its trial adjustment is refused.
 const WARNING: &str = "not permitted to adjust the system clock (no CAP_SYS_TIME): \
-                       continuing in observe-only mode, as with -x";
+                       continuing in observe-only mode, as with --observe-only";
 
 #[test]
 fn root_qemu_ntpd_eperm_falls_back_to_observe_only_and_root_sets_the_clock() {
@@ -65,7 +65,7 @@ fn check(steps: &BTreeMap<String, Step>, console: &str) {
     let get = |name: &str| -> &Step { guest::step(steps, name, console) };
     let text = |s: &Step| format!("{}\n{}", s.out.join("\n"), s.err.join("\n"));
 
-    // 1. Without CAP_SYS_TIME and without -x: the warning, once, then serving as usual.
+    // 1. Without CAP_SYS_TIME and without --observe-only: the warning, once, then serving as usual.
     let log = text(get("nocap_log"));
     eprintln!("ntpd without CAP_SYS_TIME, log:\n{log}");
     assert_eq!(log.matches(WARNING).count(), 1, "{log}");

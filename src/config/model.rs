@@ -372,6 +372,8 @@ pub struct Config {
     pub nonvolatile: Option<f64>,
     /// `keys FILE`.
     pub keys_file: Option<PathBuf>,
+    /// Where the `keys` line is (messages about the keys file name it).
+    pub keys_at: Option<Location>,
     /// `trustedkey` ids and ranges; see [`Config::is_trusted_key`].
     pub trusted_keys: Vec<RangeInclusive<u32>>,
     pub request_key: Option<u32>,
@@ -407,6 +409,7 @@ impl Default for Config {
             driftfile: None,
             nonvolatile: None,
             keys_file: None,
+            keys_at: None,
             trusted_keys: Vec::new(),
             request_key: None,
             control_key: None,

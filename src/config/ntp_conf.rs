@@ -3,8 +3,9 @@
 //! Behaviour follows ntpd's: keywords are case-sensitive; an unknown keyword is a warning
 //! and its line is skipped; a malformed line is an error diagnostic (`file:line:column`)
 //! and is skipped; loading carries on either way and the caller decides what to do with
-//! the diagnostics (ntpd logs them and runs). Only an unreadable main file or a bad
-//! `includefile` (missing, or nested more than 5 deep) stops loading.
+//! the diagnostics (ntpd logs them and runs). Only an unreadable main file stops loading;
+//! a bad `includefile` (missing, or nested more than 5 deep) is an error diagnostic naming
+//! the `includefile` line, and loading goes on without it, as in ntpd.
 //!
 //! Directives ntpkit does not implement (broadcast, manycast, Autokey, other refclock
 //! drivers, …) are recognised and reported as warnings, never silently dropped.
@@ -183,7 +184,28 @@ impl Parser {
             return Ok(());
         };
         if kw.text == "includefile" && !kw.quoted {
-            return self.include(&mut args, depth);
+            // ntpd logs an include it cannot read (CentOS's stock `includefile
+            // /etc/ntp/crypto/pw` on a host without it) and carries on
+            return match self.include(&mut args, depth) {
+                Err(ConfigError::IncludeUnreadable { at, path, source }) => {
+                    self.diags.push(Diagnostic::error(
+                        at,
+                        format!("includefile {}: {source}; skipped", path.display()),
+                    ));
+                    Ok(())
+                }
+                Err(ConfigError::IncludeTooDeep { at, path, max }) => {
+                    self.diags.push(Diagnostic::error(
+                        at,
+                        format!(
+                            "includefile {}: nested more than {max} levels deep; skipped",
+                            path.display()
+                        ),
+                    ));
+                    Ok(())
+                }
+                other => other,
+            };
         }
         if let Err(d) = self.directive(kw, &mut args) {
             self.diags.push(d);
@@ -289,6 +311,7 @@ impl Parser {
                 let p = a.path("keys file name")?;
                 a.finish()?;
                 self.config.keys_file = Some(PathBuf::from(&p.text));
+                self.config.keys_at = Some(a.location(Some(p.column)));
                 Ok(())
             }
             "trustedkey" => self.trustedkey(a),
@@ -1309,17 +1332,26 @@ mod tests {
         assert_eq!(d[0].location.file, p.join("sub/b.conf"));
         assert_eq!(d[0].location.line, 2);
 
-        std::fs::write(p.join("missing.conf"), "\n\nincludefile nothere.conf\n").unwrap();
-        let e = Config::load(&p.join("missing.conf"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("missing.conf:3:13: includefile"), "{e}");
+        // a missing include is an error naming the line; the rest of the file still counts
+        std::fs::write(
+            p.join("missing.conf"),
+            "\n\nincludefile nothere.conf\nserver 192.0.2.9\n",
+        )
+        .unwrap();
+        let (c, d) = Config::load(&p.join("missing.conf")).unwrap();
+        assert_eq!(c.associations.len(), 1);
+        assert_eq!(d.len(), 1, "{d:?}");
+        let e = d[0].to_string();
+        assert!(e.contains("missing.conf:3:13: error: includefile"), "{e}");
         assert!(e.contains("nothere.conf"), "{e}");
 
         std::fs::write(p.join("loop.conf"), "includefile loop.conf\n").unwrap();
-        let e = Config::load(&p.join("loop.conf")).unwrap_err();
-        assert!(matches!(e, ConfigError::IncludeTooDeep { .. }), "{e}");
-        assert!(e.to_string().contains("more than 5 levels"), "{e}");
+        let (_, d) = Config::load(&p.join("loop.conf")).unwrap();
+        assert!(d.iter().all(|d| d.is_error()), "{d:?}");
+        assert!(
+            d.iter().any(|d| d.message.contains("more than 5 levels")),
+            "{d:?}"
+        );
 
         let e = Config::load(&p.join("absent.conf"))
             .unwrap_err()

@@ -19,6 +19,9 @@ use crate::engine::{EngineConfig, SourceConfig, StepPolicy};
 use crate::wire::packet::RefId;
 use std::net::IpAddr;
 
+/// `-x`: the step threshold of ntp.org's slew mode, seconds.
+pub const SLEW_STEP_THRESHOLD: f64 = 600.0;
+
 /// The built-in default (no /etc/ntp.conf).
 pub fn builtin() -> Settings {
     settings_from(Config::default_builtin())
@@ -26,14 +29,24 @@ pub fn builtin() -> Settings {
 
 /// Load `path`; diagnostics are logged, a file that cannot be read at all is an error.
 pub fn from_file(path: &Path) -> Result<Settings, String> {
+    load_config(path).map(settings_from)
+}
+
+/// Read `path` as ntp.conf, logging every diagnostic with its file:line.
+pub fn load_config(path: &Path) -> Result<Config, String> {
     let (config, diagnostics) = Config::load(path).map_err(|e| e.to_string())?;
-    for d in &diagnostics {
+    log_diagnostics(&diagnostics);
+    Ok(config)
+}
+
+/// Log configuration diagnostics at their severity.
+pub fn log_diagnostics(diagnostics: &[crate::config::Diagnostic]) {
+    for d in diagnostics {
         match d.severity {
             Severity::Warning => log::warn(&d.to_string()),
             Severity::Error => log::error(&d.to_string()),
         }
     }
-    Ok(settings_from(config))
 }
 
 /// `SYNC_HWCLOCK=yes` in a RHEL-style sysconfig file (the seed's way to ask for RTC sync).
@@ -143,6 +156,10 @@ pub fn engine_config(
         allow_first_panic: opts.allow_big_step,
         ..StepPolicy::default()
     };
+    if opts.slew {
+        // ntp.org's -x: slew anything up to 600 s
+        step.step_threshold = SLEW_STEP_THRESHOLD;
+    }
     if let Some(s) = t.step {
         step.step_threshold = s;
     }
@@ -271,6 +288,51 @@ mod tests {
         };
         assert_eq!(parse("tos maxdist 0.25\n").max_dist, 0.25);
         assert_eq!(parse("").max_dist, 1.5, "ntp.org's default");
+    }
+
+    #[test]
+    fn dash_x_is_ntp_orgs_slew_mode_and_tinker_step_still_wins() {
+        let engine = |text: &str, slew: bool| {
+            let (c, _) = Config::parse_str(text, Path::new("ntp.conf")).unwrap();
+            let opts = Options {
+                slew,
+                ..Options::default()
+            };
+            engine_config(&opts, &settings_from(c), -20, None).step
+        };
+        assert_eq!(engine("", false).step_threshold, 0.128);
+        assert_eq!(engine("", true).step_threshold, 600.0);
+        assert_eq!(engine("tinker step 2\n", true).step_threshold, 2.0);
+    }
+
+    #[test]
+    fn disable_ntp_and_the_flag_both_mean_observe_only() {
+        use crate::daemon::settings::asked_observe_only;
+        let settings = |text: &str| {
+            let (c, d) = Config::parse_str(text, Path::new("ntp.conf")).unwrap();
+            assert!(d.is_empty(), "{d:?}");
+            settings_from(c)
+        };
+        let flag = Options {
+            observe_only: true,
+            ..Options::default()
+        };
+        assert!(!asked_observe_only(&Options::default(), &settings("")));
+        assert!(asked_observe_only(&flag, &settings("")));
+        assert!(asked_observe_only(
+            &Options::default(),
+            &settings("disable ntp\n")
+        ));
+        assert!(!asked_observe_only(
+            &Options::default(),
+            &settings("disable ntp\nenable ntp\n")
+        ));
+        // -x is not observe-only
+        let slew = Options {
+            slew: true,
+            ..Options::default()
+        };
+        assert!(!asked_observe_only(&slew, &settings("")));
     }
 
     #[test]

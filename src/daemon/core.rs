@@ -116,7 +116,7 @@ pub struct Core {
     loopstats: Option<StatsFile>,
     peerstats: Option<StatsFile>,
     once: bool,
-    /// `-x` was given (as opposed to observe-only forced by EPERM).
+    /// `--observe-only` or `disable ntp` (as opposed to observe-only forced by EPERM).
     asked_observe_only: bool,
     /// Set when the daemon must stop (-q done, panic): the exit code.
     pub exit: Option<i32>,
@@ -156,28 +156,32 @@ fn load_keys(settings: &Settings) -> KeyStore {
             k
         }
         Err(e) => {
-            log::error(&format!("keys: {e}"));
+            // as ntpd: logged, and the daemon runs without symmetric keys
+            let at = match &settings.config.keys_at {
+                Some(at) => format!("{at}: "),
+                None => String::new(),
+            };
+            log::error(&format!(
+                "{at}error: keys {e}; running without symmetric keys"
+            ));
             KeyStore::new()
         }
     }
 }
 
-impl Core {
-    pub fn new(
-        opts: &Options,
-        settings: Settings,
-        shared: Arc<Shared>,
-        sockets: Vec<Arc<UdpSocket>>,
-        clock: ChosenClock,
-    ) -> Core {
-        let keys = load_keys(&settings);
-        if !keys.is_empty() {
-            *shared.auth.write().unwrap_or_else(|e| e.into_inner()) =
-                Some(Arc::new(super::auth::ServerAuth {
-                    keys: keys.clone(),
-                    trusted: settings.config.trusted_keys.clone(),
-                }));
-        }
+/// Where statistics files go without a `statsdir` line or `-s`.
+pub const DEFAULT_STATSDIR: &str = "/var/log/ntpstats";
+
+/// What is read as root, before any chroot and before root is given up: the keys file
+/// (often readable by root only) and the drift file, as ntpd reads both while configuring.
+pub struct Preloaded {
+    pub keys: KeyStore,
+    /// The frequency from the drift file, PPM.
+    pub drift: Option<f64>,
+}
+
+impl Preloaded {
+    pub fn read(settings: &Settings) -> Preloaded {
         let drift = match settings
             .driftfile
             .as_deref()
@@ -196,6 +200,36 @@ impl Core {
             }
             _ => None,
         };
+        Preloaded {
+            keys: load_keys(settings),
+            drift,
+        }
+    }
+}
+
+impl Core {
+    /// Whether the engine has a synchronised system peer (`-w` waits for this).
+    pub fn synchronized(&self) -> bool {
+        self.engine.system_status().synchronized
+    }
+
+    pub fn new(
+        opts: &Options,
+        settings: Settings,
+        shared: Arc<Shared>,
+        sockets: Vec<Arc<UdpSocket>>,
+        clock: ChosenClock,
+        preloaded: Preloaded,
+    ) -> Core {
+        let keys = preloaded.keys;
+        if !keys.is_empty() {
+            *shared.auth.write().unwrap_or_else(|e| e.into_inner()) =
+                Some(Arc::new(super::auth::ServerAuth {
+                    keys: keys.clone(),
+                    trusted: settings.config.trusted_keys.clone(),
+                }));
+        }
+        let drift = preloaded.drift;
         let precision = shared.status().precision;
         let engine = Engine::new(
             super::config_bridge::engine_config(opts, &settings, precision, drift),
@@ -204,7 +238,7 @@ impl Core {
         let stats_dir = settings
             .statsdir
             .clone()
-            .unwrap_or_else(|| std::path::PathBuf::from("/var/log/ntpstats"));
+            .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_STATSDIR));
         let open_stats = |name: &str, on: bool| {
             let gen = settings
                 .config
@@ -231,7 +265,7 @@ impl Core {
             last_reftime: NtpTimestamp::ZERO,
             last_rec: HashMap::new(),
             once: opts.once,
-            asked_observe_only: opts.observe_only,
+            asked_observe_only: super::settings::asked_observe_only(opts, &settings),
             exit: None,
             families: (opts.families.v4(), opts.families.v6()),
             blocking_dns: opts.single_thread,
@@ -856,7 +890,7 @@ impl Core {
         if self.once && self.engine.system_status().synchronized && self.exit.is_none() {
             let st = self.engine.system_status();
             // ntpd -q's two endings: stepped ("time set") or slewed. Observe-only forced by
-            // EPERM did neither: say so, and fail (-x asked for it, so that is a success)
+            // EPERM did neither: say so, and fail (--observe-only asked for it, so that is a success)
             if self.clock.observe_only && !self.asked_observe_only {
                 let text = format!(
                     "ntpd: time not set (not permitted: observe-only), offset {:+.6}s",

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::log;
 use super::settings::{Options, Settings, DEFAULT_CONFIG};
+use crate::config::{Config, Diagnostic};
 
 /// The whole `ntpd` program after flag parsing. Returns the exit code.
 pub fn start(opts: Options) -> i32 {
@@ -18,7 +19,7 @@ pub fn start(opts: Options) -> i32 {
         eprintln!("ntpd: cannot open log file: {e}");
         return super::run::EXIT_FAILURE;
     }
-    let mut settings = match load_settings(&opts) {
+    let (settings, diagnostics, problems) = match load_settings(&opts) {
         Ok(s) => s,
         Err(e) => {
             log::error(&e);
@@ -36,24 +37,44 @@ pub fn start(opts: Options) -> i32 {
             }
         }
     }
-    if let Some(d) = &opts.driftfile {
-        settings.driftfile = Some(d.clone());
+    // after the file's `logfile` took effect, so the diagnostics land where the operator
+    // looks (ntpd logs them as it parses, to syslog until the logfile line is reached)
+    super::config_bridge::log_diagnostics(&diagnostics);
+    for problem in problems {
+        log::error(&problem);
+    }
+    for line in &opts.accepted_only {
+        log::notice(line);
+    }
+    if let Some(n) = opts.update_interval.filter(|n| *n > 0) {
+        log::notice(&format!(
+            "-U {n}: interfaces are enumerated once at start here (no rescans); flag ignored"
+        ));
     }
     super::run::run(opts, settings)
 }
 
-fn load_settings(opts: &Options) -> Result<Settings, String> {
+/// The configuration file (or the built-in default) with the flags folded in, its
+/// diagnostics, and what was wrong with the flags' values.
+fn load_settings(opts: &Options) -> Result<(Settings, Vec<Diagnostic>, Vec<String>), String> {
     let (path, explicit) = match &opts.config {
         Some(p) => (p.clone(), true),
         None => (default_config(), false),
     };
-    if !explicit && !path.exists() {
+    let (mut config, diagnostics) = if !explicit && !path.exists() {
         log::notice(&format!(
             "{DEFAULT_CONFIG} does not exist: using the built-in default configuration"
         ));
-        return Ok(super::config_bridge::builtin());
-    }
-    super::config_bridge::from_file(&path)
+        (Config::default_builtin(), Vec::new())
+    } else {
+        Config::load(&path).map_err(|e| e.to_string())?
+    };
+    let problems = super::flags::overlay(&mut config, opts);
+    Ok((
+        super::config_bridge::settings_from(config),
+        diagnostics,
+        problems,
+    ))
 }
 
 /// Without `-c`: /etc/ntpsec/ntp.conf when it exists (a host switched over from NTPsec keeps

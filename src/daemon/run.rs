@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::client;
-use super::core::{Core, Resolved};
+use super::core::{Core, Preloaded, Resolved};
 use super::interfaces;
 use super::log;
 use super::mru::Mru;
@@ -48,7 +48,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
     let mut startup = if opts.foreground {
         StartupPipe::none()
     } else {
-        match process::daemonize() {
+        match process::daemonize(opts.wait_sync) {
             Ok(p) => p,
             Err(e) => {
                 log::error(&format!("cannot daemonise: {e}"));
@@ -61,17 +61,16 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         startup.failed(&format!("ntpd: {msg}"));
         EXIT_FAILURE
     };
-    let clock = choose_clock(opts.observe_only);
-    if let Some(user) = &opts.user {
-        let ids = match process::lookup_ids(user) {
-            Ok(ids) => ids,
-            Err(e) => return fail(&mut startup, format!("-u {user}: {e}")),
-        };
-        if let Err(e) = process::drop_privileges(ids, !clock.observe_only) {
-            return fail(&mut startup, format!("-u {user}: {e}"));
-        }
-        log::info(&format!("switched to uid {} gid {}", ids.uid, ids.gid));
+    // ntp.org's order: priority, pidfile and files as root, chroot, then setuid
+    if let Some(p) = opts.priority {
+        super::privilege::raise_priority(p);
     }
+    let clock = choose_clock(super::settings::asked_observe_only(&opts, &settings));
+    let ids = match opts.user.as_deref().map(|u| (u, process::lookup_ids(u))) {
+        Some((u, Err(e))) => return fail(&mut startup, format!("-u {u}: {e}")),
+        Some((_, Ok(ids))) => Some(ids),
+        None => None,
+    };
     let pidfile_path = opts.pidfile.clone().or_else(|| settings.pidfile.clone());
     let _pidfile = match pidfile_path.as_deref().map(PidFile::create) {
         Some(Err(e)) => {
@@ -86,6 +85,27 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         Some(Ok(p)) => Some(p),
         None => None,
     };
+    // keys files are often readable by root only (CentOS's /etc/ntp/keys is 0600)
+    let preloaded = Preloaded::read(&settings);
+    if let Some(ids) = ids {
+        super::privilege::hand_over_files(
+            settings.driftfile.as_deref(),
+            stats_dir(&settings).as_deref(),
+            ids,
+        );
+    }
+    if let Some(dir) = &opts.jaildir {
+        if let Err(e) = super::privilege::chroot(dir) {
+            return fail(&mut startup, e);
+        }
+        log::info(&format!("chroot to {}", dir.display()));
+    }
+    if let (Some(ids), Some(user)) = (ids, &opts.user) {
+        if let Err(e) = process::drop_privileges(ids, !clock.observe_only) {
+            return fail(&mut startup, format!("-u {user}: {e}"));
+        }
+        log::info(&format!("switched to uid {} gid {}", ids.uid, ids.gid));
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -122,11 +142,22 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         &listeners,
         &drops,
         shared,
-        clock,
+        (clock, preloaded),
         &mut startup,
     ));
     drop(runtime);
     code
+}
+
+/// Where the statistics files go, when any are written (the default is Core's).
+fn stats_dir(settings: &Settings) -> Option<std::path::PathBuf> {
+    let any = settings.config.system.stats && settings.config.enabled_stats().next().is_some();
+    any.then(|| {
+        settings
+            .statsdir
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from(super::core::DEFAULT_STATSDIR))
+    })
 }
 
 fn worker_count(opts: &Options) -> usize {
@@ -166,6 +197,8 @@ fn bind_plan(opts: &Options, settings: &Settings) -> Result<Vec<ToBind>, String>
     Ok(
         interfaces::plan(rules, opts.families, opts.port, &addresses)
             .into_iter()
+            // -L: no virtual interfaces (eth0:1 style names)
+            .filter(|p| !(opts.novirtualips && p.interface.contains(':')))
             .map(|p| {
                 let label = format!("{} {}", p.interface, p.addr);
                 (p.addr, None, p.drop, label)
@@ -261,7 +294,8 @@ fn is_no_ipv6(e: &std::io::Error) -> bool {
     )
 }
 
-/// The clock the daemon disciplines: observe-only with `-x`; otherwise the kernel clock,
+/// The clock the daemon disciplines: observe-only with `--observe-only` or `disable ntp`;
+/// otherwise the kernel clock,
 /// unless a harmless write (re-publishing the current error bounds) is refused, in which
 /// case we warn and observe only.
 pub struct ChosenClock {
@@ -281,7 +315,9 @@ impl ChosenClock {
 fn choose_clock(observe_only: bool) -> ChosenClock {
     let observe = ChosenClock::observe;
     if observe_only {
-        log::notice("observe-only (-x): the system clock will not be adjusted");
+        log::notice(
+            "observe-only (--observe-only or 'disable ntp'): the system clock will not be adjusted",
+        );
         return observe();
     }
     let mut kernel = match KernelClock::new() {
@@ -308,7 +344,7 @@ fn choose_clock(observe_only: bool) -> ChosenClock {
         Err(ClockError::PermissionDenied) => {
             log::warn(
                 "not permitted to adjust the system clock (no CAP_SYS_TIME): \
-                 continuing in observe-only mode, as with -x",
+                 continuing in observe-only mode, as with --observe-only",
             );
             observe()
         }
@@ -327,7 +363,7 @@ async fn main_loop(
     listeners: &[Vec<Listener>],
     drops: &[Listener],
     shared: Arc<Shared>,
-    clock: ChosenClock,
+    (clock, preloaded): (ChosenClock, Preloaded),
     startup: &mut StartupPipe,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
@@ -412,6 +448,7 @@ async fn main_loop(
         shared.clone(),
         sockets.clone(),
         clock,
+        preloaded,
     );
     let mut client_rx = core.start_client();
     let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<Resolved>();
@@ -444,6 +481,9 @@ async fn main_loop(
                 engine_timer.as_mut().reset(tokio::time::Instant::now() + core.engine_delay());
             }
             _ = tick.tick() => core.tick(),
+        }
+        if startup.awaiting_sync() && core.synchronized() {
+            startup.synced();
         }
         // a packet may have moved the engine's next wake-up earlier
         let due = tokio::time::Instant::now() + core.engine_delay();

@@ -26,6 +26,15 @@ impl Families {
     }
 }
 
+/// `-N` / `-P PRIO`: raise the scheduling priority as ntpd does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// `-N`: the highest SCHED_FIFO priority.
+    Highest,
+    /// `-P PRIO`: this SCHED_FIFO priority (clamped to the policy's range).
+    Fifo(i32),
+}
+
 /// The command line of `ntpd`, parsed.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -35,15 +44,44 @@ pub struct Options {
     pub foreground: bool,
     pub allow_big_step: bool,
     pub once: bool,
+    /// `--observe-only` (or `disable ntp` in the file): never adjust the clock.
     pub observe_only: bool,
+    /// `-x`: ntp.org's slew mode, step threshold 600 s (a `tinker step` line still wins,
+    /// as in ntp.org, which applies the flag before reading the file).
+    pub slew: bool,
     pub pidfile: Option<PathBuf>,
     pub driftfile: Option<PathBuf>,
     pub logfile: Option<PathBuf>,
+    /// `-k`: the keys file, over the file's `keys`.
+    pub keyfile: Option<PathBuf>,
+    /// `-s`: the statistics directory, over the file's `statsdir`.
+    pub statsdir: Option<PathBuf>,
+    /// `-t`: added to the file's `trustedkey` list.
+    pub trusted_keys: Vec<u32>,
+    /// Log verbosity: `-D N` plus one per `-d`.
     pub debug: u8,
     pub user: Option<String>,
+    /// `-i`: chroot here after reading the configuration, before dropping privileges.
+    pub jaildir: Option<PathBuf>,
+    /// `-N` / `-P`.
+    pub priority: Option<Priority>,
     pub families: Families,
     /// `-I`: interface names or addresses to serve on.
     pub interfaces: Vec<String>,
+    /// `-L`: skip virtual interfaces (names with a colon, `eth0:1`).
+    pub novirtualips: bool,
+    /// `-U`: seconds between interface rescans (ntpkit scans once, at start).
+    pub update_interval: Option<u32>,
+    /// `-w`: the forking parent waits this long for the first synchronisation.
+    pub wait_sync: Option<u32>,
+    /// `--var NAME=VALUE` (as `setvar`).
+    pub vars: Vec<String>,
+    /// `--dvar NAME=VALUE` (as `setvar … default`).
+    pub dvars: Vec<String>,
+    /// Servers named after the options (`server NAME iburst`, before the file's).
+    pub servers: Vec<String>,
+    /// Flags accepted for compatibility that do nothing here: one log line each.
+    pub accepted_only: Vec<String>,
     pub single_thread: bool,
     /// Server port (123; other values for tests and benchmarks).
     pub port: u16,
@@ -114,6 +152,12 @@ impl Default for Settings {
             config: Arc::new(crate::config::Config::default()),
         }
     }
+}
+
+/// Whether the clock must never be adjusted: `--observe-only`, or `disable ntp` in the
+/// configuration (ntp.org's switch that opens the discipline loop).
+pub fn asked_observe_only(opts: &Options, settings: &Settings) -> bool {
+    opts.observe_only || !settings.config.system.ntp
 }
 
 /// The addresses to bind: wildcards per family, or what `-I`/`interface` named.

@@ -252,7 +252,7 @@ impl Discipline {
         ClockCommand::SetFrequency { ppm: total }
     }
 
-    /// The clock cannot be adjusted (`-x` without privileges, EPERM): from `now` on no
+    /// The clock cannot be adjusted (`--observe-only`, no privileges, EPERM): from `now` on no
     /// correction is booked, so raw offsets stay consistent and the estimated offset and
     /// frequency are what the clock would need.
     pub fn set_observe_only(&mut self, now: f64) {

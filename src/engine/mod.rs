@@ -29,8 +29,8 @@
 //!   reach, hpoll/ppoll, flash, select code, filter stages newest first). All in seconds
 //!   (ms conversion is the renderer's business). [`Engine::associations`] lists the IDs.
 //! * [`Engine::frequency_ppm`] — the value to write to the drift file.
-//! * [`Engine::set_observe_only`] — call when clock commands cannot take effect (`-x`
-//!   without privileges, EPERM): the engine then stops booking its corrections (it keeps
+//! * [`Engine::set_observe_only`] — call when clock commands cannot take effect (`--observe-only`,
+//!   no privileges, EPERM): the engine then stops booking its corrections (it keeps
 //!   exact books of what it commanded) and emits no more clock commands, while the status
 //!   keeps showing the offset and frequency the clock would need.
 //!

@@ -1,17 +1,17 @@
-//! Our ntpd on a namespace LAN host — always `-x -n`, and through `Lan::spawn`, i.e.
+//! Our ntpd on a namespace LAN host — always `--observe-only -n`, and through `Lan::spawn`, i.e.
 //! without CAP_SYS_TIME — and the ntpq/ntpdig runs that look at it there.
 
 use super::lan::Lan;
 use std::path::Path;
 use std::process::Output;
 
-/// Our ntpd's command line: `ntpkit ntpd -x -n -c CONF`, then `extra`.
+/// Our ntpd's command line: `ntpkit ntpd --observe-only -n -c CONF`, then `extra`.
 pub fn command_line(conf: &Path, extra: &[&str]) -> Vec<String> {
     let bin = super::ntpkit_bin();
     let mut argv: Vec<String> = [
         bin.to_str().unwrap(),
         "ntpd",
-        "-x",
+        "--observe-only",
         "-n",
         "-c",
         conf.to_str().unwrap(),

@@ -10,7 +10,7 @@ N=/bin/ntpkit
 printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict 127.0.0.1\ndriftfile /tmp/ntp.drift\n' >/etc/server.conf
 printf 'server 127.0.0.1 iburst\n' >/etc/client.conf
 
-# 1. Without CAP_SYS_TIME and without -x: ntpd finds out by trying, warns, observes only,
+# 1. Without CAP_SYS_TIME and without --observe-only: ntpd finds out by trying, warns, observes only,
 #    and keeps serving.
 $NOCAP $N ntpd -n -I 127.0.0.1 -c /etc/server.conf >/tmp/nocap.log 2>&1 &
 server=$!
@@ -29,7 +29,7 @@ step nocap_log cat /tmp/nocap.log
 # 2. A server whose clock runs 2 h ahead (libfaketime; its receive timestamps come from the
 #    kernel unfaked, so a client measures half of that: +1 h). As root, with CAP_SYS_TIME:
 $NOCAP env LD_PRELOAD=/usr/lib/faketime/libfaketime.so.1 FAKETIME=+2h \
-    $N ntpd -n -x -I 127.0.0.1 -c /etc/server.conf >/tmp/fake.log 2>&1 &
+    $N ntpd -n --observe-only -I 127.0.0.1 -c /etc/server.conf >/tmp/fake.log 2>&1 &
 sleep 8
 step fake_serves $N ntpdate -q 127.0.0.1
 #    without -g an offset past the 1000 s panic threshold is refused and nothing is set,
