@@ -249,7 +249,7 @@ fn dpkg_status(root: &Path, pkg: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Our observe-only flags as tests/common/ntpd.rs spells them today (`-x -n` …), without the
+/// Our observe-only flags as tests/common/ntpd.rs spells them (`--observe-only -n` …), without the
 /// binary, the program name and `-c FILE`: the installed ntpd must find its own config.
 fn observe_only_flags() -> Vec<String> {
     let argv = common::ntpd::command_line(Path::new("CONF"), &[]);
