@@ -1,5 +1,6 @@
 //! ntp.conf (with includefile), keys file and drift file. Errors carry file:line.
 mod args;
+pub mod compat;
 pub mod diagnostic;
 pub mod drift;
 pub mod lexer;
