@@ -124,6 +124,7 @@ pub fn settings_from(config: Config) -> Settings {
         loopstats: stat_enabled("loopstats"),
         peerstats: stat_enabled("peerstats"),
         rtcsync,
+        setvars: config.setvars.clone(),
         builtin: config.builtin,
         config: Arc::new(config),
     }

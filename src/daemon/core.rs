@@ -1015,7 +1015,9 @@ impl Core {
                     vars: view::peer_vars(&p, &source, self.dstadr(info, server_port)),
                 })
             })
-            .collect();
+            .collect::<Vec<PeerView>>();
+        let mut peers = peers;
+        peers.extend(self.unresolved_rows());
         DaemonView {
             now,
             status,
@@ -1024,7 +1026,31 @@ impl Core {
             mru: view::mru_rows(&self.shared),
             sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed)
                 .with_monitor(&self.shared, now),
+            setvars: self.settings.setvars.clone(),
         }
+    }
+
+    /// A row for each `pool` line and each name not resolved yet (NTPsec's `.POOL.` and
+    /// `.DNS.` rows), so `ntpq -p` shows the configured names before DNS answers.
+    fn unresolved_rows(&self) -> Vec<PeerView> {
+        self.pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.name.is_empty())
+            .filter_map(|(i, p)| {
+                let id = view::UNRESOLVED_ID_BASE.checked_add(u16::try_from(i).ok()?)?;
+                if self.assocs.contains_key(&crate::engine::AssocId(id)) {
+                    return None;
+                }
+                Some(view::unresolved_peer(
+                    id,
+                    &p.name,
+                    p.assoc.kind == AssociationKind::Pool,
+                    p.assoc.family == Some(AddressFamily::V6),
+                    p.assoc.minpoll,
+                ))
+            })
+            .collect()
     }
 
     /// Where an association's packets arrive (`dstadr`, `dstport`): the local address of
