@@ -283,7 +283,7 @@ pub const TABLE: &[Entry] = &[
     e(S::Statistics, "peerstats", K, "statistics peerstats", "one line per sample of each association (NTPsec format)"),
     e(S::Statistics, "rawstats", K, "statistics rawstats", "the four timestamps of each sample (NTPsec format)"),
     e(S::Statistics, "sysstats", K, "statistics sysstats", "hourly packet counters (NTPsec format)"),
-    e(S::Statistics, "clockstats", K, "statistics clockstats", "the LOCAL clock's state at each poll (NTPsec format)"),
+    e(S::Statistics, "clockstats", W, "statistics clockstats", "only the LOCAL driver exists, which has no timecode to record (NTPsec writes none for it either)"),
     e(S::Statistics, "cryptostats", W, "statistics cryptostats", "Autokey/NTS are not implemented: nothing to log"),
     e(S::Statistics, "protostats", W, "statistics protostats", "not written"),
     e(S::Statistics, "timingstats", W, "statistics timingstats", "not written"),

@@ -33,6 +33,8 @@ use crate::wire::time::{NtpTimestamp, UnixTime};
 
 /// The drift file is rewritten this often while synchronised (ntpd: hourly).
 const DRIFT_WRITE_SECS: u64 = 3600;
+/// A sysstats line is written this often (ntpd: hourly).
+const SYSSTATS_SECS: u64 = 3600;
 /// At most this many ephemeral passive associations at once (a bound on what
 /// authenticated strangers can make us keep).
 const MAX_EPHEMERAL: usize = 8;
@@ -115,6 +117,9 @@ pub struct Core {
     last_rec: HashMap<AssocId, NtpTimestamp>,
     loopstats: Option<StatsFile>,
     peerstats: Option<StatsFile>,
+    rawstats: Option<StatsFile>,
+    /// The sysstats file and the counters as of its last line.
+    sysstats: Option<(StatsFile, super::sysstats::SysStats)>,
     once: bool,
     /// `-x` was given (as opposed to observe-only forced by EPERM).
     asked_observe_only: bool,
@@ -214,10 +219,15 @@ impl Core {
                 .unwrap_or_default();
             on.then(|| StatsFile::new(&stats_dir, name, &gen))
         };
+        let enabled = |name: &str| {
+            settings.config.system.stats && settings.config.enabled_stats().any(|(n, _)| n == name)
+        };
         let responder = Responder::new(keys.clone(), settings.config.control_key, random_secret());
         let mut core = Core {
             loopstats: open_stats("loopstats", settings.loopstats),
             peerstats: open_stats("peerstats", settings.peerstats),
+            rawstats: open_stats("rawstats", enabled("rawstats")),
+            sysstats: open_stats("sysstats", enabled("sysstats")).map(|f| (f, Default::default())),
             responder,
             engine,
             clock,
@@ -655,6 +665,22 @@ impl Core {
         if self.elapsed % DRIFT_WRITE_SECS == 0 && self.engine.system_status().synchronized {
             self.write_drift();
         }
+        if self.elapsed % SYSSTATS_SECS == 0 {
+            self.record_sysstats();
+        }
+    }
+
+    /// The hourly sysstats line: the counters since the previous one.
+    fn record_sysstats(&mut self) {
+        let Some((f, last)) = self.sysstats.as_mut() else {
+            return;
+        };
+        let now = super::sysstats::SysStats::read(&self.shared.counters, self.elapsed);
+        let t = UnixTime::now();
+        if let Err(e) = f.append(t, &stats::sysstats_line(t, &now, last)) {
+            log::debug(&format!("sysstats: {e}"));
+        }
+        *last = now;
     }
 
     fn act(&mut self, actions: Vec<Action>) {
@@ -848,6 +874,22 @@ impl Core {
                     r.src
                 ));
                 return;
+            }
+        }
+        if let Some(f) = self.rawstats.as_mut() {
+            let t = UnixTime::now();
+            let dst = info.local.map(|a| a.to_string()).unwrap_or_default();
+            let line = stats::rawstats_line(
+                t,
+                &stats::RawSample {
+                    src: &r.src.ip().to_string(),
+                    dst: &dst,
+                    header: &decoded.packet.header,
+                    dst_ts: r.rx,
+                },
+            );
+            if let Err(e) = f.append(t, &line) {
+                log::debug(&format!("rawstats: {e}"));
             }
         }
         let actions = self.engine.handle_packet(id, &decoded.packet.header, r.rx);
