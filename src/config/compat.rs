@@ -380,6 +380,9 @@ pub const NTPD_FLAGS: &[(&str, &str)] = &[
 /// text is the note), one it does not know is rejected. Flags only ntpkit has are listed
 /// after ntpd's.
 pub fn ntpd_flags(cmd: &clap::Command) -> Vec<FlagRow> {
+    // built, so clap's own --help and --version are among the arguments
+    let mut cmd = cmd.clone();
+    cmd.build();
     let args: Vec<&clap::Arg> = cmd.get_arguments().collect();
     let help = |a: &clap::Arg| {
         a.get_help()

@@ -4,6 +4,7 @@ pub mod compat;
 pub mod diagnostic;
 pub mod drift;
 pub mod lexer;
+pub mod manual;
 pub mod model;
 pub mod ntp_conf;
 pub mod restrict;
