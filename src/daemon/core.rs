@@ -303,7 +303,11 @@ impl Core {
                             client_fallback: false,
                             ephemeral: false,
                             key: None,
-                            srchost: None,
+                            // NTPsec sends a clock's name; its ntpq shows it and type `l`
+                            srchost: match a.target {
+                                Target::Refclock { unit, .. } => Some(format!("LOCAL({unit})")),
+                                _ => None,
+                            },
                             authentic: false,
                             local: Some(IpAddr::from([127, 0, 0, 1])),
                             pool: None,
