@@ -254,6 +254,10 @@ pub const TABLE: &[Entry] = &[
     e(S::System, "enable unpeer_crypto_early", W, "enable unpeer_crypto_early", "Autokey is not implemented"),
     e(S::System, "enable unpeer_crypto_nak_early", W, "enable unpeer_crypto_nak_early", "Autokey is not implemented"),
     e(S::System, "enable unpeer_digest_early", W, "enable unpeer_digest_early", "ntp.org security knob; ntpkit's behaviour is fixed"),
+    e(S::System, "disable peer_clear_digest_early", W, "disable peer_clear_digest_early", "ntp.org security knob; ntpkit's behaviour is fixed"),
+    e(S::System, "disable unpeer_crypto_early", W, "disable unpeer_crypto_early", "Autokey is not implemented"),
+    e(S::System, "disable unpeer_crypto_nak_early", W, "disable unpeer_crypto_nak_early", "Autokey is not implemented"),
+    e(S::System, "disable unpeer_digest_early", W, "disable unpeer_digest_early", "ntp.org security knob; ntpkit's behaviour is fixed"),
     // ---- tinker ----
     e(S::Tinker, "step", K, "tinker step 0.5", "step threshold, s (0: never step)"),
     e(S::Tinker, "stepback", K, "tinker stepback 0", "step threshold for backward steps, s (0: never step back)"),

@@ -781,17 +781,11 @@ impl Parser {
                 "monitor" => s.monitor = on,
                 "ntp" => s.ntp = on,
                 "stats" => s.stats = on,
-                "pps" => {}
-                w @ ("peer_clear_digest_early"
+                "pps"
+                | "peer_clear_digest_early"
                 | "unpeer_crypto_early"
                 | "unpeer_crypto_nak_early"
-                | "unpeer_digest_early") => {
-                    // ntp.org's switches with no "disable" twin worth a row
-                    if !on {
-                        continue;
-                    }
-                    let _ = w;
-                }
+                | "unpeer_digest_early" => {}
                 _ => {
                     self.skip_from(a, t, "not a system flag");
                     break;
