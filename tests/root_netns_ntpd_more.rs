@@ -171,7 +171,7 @@ fn root_netns_ntpd_dstadr_is_the_local_address_toward_each_source_as_ntpsec() {
         "{table}"
     );
     assert_eq!(
-        local_of("127.127.1.0").as_deref(),
+        local_of("LOCAL(0)").as_deref(),
         Some("127.0.0.1"),
         "{table}"
     );
