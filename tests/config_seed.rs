@@ -67,7 +67,8 @@ fn every_seed_line_parses_with_ntpds_warnings() {
             "{kw} at line {line} not reported: {diags:#?}"
         );
     }
-    assert_eq!(diags.len(), 3 + 7, "{diags:#?}");
+    // 3 unknown keywords, 7 ignored lines, `requestkey`, `statistics clockstats cryptostats`
+    assert_eq!(diags.len(), 3 + 7 + 3, "{diags:#?}");
 
     // The master's local clock: the lower-case fudge applies, stratum 10.
     let local: Vec<_> = c
@@ -180,19 +181,49 @@ fn seed_lines_as_printed_are_syntax_errors_at_the_right_column() {
         .iter()
         .map(|d| (d.location.line, d.location.column, d.severity))
         .collect();
-    // The blog's glued-on prose is not ntp.conf: ntpd rejects those lines too.
+    // The blog's glued-on prose is not ntp.conf. NTPsec keeps each directive up to the
+    // first word that cannot continue it and logs a syntax error; ntpkit does the same
+    // with a warning for every word it skips.
+    let first_skipped: Vec<(usize, Option<usize>)> = {
+        let mut v: Vec<(usize, Option<usize>)> = Vec::new();
+        for &(line, col, sev) in &at {
+            assert_eq!(sev, Severity::Warning, "line {line}");
+            if v.last().map(|l| l.0) != Some(line) {
+                v.push((line, col));
+            }
+        }
+        v
+    };
     assert_eq!(
-        at,
+        first_skipped,
         vec![
-            (1, Some(53), Severity::Error), // "//当前节点IP地址"
-            (2, Some(57), Severity::Error), // "//集群所在网段…"
-            (3, Some(53), Severity::Error), // "<==拒绝"
-            (4, Some(17), Severity::Error), // second "restrict"
-            (5, Some(22), Severity::Error), // second "server"
-            (8, Some(25), Severity::Error), // "<==放行"
+            (1, Some(53)), // "//当前节点IP地址"
+            (2, Some(57)), // "//集群所在网段…"
+            (3, Some(53)), // "<==拒绝"
+            (4, Some(17)), // second "restrict"
+            (5, Some(22)), // second "server"
+            (8, Some(25)), // "<==放行"
         ]
     );
-    // The clean lines in between still count.
-    assert_eq!(c.associations.len(), 1);
+    assert_eq!(at.len(), 18, "one warning per skipped word");
+    // What came before the prose counts: 127.127.1.0 and the first server of line 5.
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(c.associations.len(), 2);
+    assert_eq!(
+        c.associations[0].target,
+        Target::Address("59.124.196.83".parse().unwrap())
+    );
+    assert_eq!(c.restrictions.lookup(ip("::1")), RestrictFlags::NONE);
+    assert_eq!(
+        c.restrictions.lookup(ip("192.168.6.3")),
+        RestrictFlags::NOMODIFY
+            | RestrictFlags::NOTRAP
+            | RestrictFlags::NOPEER
+            | RestrictFlags::NOQUERY
+    );
+    let c = Config {
+        associations: c.associations[1..].to_vec(),
+        ..c
+    };
     assert_eq!(c.associations[0].refclock_stratum(), Some(10));
 }

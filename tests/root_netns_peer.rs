@@ -167,7 +167,7 @@ fn root_netns_peer_with_chronyd_full_symmetric_mode() {
     assert_eq!(ours.kind, 's', "{ours:?}");
     assert_eq!(ours.refid, "198.18.0.1", "{ours:?}");
     assert_ne!(ours.tally, '*', "{ours:?}");
-    let local = row(&ntpq_peers(&lan, 1, true), "127.127.1.0").expect("LOCAL row");
+    let local = row(&ntpq_peers(&lan, 1, true), "LOCAL(0)").expect("LOCAL row");
     assert_eq!(local.tally, '*', "{local:?}");
     // mode 6 peer variables: host mode 1, peer mode 1 (chronyd's own polls)
     let bin = common::ntpkit_bin();
@@ -348,7 +348,7 @@ fn root_netns_peer_mode1_from_an_unconfigured_host_gets_a_stateless_mode2_like_c
     // no association was mobilised for the stranger
     let table = ntpq_peers(&lan, 1, true);
     assert!(!table.contains("198.18.0.4"), "{table}");
-    assert!(row(&table, "127.127.1.0").is_some(), "{table}");
+    assert!(row(&table, "LOCAL(0)").is_some(), "{table}");
     // notrust: silence
     assert!(
         answer_to_mode1(&lan, 4, "198.18.0.3", xmt).is_none(),

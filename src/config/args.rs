@@ -80,14 +80,6 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// Error if anything is left on the line.
-    pub fn finish(&self) -> LineResult<()> {
-        match self.peek() {
-            None => Ok(()),
-            Some(t) => Err(self.error_at(t, format!("unexpected '{}'", t.text))),
-        }
-    }
-
     /// An unsigned integer (decimal, or hex with `0x` as ntpd's scanner allows) in `lo..=hi`.
     pub fn uint(&mut self, what: &str, lo: u64, hi: u64) -> LineResult<u64> {
         let t = self.expect(what)?;

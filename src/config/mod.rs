@@ -1,8 +1,10 @@
 //! ntp.conf (with includefile), keys file and drift file. Errors carry file:line.
 mod args;
+pub mod compat;
 pub mod diagnostic;
 pub mod drift;
 pub mod lexer;
+pub mod manual;
 pub mod model;
 pub mod ntp_conf;
 pub mod restrict;

@@ -15,6 +15,7 @@
 //! `/`). An included directory reads its `*.conf` files in name order (NTPsec).
 
 use super::args::{is_hostname, parse_ip, Args, LineResult};
+use super::compat::{self, Section, Support};
 use super::diagnostic::{ConfigError, Diagnostic, Location};
 use super::lexer::{self, Token};
 use super::model::*;
@@ -25,39 +26,9 @@ use std::path::{Path, PathBuf};
 /// ntpd's `MAXINCLUDELEVEL`: includes may nest this many levels below the main file.
 pub const MAX_INCLUDE_DEPTH: usize = 5;
 
-/// Directives ntpd knows that ntpkit recognises but does not implement.
-const UNIMPLEMENTED: &[&str] = &[
-    "automax",
-    "broadcast",
-    "broadcastclient",
-    "broadcastdelay",
-    "calldelay",
-    "crypto",
-    "delrestrict",
-    "device",
-    "dscp",
-    "ident",
-    "keysdir",
-    "leapsmearinterval",
-    "manycastclient",
-    "manycastserver",
-    "multicastclient",
-    "nts",
-    "phone",
-    "pollskewlist",
-    "refclock",
-    "reset",
-    "revoke",
-    "saveconfigdir",
-    "trap",
-    "ttl",
-    "unconfig",
-    "unpeer",
-    "unrestrict",
-];
-
-/// Every directive keyword this parser understands (for "did you mean" hints).
-const KNOWN: &[&str] = &[
+/// Directive keywords the parser acts on itself (the compatibility table lists them all;
+/// the table's other directives are "accepted, not implemented").
+const PARSED: &[&str] = &[
     "server",
     "pool",
     "peer",
@@ -136,6 +107,8 @@ restrict ::1
 struct Parser {
     config: Config,
     diags: Vec<Diagnostic>,
+    /// Keywords already reported as "accepted, not implemented" (once per load).
+    noted: std::collections::HashSet<(Section, &'static str)>,
     /// `fudge` lines, applied to their refclock associations at the end (any order).
     fudges: Vec<(u8, u8, Fudge, Location)>,
 }
@@ -214,16 +187,14 @@ impl Parser {
     }
 
     fn include(&mut self, args: &mut Args, depth: usize) -> Result<(), ConfigError> {
-        let tok = match args.path("file name after includefile").and_then(|t| {
-            args.finish()?;
-            Ok(t)
-        }) {
+        let tok = match args.path("file name after includefile") {
             Ok(t) => t,
             Err(d) => {
                 self.diags.push(d);
                 return Ok(());
             }
         };
+        self.end_line(args);
         let at = args.location(Some(tok.column));
         let mut path = PathBuf::from(&tok.text);
         if path.is_relative() {
@@ -276,7 +247,6 @@ impl Parser {
     }
 
     fn directive(&mut self, kw: &Token, a: &mut Args) -> LineResult<()> {
-        let warn = |a: &Args, msg: String| Diagnostic::warning(a.location(None), msg);
         if kw.quoted {
             return Err(a.error_at(kw, format!("expected a keyword, found \"{}\"", kw.text)));
         }
@@ -294,22 +264,25 @@ impl Parser {
                     self.config.driftfile = None;
                     return Ok(());
                 };
-                if !a.is_done() {
+                if a.peek()
+                    .is_some_and(|t| super::args::parse_float(&t.text).is_some())
+                {
                     a.float("drift wander threshold")?;
-                    a.finish()?;
                 }
+                self.end_line(a);
                 self.config.driftfile = Some(PathBuf::from(&p.text));
                 Ok(())
             }
             "nonvolatile" => {
                 let v = a.float("nonvolatile threshold")?;
-                a.finish()?;
+                self.end_line(a);
                 self.config.nonvolatile = Some(v);
+                self.note(a, Section::Directive, kw);
                 Ok(())
             }
             "keys" => {
                 let p = a.path("keys file name")?;
-                a.finish()?;
+                self.end_line(a);
                 self.config.keys_file = Some(PathBuf::from(&p.text));
                 self.config.keys_at = Some(a.location(Some(p.column)));
                 Ok(())
@@ -317,8 +290,9 @@ impl Parser {
             "trustedkey" => self.trustedkey(a),
             "requestkey" | "controlkey" => {
                 let id = a.uint("key id", 1, 65535)? as u32;
-                a.finish()?;
+                self.end_line(a);
                 if kw.text == "requestkey" {
+                    self.note(a, Section::Directive, kw);
                     self.config.request_key = Some(id);
                 } else {
                     self.config.control_key = Some(id);
@@ -329,14 +303,14 @@ impl Parser {
             "statistics" => self.statistics(a),
             "statsdir" => {
                 let p = a.path("statistics directory")?;
-                a.finish()?;
+                self.end_line(a);
                 self.config.statsdir = Some(PathBuf::from(&p.text));
                 Ok(())
             }
             "filegen" => self.filegen(a),
             "logfile" => {
                 let p = a.path("log file name")?;
-                a.finish()?;
+                self.end_line(a);
                 self.config.logfile = Some(PathBuf::from(&p.text));
                 Ok(())
             }
@@ -346,17 +320,18 @@ impl Parser {
                     a.expect("logconfig items")?;
                 }
                 self.config.logconfig.extend(items);
+                self.note(a, Section::Directive, kw);
                 Ok(())
             }
             "pidfile" => {
                 let p = a.path("pid file name")?;
-                a.finish()?;
+                self.end_line(a);
                 self.config.pidfile = Some(PathBuf::from(&p.text));
                 Ok(())
             }
             "leapfile" => {
                 let p = a.path("leap seconds file name")?;
-                a.finish()?;
+                self.end_line(a);
                 self.config.leapfile = Some(PathBuf::from(&p.text));
                 Ok(())
             }
@@ -364,24 +339,21 @@ impl Parser {
             "tos" => self.tos(a),
             "interface" | "nic" => self.interface(a),
             "rtcsync" => {
-                a.finish()?;
+                self.end_line(a);
                 self.config.rtcsync = true;
                 Ok(())
             }
             "mru" => self.mru(a),
             "setvar" => self.setvar(a),
-            w if UNIMPLEMENTED.contains(&w) => {
-                self.diags.push(warn(
-                    a,
-                    format!("'{w}' is not implemented by ntpkit; line ignored"),
-                ));
-                Ok(())
-            }
             w => {
+                if let Some(row) = compat::lookup(Section::Directive, w) {
+                    if row.support == Support::Warned && !PARSED.contains(&w) {
+                        self.note(a, Section::Directive, kw);
+                        return Ok(());
+                    }
+                }
                 let lower = w.to_ascii_lowercase();
-                let hint = if lower != w
-                    && (KNOWN.contains(&lower.as_str()) || UNIMPLEMENTED.contains(&lower.as_str()))
-                {
+                let hint = if lower != w && compat::lookup(Section::Directive, &lower).is_some() {
                     format!(" (keywords are case-sensitive: did you mean '{lower}'?)")
                 } else {
                     String::new()
@@ -392,6 +364,69 @@ impl Parser {
                 ));
                 Ok(())
             }
+        }
+    }
+
+    /// Report `tok` once per load if the compatibility table says it is accepted but not
+    /// implemented.
+    fn note(&mut self, a: &Args, section: Section, tok: &Token) {
+        self.note_name(a, section, &tok.text, tok.column);
+    }
+
+    fn note_name(&mut self, a: &Args, section: Section, name: &str, column: usize) {
+        let Some(row) = compat::lookup(section, name) else {
+            return;
+        };
+        // a directive ignored as a whole is reported on every line it drops
+        let whole_line = section == Section::Directive && !PARSED.contains(&row.name);
+        if row.support != Support::Warned || !(self.noted.insert((section, row.name)) || whole_line)
+        {
+            return;
+        }
+        let what = match section {
+            Section::Directive | Section::System => format!("'{}'", row.name),
+            Section::Association => format!("server option '{}'", row.name),
+            Section::Fudge => format!("fudge option '{}'", row.name),
+            Section::Restrict => format!("restrict flag '{}'", row.name),
+            Section::Tinker => format!("'tinker {}'", row.name),
+            Section::Tos => format!("'tos {}'", row.name),
+            Section::Statistics => format!("statistics '{}'", row.name),
+            Section::Filegen => format!("filegen option '{}'", row.name),
+            Section::Discard => format!("'discard {}'", row.name),
+            Section::Mru => format!("'mru {}'", row.name),
+            Section::KeyType => format!("key type '{}'", row.name),
+        };
+        self.diags.push(Diagnostic::warning(
+            a.location(Some(column)),
+            format!("{what} accepted, not implemented by ntpkit: {}", row.note),
+        ));
+    }
+
+    /// The end of a directive: anything left on the line is skipped with a warning per
+    /// token and the directive stands, as NTPsec's parser keeps a command that is complete
+    /// when an unexpected token comes.
+    fn end_line(&mut self, a: &mut Args) {
+        let rest = a.rest();
+        self.skipped(a, rest, "not part of the directive");
+    }
+
+    /// `first` (already taken) and the rest of the line are skipped, each with a warning;
+    /// what came before them stands.
+    fn skip_from(&mut self, a: &mut Args, first: &Token, why: &str) {
+        let rest = a.rest();
+        self.skipped(a, std::slice::from_ref(first), why);
+        self.skipped(a, rest, "after a skipped word");
+    }
+
+    fn skipped(&mut self, a: &Args, tokens: &[Token], why: &str) {
+        for t in tokens {
+            self.diags.push(Diagnostic::warning(
+                a.location(Some(t.column)),
+                format!(
+                    "'{}' skipped ({why}); the line is kept up to it, as ntpd does",
+                    t.text
+                ),
+            ));
         }
     }
 
@@ -433,8 +468,11 @@ impl Parser {
         assoc.family = family;
         let mut minpoll_tok = None;
         let mut maxpoll_tok = None;
-        let mut unimplemented = Vec::new();
         while let Some(opt) = a.next() {
+            if opt.quoted {
+                self.skip_from(a, opt, &format!("not a {} option", kind_name(kind)));
+                break;
+            }
             match opt.text.as_str() {
                 "key" => assoc.key = Some(a.uint("key id", 1, 65535)? as u32),
                 "version" => assoc.version = a.uint("version", 1, 4)? as u8,
@@ -455,23 +493,16 @@ impl Parser {
                     maxpoll_tok = Some(opt);
                     assoc.maxpoll = a.int("maxpoll", -128, 127)? as i8;
                 }
-                "autokey" | "nts" | "ident" => unimplemented.push(opt),
+                "autokey" | "nts" => {}
+                "ident" => {
+                    a.expect("group name after ident")?;
+                }
                 _ => {
-                    return Err(a.error_at(
-                        opt,
-                        format!("unknown {} option '{}'", kind_name(kind), opt.text),
-                    ))
+                    self.skip_from(a, opt, &format!("not a {} option", kind_name(kind)));
+                    break;
                 }
             }
-        }
-        for opt in unimplemented {
-            self.diags.push(Diagnostic::warning(
-                a.location(Some(opt.column)),
-                format!(
-                    "option '{}' is not implemented by ntpkit; ignored",
-                    opt.text
-                ),
-            ));
+            self.note(a, Section::Association, opt);
         }
         for (tok, value, name) in [
             (minpoll_tok, &mut assoc.minpoll, "minpoll"),
@@ -538,8 +569,12 @@ impl Parser {
                     let i = usize::from(opt.text.as_bytes()[4] - b'1');
                     f.flags[i] = Some(a.bool01(&opt.text)?);
                 }
-                _ => return Err(a.error_at(opt, format!("unknown fudge option '{}'", opt.text))),
+                _ => {
+                    self.skip_from(a, opt, "not a fudge option");
+                    break;
+                }
             }
+            self.note(a, Section::Fudge, opt);
         }
         self.fudges.push((driver, unit, f, a.location(None)));
         Ok(())
@@ -617,9 +652,13 @@ impl Parser {
                 }
                 w => match RestrictFlags::from_keyword(w) {
                     Some(f) => flags |= f,
-                    None => return Err(a.error_at(opt, format!("unknown restrict flag '{w}'"))),
+                    None => {
+                        self.skip_from(a, opt, "not a restrict flag");
+                        break;
+                    }
                 },
             }
+            self.note(a, Section::Restrict, opt);
         }
         let r: &mut Restrictions = &mut self.config.restrictions;
         match what {
@@ -652,8 +691,12 @@ impl Parser {
                 "average" => d.average = a.uint("average", 0, 16)? as u8,
                 "minimum" => d.minimum = a.uint("minimum", 0, u32::MAX.into())? as u32,
                 "monitor" => d.monitor = a.uint("monitor", 0, u32::MAX.into())? as u32,
-                w => return Err(a.error_at(opt, format!("unknown discard option '{w}'"))),
+                _ => {
+                    self.skip_from(a, opt, "not a discard option");
+                    break;
+                }
             }
+            self.note(a, Section::Discard, opt);
         }
         self.config.discard = d;
         Ok(())
@@ -765,15 +808,14 @@ impl Parser {
                 | "peer_clear_digest_early"
                 | "unpeer_crypto_early"
                 | "unpeer_crypto_nak_early"
-                | "unpeer_digest_early" => self.diags.push(Diagnostic::warning(
-                    a.location(Some(t.column)),
-                    format!(
-                        "system flag '{}' is not implemented by ntpkit; ignored",
-                        t.text
-                    ),
-                )),
-                w => return Err(a.error_at(t, format!("unknown system flag '{w}'"))),
+                | "unpeer_digest_early" => {}
+                _ => {
+                    self.skip_from(a, t, "not a system flag");
+                    break;
+                }
             }
+            let verb = if on { "enable" } else { "disable" };
+            self.note_name(a, Section::System, &format!("{verb} {}", t.text), t.column);
         }
         self.config.system = s;
         Ok(())
@@ -784,17 +826,18 @@ impl Parser {
         if names.is_empty() {
             a.expect("statistics names (loopstats, peerstats, …)")?;
         }
-        for t in names {
+        for (i, t) in names.iter().enumerate() {
             if !STATISTICS_NAMES.contains(&t.text.as_str()) {
-                return Err(a.error_at(t, format!("unknown statistics '{}'", t.text)));
+                self.skipped(a, &names[i..i + 1], "not a statistics name");
+                self.skipped(a, &names[i + 1..], "after a skipped word");
+                break;
             }
-        }
-        for t in names {
             self.config
                 .filegens
                 .entry(t.text.clone())
                 .or_default()
                 .enabled = true;
+            self.note(a, Section::Statistics, t);
         }
         Ok(())
     }
@@ -829,8 +872,14 @@ impl Parser {
                 "nolink" => g.link = false,
                 "enable" => g.enabled = true,
                 "disable" => g.enabled = false,
-                w => return Err(a.error_at(opt, format!("unknown filegen option '{w}'"))),
+                _ => {
+                    self.skip_from(a, opt, "not a filegen option");
+                    break;
+                }
             }
+        }
+        if g.enabled {
+            self.note(a, Section::Statistics, name);
         }
         self.config.filegens.insert(name.text.clone(), g);
         Ok(())
@@ -852,9 +901,13 @@ impl Parser {
                 "stepback" => &mut t.stepback,
                 "stepfwd" => &mut t.stepfwd,
                 "stepout" => &mut t.stepout,
-                w => return Err(a.error_at(opt, format!("unknown tinker variable '{w}'"))),
+                _ => {
+                    self.skip_from(a, opt, "not a tinker variable");
+                    break;
+                }
             };
             *slot = Some(a.float(&opt.text)?);
+            self.note(a, Section::Tinker, opt);
         }
         self.config.tinker = t;
         Ok(())
@@ -880,13 +933,16 @@ impl Parser {
                 "orphanwait" => t.orphanwait = a.float("orphanwait")?,
                 "bcpollbstep" => {
                     a.float("bcpollbstep")?;
-                    self.diags.push(Diagnostic::warning(
-                        a.location(Some(opt.column)),
-                        "tos bcpollbstep (broadcast) is not implemented by ntpkit; ignored",
-                    ));
                 }
-                w => return Err(a.error_at(opt, format!("unknown tos variable '{w}'"))),
+                "basedate" => {
+                    a.expect("date after basedate")?;
+                }
+                _ => {
+                    self.skip_from(a, opt, "not a tos variable");
+                    break;
+                }
             }
+            self.note(a, Section::Tos, opt);
         }
         self.config.tos = t;
         Ok(())
@@ -920,7 +976,7 @@ impl Parser {
                 }
             }
         };
-        a.finish()?;
+        self.end_line(a);
         self.config.interfaces.push(InterfaceRule {
             action,
             matches,
@@ -947,12 +1003,14 @@ impl Parser {
         }
         while let Some(opt) = a.next() {
             if !KEYS.contains(&opt.text.as_str()) {
-                return Err(a.error_at(opt, format!("unknown mru setting '{}'", opt.text)));
+                self.skip_from(a, opt, "not an mru setting");
+                break;
             }
             settings.push((
                 opt.text.clone(),
                 a.uint(&opt.text, 0, u32::MAX.into())? as u32,
             ));
+            self.note(a, Section::Mru, opt);
         }
         self.config.mru.extend(settings);
         Ok(())
@@ -1051,6 +1109,16 @@ mod tests {
         Config::parse_str(text, Path::new("/etc/ntp.conf")).expect("no fatal error")
     }
 
+    /// Without the "accepted, not implemented" notes (tested on their own).
+    fn parse_quiet(text: &str) -> (Config, Vec<Diagnostic>) {
+        let (c, d) = parse(text);
+        let d = d
+            .into_iter()
+            .filter(|d| !d.message.contains("accepted, not implemented"))
+            .collect();
+        (c, d)
+    }
+
     fn one_diag(text: &str) -> Diagnostic {
         let (_, d) = parse(text);
         assert_eq!(d.len(), 1, "{d:?}");
@@ -1059,7 +1127,7 @@ mod tests {
 
     #[test]
     fn server_options() {
-        let (c, d) = parse(
+        let (c, d) = parse_quiet(
             "server -4 time.example.com key 7 version 3 prefer minpoll 4 maxpoll 8 iburst burst noselect true mode 5\n",
         );
         assert!(d.is_empty(), "{d:?}");
@@ -1092,8 +1160,9 @@ mod tests {
 
     #[test]
     fn local_clock_with_fudge_in_any_order() {
-        let (c, d) =
-            parse("fudge 127.127.1.0 stratum 10 refid GPS time1 0.5 flag1 1\nserver 127.127.1.0\n");
+        let (c, d) = parse_quiet(
+            "fudge 127.127.1.0 stratum 10 refid GPS time1 0.5 flag1 1\nserver 127.127.1.0\n",
+        );
         assert!(d.is_empty(), "{d:?}");
         let a = &c.associations[0];
         assert!(a.is_local_clock());
@@ -1141,7 +1210,12 @@ mod tests {
         assert!(d.iter().all(|d| d.severity == Severity::Warning));
         assert!(d[0].message.contains("driver 20"));
         assert_eq!(d[1].location.line, 2);
-        assert!(d[2].to_string().contains("'crypto' is not implemented"));
+        assert!(
+            d[2].to_string()
+                .contains("'crypto' accepted, not implemented by ntpkit"),
+            "{}",
+            d[2]
+        );
     }
 
     #[test]
@@ -1170,6 +1244,82 @@ mod tests {
         assert_eq!(d.location.column, Some(53));
         let d = one_diag("server 192.168.6.3//x\n");
         assert!(d.message.contains("bad address"));
+    }
+
+    /// NTPsec keeps a command that is complete when an unexpected word comes (bison's
+    /// default reduction) and logs a syntax error; a word missing inside an option drops
+    /// the line. Checked against NTPsec 1.2.2's ntpd (`ntpq -pn` of the same file).
+    #[test]
+    fn trailing_words_are_skipped_and_the_directive_kept_as_ntpsec_does() {
+        let (c, d) = parse(
+            "server 198.18.0.2 prefer <==以这部主机为最优先的server\n\
+             server 198.18.0.3 server 198.18.0.4 # 3.默认的\n\
+             restrict default kod nomodify notrap nopeer noquery <==拒绝 IPv4 的用户\n\
+             restrict -6 ::1 restrict 192.168.100.0 mask 255.255.255.0 nomodify <==放行\n\
+             server 198.18.0.5 iburst bogus minpoll 4\n\
+             server 198.18.0.6 minpoll x\n\
+             driftfile /var/lib/ntp/drift junk\n",
+        );
+        let servers: Vec<String> = c
+            .associations
+            .iter()
+            .map(|a| match &a.target {
+                Target::Address(ip) => ip.to_string(),
+                t => format!("{t:?}"),
+            })
+            .collect();
+        assert_eq!(servers, ["198.18.0.2", "198.18.0.3", "198.18.0.5"]);
+        assert!(c.associations[0].prefer);
+        assert!(c.associations[2].iburst);
+        assert_eq!(c.associations[2].minpoll, 6, "minpoll came after the skip");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(c
+            .restrictions
+            .lookup(ip("203.0.113.1"))
+            .contains(RestrictFlags::NOQUERY));
+        assert_eq!(c.restrictions.lookup(ip("::1")), RestrictFlags::NONE);
+        // the second restrict on line 4 was skipped: the LAN gets the default entry
+        assert_eq!(
+            c.restrictions.lookup(ip("192.168.100.7")),
+            c.restrictions.lookup(ip("203.0.113.1"))
+        );
+        assert_eq!(
+            c.driftfile.as_deref(),
+            Some(Path::new("/var/lib/ntp/drift"))
+        );
+        // one warning per skipped word, at its column; one error for the broken minpoll
+        let at = |line: usize| -> Vec<(usize, Severity)> {
+            d.iter()
+                .filter(|d| d.location.line == line)
+                .map(|d| (d.location.column.unwrap(), d.severity))
+                .collect()
+        };
+        assert_eq!(at(1), [(26, Severity::Warning)]);
+        assert_eq!(at(2), [(19, Severity::Warning), (26, Severity::Warning)]);
+        assert_eq!(at(3).len(), 3);
+        assert_eq!(at(4).len(), 6);
+        assert_eq!(at(5).len(), 3);
+        assert_eq!(at(6), [(27, Severity::Error)]);
+        assert_eq!(at(7), [(30, Severity::Warning)]);
+        assert!(d[0].to_string().starts_with(
+            "/etc/ntp.conf:1:26: warning: '<==以这部主机为最优先的server' skipped (not a server option)"
+        ), "{}", d[0]);
+    }
+
+    #[test]
+    fn not_implemented_keywords_are_reported_once_each() {
+        let (_, d) = parse(
+            "server 192.0.2.1 xleave\nserver 192.0.2.2 xleave\ntinker allan 1500\n\
+             tinker allan 1000\nenable kernel\nstatistics loopstats sysstats cryptostats\n",
+        );
+        let msgs: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        assert_eq!(msgs.len(), 4, "{msgs:#?}");
+        assert!(msgs[0].starts_with(
+            "/etc/ntp.conf:1:18: warning: server option 'xleave' accepted, not implemented"
+        ));
+        assert!(msgs[1].contains(":3:8: warning: 'tinker allan' accepted"));
+        assert!(msgs[2].contains(":5:8: warning: 'enable kernel' accepted"));
+        assert!(msgs[3].contains(":6:31: warning: statistics 'cryptostats' accepted"));
     }
 
     #[test]
@@ -1230,7 +1380,7 @@ mod tests {
 
     #[test]
     fn keys_and_trustedkey_ranges() {
-        let (c, d) = parse(
+        let (c, d) = parse_quiet(
             "keys /etc/ntp/keys\ntrustedkey 4 8 42 (100 ... 105) (200...201)\nrequestkey 8\ncontrolkey 9\n",
         );
         assert!(d.is_empty(), "{d:?}");
@@ -1250,7 +1400,7 @@ mod tests {
 
     #[test]
     fn misc_directives() {
-        let (c, d) = parse(
+        let (c, d) = parse_quiet(
             "driftfile /var/lib/ntp/drift\n\
              disable monitor kernel\nenable calibrate\n\
              statistics loopstats peerstats\nstatsdir /var/log/ntpstats/\n\

@@ -137,6 +137,7 @@ pub fn settings_from(config: Config) -> Settings {
         loopstats: stat_enabled("loopstats"),
         peerstats: stat_enabled("peerstats"),
         rtcsync,
+        setvars: config.setvars.clone(),
         builtin: config.builtin,
         config: Arc::new(config),
     }
@@ -169,6 +170,8 @@ pub fn engine_config(
     if let Some(p) = t.panic {
         step.panic_threshold = p;
     }
+    step.step_back = t.stepback;
+    step.step_fwd = t.stepfwd;
     EngineConfig {
         step,
         initial_frequency_ppm: t.freq.or(drift),
@@ -177,6 +180,10 @@ pub fn engine_config(
         orphan_wait: tos.orphanwait,
         min_sane: tos.minsane as usize,
         max_dist: tos.maxdist,
+        min_dist: tos.mindist,
+        min_clock: tos.minclock as usize,
+        stratum_floor: tos.floor,
+        stratum_ceiling: tos.ceiling,
         seed: now_ntp().0 ^ std::process::id() as u64,
         leap_table: settings.config.leapfile.as_deref().and_then(load_leapfile),
         ..EngineConfig::default()

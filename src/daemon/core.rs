@@ -33,6 +33,8 @@ use crate::wire::time::{NtpTimestamp, UnixTime};
 
 /// The drift file is rewritten this often while synchronised (ntpd: hourly).
 const DRIFT_WRITE_SECS: u64 = 3600;
+/// A sysstats line is written this often (ntpd: hourly).
+const SYSSTATS_SECS: u64 = 3600;
 /// At most this many ephemeral passive associations at once (a bound on what
 /// authenticated strangers can make us keep).
 const MAX_EPHEMERAL: usize = 8;
@@ -115,6 +117,9 @@ pub struct Core {
     last_rec: HashMap<AssocId, NtpTimestamp>,
     loopstats: Option<StatsFile>,
     peerstats: Option<StatsFile>,
+    rawstats: Option<StatsFile>,
+    /// The sysstats file and the counters as of its last line.
+    sysstats: Option<(StatsFile, super::sysstats::SysStats)>,
     once: bool,
     /// `--observe-only` or `disable ntp` (as opposed to observe-only forced by EPERM).
     asked_observe_only: bool,
@@ -248,10 +253,15 @@ impl Core {
                 .unwrap_or_default();
             on.then(|| StatsFile::new(&stats_dir, name, &gen))
         };
+        let enabled = |name: &str| {
+            settings.config.system.stats && settings.config.enabled_stats().any(|(n, _)| n == name)
+        };
         let responder = Responder::new(keys.clone(), settings.config.control_key, random_secret());
         let mut core = Core {
             loopstats: open_stats("loopstats", settings.loopstats),
             peerstats: open_stats("peerstats", settings.peerstats),
+            rawstats: open_stats("rawstats", enabled("rawstats")),
+            sysstats: open_stats("sysstats", enabled("sysstats")).map(|f| (f, Default::default())),
             responder,
             engine,
             clock,
@@ -327,7 +337,11 @@ impl Core {
                             client_fallback: false,
                             ephemeral: false,
                             key: None,
-                            srchost: None,
+                            // NTPsec sends a clock's name; its ntpq shows it and type `l`
+                            srchost: match a.target {
+                                Target::Refclock { unit, .. } => Some(format!("LOCAL({unit})")),
+                                _ => None,
+                            },
                             authentic: false,
                             local: Some(IpAddr::from([127, 0, 0, 1])),
                             pool: None,
@@ -689,6 +703,22 @@ impl Core {
         if self.elapsed % DRIFT_WRITE_SECS == 0 && self.engine.system_status().synchronized {
             self.write_drift();
         }
+        if self.elapsed % SYSSTATS_SECS == 0 {
+            self.record_sysstats();
+        }
+    }
+
+    /// The hourly sysstats line: the counters since the previous one.
+    fn record_sysstats(&mut self) {
+        let Some((f, last)) = self.sysstats.as_mut() else {
+            return;
+        };
+        let now = super::sysstats::SysStats::read(&self.shared.counters, self.elapsed);
+        let t = UnixTime::now();
+        if let Err(e) = f.append(t, &stats::sysstats_line(t, &now, last)) {
+            log::debug(&format!("sysstats: {e}"));
+        }
+        *last = now;
     }
 
     fn act(&mut self, actions: Vec<Action>) {
@@ -884,6 +914,22 @@ impl Core {
                 return;
             }
         }
+        if let Some(f) = self.rawstats.as_mut() {
+            let t = UnixTime::now();
+            let dst = info.local.map(|a| a.to_string()).unwrap_or_default();
+            let line = stats::rawstats_line(
+                t,
+                &stats::RawSample {
+                    src: &r.src.ip().to_string(),
+                    dst: &dst,
+                    header: &decoded.packet.header,
+                    dst_ts: r.rx,
+                },
+            );
+            if let Err(e) = f.append(t, &line) {
+                log::debug(&format!("rawstats: {e}"));
+            }
+        }
         let actions = self.engine.handle_packet(id, &decoded.packet.header, r.rx);
         self.act(actions);
         self.record_peerstats(id);
@@ -1049,7 +1095,9 @@ impl Core {
                     vars: view::peer_vars(&p, &source, self.dstadr(info, server_port)),
                 })
             })
-            .collect();
+            .collect::<Vec<PeerView>>();
+        let mut peers = peers;
+        peers.extend(self.unresolved_rows());
         DaemonView {
             now,
             status,
@@ -1058,7 +1106,31 @@ impl Core {
             mru: view::mru_rows(&self.shared),
             sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed)
                 .with_monitor(&self.shared, now),
+            setvars: self.settings.setvars.clone(),
         }
+    }
+
+    /// A row for each `pool` line and each name not resolved yet (NTPsec's `.POOL.` and
+    /// `.DNS.` rows), so `ntpq -p` shows the configured names before DNS answers.
+    fn unresolved_rows(&self) -> Vec<PeerView> {
+        self.pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.name.is_empty())
+            .filter_map(|(i, p)| {
+                let id = view::UNRESOLVED_ID_BASE.checked_add(u16::try_from(i).ok()?)?;
+                if self.assocs.contains_key(&crate::engine::AssocId(id)) {
+                    return None;
+                }
+                Some(view::unresolved_peer(
+                    id,
+                    &p.name,
+                    p.assoc.kind == AssociationKind::Pool,
+                    p.assoc.family == Some(AddressFamily::V6),
+                    p.assoc.minpoll,
+                ))
+            })
+            .collect()
     }
 
     /// Where an association's packets arrive (`dstadr`, `dstport`): the local address of

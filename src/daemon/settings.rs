@@ -123,6 +123,9 @@ pub struct Settings {
     pub loopstats: bool,
     pub peerstats: bool,
     pub rtcsync: bool,
+    /// `setvar NAME = VALUE [default]` (and ntpd's `--var` / `--dvar`): extra system
+    /// variables for mode 6, shown by `ntpq -c rv` when `default`, else read by name.
+    pub setvars: Vec<crate::config::SetVar>,
     /// True when no file was read and the built-in default is in use.
     pub builtin: bool,
     /// The concrete restrict table behind `access` (for `restrict source`, which adds
@@ -147,6 +150,7 @@ impl Default for Settings {
             loopstats: false,
             peerstats: false,
             rtcsync: false,
+            setvars: Vec::new(),
             builtin: false,
             restrictions: None,
             config: Arc::new(crate::config::Config::default()),

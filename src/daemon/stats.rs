@@ -1,6 +1,7 @@
-//! Statistics files in ntpd's classic line formats (`statistics loopstats peerstats`,
-//! `statsdir`, `filegen … type day link`), as ntp.org's `record_loop_stats` and
-//! `record_peer_stats` write them, so existing plotting scripts keep working.
+//! Statistics files in ntpd's classic line formats (`statistics loopstats peerstats
+//! rawstats sysstats`, `statsdir`, `filegen … type day link`), as ntp.org's and NTPsec's
+//! `record_*_stats` write them (NTPsec's ntp.conf(5) documents each field), so existing
+//! plotting scripts keep working.
 
 use crate::wire::time::civil_from_days;
 use std::fs::{File, OpenOptions};
@@ -47,6 +48,80 @@ pub fn peerstats_line(
 ) -> String {
     let (mjd, secs) = day_and_seconds(t);
     format!("{mjd} {secs:.3} {peer} {status_word:x} {offset:.9} {delay:.9} {dispersion:.9} {jitter:.9}\n")
+}
+
+/// An NTP timestamp as rawstats prints it: NTP seconds with 9 decimals.
+fn ntp_seconds(t: crate::wire::time::NtpTimestamp) -> String {
+    let frac = (u64::from(t.fraction()) * 1_000_000_000) >> 32;
+    format!("{}.{frac:09}", t.seconds())
+}
+
+/// One reply as rawstats records it (NTPsec): the timestamps as received, before any
+/// filtering.
+pub struct RawSample<'a> {
+    pub src: &'a str,
+    pub dst: &'a str,
+    pub header: &'a crate::wire::packet::Header,
+    /// Our receive time (t4).
+    pub dst_ts: crate::wire::time::NtpTimestamp,
+}
+
+/// One rawstats line: MJD, seconds, source, destination, origin, receive, transmit and
+/// destination timestamps, leap, version, mode, stratum, poll, precision, root delay, root
+/// dispersion (s), refid, lost and dropped packet counts (0: not counted here) and the
+/// BOGON flags in hex (0: the packet was accepted).
+pub fn rawstats_line(t: UnixTime, r: &RawSample) -> String {
+    let (mjd, secs) = day_and_seconds(t);
+    let h = r.header;
+    let refid = if h.stratum <= 1 || h.stratum >= 16 {
+        format!(".{}.", h.reference_id.ascii())
+    } else {
+        h.reference_id.dotted()
+    };
+    format!(
+        "{mjd} {secs:.3} {} {} {} {} {} {} {} {} {} {} {} {} {:.6} {:.6} {refid} 0 0 0\n",
+        r.src,
+        r.dst,
+        ntp_seconds(h.origin_ts),
+        ntp_seconds(h.receive_ts),
+        ntp_seconds(h.transmit_ts),
+        ntp_seconds(r.dst_ts),
+        h.leap.bits(),
+        h.version,
+        h.mode as u8,
+        h.stratum,
+        h.poll,
+        h.precision,
+        h.root_delay.to_seconds(),
+        h.root_dispersion.to_seconds(),
+    )
+}
+
+/// One sysstats line (NTPsec, hourly): MJD, seconds, then the counters since the last
+/// line: seconds covered, packets received, processed, current version, older versions,
+/// access denied, bad length or format, bad authentication, declined, rate exceeded,
+/// kisses sent, NTPv1 received (not counted apart from the older versions: 0).
+pub fn sysstats_line(
+    t: UnixTime,
+    now: &super::sysstats::SysStats,
+    last: &super::sysstats::SysStats,
+) -> String {
+    let (mjd, secs) = day_and_seconds(t);
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    format!(
+        "{mjd} {secs:.3} {} {} {} {} {} {} {} {} {} {} {} 0\n",
+        d(now.uptime, last.uptime),
+        d(now.received, last.received),
+        d(now.processed, last.processed),
+        d(now.this_version, last.this_version),
+        d(now.old_version, last.old_version),
+        d(now.restricted, last.restricted),
+        d(now.bad_format, last.bad_format),
+        d(now.bad_auth, last.bad_auth),
+        d(now.declined, last.declined),
+        d(now.limited, last.limited),
+        d(now.kod_sent, last.kod_sent),
+    )
 }
 
 /// The file name suffix of a generation at time `t` (ntpd's filegen naming).
@@ -142,6 +217,65 @@ mod tests {
                 0.000021002
             ),
             "61369 3600.125 192.0.2.10 961a -0.000034120 0.000512004 0.000950101 0.000021002\n"
+        );
+    }
+
+    #[test]
+    fn rawstats_and_sysstats_lines_have_ntpsecs_fields() {
+        use crate::wire::packet::{Header, Leap, Mode, RefId};
+        use crate::wire::time::{NtpShort, NtpTimestamp};
+        let t = UnixTime::new(1_795_568_400, 125_000_000);
+        let ts = |s: u32| NtpTimestamp(((s as u64) << 32) | (1 << 31));
+        let h = Header {
+            leap: Leap::NoWarning,
+            version: 4,
+            mode: Mode::Server,
+            stratum: 1,
+            poll: 6,
+            precision: -20,
+            root_delay: NtpShort::from_seconds(0.000244),
+            root_dispersion: NtpShort::from_seconds(0.000488),
+            reference_id: RefId::from_ascii("GPS"),
+            reference_ts: ts(10),
+            origin_ts: ts(100),
+            receive_ts: ts(101),
+            transmit_ts: ts(102),
+        };
+        let line = rawstats_line(
+            t,
+            &RawSample {
+                src: "198.18.0.2",
+                dst: "198.18.0.1",
+                header: &h,
+                dst_ts: ts(103),
+            },
+        );
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f.len(), 20, "{line}");
+        assert_eq!(&f[..4], ["61369", "3600.125", "198.18.0.2", "198.18.0.1"]);
+        assert_eq!(f[4], "100.500000000");
+        assert_eq!(f[7], "103.500000000");
+        assert_eq!(&f[8..14], ["0", "4", "4", "1", "6", "-20"]);
+        assert_eq!(f[16], ".GPS.");
+        assert_eq!(&f[17..], ["0", "0", "0"]);
+
+        let last = crate::daemon::sysstats::SysStats {
+            uptime: 100,
+            received: 10,
+            ..Default::default()
+        };
+        let now = crate::daemon::sysstats::SysStats {
+            uptime: 3700,
+            received: 25,
+            processed: 12,
+            this_version: 20,
+            old_version: 5,
+            kod_sent: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            sysstats_line(t, &now, &last),
+            "61369 3600.125 3600 15 12 20 5 0 0 0 0 0 1 0\n"
         );
     }
 

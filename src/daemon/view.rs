@@ -28,6 +28,8 @@ pub struct DaemonView {
     pub mru: Vec<MruRow>,
     /// Packet counters (`ss_*`, `ntpq -c sysstats`).
     pub sysstats: super::sysstats::SysStats,
+    /// `setvar` / `--var` / `--dvar` variables, after the built-in ones.
+    pub setvars: Vec<crate::config::SetVar>,
 }
 
 /// ntpd's version string as `ntpq -c rv` shows it.
@@ -172,6 +174,62 @@ pub fn local_clock_peer(
     }
 }
 
+/// First association id of the rows for names not resolved yet (one per `pool` line, and
+/// per `server` line whose name has no address yet), clear of the engine's ids, which
+/// count up from 1.
+pub const UNRESOLVED_ID_BASE: u16 = 0xff00;
+
+/// A `pool` line, or a `server`/`peer` name still unresolved, as NTPsec shows it: address
+/// 0.0.0.0 (:: for `-6`), the name in `srchost`, stratum 16, refid `POOL` (ntpq's type
+/// `p`) or `DNS`, never reached. NTPsec keeps the pool's row for the life of the daemon.
+pub fn unresolved_peer(assoc_id: u16, name: &str, pool: bool, v6: bool, poll: i8) -> PeerView {
+    let zero: std::net::IpAddr = if v6 {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    };
+    let status = PeerStatus {
+        flags: peer_flags::CONFIG | if pool { peer_flags::BCAST } else { 0 },
+        select: Select::Reject,
+        event_count: 1,
+        event: 1, // mobilize
+    };
+    let vars = PeerVars {
+        srcadr: SocketAddr::new(zero, 0),
+        dstadr: SocketAddr::new(zero, 0),
+        srchost: Some(name.to_string()),
+        leap: 3,
+        stratum: 16,
+        precision: -24,
+        rootdelay_ms: 0.0,
+        rootdisp_ms: 0.0,
+        refid: if pool { "POOL" } else { "DNS" }.to_string(),
+        reftime: NtpTimestamp::ZERO,
+        rec: NtpTimestamp::ZERO,
+        reach: 0,
+        unreach: 0,
+        hmode: 3,
+        pmode: 0,
+        hpoll: poll,
+        ppoll: poll,
+        headway: 0,
+        flash: 0x1400, // peer_dist, peer_unreach, as NTPsec
+        keyid: 0,
+        offset_ms: 0.0,
+        delay_ms: 0.0,
+        dispersion_ms: 16000.0,
+        jitter_ms: 0.0,
+        filtdelay_ms: vec![0.0; 8],
+        filtoffset_ms: vec![0.0; 8],
+        filtdisp_ms: vec![16000.0; 8],
+    };
+    PeerView {
+        assoc_id,
+        status,
+        vars,
+    }
+}
+
 /// Where an association points, as the daemon knows it (the engine knows only addresses).
 pub struct Source {
     pub addr: SocketAddr,
@@ -224,6 +282,25 @@ pub fn peer_vars(
     }
 }
 
+/// `setvar` lines as mode 6 system variables, as NTPsec sends them: a value with a space
+/// (written in quotes) goes out quoted (`owner="The Boss"`), a plain word as it is
+/// (`hidden=42`).
+pub fn setvar_vars(setvars: &[crate::config::SetVar]) -> Vec<Var> {
+    use crate::control::server::VarValue;
+    setvars
+        .iter()
+        .map(|s| Var {
+            name: std::borrow::Cow::Owned(s.name.clone()),
+            value: if s.value.is_empty() || s.value.contains([' ', '\t', ',', '=', '"']) {
+                VarValue::Quoted(s.value.replace('"', ""))
+            } else {
+                VarValue::Text(s.value.clone())
+            },
+            default: s.default,
+        })
+        .collect()
+}
+
 /// The MRU list of all shards, most recent first.
 pub fn mru_rows(shared: &Shared) -> Vec<MruRow> {
     let mut rows: Vec<MruRow> = shared
@@ -258,6 +335,7 @@ impl ControlState for DaemonView {
     fn system_vars(&self) -> Vec<Var> {
         let mut vars = self.system.to_vars();
         vars.extend(self.sysstats.vars());
+        vars.extend(setvar_vars(&self.setvars));
         vars
     }
     fn associations(&self) -> Vec<(u16, PeerStatus)> {
@@ -271,5 +349,60 @@ impl ControlState for DaemonView {
     }
     fn mru(&self) -> Vec<MruRow> {
         self.mru.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SetVar;
+
+    fn text(vars: &[Var]) -> Vec<(String, String, bool)> {
+        vars.iter()
+            .map(|v| (v.name.to_string(), format!("{:?}", v.value), v.default))
+            .collect()
+    }
+
+    #[test]
+    fn a_pool_line_is_a_pool_row_as_ntpsec_shows_it() {
+        let row = unresolved_peer(UNRESOLVED_ID_BASE, "0.debian.pool.ntp.org", true, false, 6);
+        assert_eq!(
+            row.status.encode(),
+            0x8811,
+            "conf, bcast, reject, 1 event, mobilize"
+        );
+        let vars = text(&row.vars.to_vars());
+        let get = |n: &str| vars.iter().find(|v| v.0 == n).unwrap().1.clone();
+        assert_eq!(get("srcadr"), "Text(\"0.0.0.0\")");
+        assert_eq!(get("srchost"), "Quoted(\"0.debian.pool.ntp.org\")");
+        assert_eq!(get("refid"), "Text(\"POOL\")");
+        assert_eq!(get("stratum"), "Int(16)");
+        let row = unresolved_peer(UNRESOLVED_ID_BASE + 1, "ntp.example", false, true, 6);
+        assert_eq!(row.status.encode(), 0x8011);
+        assert_eq!(row.vars.refid, "DNS");
+        assert!(row.vars.srcadr.is_ipv6());
+    }
+
+    #[test]
+    fn setvars_quote_values_with_spaces_and_keep_their_default_mark() {
+        let vars = setvar_vars(&[
+            SetVar {
+                name: "owner".into(),
+                value: "The Boss".into(),
+                default: true,
+            },
+            SetVar {
+                name: "hidden".into(),
+                value: "42".into(),
+                default: false,
+            },
+        ]);
+        assert_eq!(
+            text(&vars),
+            [
+                ("owner".into(), "Quoted(\"The Boss\")".into(), true),
+                ("hidden".into(), "Text(\"42\")".into(), false)
+            ]
+        );
     }
 }

@@ -177,7 +177,8 @@ impl Discipline {
             self.phase = Phase::Running;
             return Decision::Adjust(Vec::new());
         }
-        let stepping = policy.step_threshold > 0.0 && abs > policy.step_threshold;
+        let threshold = policy.threshold_for(offset);
+        let stepping = threshold > 0.0 && abs > threshold;
         let mut commands = Vec::new();
         let new_base = (est.frequency * 1e6).clamp(-self.max_frequency_ppm, self.max_frequency_ppm);
         let wander = new_base - self.base_ppm;

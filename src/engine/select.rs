@@ -103,6 +103,10 @@ pub struct SelectParams {
     pub max_combine: usize,
     /// Our clock's precision (seconds): floor for the system jitter.
     pub system_precision: f64,
+    /// Sources of a stratum below this are rejected (`tos floor`, 1).
+    pub floor: u8,
+    /// Sources at or above this stratum are rejected (`tos ceiling`, 16).
+    pub ceiling: u8,
 }
 
 impl Default for SelectParams {
@@ -115,6 +119,8 @@ impl Default for SelectParams {
             maxclock: 10,
             max_combine: 10,
             system_precision: 0.0,
+            floor: 1,
+            ceiling: MAXSTRAT,
         }
     }
 }
@@ -169,7 +175,11 @@ pub fn reject_reason(c: &Candidate, distance: f64, params: &SelectParams) -> Opt
         Some(RejectReason::Unreachable)
     } else if c.leap == Leap::Unsync {
         Some(RejectReason::Unsynchronized)
-    } else if c.stratum == 0 || c.stratum >= MAXSTRAT {
+    } else if c.stratum == 0
+        || c.stratum >= MAXSTRAT
+        || c.stratum < params.floor
+        || c.stratum >= params.ceiling
+    {
         Some(RejectReason::Stratum)
     } else if c.loops_to_us {
         Some(RejectReason::Loop)
@@ -548,6 +558,24 @@ mod tests {
         assert_eq!(s.sys_peer, None);
         assert!(s.outcomes.is_empty());
         assert_eq!((s.offset, s.jitter), (0.0, 0.0));
+    }
+
+    #[test]
+    fn tos_floor_and_ceiling_reject_by_stratum() {
+        let params = SelectParams {
+            floor: 2,
+            ceiling: 4,
+            ..SelectParams::default()
+        };
+        let at = |stratum| Candidate {
+            stratum,
+            ..cand(0.0)
+        };
+        let why = |c: &Candidate| reject_reason(c, root_distance(c, 0.001), &params);
+        assert_eq!(why(&at(1)), Some(RejectReason::Stratum));
+        assert_eq!(why(&at(2)), None);
+        assert_eq!(why(&at(3)), None);
+        assert_eq!(why(&at(4)), Some(RejectReason::Stratum));
     }
 
     #[test]

@@ -446,6 +446,10 @@ impl Engine {
             .collect();
         let params = SelectParams {
             maxdist: self.config.max_dist,
+            mindist: self.config.min_dist,
+            minclock: self.config.min_clock.max(1),
+            floor: self.config.stratum_floor,
+            ceiling: self.config.stratum_ceiling,
             minsane: self.config.min_sane.max(1),
             system_precision,
             ..SelectParams::default()

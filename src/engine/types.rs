@@ -134,6 +134,22 @@ pub struct StepPolicy {
     /// Whether steps are allowed after the initial synchronisation. Even then a step never
     /// goes backwards: negative offsets are slewed.
     pub step_after_start: bool,
+    /// `tinker stepback` / `tinker stepfwd`: the threshold for a step backwards / forwards
+    /// (a positive offset steps forwards), over `step_threshold`; 0 never steps that way.
+    pub step_back: Option<f64>,
+    pub step_fwd: Option<f64>,
+}
+
+impl StepPolicy {
+    /// The step threshold for a correction of `offset` s (0: never step that way).
+    pub fn threshold_for(&self, offset: f64) -> f64 {
+        let by_direction = if offset < 0.0 {
+            self.step_back
+        } else {
+            self.step_fwd
+        };
+        by_direction.unwrap_or(self.step_threshold)
+    }
 }
 
 impl Default for StepPolicy {
@@ -144,6 +160,8 @@ impl Default for StepPolicy {
             panic_threshold: 1000.0,
             allow_first_panic: false,
             step_after_start: true,
+            step_back: None,
+            step_fwd: None,
         }
     }
 }
@@ -172,6 +190,13 @@ pub struct EngineConfig {
     pub min_sane: usize,
     /// `tos maxdist`: selection threshold on root distance, s.
     pub max_dist: f64,
+    /// `tos mindist`: root distance floor in selection, s.
+    pub min_dist: f64,
+    /// `tos minclock`: clustering stops pruning at this many survivors.
+    pub min_clock: usize,
+    /// `tos floor` / `tos ceiling`: sources below floor or at/above ceiling are rejected.
+    pub stratum_floor: u8,
+    pub stratum_ceiling: u8,
     /// Assumed oscillator wander (random-walk frequency noise, fraction per √s); the
     /// estimator adapts from here.
     pub wander: f64,
@@ -194,6 +219,10 @@ impl Default for EngineConfig {
             orphan_wait: 300.0,
             min_sane: 1,
             max_dist: 1.5,
+            min_dist: 0.001,
+            min_clock: 3,
+            stratum_floor: 1,
+            stratum_ceiling: 16,
             wander: 1e-8,
             seed: 0x6e74_706b_6974,
             leap_table: None,
@@ -370,5 +399,24 @@ impl SystemStatus {
             | ((self.sync_source as u16 & 0x3f) << 8)
             | ((self.event_count.min(15) as u16) << 4)
             | (self.last_event as u16 & 0xf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stepback_and_stepfwd_override_the_step_threshold_by_direction() {
+        let p = StepPolicy {
+            step_back: Some(0.0),
+            step_fwd: Some(2.0),
+            ..StepPolicy::default()
+        };
+        assert_eq!(p.threshold_for(-5.0), 0.0);
+        assert_eq!(p.threshold_for(5.0), 2.0);
+        let p = StepPolicy::default();
+        assert_eq!(p.threshold_for(-5.0), 0.128);
+        assert_eq!(p.threshold_for(5.0), 0.128);
     }
 }
