@@ -19,6 +19,7 @@ pub mod client;
 pub mod config_bridge;
 pub mod core;
 pub mod interfaces;
+pub mod listen;
 pub mod pool;
 pub mod stats;
 pub mod sysstats;
