@@ -1,5 +1,6 @@
-//! Simulation tests: the engine against simulated servers in virtual time, fixed seeds,
-//! loose bounds (the accuracy goals are measured by `ntpsim --table`, not asserted here).
+//! Simulation tests: the engine against simulated servers in virtual time, fixed seeds.
+//! The accuracy class the README claims is asserted in one place, [`accuracy`]; the other
+//! bounds only say "converged", "not followed", etc.
 
 use ntpkit::sim::{run, Scenario, ServerFault, SimConfig, SimResult};
 use ntpkit::wire::packet::Leap;
@@ -18,11 +19,62 @@ fn short(mut c: SimConfig, duration: f64) -> SimConfig {
     c
 }
 
+/// The README's simulation table (`ntpsim --table`: median of seeds 1–10, 40000 s, the
+/// presets' defaults) as bounds on seeds 1–3: twice the headline figure, so a regression
+/// of the engine (a 5× one certainly) fails here while tuning within the class does not.
+/// Whoever moves the README's figures moves these with them. (Checked 2026-12-01: with
+/// the estimator's delay window cut from 32 samples to 1, S1 seed 1 goes from 33.0 to
+/// 92.4 µs and S2 from 174 to 1706 µs; both fail here, while the bounds these replaced,
+/// 300 and 3000 µs, let both through.)
+mod accuracy {
+    /// Seeds the bounds are asserted on (their figures today: S1 33.0 / 26.8 / 30.5 µs,
+    /// S2 174.2 / 113.9 / 146.5 µs, S3 2 / 2 / 2 s).
+    pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=3;
+    /// README "S1 LAN, RMS offset": 29.7 µs.
+    pub const S1_RMS_OFFSET_US: f64 = 2.0 * 29.7;
+    /// README "S2 WAN, RMS offset": 139.9 µs.
+    pub const S2_RMS_OFFSET_US: f64 = 2.0 * 139.9;
+    /// README "S3 (+0.1 s), settle below 1 ms": 2 s, no backward step.
+    pub const S3_SETTLE_S: f64 = 2.0 * 2.0;
+}
+
+#[test]
+fn accuracy_class_of_the_readme() {
+    for seed in accuracy::SEEDS {
+        let s1 = run(&scenario(Scenario::S1, seed));
+        assert!(
+            s1.rms_offset_us < accuracy::S1_RMS_OFFSET_US,
+            "S1 seed {seed}: RMS offset {:.1} µs, class < {} µs: {s1:?}",
+            s1.rms_offset_us,
+            accuracy::S1_RMS_OFFSET_US
+        );
+        let s2 = run(&scenario(Scenario::S2, seed));
+        assert!(
+            s2.rms_offset_us < accuracy::S2_RMS_OFFSET_US,
+            "S2 seed {seed}: RMS offset {:.1} µs, class < {} µs: {s2:?}",
+            s2.rms_offset_us,
+            accuracy::S2_RMS_OFFSET_US
+        );
+        let s3 = run(&scenario(Scenario::S3, seed));
+        assert!(
+            s3.settle_1ms_s.is_some_and(|s| s <= accuracy::S3_SETTLE_S),
+            "S3 seed {seed}: settled below 1 ms at {:?} s, class ≤ {} s: {s3:?}",
+            s3.settle_1ms_s,
+            accuracy::S3_SETTLE_S
+        );
+        assert_eq!(
+            (s3.steps, s3.backward_steps),
+            (0, 0),
+            "S3 seed {seed}: {s3:?}"
+        );
+    }
+}
+
 #[test]
 fn lan_converges_and_stays_within_a_millisecond() {
     for seed in 1..=3 {
         let r = run(&scenario(Scenario::S1, seed));
-        assert!(r.rms_offset_us < 300.0, "seed {seed}: {r:?}");
+        // (the RMS offset's class: accuracy_class_of_the_readme)
         assert!(r.max_abs_offset_us < 2000.0, "seed {seed}: {r:?}");
         assert!(
             r.settle_1ms_s.is_some_and(|s| s < 3000.0),
@@ -42,7 +94,9 @@ fn lan_converges_and_stays_within_a_millisecond() {
 #[test]
 fn wan_converges() {
     let r = run(&scenario(Scenario::S2, 1));
-    assert!(r.rms_offset_us < 3000.0, "{r:?}");
+    // (the RMS offset's class: accuracy_class_of_the_readme)
+    assert!(r.settle_1ms_s.is_some(), "{r:?}");
+    assert!(r.synchronized_at_end, "{r:?}");
     assert!(r.packets_sent <= 625);
 }
 

@@ -29,11 +29,14 @@ pub struct ClientNet {
 
 impl ClientNet {
     /// Bind the sockets (ephemeral ports) and start a reader task per socket on the
-    /// current runtime; replies arrive on the returned channel.
+    /// current runtime; replies arrive on the returned channel. A family whose socket
+    /// cannot be had (whatever the error) is logged and left out; the error comes only
+    /// when no wanted family works.
     pub fn start(v4: bool, v6: bool) -> io::Result<(ClientNet, mpsc::Receiver<Reply>)> {
         // bounded: spoofed floods are dropped instead of queued
         let (tx, rx) = mpsc::channel(256);
         let mut net = ClientNet { v4: None, v6: None };
+        let mut last_error = None;
         for (want, addr) in [(v4, "0.0.0.0:0"), (v6, "[::]:0")] {
             if !want {
                 continue;
@@ -45,11 +48,11 @@ impl ClientNet {
             };
             let sock = match netio::bind_udp(&spec) {
                 Ok(s) => Arc::new(s),
-                Err(e) if addr.starts_with('[') => {
-                    log::debug(&format!("no IPv6 client socket: {e}"));
+                Err(e) => {
+                    log::notice(&format!("no client socket on {addr}: {e}"));
+                    last_error = Some(e);
                     continue;
                 }
-                Err(e) => return Err(e),
             };
             sock.set_nonblocking(true)?;
             spawn_reader(sock.clone(), tx.clone())?;
@@ -59,7 +62,10 @@ impl ClientNet {
                 net.v4 = Some(sock);
             }
         }
-        Ok((net, rx))
+        match last_error {
+            Some(e) if net.v4.is_none() && net.v6.is_none() => Err(e),
+            _ => Ok((net, rx)),
+        }
     }
 
     /// The local port our requests to `dst`'s family leave from.

@@ -20,6 +20,7 @@ pub mod config_bridge;
 pub mod core;
 pub mod flags;
 pub mod interfaces;
+pub mod listen;
 pub mod pool;
 pub mod privilege;
 pub mod stats;

@@ -1,7 +1,7 @@
 //! The daemon's life: configuration, sockets, daemonising, privileges, the main loop (timers,
 //! signals, packets the fast path hands over) and an orderly exit.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -10,13 +10,12 @@ use tokio::sync::mpsc;
 
 use super::client;
 use super::core::{Core, Preloaded, Resolved};
-use super::interfaces;
+use super::listen::{self, Listener};
 use super::log;
 use super::mru::Mru;
-use super::netio::{self, BindSpec};
 use super::process::{self, PidFile, StartupPipe};
 use super::server::{self, Handoff, Round, Shared};
-use super::settings::{listen_addresses, Options, Settings};
+use super::settings::{Options, Settings};
 use super::status::{measure_precision, SystemStatus};
 use crate::clock::{ClockError, KernelClock, ObserveOnlyClock, SyncStatus, SystemClock};
 
@@ -26,16 +25,17 @@ pub const EXIT_FAILURE: i32 = 1;
 /// Packets the fast path may queue for the main loop before it drops them.
 const HANDOFF_QUEUE: usize = 1024;
 
-/// One bound server socket.
-struct Listener {
-    sock: Arc<UdpSocket>,
-    label: String,
-}
-
 /// Run the daemon with already-loaded settings. Returns the process exit code.
 pub fn run(opts: Options, settings: Settings) -> i32 {
     let precision = measure_precision();
-    let (listeners, drops) = match bind_all(&opts, &settings) {
+    let per_addr = if opts.single_thread {
+        1
+    } else {
+        worker_count(&opts)
+    };
+    let bound = listen::plan(&opts, &settings)
+        .and_then(|plan| listen::bind_all(&plan, per_addr, &mut listen::Kernel));
+    let (listeners, drops) = match bound {
         Ok(l) => l,
         Err(e) => {
             log::error(&e);
@@ -168,130 +168,6 @@ fn worker_count(opts: &Options) -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
         .min(4)
-}
-
-/// (address, device, drop-only, label).
-type ToBind = (SocketAddr, Option<String>, bool, String);
-
-/// What to open: `-I` names (ntpd: these replace every `interface` rule), else the
-/// config's `interface` rules applied to the host's addresses, else the wildcards.
-fn bind_plan(opts: &Options, settings: &Settings) -> Result<Vec<ToBind>, String> {
-    let rules = &settings.config.interfaces;
-    if !opts.interfaces.is_empty() || rules.is_empty() {
-        if !opts.interfaces.is_empty() && !rules.is_empty() {
-            log::notice("-I given: the configuration's interface rules are not used");
-        }
-        return Ok(listen_addresses(opts.families, &opts.interfaces, opts.port)
-            .into_iter()
-            .map(|(addr, device)| {
-                let label = match &device {
-                    Some(d) => format!("{addr}%{d}"),
-                    None => addr.to_string(),
-                };
-                (addr, device, false, label)
-            })
-            .collect());
-    }
-    let addresses = interfaces::local_addresses()
-        .map_err(|e| format!("cannot list the network interfaces: {e}"))?;
-    Ok(
-        interfaces::plan(rules, opts.families, opts.port, &addresses)
-            .into_iter()
-            // -L: no virtual interfaces (eth0:1 style names)
-            .filter(|p| !(opts.novirtualips && p.interface.contains(':')))
-            .map(|p| {
-                let label = format!("{} {}", p.interface, p.addr);
-                (p.addr, None, p.drop, label)
-            })
-            .collect(),
-    )
-}
-
-/// Bind the serving sockets (groups per address, for the fast path's threads) and the
-/// drop-only ones (`interface drop`: opened, everything arriving discarded).
-type Bound = (Vec<Vec<Listener>>, Vec<Listener>);
-
-fn bind_all(opts: &Options, settings: &Settings) -> Result<Bound, String> {
-    let per_addr = if opts.single_thread {
-        1
-    } else {
-        worker_count(opts)
-    };
-    let mut groups = Vec::new();
-    let mut drops = Vec::new();
-    for (addr, device, drop, label) in bind_plan(opts, settings)? {
-        if drop {
-            let spec = BindSpec {
-                addr,
-                device,
-                reuse_port: false,
-            };
-            match netio::bind_udp(&spec) {
-                Ok(s) => {
-                    log::info(&format!("Listen and drop on {label}"));
-                    drops.push(Listener {
-                        sock: Arc::new(s),
-                        label,
-                    });
-                }
-                Err(e) => log::warn(&format!("cannot bind {label} (drop): {e}")),
-            }
-            continue;
-        }
-        // Port 0 (tests): let the first socket pick, the rest of the group join it.
-        if addr.port() != 0 {
-            if let Err(e) = netio::check_port_free(addr) {
-                if addr.is_ipv6() && opts.families.v4() && is_no_ipv6(&e) {
-                    log::notice(&format!("IPv6 not available here, serving IPv4 only ({e})"));
-                    continue;
-                }
-                return Err(format!("cannot bind {label}: {e}"));
-            }
-        }
-        let mut group = Vec::new();
-        let mut bound = addr;
-        for _ in 0..per_addr {
-            let spec = BindSpec {
-                addr: bound,
-                device: device.clone(),
-                reuse_port: per_addr > 1,
-            };
-            match netio::bind_udp(&spec) {
-                Ok(s) => {
-                    bound = s.local_addr().unwrap_or(bound);
-                    group.push(Listener {
-                        sock: Arc::new(s),
-                        label: label.clone(),
-                    });
-                }
-                Err(e) if addr.is_ipv6() && opts.families.v4() && is_no_ipv6(&e) => {
-                    log::notice(&format!("IPv6 not available here, serving IPv4 only ({e})"));
-                    break;
-                }
-                Err(e) => return Err(format!("cannot bind {label}: {e}")),
-            }
-        }
-        if !group.is_empty() {
-            log::info(&format!(
-                "Listen normally on {} ({} socket{})",
-                group[0].label,
-                group.len(),
-                if group.len() == 1 { "" } else { "s" }
-            ));
-            groups.push(group);
-        }
-    }
-    if groups.is_empty() {
-        return Err("no address to listen on".into());
-    }
-    Ok((groups, drops))
-}
-
-fn is_no_ipv6(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
-    )
 }
 
 /// The clock the daemon disciplines: observe-only with `--observe-only` or `disable ntp`;

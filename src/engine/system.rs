@@ -662,8 +662,10 @@ impl Engine {
 
     /// The system peer stays only while it can still be selected: reachable, synchronised
     /// (leap not 3, stratum below 16), not demobilised, and its root distance below
-    /// `maxdist` (three polls without a reply put a 16 s dummy into its clock filter, as in
-    /// ntpd, which takes it past). Otherwise it is dropped at once (the next sample from
+    /// `maxdist` (from the third poll without a reply on, each silent poll puts a 16 s dummy
+    /// into its clock filter, as in ntpd; with the default maxdist a filter of eight real
+    /// samples passes it at the fifth dummy, the seventh silent poll, one of two real
+    /// samples at the first). Otherwise it is dropped at once (the next sample from
     /// any other source selects a new one) instead of lingering until some other source
     /// happens to answer.
     fn check_sys_peer(&mut self, t: f64, actions: &mut Vec<Action>) {

@@ -106,13 +106,17 @@ impl Adjtime {
 
     /// The drift correction due at RTC time `systime`:
     /// `(systime - last_adj_time) * factor / 86400 + not_adjusted`, split into whole
-    /// seconds (floor) and microseconds as util-linux does.
+    /// seconds (floor) and microseconds as util-linux does. Beyond ±2^63 s the seconds
+    /// saturate (the microseconds stay in 0..1e6); a NaN (from a file with infinities) is
+    /// no correction.
     pub fn drift_correction(&self, systime: i64) -> Timeval {
         // in f64, as util-linux's (double) cast: times read from the file may be anything
         let exact = (systime as f64 - self.last_adj_time as f64) * self.drift_factor / SECS_PER_DAY
             + self.not_adjusted;
-        let sec = exact.floor() as i64;
-        Timeval::new(sec, ((exact - sec as f64) * 1e6) as i64)
+        let floor = exact.floor();
+        // the fraction from the f64 floor, not from the saturated i64 (which would leave
+        // the whole excess in the microseconds)
+        Timeval::new(floor as i64, ((exact - floor) * 1e6) as i64)
     }
 
     /// Record that the RTC was just set to true time `now` (a calibration). With
