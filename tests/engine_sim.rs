@@ -290,3 +290,57 @@ fn across_the_2036_era_boundary_nothing_changes() {
         );
     }
 }
+
+/// Issue 13: with the kernel backend's limits (±50 000 ppm, simulated exactly) and a drift
+/// compensation of the same sign as the start-up slew (+0.1 s ahead: slew down; +10 ppm
+/// fast: drift down), the slew is planned within the limits and only what the clock
+/// accepted is booked: every seed settles within seconds and never steps backwards.
+#[test]
+fn startup_slew_at_the_kernels_limits_settles_in_seconds_every_seed() {
+    use ntpkit::engine::EngineConfig;
+    use ntpkit::sim::run_with;
+    let drift_file = EngineConfig {
+        initial_frequency_ppm: Some(-10.0),
+        ..EngineConfig::default()
+    };
+    for seed in 1..=20 {
+        for (what, engine) in [
+            ("learnt drift", EngineConfig::default()),
+            ("drift file", drift_file.clone()),
+        ] {
+            let r = run_with(&short(scenario(Scenario::S3, seed), 2500.0), engine);
+            assert_eq!(r.backward_steps, 0, "seed {seed}, {what}: {r:?}");
+            assert!(
+                r.settle_1ms_s.is_some_and(|s| s <= 6.0),
+                "seed {seed}, {what}: {r:?}"
+            );
+        }
+    }
+}
+
+/// An engine told the clock takes more than it does (a wrong declaration) has commands
+/// refused: it books only what the clock did, so it still converges (slower) instead of
+/// believing in corrections that never happened.
+#[test]
+fn refused_clock_commands_are_not_booked() {
+    use ntpkit::clock::ClockLimits;
+    use ntpkit::engine::EngineConfig;
+    use ntpkit::sim::run_with;
+    let engine = EngineConfig {
+        clock_limits: ClockLimits {
+            max_frequency_ppm: 200_000.0,
+            max_drift_ppm: 500.0,
+        },
+        initial_slew_ppm: 100_000.0,
+        ..EngineConfig::default()
+    };
+    for seed in 1..=5 {
+        let r = run_with(&short(scenario(Scenario::S3, seed), 4000.0), engine.clone());
+        assert_eq!(r.steps, 0, "seed {seed}: {r:?}");
+        assert!(
+            r.settle_1ms_s.is_some_and(|s| s <= 30.0),
+            "seed {seed}: {r:?}"
+        );
+        assert!(r.rms_offset_us < 300.0, "seed {seed}: {r:?}");
+    }
+}

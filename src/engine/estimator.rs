@@ -70,6 +70,8 @@ pub struct Estimator {
     delays: VecDeque<f64>,
     samples: u64,
     outliers_in_row: u32,
+    /// The outliers in a row so far: on a reset they are the evidence for the new state.
+    outliers: Vec<Measurement>,
     /// Floor on the measurement variance (timestamp precision), s².
     noise_floor: f64,
     /// Offset residual RMS (jitter) as an exponential average, s².
@@ -94,6 +96,7 @@ impl Estimator {
             delays: VecDeque::with_capacity(DELAY_WINDOW),
             samples: 0,
             outliers_in_row: 0,
+            outliers: Vec::with_capacity(OUTLIERS_BEFORE_RESET as usize),
             noise_floor: precision * precision,
             residual_var: 0.0,
             nis_avg: 1.0,
@@ -169,6 +172,63 @@ impl Estimator {
         self.residual_var = r;
     }
 
+    /// The source really moved (a run of outliers): restart the offset at the first of
+    /// them and learn from all of them. If they drift apart at a rate the frequency does
+    /// not explain (beyond 3σ of that rate's own noise), the frequency was wrong as well:
+    /// its uncertainty widens to that rate, so the outliers correct it instead of the
+    /// next honest samples being rejected against a confidently wrong frequency.
+    fn reset_from_outliers(&mut self) {
+        let run = std::mem::take(&mut self.outliers);
+        let Some(first) = run.first().copied() else {
+            return;
+        };
+        let points: Vec<(f64, f64, f64)> = run
+            .iter()
+            .map(|o| {
+                let r = self.measurement_var(o.delay);
+                (o.time, o.raw_offset - self.predict(o.time).0, r)
+            })
+            .collect();
+        let n = points.len() as f64;
+        let t_mean = points.iter().map(|p| p.0).sum::<f64>() / n;
+        let i_mean = points.iter().map(|p| p.1).sum::<f64>() / n;
+        let stt: f64 = points.iter().map(|p| (p.0 - t_mean).powi(2)).sum();
+        let mut frequency_var = self.p[1][1];
+        if stt > 0.0 {
+            let slope = points
+                .iter()
+                .map(|p| (p.0 - t_mean) * (p.1 - i_mean))
+                .sum::<f64>()
+                / stt;
+            let r_mean = points.iter().map(|p| p.2).sum::<f64>() / n;
+            let slope_var = r_mean / stt;
+            if slope * slope > 9.0 * slope_var {
+                frequency_var = frequency_var.max(slope * slope + slope_var);
+            }
+        }
+        self.p[1][1] = frequency_var;
+        self.restart(&first, points[0].2);
+        for m in &run[1..] {
+            let r = self.measurement_var(m.delay);
+            let (x, y, p) = self.predict(m.time);
+            self.correct(m.time, m.raw_offset - x, x, y, p, r);
+        }
+    }
+
+    /// The Kalman measurement update with the prediction (x, y, p) at `time`.
+    fn correct(&mut self, time: f64, innovation: f64, x: f64, y: f64, p: [[f64; 2]; 2], r: f64) {
+        let s = p[0][0] + r;
+        let k0 = p[0][0] / s;
+        let k1 = p[1][0] / s;
+        self.x = x + k0 * innovation;
+        self.y = y + k1 * innovation;
+        self.p = [
+            [(1.0 - k0) * p[0][0], (1.0 - k0) * p[0][1]],
+            [p[1][0] - k1 * p[0][0], p[1][1] - k1 * p[0][1]],
+        ];
+        self.time = time;
+    }
+
     /// Follow the oscillator's real wander: innovations persistently larger than the
     /// filter predicts mean the frequency moves more than assumed (and smaller, less).
     /// The normalised innovation squared averages 1 when the model is right; the
@@ -214,24 +274,18 @@ impl Estimator {
             && innovation * innovation > OUTLIER_SIGMAS * OUTLIER_SIGMAS * s
         {
             self.outliers_in_row += 1;
+            self.outliers.push(*m);
             if self.outliers_in_row >= OUTLIERS_BEFORE_RESET {
                 self.outliers_in_row = 0;
-                self.restart(m, r);
+                self.reset_from_outliers();
                 self.samples += 1;
                 return Outcome::Reset;
             }
             return Outcome::Outlier;
         }
         self.outliers_in_row = 0;
-        let k0 = p[0][0] / s;
-        let k1 = p[1][0] / s;
-        self.x = x + k0 * innovation;
-        self.y = y + k1 * innovation;
-        self.p = [
-            [(1.0 - k0) * p[0][0], (1.0 - k0) * p[0][1]],
-            [p[1][0] - k1 * p[0][0], p[1][1] - k1 * p[0][1]],
-        ];
-        self.time = m.time;
+        self.outliers.clear();
+        self.correct(m.time, innovation, x, y, p, r);
         self.samples += 1;
         self.residual_var += (innovation * innovation - self.residual_var) / 8.0;
         self.adapt_wander(innovation * innovation / s);
@@ -305,5 +359,32 @@ mod tests {
         }
         assert_eq!(last, Outcome::Reset);
         assert!((e.estimate_at(368.0).offset - 0.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_reset_learns_a_frequency_the_outliers_show() {
+        // Confident at frequency 0 after a long run of exact samples...
+        let mut e = Estimator::new(1e-8, 0.0, 1e-6, 1e-9);
+        for i in 0..40 {
+            e.update(&Measurement {
+                time: i as f64 * 2.0,
+                raw_offset: 0.0,
+                delay: 1e-4,
+            });
+        }
+        // ...then the raw offsets run away at 50 ppm (what a correction booked but never
+        // made looks like): after the reset the frequency follows them.
+        let mut last = Outcome::Accepted;
+        for i in 1..=8 {
+            let t = 80.0 + i as f64 * 2.0;
+            last = e.update(&Measurement {
+                time: t,
+                raw_offset: 0.01 + 50e-6 * (t - 80.0),
+                delay: 1e-4,
+            });
+        }
+        assert_eq!(last, Outcome::Accepted);
+        let est = e.estimate_at(96.0);
+        assert!((est.frequency - 50e-6).abs() < 1e-6, "{est:?}");
     }
 }

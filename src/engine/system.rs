@@ -82,7 +82,8 @@ impl Engine {
     /// A new engine; `now` is the current clock reading.
     pub fn new(config: EngineConfig, now: NtpTimestamp) -> Engine {
         let initial = config.initial_frequency_ppm.unwrap_or(0.0);
-        let discipline = Discipline::new(0.0, initial, config.max_frequency_ppm);
+        let discipline =
+            Discipline::new(0.0, initial, config.max_frequency_ppm, config.clock_limits);
         Engine {
             fuzz: Fuzz(config.seed),
             epoch: now,
@@ -236,8 +237,8 @@ impl Engine {
         if !self.started {
             self.started = true;
             match self.config.initial_frequency_ppm {
-                Some(ppm) => {
-                    actions.push(Action::Clock(ClockCommand::SetFrequency { ppm }));
+                Some(_) => {
+                    actions.push(Action::Clock(self.discipline.initial_command()));
                     self.system_event(SystemEvent::FreqSet, &mut actions);
                 }
                 None => self.system_event(SystemEvent::FreqNotSet, &mut actions),
@@ -734,6 +735,28 @@ impl Engine {
             self.root_delay = 0.0;
             self.root_dispersion = 0.0;
             self.system_event(SystemEvent::NoSysPeer, actions);
+        }
+    }
+
+    /// The clock's answer to a command this engine issued: the command as the clock
+    /// carried it out ([`crate::engine::apply_clock_command`]'s result: a frequency rounded
+    /// to the clock's resolution) or its refusal. The engine books only what the clock did
+    /// (a refused frequency leaves the clock where it was, a refused step never happened)
+    /// and plans again from there. A driver that never answers is taken to have carried
+    /// out every command as given.
+    pub fn clock_result(
+        &mut self,
+        requested: &ClockCommand,
+        result: &Result<ClockCommand, crate::clock::ClockError>,
+    ) {
+        let t = self.last_now;
+        let applied = result.as_ref().ok();
+        if self.discipline.clock_result(t, requested, applied) {
+            return;
+        }
+        if let (ClockCommand::SetLeap(_), Err(_)) = (requested, result) {
+            // not armed after all: the next update asks again
+            self.commanded_leap = Leap::Unsync;
         }
     }
 

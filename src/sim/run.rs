@@ -4,9 +4,7 @@
 use super::rng::Rng;
 use super::scenario::{ServerFault, SimConfig};
 use crate::clock::{SimulatedClock, SystemClock};
-use crate::engine::{
-    Action, AssocId, ClockCommand, Engine, EngineConfig, SelectCode, SourceConfig,
-};
+use crate::engine::{Action, AssocId, Engine, EngineConfig, SelectCode, SourceConfig};
 use crate::wire::packet::{Header, Leap, Mode, RefId};
 use crate::wire::time::{NtpShort, NtpTimestamp, UnixTime};
 use std::cmp::Ordering;
@@ -308,7 +306,10 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                         },
                     });
                 }
-                Action::Clock(cmd) => apply(&mut clock, cmd),
+                Action::Clock(cmd) => {
+                    let result = crate::engine::apply_clock_command(&mut clock, cmd);
+                    engine.clock_result(&cmd, &result);
+                }
                 Action::Demobilize { assoc, .. } => {
                     if let Some(k) = ids.iter().position(|i| *i == assoc) {
                         demobilized.push(k + 1);
@@ -354,10 +355,6 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
         unsynchronized_expected_s: unsynchronized_expected,
         resynchronized_at_s: resynchronized_at,
     }
-}
-
-fn apply(clock: &mut SimulatedClock, cmd: ClockCommand) {
-    let _ = crate::engine::apply_clock_command(clock, cmd);
 }
 
 /// The true time at which the clock will read `ts` (rate ≈ 1 is close enough for
