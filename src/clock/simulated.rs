@@ -79,6 +79,19 @@ impl SimulatedClock {
         self.oscillator_error + self.frequency_ppm * 1e-6
     }
 
+    /// UTC inserted (+1) or deleted (−1) a leap second now: an armed clock follows it
+    /// (the kernel repeats or skips the second and disarms); otherwise the clock is that
+    /// much off UTC from now on.
+    pub fn leap_second(&mut self, direction: f64) {
+        let armed = match self.leap {
+            Leap::Insert => 1.0,
+            Leap::Delete => -1.0,
+            _ => 0.0,
+        };
+        self.offset += direction - armed;
+        self.leap = Leap::NoWarning;
+    }
+
     /// Steps taken so far: (true time, step size).
     pub fn steps(&self) -> &[(f64, f64)] {
         &self.steps

@@ -23,6 +23,9 @@ const OUTLIERS_BEFORE_RESET: u32 = 4;
 /// Samples over which the innovation statistics are averaged before the assumed wander
 /// is adjusted.
 const NIS_AVERAGING: f64 = 32.0;
+/// Step of log q per sample in the wander learning, and the cap on one sample's NIS.
+const WANDER_GAIN: f64 = 0.05;
+const NIS_CAP: f64 = 10.0;
 /// Bounds on the random-walk noise density (wander 1e-10 … 1e-6 per √s).
 const MIN_Q: f64 = 1e-20;
 const MAX_Q: f64 = 1e-12;
@@ -76,9 +79,10 @@ pub struct Estimator {
     noise_floor: f64,
     /// Offset residual RMS (jitter) as an exponential average, s².
     residual_var: f64,
-    /// Average normalised innovation squared, and samples since q last changed.
+    /// Average normalised innovation squared (kept for diagnosis).
     nis_avg: f64,
-    nis_count: u32,
+    /// Average information (1/variance) of the accepted samples, 1/s².
+    info_avg: f64,
 }
 
 impl Estimator {
@@ -100,8 +104,33 @@ impl Estimator {
             noise_floor: precision * precision,
             residual_var: 0.0,
             nis_avg: 1.0,
-            nis_count: 0,
+            info_avg: 0.0,
         }
+    }
+
+    /// The noise of one sample as the estimator weighs it: the inverse of the samples'
+    /// average information (low-delay samples count for much more), s².
+    pub fn noise_var(&self) -> f64 {
+        if self.info_avg > 0.0 {
+            1.0 / self.info_avg
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// The random-walk frequency noise density believed now (fraction² per s).
+    pub fn wander_var(&self) -> f64 {
+        self.q
+    }
+
+    /// Time of the latest sample taken in.
+    pub fn time(&self) -> f64 {
+        self.time
+    }
+
+    /// Samples taken so far.
+    pub fn samples(&self) -> u64 {
+        self.samples
     }
 
     pub fn is_ready(&self) -> bool {
@@ -231,25 +260,17 @@ impl Estimator {
 
     /// Follow the oscillator's real wander: innovations persistently larger than the
     /// filter predicts mean the frequency moves more than assumed (and smaller, less).
-    /// The normalised innovation squared averages 1 when the model is right; the
-    /// thresholds are wide so that the noise of a 32-sample average does not move q
-    /// needlessly (measured: no loss at the right wander, 3x better at 10x the wander).
+    /// The normalised innovation squared averages 1 when the model is right; each sample
+    /// moves log q by a small step towards that (a stochastic approximation: a hundredfold
+    /// error is learnt within tens of samples, while the noise of single samples averages
+    /// out). Capping one sample's weight keeps a stray outlier from doubling q.
     fn adapt_wander(&mut self, nis: f64) {
         if self.samples < MIN_SAMPLES_FOR_OUTLIERS {
             return;
         }
         self.nis_avg += (nis.min(25.0) - self.nis_avg) / NIS_AVERAGING;
-        self.nis_count += 1;
-        if self.nis_count < NIS_AVERAGING as u32 {
-            return;
-        }
-        if self.nis_avg > 2.0 {
-            self.q = (self.q * 2.0).min(MAX_Q);
-            self.nis_count = 0;
-        } else if self.nis_avg < 0.5 {
-            self.q = (self.q / 2.0).max(MIN_Q);
-            self.nis_count = 0;
-        }
+        let step = WANDER_GAIN * (nis.min(NIS_CAP) - 1.0);
+        self.q = (self.q * step.exp()).clamp(MIN_Q, MAX_Q);
     }
 
     pub fn update(&mut self, m: &Measurement) -> Outcome {
@@ -285,6 +306,8 @@ impl Estimator {
         }
         self.outliers_in_row = 0;
         self.outliers.clear();
+        let info_weight = 1.0 / (self.samples as f64).clamp(1.0, 16.0);
+        self.info_avg += (1.0 / r - self.info_avg) * info_weight;
         self.correct(m.time, innovation, x, y, p, r);
         self.samples += 1;
         self.residual_var += (innovation * innovation - self.residual_var) / 8.0;

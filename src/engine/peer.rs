@@ -102,6 +102,8 @@ pub(crate) struct Association {
     pub demobilized: bool,
     /// A LOCAL-driver sample is waiting for the system process.
     pub pending_local_update: bool,
+    /// The estimator restarted (the source moved) since the poll was last decided.
+    pub restarted: bool,
 }
 
 impl Association {
@@ -156,6 +158,7 @@ impl Association {
             received: 0,
             demobilized: false,
             pending_local_update: false,
+            restarted: false,
             config,
         }
     }
@@ -436,7 +439,11 @@ impl Association {
 
     /// Feed a raw-timescale measurement to the estimator.
     pub fn estimate(&mut self, m: Measurement) -> Outcome {
-        self.estimator.update(&m)
+        let outcome = self.estimator.update(&m);
+        if outcome == Outcome::Reset {
+            self.restarted = true;
+        }
+        outcome
     }
 
     /// KoD RATE: slow down to at least the server's poll, cancel any burst.
