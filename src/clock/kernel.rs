@@ -129,6 +129,8 @@ impl SystemClock for KernelClock {
             current.status & !(STA_PLL | STA_FLL | STA_PPSFREQ | STA_PPSTIME | STA_FREQHOLD);
         self.adjtime(&mut tx)?;
         // adjtimex hands back the state after the change: report what the kernel runs at.
+        // (c_long is 32 bits on some targets, so the casts are not always no-ops.)
+        #[allow(clippy::unnecessary_cast)]
         Ok(kernel_applied_ppm(
             tx.tick as i64,
             tx.freq as i64,
