@@ -92,10 +92,9 @@ fn falseticker_is_never_selected() {
     for seed in 1..=3 {
         let r = run(&short(scenario(Scenario::S4, seed), 10_000.0));
         // At the adaptive poll the RFC 5905 intervals (which grow with the clock filter's
-        // age, PHI·age over up to eight polls) can take it in as a candidate; it is never
-        // combined (the estimators disagree by 50 ms), so the clock never moves towards
-        // it: the offset stays at the LAN's tens of µs.
-        assert!(r.falseticker_selected_s < 10_000, "seed {seed}: {r:?}");
+        // age, PHI·age over up to eight polls) can take it in; the estimators disagree by
+        // 50 ms, so it is discarded ('-') and never moves the clock.
+        assert_eq!(r.falseticker_selected_s, 0, "seed {seed}: {r:?}");
         assert!(r.rms_offset_us < 300.0, "seed {seed}: {r:?}");
         assert!(r.max_abs_offset_us < 500.0, "seed {seed}: {r:?}");
     }
@@ -253,7 +252,11 @@ fn all_servers_lost_for_days_holdover_then_unsynchronised_then_back() {
         "{r:?}"
     );
     assert!(r.synchronized_at_end, "{r:?}");
-    assert_eq!(r.steps, 0, "holdover drift is slewed: {r:?}");
+    // Two days of a random-walk frequency (1e-8/√s) build up √(q·T³/3) ≈ 0.4 s RMS of
+    // offset: whether the return is slewed or stepped (after stepout, forwards only) is
+    // the seed's luck; never backwards.
+    assert_eq!(r.backward_steps, 0, "{r:?}");
+    assert!(r.steps <= 1, "{r:?}");
 }
 
 #[test]

@@ -27,6 +27,7 @@ fn command() -> Command {
         .arg(Arg::new("seed").long("seed").value_parser(clap::value_parser!(u64)).help("Random seed [default 1]"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the result as JSON"))
         .arg(Arg::new("table").long("table").action(ArgAction::SetTrue).help("Run seeds 1-10 of every scenario and print the medians"))
+        .arg(Arg::new("row").long("row").value_name("NAME").help("Start from a row of --matrix (e.g. loss-bursts) instead of a preset"))
         .arg(Arg::new("matrix").long("matrix").action(ArgAction::SetTrue).help("Run seeds 1-10 of the robustness matrix (models the engine was not designed on) and print median and worst per row"))
 }
 
@@ -45,6 +46,16 @@ fn parse_pair(s: &str, what: &str) -> Result<(f64, f64), String> {
 
 fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
     let mut c = SimConfig::default();
+    if let Some(name) = m.get_one::<String>("row") {
+        c = matrix_rows()
+            .into_iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, _, c)| c)
+            .ok_or_else(|| {
+                let names: Vec<&str> = matrix_rows().iter().map(|r| r.0).collect();
+                format!("unknown row {name:?} ({})", names.join(", "))
+            })?;
+    }
     if let Some(s) = m.get_one::<String>("scenario") {
         Scenario::parse(s)
             .ok_or_else(|| format!("unknown scenario {s:?} (S1..S5)"))?

@@ -23,6 +23,13 @@ const OUTLIERS_BEFORE_RESET: u32 = 4;
 /// Samples over which the innovation statistics are averaged before the assumed wander
 /// is adjusted.
 const NIS_AVERAGING: f64 = 32.0;
+/// The wander is measured over this span of posterior estimates once they cover half of it
+/// (until then the innovation statistics steer it), s.
+const WANDER_SPAN: f64 = 16_384.0;
+/// Posterior estimates kept for it.
+const WANDER_HISTORY: usize = 256;
+/// Updates over which the wander measurements are averaged.
+const WANDER_AVERAGING: f64 = 32.0;
 /// Step of log q per sample in the wander learning, and the cap on one sample's NIS.
 const WANDER_GAIN: f64 = 0.05;
 const NIS_CAP: f64 = 10.0;
@@ -83,6 +90,11 @@ pub struct Estimator {
     nis_avg: f64,
     /// Average information (1/variance) of the accepted samples, 1/s².
     info_avg: f64,
+    /// Posterior (time, offset, offset variance) after each accepted sample, for the
+    /// wander measurement.
+    history: VecDeque<(f64, f64, f64)>,
+    /// Running average of the wander measurements (fraction² per s), once there are any.
+    q_measured: Option<f64>,
 }
 
 impl Estimator {
@@ -105,6 +117,8 @@ impl Estimator {
             residual_var: 0.0,
             nis_avg: 1.0,
             info_avg: 0.0,
+            history: VecDeque::with_capacity(WANDER_HISTORY),
+            q_measured: None,
         }
     }
 
@@ -236,6 +250,8 @@ impl Estimator {
             }
         }
         self.p[1][1] = frequency_var;
+        // estimates from before the move say nothing about the oscillator's wander now
+        self.history.clear();
         self.restart(&first, points[0].2);
         for m in &run[1..] {
             let r = self.measurement_var(m.delay);
@@ -258,6 +274,47 @@ impl Estimator {
         self.time = time;
     }
 
+    /// Measure the wander where it dominates: over a long span, how far the estimate in
+    /// the middle lies from the straight line between the estimates at both ends. For a
+    /// random-walk frequency of density q that deviation has variance q·T³/6 (T: half the
+    /// span); the estimates' own errors (their posterior variances) are subtracted. Over
+    /// hours this is q-dominated even for a very stable oscillator, where the innovation
+    /// statistics hardly depend on q (each innovation is mostly measurement noise) and
+    /// follow any misfit of the noise model instead. Returns whether it measured.
+    fn measure_wander(&mut self) -> bool {
+        while self
+            .history
+            .front()
+            .is_some_and(|h| h.0 < self.time - WANDER_SPAN)
+        {
+            self.history.pop_front();
+        }
+        let (Some(&old), Some(&new)) = (self.history.front(), self.history.back()) else {
+            return false;
+        };
+        let span = new.0 - old.0;
+        if span < WANDER_SPAN / 2.0 {
+            return false;
+        }
+        let middle = (old.0 + new.0) / 2.0;
+        let Some(&mid) = self
+            .history
+            .iter()
+            .min_by(|a, b| (a.0 - middle).abs().total_cmp(&(b.0 - middle).abs()))
+        else {
+            return false;
+        };
+        let line = old.1 + (new.1 - old.1) * (mid.0 - old.0) / span;
+        let d = mid.1 - line;
+        let half = span / 2.0;
+        let noise = mid.2 + (old.2 + new.2) / 4.0;
+        let sample = (d * d - noise) / (half * half * half / 6.0);
+        let avg = self.q_measured.get_or_insert(self.q);
+        *avg += (sample - *avg) / WANDER_AVERAGING;
+        self.q = avg.clamp(MIN_Q, MAX_Q);
+        true
+    }
+
     /// Follow the oscillator's real wander: innovations persistently larger than the
     /// filter predicts mean the frequency moves more than assumed (and smaller, less).
     /// The normalised innovation squared averages 1 when the model is right; each sample
@@ -269,6 +326,9 @@ impl Estimator {
             return;
         }
         self.nis_avg += (nis.min(25.0) - self.nis_avg) / NIS_AVERAGING;
+        if self.measure_wander() {
+            return;
+        }
         let step = WANDER_GAIN * (nis.min(NIS_CAP) - 1.0);
         self.q = (self.q * step.exp()).clamp(MIN_Q, MAX_Q);
     }
@@ -309,6 +369,10 @@ impl Estimator {
         let info_weight = 1.0 / (self.samples as f64).clamp(1.0, 16.0);
         self.info_avg += (1.0 / r - self.info_avg) * info_weight;
         self.correct(m.time, innovation, x, y, p, r);
+        if self.history.len() == WANDER_HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((self.time, self.x, self.p[0][0]));
         self.samples += 1;
         self.residual_var += (innovation * innovation - self.residual_var) / 8.0;
         self.adapt_wander(innovation * innovation / s);

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 const FIRST_UPDATE_WAIT: f64 = 8.0;
 /// Adaptive poll: the wander may build up this share of one sample's noise variance
 /// within one poll interval.
-const POLL_NOISE_SHARE: f64 = 2.0;
+const POLL_NOISE_SHARE: f64 = 1.6;
 /// Updates at a poll before it may go up one step.
 const POLL_SETTLE_UPDATES: u32 = 4;
 /// Samples a source needs before its estimates steer the poll.
@@ -474,7 +474,7 @@ impl Engine {
             }
             return;
         };
-        let peer_index = idx[peer_k];
+        let mut peer_index = idx[peer_k];
         let survivors: Vec<usize> = selection
             .survivors
             .iter()
@@ -519,10 +519,21 @@ impl Engine {
             .copied()
             .max_by_key(|&i| (support(i), i == peer_index))
             .unwrap_or(peer_index);
+        // Those that disagree are shown as ntpd's cluster algorithm shows its discards
+        // ('-'); a system peer that disagrees (it just stepped, say) hands over to the
+        // group's anchor.
+        let discarded: Vec<usize> = kind
+            .iter()
+            .copied()
+            .filter(|&i| !agree(i, anchor))
+            .collect();
+        if discarded.contains(&peer_index) {
+            peer_index = anchor;
+        }
         let mut w_sum = 0.0;
         let (mut x_sum, mut y_sum, mut wy_sum) = (0.0, 0.0, 0.0);
         for &i in &kind {
-            if !agree(i, anchor) {
+            if discarded.contains(&i) {
                 continue;
             }
             let a = &self.assocs[i];
@@ -533,6 +544,9 @@ impl Engine {
             x_sum += w * e.offset;
             y_sum += wy * e.frequency;
             wy_sum += wy;
+        }
+        for &i in &discarded {
+            self.assocs[i].select = SelectCode::Outlier;
         }
         let combined = Combined {
             raw_offset: x_sum / w_sum,
