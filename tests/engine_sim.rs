@@ -23,32 +23,53 @@ fn short(mut c: SimConfig, duration: f64) -> SimConfig {
 /// presets' defaults) as bounds on seeds 1–3: twice the headline figure, so a regression
 /// of the engine (a 5× one certainly) fails here while tuning within the class does not.
 /// Whoever moves the README's figures moves these with them. (Checked 2026-12-01: with
-/// the estimator's delay window cut from 32 samples to 1, S1 seed 1 goes from 33.0 to
-/// 92.4 µs and S2 from 174 to 1706 µs; both fail here, while the bounds these replaced,
-/// 300 and 3000 µs, let both through.)
+/// the estimator's delay window cut from 32 samples to 1, S1 seed 1 went from 33.0 to
+/// 92.4 µs and S2 from 174 to 1706 µs against the fixed-poll figures of the time; both
+/// failed here, while the bounds these replaced, 300 and 3000 µs, let both through.)
+/// Since the poll adapts (issue 13) the packets each server gets are part of the class
+/// too: polling at 64 s for ever, as the engine used to, is 614 packets.
 mod accuracy {
-    /// Seeds the bounds are asserted on (their figures today: S1 33.0 / 26.8 / 30.5 µs,
-    /// S2 174.2 / 113.9 / 146.5 µs, S3 2 / 2 / 2 s).
+    /// Seeds the bounds are asserted on.
     pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=3;
-    /// README "S1 LAN, RMS offset": 29.7 µs.
-    pub const S1_RMS_OFFSET_US: f64 = 2.0 * 29.7;
-    /// README "S2 WAN, RMS offset": 139.9 µs.
-    pub const S2_RMS_OFFSET_US: f64 = 2.0 * 139.9;
+    /// README "S1 LAN, RMS offset (packets per server)": 49.2 µs (282).
+    pub const S1_RMS_OFFSET_US: f64 = 2.0 * 49.2;
+    pub const S1_PACKETS_PER_SERVER: f64 = 1.5 * 282.0;
+    /// README "S2 WAN, RMS offset (packets per server)": 520.0 µs (74).
+    pub const S2_RMS_OFFSET_US: f64 = 2.0 * 520.0;
+    pub const S2_PACKETS_PER_SERVER: f64 = 1.5 * 74.0;
     /// README "S3 (+0.1 s), settle below 1 ms": 2 s, no backward step.
     pub const S3_SETTLE_S: f64 = 2.0 * 2.0;
+}
+
+fn packets_per_server(c: &SimConfig, r: &SimResult) -> f64 {
+    r.packets_sent as f64 / c.servers.max(1) as f64
 }
 
 #[test]
 fn accuracy_class_of_the_readme() {
     for seed in accuracy::SEEDS {
-        let s1 = run(&scenario(Scenario::S1, seed));
+        let c1 = scenario(Scenario::S1, seed);
+        let s1 = run(&c1);
+        assert!(
+            packets_per_server(&c1, &s1) <= accuracy::S1_PACKETS_PER_SERVER,
+            "S1 seed {seed}: {:.0} packets per server, class ≤ {}: {s1:?}",
+            packets_per_server(&c1, &s1),
+            accuracy::S1_PACKETS_PER_SERVER
+        );
         assert!(
             s1.rms_offset_us < accuracy::S1_RMS_OFFSET_US,
             "S1 seed {seed}: RMS offset {:.1} µs, class < {} µs: {s1:?}",
             s1.rms_offset_us,
             accuracy::S1_RMS_OFFSET_US
         );
-        let s2 = run(&scenario(Scenario::S2, seed));
+        let c2 = scenario(Scenario::S2, seed);
+        let s2 = run(&c2);
+        assert!(
+            packets_per_server(&c2, &s2) <= accuracy::S2_PACKETS_PER_SERVER,
+            "S2 seed {seed}: {:.0} packets per server, class ≤ {}: {s2:?}",
+            packets_per_server(&c2, &s2),
+            accuracy::S2_PACKETS_PER_SERVER
+        );
         assert!(
             s2.rms_offset_us < accuracy::S2_RMS_OFFSET_US,
             "S2 seed {seed}: RMS offset {:.1} µs, class < {} µs: {s2:?}",
@@ -145,8 +166,12 @@ fn forward_jump_after_start_is_stepped_after_stepout() {
 fn falseticker_is_never_selected() {
     for seed in 1..=3 {
         let r = run(&short(scenario(Scenario::S4, seed), 10_000.0));
+        // At the adaptive poll the RFC 5905 intervals (which grow with the clock filter's
+        // age, PHI·age over up to eight polls) can take it in; the estimators disagree by
+        // 50 ms, so it is discarded ('-') and never moves the clock.
         assert_eq!(r.falseticker_selected_s, 0, "seed {seed}: {r:?}");
         assert!(r.rms_offset_us < 300.0, "seed {seed}: {r:?}");
+        assert!(r.max_abs_offset_us < 500.0, "seed {seed}: {r:?}");
     }
     // Two falsetickers out of five, on opposite sides.
     let mut c = short(scenario(Scenario::S1, 2), 10_000.0);
@@ -232,9 +257,9 @@ fn one_server_stepping_by_a_second_is_never_followed() {
         eprintln!("MEASURED step seed {seed}: {r:?}");
         assert_eq!(r.steps, 0, "seed {seed}: {r:?}");
         // Its pre-step samples keep it a survivor in the clock filter for a few polls
-        // (its estimator ignores the 1 s outliers meanwhile); never longer than the
-        // filter's eight stages.
-        assert!(r.faulty_selected_s < 8 * 68, "seed {seed}: {r:?}");
+        // (its estimator disagrees with the others, so it is not combined); never longer
+        // than the filter's eight stages (at the adaptive poll, up to 256 s here).
+        assert!(r.faulty_selected_s < 8 * 264, "seed {seed}: {r:?}");
         assert!(r.rms_offset_us < 300.0, "seed {seed}: {r:?}");
         assert!(r.max_abs_offset_us < 2000.0, "seed {seed}: {r:?}");
         assert!(r.synchronized_at_end && r.sys_peer_at_end.is_some_and(|p| p != 2));
@@ -247,8 +272,9 @@ fn a_server_going_unsynchronised_is_dropped_for_the_other() {
     c.servers = 2;
     c.server_faults = vec![(1, 5000.0, ServerFault::Unsync)];
     let r = run(&c);
-    // at most until its first leap-3 reply (one poll, 64 s + fuzz)
-    assert!(r.faulty_selected_s <= 80, "{r:?}");
+    // at most until its first leap-3 reply (one poll at the adaptive poll, here up to
+    // 128 s + fuzz)
+    assert!(r.faulty_selected_s <= 140, "{r:?}");
     assert_eq!(r.sys_peer_at_end, Some(2), "{r:?}");
     assert!(r.synchronized_at_end, "{r:?}");
     assert!(r.rms_offset_us < 300.0, "{r:?}");
@@ -301,7 +327,11 @@ fn all_servers_lost_for_days_holdover_then_unsynchronised_then_back() {
         "{r:?}"
     );
     assert!(r.synchronized_at_end, "{r:?}");
-    assert_eq!(r.steps, 0, "holdover drift is slewed: {r:?}");
+    // Two days of a random-walk frequency (1e-8/√s) build up √(q·T³/3) ≈ 0.4 s RMS of
+    // offset: whether the return is slewed or stepped (after stepout, forwards only) is
+    // the seed's luck; never backwards.
+    assert_eq!(r.backward_steps, 0, "{r:?}");
+    assert!(r.steps <= 1, "{r:?}");
 }
 
 #[test]
@@ -311,8 +341,9 @@ fn a_deny_kiss_demobilises_that_server_only() {
     c.server_faults = vec![(3, 3000.0, ServerFault::Deny)];
     let r = run(&c);
     assert_eq!(r.demobilized, vec![3], "{r:?}");
-    // selected only until its first DENY reply (the next poll after the fault)
-    assert!(r.faulty_selected_s <= 80, "{r:?}");
+    // selected only until its first DENY reply (the next poll after the fault, up to
+    // 128 s + fuzz here)
+    assert!(r.faulty_selected_s <= 140, "{r:?}");
     assert!(r.synchronized_at_end, "{r:?}");
     assert!(r.sys_peer_at_end.is_some_and(|p| p != 3), "{r:?}");
     assert!(r.rms_offset_us < 300.0, "{r:?}");
@@ -342,5 +373,59 @@ fn across_the_2036_era_boundary_nothing_changes() {
             (b.rms_offset_us - r.rms_offset_us).abs() < 0.05 * b.rms_offset_us + 1.0,
             "{servers} servers: 2036 {r:?}\n2035 {b:?}"
         );
+    }
+}
+
+/// Issue 13: with the kernel backend's limits (±50 000 ppm, simulated exactly) and a drift
+/// compensation of the same sign as the start-up slew (+0.1 s ahead: slew down; +10 ppm
+/// fast: drift down), the slew is planned within the limits and only what the clock
+/// accepted is booked: every seed settles within seconds and never steps backwards.
+#[test]
+fn startup_slew_at_the_kernels_limits_settles_in_seconds_every_seed() {
+    use ntpkit::engine::EngineConfig;
+    use ntpkit::sim::run_with;
+    let drift_file = EngineConfig {
+        initial_frequency_ppm: Some(-10.0),
+        ..EngineConfig::default()
+    };
+    for seed in 1..=20 {
+        for (what, engine) in [
+            ("learnt drift", EngineConfig::default()),
+            ("drift file", drift_file.clone()),
+        ] {
+            let r = run_with(&short(scenario(Scenario::S3, seed), 2500.0), engine);
+            assert_eq!(r.backward_steps, 0, "seed {seed}, {what}: {r:?}");
+            assert!(
+                r.settle_1ms_s.is_some_and(|s| s <= 6.0),
+                "seed {seed}, {what}: {r:?}"
+            );
+        }
+    }
+}
+
+/// An engine told the clock takes more than it does (a wrong declaration) has commands
+/// refused: it books only what the clock did, so it still converges (slower) instead of
+/// believing in corrections that never happened.
+#[test]
+fn refused_clock_commands_are_not_booked() {
+    use ntpkit::clock::ClockLimits;
+    use ntpkit::engine::EngineConfig;
+    use ntpkit::sim::run_with;
+    let engine = EngineConfig {
+        clock_limits: ClockLimits {
+            max_frequency_ppm: 200_000.0,
+            max_drift_ppm: 500.0,
+        },
+        initial_slew_ppm: 100_000.0,
+        ..EngineConfig::default()
+    };
+    for seed in 1..=5 {
+        let r = run_with(&short(scenario(Scenario::S3, seed), 4000.0), engine.clone());
+        assert_eq!(r.steps, 0, "seed {seed}: {r:?}");
+        assert!(
+            r.settle_1ms_s.is_some_and(|s| s <= 30.0),
+            "seed {seed}: {r:?}"
+        );
+        assert!(r.rms_offset_us < 300.0, "seed {seed}: {r:?}");
     }
 }

@@ -27,6 +27,8 @@ fn command() -> Command {
         .arg(Arg::new("seed").long("seed").value_parser(clap::value_parser!(u64)).help("Random seed [default 1]"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the result as JSON"))
         .arg(Arg::new("table").long("table").action(ArgAction::SetTrue).help("Run seeds 1-10 of every scenario and print the medians"))
+        .arg(Arg::new("row").long("row").value_name("NAME").help("Start from a row of --matrix (e.g. loss-bursts) instead of a preset"))
+        .arg(Arg::new("matrix").long("matrix").action(ArgAction::SetTrue).help("Run seeds 1-10 of the robustness matrix (models the engine was not designed on) and print median and worst per row"))
 }
 
 fn parse_pair(s: &str, what: &str) -> Result<(f64, f64), String> {
@@ -44,6 +46,16 @@ fn parse_pair(s: &str, what: &str) -> Result<(f64, f64), String> {
 
 fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
     let mut c = SimConfig::default();
+    if let Some(name) = m.get_one::<String>("row") {
+        c = matrix_rows()
+            .into_iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, _, c)| c)
+            .ok_or_else(|| {
+                let names: Vec<&str> = matrix_rows().iter().map(|r| r.0).collect();
+                format!("unknown row {name:?} ({})", names.join(", "))
+            })?;
+    }
     if let Some(s) = m.get_one::<String>("scenario") {
         Scenario::parse(s)
             .ok_or_else(|| format!("unknown scenario {s:?} (S1..S5)"))?
@@ -264,6 +276,158 @@ fn emit(text: &str) {
         .and_then(|_| stdout.flush());
 }
 
+/// The robustness matrix: S1..S5 and models the engine was not designed on. Each row is
+/// S1 (or S2) with one thing changed; no per-row tuning of the engine.
+fn matrix_rows() -> Vec<(&'static str, &'static str, SimConfig)> {
+    let preset = |s: Scenario| {
+        let mut c = SimConfig::default();
+        s.apply(&mut c);
+        c
+    };
+    let s1 = preset(Scenario::S1);
+    let s2 = preset(Scenario::S2);
+    let with = |base: &SimConfig, f: &dyn Fn(&mut SimConfig)| {
+        let mut c = base.clone();
+        f(&mut c);
+        c
+    };
+    // 2026-07-01 00:00:00 UTC, a leap second's end of month, 20000 s into the run
+    let leap_end_of_june: i64 = 1_782_864_000;
+    vec![
+        (
+            "S1",
+            "LAN: delay 1e-4+1e-4*Exp, +10 ppm, wander 1e-8",
+            s1.clone(),
+        ),
+        ("S2", "WAN: delay 1e-2+1e-3*Exp", s2.clone()),
+        ("S3", "S1, +0.1 s at start", preset(Scenario::S3)),
+        (
+            "S4",
+            "S1, 3 servers, one a falseticker (+50 ms)",
+            preset(Scenario::S4),
+        ),
+        ("S5", "S1, 3600 s outage at 10000 s", preset(Scenario::S5)),
+        (
+            "wander-1e-9",
+            "S1, wander 1e-9",
+            with(&s1, &|c| c.wander = 1e-9),
+        ),
+        (
+            "wander-x10",
+            "S1, wander 1e-7 (x10)",
+            with(&s1, &|c| c.wander = 1e-7),
+        ),
+        (
+            "wander-x0.01",
+            "S1, wander 1e-10 (x0.01)",
+            with(&s1, &|c| c.wander = 1e-10),
+        ),
+        (
+            "asym-jitter",
+            "S1, reply path 10x noisier (1e-3*Exp)",
+            with(&s1, &|c| c.delay_exp_reply = Some(1e-3)),
+        ),
+        (
+            "temperature",
+            "S1, frequency cycles 0.3 ppm, period 6 h",
+            with(&s1, &|c| c.temperature = Some((0.3, 21_600.0))),
+        ),
+        (
+            "congested",
+            "LAN, Pareto(1.5) delays, mean 10x base",
+            with(&s1, &|c| {
+                c.delay_exp = 9e-4;
+                c.delay_tail = Some(1.5);
+            }),
+        ),
+        (
+            "far-off",
+            "S2, -200 ppm and +50 ms at start",
+            with(&s2, &|c| {
+                c.freq_ppm = -200.0;
+                c.offset = 0.05;
+            }),
+        ),
+        (
+            "loss-bursts",
+            "S1, 2% of packets start a burst of ~8 lost",
+            with(&s1, &|c| c.loss_bursts = Some((0.02, 8.0))),
+        ),
+        (
+            "route-change",
+            "S1, base delay +1 ms at 10000 s, -1 ms at 25000 s",
+            with(&s1, &|c| {
+                c.route_changes = vec![(10_000.0, 1e-3), (25_000.0, -1e-3)];
+            }),
+        ),
+        (
+            "server-steps",
+            "S1, 3 servers, server 1 steps +0.5 s at 15000 s",
+            with(&s1, &|c| {
+                c.servers = 3;
+                c.server_faults = vec![(1, 15_000.0, ntpkit::sim::ServerFault::Step(0.5))];
+            }),
+        ),
+        (
+            "leap-second",
+            "S1, servers announce a leap inserted at 20000 s",
+            with(&s1, &|c| {
+                c.start_unix = leap_end_of_june - 20_000;
+                c.server_leap = Leap::Insert;
+                c.leap_at = Some(20_000.0);
+            }),
+        ),
+    ]
+}
+
+fn print_matrix(duration: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<13} {:>15} {:>17} {:>13} {:>11} {:>9}  (median/worst of seeds 1-10, {} s)",
+        "", "rms_us", "max_us", "settle_s", "packets", "drift_ppm", duration
+    );
+    for (name, describe, base) in matrix_rows() {
+        let results: Vec<SimResult> = (1..=10)
+            .map(|seed| {
+                let mut c = base.clone();
+                c.seed = seed;
+                c.duration = duration;
+                run(&c)
+            })
+            .collect();
+        let col = |f: &dyn Fn(&SimResult) -> f64| {
+            let v: Vec<f64> = results.iter().map(f).collect();
+            (
+                median(v.clone()),
+                v.into_iter().fold(f64::NEG_INFINITY, f64::max),
+            )
+        };
+        let rms = col(&|r| r.rms_offset_us);
+        let max = col(&|r| r.max_abs_offset_us);
+        let settle = col(&|r| r.settle_1ms_s.unwrap_or(f64::INFINITY));
+        let servers = base.servers.max(1) as f64;
+        let packets = col(&|r| r.packets_sent as f64 / servers);
+        let freq = col(&|r| r.max_freq_error_ppm);
+        let _ = writeln!(
+            out,
+            "{:<13} {:>7.1}/{:<7.1} {:>8.1}/{:<8.1} {:>6.0}/{:<6.0} {:>5.0}/{:<5.0} {:>9.2}  {}",
+            name,
+            rms.0,
+            rms.1,
+            max.0,
+            max.1,
+            settle.0,
+            settle.1,
+            packets.0,
+            packets.1,
+            freq.1,
+            describe
+        );
+    }
+    out
+}
+
 fn main() {
     let m = command().get_matches();
     let c = match config(&m) {
@@ -273,6 +437,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if m.get_flag("matrix") {
+        emit(&print_matrix(c.duration));
+        return;
+    }
     if m.get_flag("table") {
         emit(&print_table(&c));
         return;

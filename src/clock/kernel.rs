@@ -5,7 +5,7 @@
 //!
 //! Never exercise the write paths in tests on a shared machine: they change the host clock.
 
-use super::{ClockError, ClockState, SyncStatus, SystemClock};
+use super::{ClockError, ClockLimits, ClockState, SyncStatus, SystemClock};
 use crate::wire::packet::Leap;
 use crate::wire::time::UnixTime;
 
@@ -28,7 +28,44 @@ const STA_FREQHOLD: i32 = 0x0080;
 
 /// Kernel frequency unit: ppm scaled by 2^16.
 const FREQ_SCALE: f64 = 65536.0;
-const KERNEL_MAX_FREQ_PPM: f64 = 500.0;
+/// The kernel clamps `ADJ_FREQUENCY` to ±500 ppm (MAXFREQ) without saying so.
+pub(super) const MAX_FINE_PPM: f64 = 500.0;
+/// The largest total frequency this backend sets. The kernel refuses (EINVAL) tick lengths
+/// outside 900000/USER_HZ..1100000/USER_HZ (±10 %); we stay at half of that, as chrony
+/// stays below its own 1/12.
+pub(super) const MAX_TOTAL_PPM: f64 = 50_000.0;
+
+/// How this backend sets a total frequency correction of `ppm` on a kernel whose nominal
+/// tick is `nominal_tick` µs: (tick length, `ADJ_FREQUENCY` value in ppm·2^16), and the
+/// frequency that results (the request rounded to the tick and 2^-16 ppm). Beyond
+/// [`ClockLimits::LINUX`] (or not finite) it is refused, exactly as [`KernelClock`]
+/// refuses it; the simulated clock applies the same rule.
+pub fn kernel_frequency(ppm: f64, nominal_tick: i64) -> Result<(i64, i64, f64), ClockError> {
+    if !ppm.is_finite() || ppm.abs() > MAX_TOTAL_PPM {
+        return Err(ClockError::FrequencyOutOfRange(format!("{ppm}")));
+    }
+    // One tick unit is 1 µs per tick, i.e. HZ µs per second.
+    let unit_ppm = 1e6 / nominal_tick as f64;
+    let ticks = if ppm.abs() <= MAX_FINE_PPM {
+        0
+    } else {
+        (ppm / unit_ppm).round() as i64
+    };
+    let tick = nominal_tick + ticks;
+    let freq = ((ppm - ticks as f64 * unit_ppm) * FREQ_SCALE).round() as i64;
+    // The kernel's own rules (kernel/time/timekeeping.c, ntp.c): never hand it a tick it
+    // refuses or a frequency it would silently clamp.
+    let tick_ok = tick * 10 >= nominal_tick * 9 && tick * 10 <= nominal_tick * 11;
+    if !tick_ok || freq.abs() as f64 > MAX_FINE_PPM * FREQ_SCALE {
+        return Err(ClockError::FrequencyOutOfRange(format!("{ppm}")));
+    }
+    Ok((tick, freq, kernel_applied_ppm(tick, freq, nominal_tick)))
+}
+
+/// The total frequency a kernel runs at with this tick and `ADJ_FREQUENCY` value, ppm.
+fn kernel_applied_ppm(tick: i64, freq: i64, nominal_tick: i64) -> f64 {
+    freq as f64 / FREQ_SCALE + (tick - nominal_tick) as f64 * (1e6 / nominal_tick as f64)
+}
 
 #[derive(Debug)]
 pub struct KernelClock {
@@ -68,18 +105,6 @@ impl KernelClock {
         self.adjtime(&mut tx)?;
         Ok(tx)
     }
-
-    /// Split a frequency into tick length (100 ppm steps at HZ=100) and the fine
-    /// `ADJ_FREQUENCY` remainder within ±500 ppm.
-    fn split_frequency(&self, ppm: f64) -> (i64, f64) {
-        // One tick unit is 1 µs per tick, i.e. HZ µs per second.
-        let unit_ppm = 1e6 / self.nominal_tick as f64;
-        if ppm.abs() <= KERNEL_MAX_FREQ_PPM {
-            return (self.nominal_tick, ppm);
-        }
-        let ticks = (ppm / unit_ppm).round() as i64;
-        (self.nominal_tick + ticks, ppm - ticks as f64 * unit_ppm)
-    }
 }
 
 fn zeroed_timex() -> libc::timex {
@@ -92,20 +117,25 @@ impl SystemClock for KernelClock {
         Ok(UnixTime::now())
     }
 
-    fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
-        if !ppm.is_finite() || ppm.abs() > self.max_frequency_ppm() {
-            return Err(ClockError::FrequencyOutOfRange(format!("{ppm}")));
-        }
-        let (tick, fine) = self.split_frequency(ppm);
+    fn set_frequency(&mut self, ppm: f64) -> Result<f64, ClockError> {
+        let (tick, freq, _) = kernel_frequency(ppm, self.nominal_tick)?;
         let current = self.read()?;
         let mut tx = zeroed_timex();
         tx.modes = ADJ_FREQUENCY | ADJ_TICK | ADJ_STATUS;
-        tx.freq = (fine * FREQ_SCALE).round() as libc::c_long;
+        tx.freq = freq as libc::c_long;
         tx.tick = tick as libc::c_long;
         // The kernel PLL/FLL must be off, or it would fight our frequency.
         tx.status =
             current.status & !(STA_PLL | STA_FLL | STA_PPSFREQ | STA_PPSTIME | STA_FREQHOLD);
-        self.adjtime(&mut tx).map(|_| ())
+        self.adjtime(&mut tx)?;
+        // adjtimex hands back the state after the change: report what the kernel runs at.
+        // (c_long is 32 bits on some targets, so the casts are not always no-ops.)
+        #[allow(clippy::unnecessary_cast)]
+        Ok(kernel_applied_ppm(
+            tx.tick as i64,
+            tx.freq as i64,
+            self.nominal_tick,
+        ))
     }
 
     fn step(&mut self, offset: f64) -> Result<(), ClockError> {
@@ -167,9 +197,8 @@ impl SystemClock for KernelClock {
         })
     }
 
-    fn max_frequency_ppm(&self) -> f64 {
-        // The kernel accepts tick lengths within ±10 % of nominal; stay well inside.
-        50_000.0
+    fn limits(&self) -> ClockLimits {
+        ClockLimits::LINUX
     }
 }
 
@@ -187,15 +216,36 @@ mod tests {
 
     #[test]
     fn frequency_split_keeps_fine_part_within_kernel_limit() {
-        let clock = KernelClock {
-            nominal_tick: 10_000,
-        };
-        assert_eq!(clock.split_frequency(12.5), (10_000, 12.5));
-        let (tick, fine) = clock.split_frequency(2_345.0);
-        assert_eq!(tick, 10_023);
-        assert!((fine - 45.0).abs() < 1e-9);
-        let (tick, fine) = clock.split_frequency(-20_000.0);
-        assert_eq!(tick, 9_800);
-        assert!(fine.abs() < 1e-9);
+        let scaled = |ppm: f64| (ppm * FREQ_SCALE).round() as i64;
+        assert_eq!(
+            kernel_frequency(12.5, 10_000).unwrap(),
+            (10_000, scaled(12.5), 12.5)
+        );
+        let (tick, freq, applied) = kernel_frequency(2_345.0, 10_000).unwrap();
+        assert_eq!((tick, freq), (10_023, scaled(45.0)));
+        assert!((applied - 2_345.0).abs() < 1e-9);
+        let (tick, freq, _) = kernel_frequency(-20_000.0, 10_000).unwrap();
+        assert_eq!((tick, freq), (9_800, 0));
+        // the applied value is the request on the kernel's 2^-16 ppm grid
+        let (_, _, applied) = kernel_frequency(1.0 / 3.0, 10_000).unwrap();
+        assert!((applied - 1.0 / 3.0).abs() <= 0.5 / FREQ_SCALE);
+        assert_ne!(applied, 1.0 / 3.0);
+    }
+
+    #[test]
+    fn frequencies_beyond_the_declared_limit_are_refused() {
+        assert!(kernel_frequency(50_000.0, 10_000).is_ok());
+        assert!(kernel_frequency(-50_000.0, 10_000).is_ok());
+        for ppm in [50_011.9, -50_000.5, 1e9, f64::NAN, f64::INFINITY] {
+            assert!(
+                matches!(
+                    kernel_frequency(ppm, 10_000),
+                    Err(ClockError::FrequencyOutOfRange(_))
+                ),
+                "{ppm}"
+            );
+        }
+        // at HZ=1000 (tick 1000 µs) the same limits hold
+        assert!(kernel_frequency(49_999.0, 1_000).is_ok());
     }
 }

@@ -10,7 +10,7 @@ mod observe;
 pub mod oneshot;
 mod simulated;
 
-pub use kernel::KernelClock;
+pub use kernel::{kernel_frequency, KernelClock};
 pub use observe::ObserveOnlyClock;
 pub use simulated::SimulatedClock;
 
@@ -44,6 +44,27 @@ pub struct SyncStatus {
     pub synchronized: bool,
 }
 
+/// What a backend accepts, declared so that the engine plans within it (a command beyond
+/// these limits is refused, and a refused command must not be booked as done).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockLimits {
+    /// Largest |total frequency correction| (drift compensation plus phase slew), ppm.
+    pub max_frequency_ppm: f64,
+    /// Largest |drift compensation| worth holding, ppm (the kernel's `ADJ_FREQUENCY`
+    /// range; an oscillator beyond it is broken).
+    pub max_drift_ppm: f64,
+}
+
+impl ClockLimits {
+    /// The Linux kernel backend's limits ([`KernelClock`]): ±500 ppm through
+    /// `ADJ_FREQUENCY`, beyond that the tick length, up to ±50 000 ppm (half the kernel's
+    /// ±10 % tick range).
+    pub const LINUX: ClockLimits = ClockLimits {
+        max_frequency_ppm: kernel::MAX_TOTAL_PPM,
+        max_drift_ppm: kernel::MAX_FINE_PPM,
+    };
+}
+
 /// A read-back of the clock's discipline state.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClockState {
@@ -59,8 +80,10 @@ pub trait SystemClock {
     /// Current reading of the clock (UTC).
     fn now(&self) -> Result<UnixTime, ClockError>;
     /// Set the frequency correction, ppm; positive makes the clock run faster. This is the
-    /// total correction (drift compensation plus any phase slew in progress).
-    fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError>;
+    /// total correction (drift compensation plus any phase slew in progress). Returns the
+    /// frequency the clock really runs at now (the request rounded to the backend's
+    /// resolution); beyond [`SystemClock::limits`] it refuses and nothing changes.
+    fn set_frequency(&mut self, ppm: f64) -> Result<f64, ClockError>;
     /// Step the clock by `offset` seconds (positive moves it forward).
     fn step(&mut self, offset: f64) -> Result<(), ClockError>;
     /// Arm (or disarm with `NoWarning`) a leap second at the end of the current UTC day.
@@ -69,15 +92,15 @@ pub trait SystemClock {
     fn set_sync_status(&mut self, status: SyncStatus) -> Result<(), ClockError>;
     /// Read back the discipline state.
     fn state(&self) -> Result<ClockState, ClockError>;
-    /// Largest |frequency| the backend accepts, ppm.
-    fn max_frequency_ppm(&self) -> f64;
+    /// What the backend accepts.
+    fn limits(&self) -> ClockLimits;
 }
 
 impl<C: SystemClock + ?Sized> SystemClock for Box<C> {
     fn now(&self) -> Result<UnixTime, ClockError> {
         (**self).now()
     }
-    fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
+    fn set_frequency(&mut self, ppm: f64) -> Result<f64, ClockError> {
         (**self).set_frequency(ppm)
     }
     fn step(&mut self, offset: f64) -> Result<(), ClockError> {
@@ -92,7 +115,7 @@ impl<C: SystemClock + ?Sized> SystemClock for Box<C> {
     fn state(&self) -> Result<ClockState, ClockError> {
         (**self).state()
     }
-    fn max_frequency_ppm(&self) -> f64 {
-        (**self).max_frequency_ppm()
+    fn limits(&self) -> ClockLimits {
+        (**self).limits()
     }
 }

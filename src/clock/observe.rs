@@ -1,7 +1,7 @@
 //! A clock that reads the system time and never changes anything: for `ntpd -x`-style
 //! operation without privileges, for `ntpdate -q`, and for tests on a shared machine.
 
-use super::{ClockError, ClockState, SyncStatus, SystemClock};
+use super::{ClockError, ClockLimits, ClockState, SyncStatus, SystemClock};
 use crate::wire::packet::Leap;
 use crate::wire::time::UnixTime;
 
@@ -24,7 +24,7 @@ impl SystemClock for ObserveOnlyClock {
     fn now(&self) -> Result<UnixTime, ClockError> {
         Ok(UnixTime::now())
     }
-    fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
+    fn set_frequency(&mut self, ppm: f64) -> Result<f64, ClockError> {
         self.requested_frequency_ppm = ppm;
         Err(ClockError::ObserveOnly)
     }
@@ -47,8 +47,9 @@ impl SystemClock for ObserveOnlyClock {
             leap: Leap::NoWarning,
         })
     }
-    fn max_frequency_ppm(&self) -> f64 {
-        500.0
+    fn limits(&self) -> ClockLimits {
+        // what the kernel clock it stands in for would accept
+        ClockLimits::LINUX
     }
 }
 

@@ -1,12 +1,17 @@
 //! A clock in virtual time with a drifting oscillator, driven by the simulator.
 
-use super::{ClockError, ClockState, SyncStatus, SystemClock};
+use super::{kernel_frequency, ClockError, ClockLimits, ClockState, SyncStatus, SystemClock};
 use crate::wire::packet::Leap;
 use crate::wire::time::{NtpDuration, UnixTime};
 
+/// The kernel's nominal tick at USER_HZ 100, µs.
+const NOMINAL_TICK: i64 = 10_000;
+
 /// Virtual clock: `reading = epoch + true_time + offset`. The simulator advances true time
 /// and sets the oscillator's own frequency error; the discipline's frequency correction
-/// and steps act on `offset` exactly as the kernel would act on the real clock.
+/// and steps act on `offset` exactly as the kernel would act on the real clock. It accepts
+/// and refuses frequencies exactly as the kernel backend does ([`kernel_frequency`], at
+/// USER_HZ 100) and runs at the value the kernel would apply.
 #[derive(Debug, Clone)]
 pub struct SimulatedClock {
     epoch: UnixTime,
@@ -14,7 +19,6 @@ pub struct SimulatedClock {
     offset: f64,
     oscillator_error: f64,
     frequency_ppm: f64,
-    max_frequency_ppm: f64,
     leap: Leap,
     status: SyncStatus,
     steps: Vec<(f64, f64)>,
@@ -30,7 +34,6 @@ impl SimulatedClock {
             offset: initial_offset,
             oscillator_error: oscillator_ppm * 1e-6,
             frequency_ppm: 0.0,
-            max_frequency_ppm: 100_000.0,
             leap: Leap::NoWarning,
             status: SyncStatus {
                 max_error: 16.0,
@@ -76,6 +79,19 @@ impl SimulatedClock {
         self.oscillator_error + self.frequency_ppm * 1e-6
     }
 
+    /// UTC inserted (+1) or deleted (−1) a leap second now: an armed clock follows it
+    /// (the kernel repeats or skips the second and disarms); otherwise the clock is that
+    /// much off UTC from now on.
+    pub fn leap_second(&mut self, direction: f64) {
+        let armed = match self.leap {
+            Leap::Insert => 1.0,
+            Leap::Delete => -1.0,
+            _ => 0.0,
+        };
+        self.offset += direction - armed;
+        self.leap = Leap::NoWarning;
+    }
+
     /// Steps taken so far: (true time, step size).
     pub fn steps(&self) -> &[(f64, f64)] {
         &self.steps
@@ -88,24 +104,16 @@ impl SimulatedClock {
     pub fn leap(&self) -> Leap {
         self.leap
     }
-
-    /// Limit the frequency correction, as a kernel would (default 100000 ppm: Linux's
-    /// tick adjustment range).
-    pub fn set_max_frequency_ppm(&mut self, ppm: f64) {
-        self.max_frequency_ppm = ppm;
-    }
 }
 
 impl SystemClock for SimulatedClock {
     fn now(&self) -> Result<UnixTime, ClockError> {
         Ok(self.epoch + NtpDuration::from_seconds(self.true_time + self.offset))
     }
-    fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
-        if !ppm.is_finite() || ppm.abs() > self.max_frequency_ppm {
-            return Err(ClockError::FrequencyOutOfRange(format!("{ppm}")));
-        }
-        self.frequency_ppm = ppm;
-        Ok(())
+    fn set_frequency(&mut self, ppm: f64) -> Result<f64, ClockError> {
+        let (_, _, applied) = kernel_frequency(ppm, NOMINAL_TICK)?;
+        self.frequency_ppm = applied;
+        Ok(applied)
     }
     fn step(&mut self, offset: f64) -> Result<(), ClockError> {
         self.offset += offset;
@@ -129,8 +137,8 @@ impl SystemClock for SimulatedClock {
             leap: self.leap,
         })
     }
-    fn max_frequency_ppm(&self) -> f64 {
-        self.max_frequency_ppm
+    fn limits(&self) -> ClockLimits {
+        ClockLimits::LINUX
     }
 }
 
@@ -154,11 +162,16 @@ mod tests {
     }
 
     #[test]
-    fn frequency_beyond_the_limit_is_refused() {
+    fn frequency_beyond_the_kernel_backends_limit_is_refused_and_changes_nothing() {
         let mut c = SimulatedClock::new(UnixTime::new(0, 0), 0.0, 0.0);
-        c.set_max_frequency_ppm(500.0);
-        assert!(c.set_frequency(600.0).is_err());
+        assert_eq!(c.set_frequency(-499.0), Ok(-499.0));
+        assert_eq!(c.set_frequency(-50_000.0), Ok(-50_000.0));
+        assert!(c.set_frequency(-50_011.9).is_err());
         assert!(c.set_frequency(f64::NAN).is_err());
-        assert!(c.set_frequency(-499.0).is_ok());
+        assert_eq!(c.state().unwrap().frequency_ppm, -50_000.0);
+        // the kernel's resolution: the value applied is what the clock runs at
+        let applied = c.set_frequency(0.1).unwrap();
+        assert!((applied - 0.1).abs() < 1e-5 && applied != 0.1);
+        assert_eq!(c.state().unwrap().frequency_ppm, applied);
     }
 }

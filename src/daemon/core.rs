@@ -236,10 +236,11 @@ impl Core {
         }
         let drift = preloaded.drift;
         let precision = shared.status().precision;
-        let engine = Engine::new(
-            super::config_bridge::engine_config(opts, &settings, precision, drift),
-            now_ntp(),
-        );
+        let mut engine_config =
+            super::config_bridge::engine_config(opts, &settings, precision, drift);
+        // the engine plans every command within what this clock accepts
+        engine_config.clock_limits = clock.clock.limits();
+        let engine = Engine::new(engine_config, now_ntp());
         let stats_dir = settings
             .statsdir
             .clone()
@@ -730,8 +731,11 @@ impl Core {
                         self.engine.set_observe_only();
                         continue;
                     }
-                    match apply_clock_command(&mut self.clock.clock, cmd) {
-                        Ok(()) => {}
+                    let result = apply_clock_command(&mut self.clock.clock, cmd);
+                    // the engine books only what the clock did
+                    self.engine.clock_result(&cmd, &result);
+                    match result {
+                        Ok(_) => {}
                         Err(ClockError::PermissionDenied) => {
                             log::warn("adjusting the system clock is not permitted (EPERM): observing only from now on");
                             self.clock = super::run::ChosenClock::observe();

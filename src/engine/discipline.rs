@@ -8,9 +8,18 @@
 //! phase error with a short slew — no PLL/FLL gains, no loop to ring.
 
 use super::types::{ClockCommand, StepPolicy};
+use crate::clock::ClockLimits;
+use std::collections::VecDeque;
 
 /// The initial fast correction ends once the offset is this small, s.
 const CONVERGED: f64 = 5e-4;
+/// Clock commands awaiting the clock's answer (drivers that never answer: the oldest are
+/// taken as done).
+const MAX_UNCONFIRMED: usize = 16;
+/// After a refused frequency, the drift compensation is asked for again after this long,
+/// doubling up to [`MAX_RETRY`] while the refusals go on, s.
+const FIRST_RETRY: f64 = 1.0;
+const MAX_RETRY: f64 = 64.0;
 
 /// Correction per second of the corrected clock's own time line when the clock runs at
 /// frequency correction `rate`: true time passes 1/(1+rate) s per clock second. Matters
@@ -19,17 +28,37 @@ fn per_clock_second(rate: f64) -> f64 {
     rate / (1.0 + rate)
 }
 
+/// One piece of the correction account: from `start` on, the correction is
+/// `value + rate·(t − start)`; `jump` is the step booked at `start` (part of `value`).
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    start: f64,
+    value: f64,
+    rate: f64,
+    jump: f64,
+    /// Identifies the booking, so that the clock's answer can amend it.
+    id: u64,
+}
+
 /// A piecewise-linear account of the correction applied to the clock.
 #[derive(Clone, Debug)]
 pub struct CorrectionLog {
-    /// (start time, correction at start, rate in fraction/s); newest last.
-    segments: Vec<(f64, f64, f64)>,
+    /// Newest last.
+    segments: Vec<Segment>,
+    next_id: u64,
 }
 
 impl CorrectionLog {
     pub fn new(start: f64, rate: f64) -> Self {
         CorrectionLog {
-            segments: vec![(start, 0.0, per_clock_second(rate))],
+            segments: vec![Segment {
+                start,
+                value: 0.0,
+                rate: per_clock_second(rate),
+                jump: 0.0,
+                id: 0,
+            }],
+            next_id: 1,
         }
     }
 
@@ -38,25 +67,62 @@ impl CorrectionLog {
             .segments
             .iter()
             .rev()
-            .find(|s| s.0 <= t)
+            .find(|s| s.start <= t)
             .unwrap_or(&self.segments[0]);
-        seg.1 + seg.2 * (t - seg.0)
+        seg.value + seg.rate * (t - seg.start)
     }
 
-    fn current(&self) -> (f64, f64, f64) {
-        self.segments[self.segments.len() - 1]
+    fn current(&self) -> &Segment {
+        &self.segments[self.segments.len() - 1]
+    }
+
+    /// The id of the newest booking.
+    pub fn last_id(&self) -> u64 {
+        self.current().id
     }
 
     /// From `t` on, correct at frequency `rate` (fraction), after adding `jump` (a step).
-    pub fn change(&mut self, t: f64, rate: f64, jump: f64) {
+    /// Returns the booking's id.
+    pub fn change(&mut self, t: f64, rate: f64, jump: f64) -> u64 {
         let rate = per_clock_second(rate);
-        let (t0, _, _) = self.current();
-        let t = t.max(t0);
+        let t = t.max(self.current().start);
         let value = self.at(t) + jump;
-        self.segments.push((t, value, rate));
+        let id = self.next_id;
+        self.next_id += 1;
+        self.segments.push(Segment {
+            start: t,
+            value,
+            rate,
+            jump,
+            id,
+        });
         if self.segments.len() > 64 {
             self.segments.drain(..32);
         }
+        id
+    }
+
+    /// The clock did something else than booking `id` says: it ran at `rate` (fraction)
+    /// from that booking's start and/or stepped by `jump` there. Later bookings keep their
+    /// own rates and steps but start from the corrected value. Returns false if the
+    /// booking is too old to amend.
+    pub fn amend(&mut self, id: u64, rate: Option<f64>, jump: Option<f64>) -> bool {
+        let Some(k) = self.segments.iter().position(|s| s.id == id) else {
+            return false;
+        };
+        if let Some(rate) = rate {
+            self.segments[k].rate = per_clock_second(rate);
+        }
+        if let Some(jump) = jump {
+            self.segments[k].value += jump - self.segments[k].jump;
+            self.segments[k].jump = jump;
+        }
+        for i in k + 1..self.segments.len() {
+            let p = self.segments[i - 1];
+            let s = &mut self.segments[i];
+            s.value = p.value + p.rate * (s.start - p.start) + s.jump;
+        }
+        true
     }
 }
 
@@ -107,13 +173,23 @@ pub struct Discipline {
     /// Total of all steps, s (engine time = clock time minus this).
     pub stepped: f64,
     max_frequency_ppm: f64,
+    /// What the clock accepts: every command is planned within it.
+    limits: ClockLimits,
     /// Shortest phase-slew duration, s: long enough to keep the frequency excursion
     /// small, short compared with the poll interval.
     pub min_slew_time: f64,
+    /// Booked commands the clock has not answered yet: (booking id, command).
+    unconfirmed: VecDeque<(u64, ClockCommand)>,
+    /// The frequency the clock last confirmed it runs at, ppm.
+    clock_ppm: f64,
+    /// Refusals in a row (the retry backs off).
+    refusals: u32,
 }
 
 impl Discipline {
-    pub fn new(now: f64, initial_ppm: f64, max_frequency_ppm: f64) -> Self {
+    pub fn new(now: f64, initial_ppm: f64, max_frequency_ppm: f64, limits: ClockLimits) -> Self {
+        let max_frequency_ppm = max_frequency_ppm.min(limits.max_drift_ppm);
+        let initial_ppm = initial_ppm.clamp(-max_frequency_ppm, max_frequency_ppm);
         Discipline {
             log: CorrectionLog::new(now, initial_ppm * 1e-6),
             phase: Phase::Start,
@@ -130,8 +206,86 @@ impl Discipline {
             steps: 0,
             stepped: 0.0,
             max_frequency_ppm,
+            limits,
             min_slew_time: 16.0,
+            unconfirmed: VecDeque::new(),
+            clock_ppm: 0.0,
+            refusals: 0,
         }
+    }
+
+    /// The frequency command for the start (the drift file's value, within the limits),
+    /// booked from engine creation on.
+    pub fn initial_command(&mut self) -> ClockCommand {
+        let cmd = ClockCommand::SetFrequency { ppm: self.base_ppm };
+        self.expect(self.log.last_id(), cmd);
+        cmd
+    }
+
+    /// Remember a booked command until the clock answers.
+    fn expect(&mut self, id: u64, cmd: ClockCommand) {
+        if self.unconfirmed.len() == MAX_UNCONFIRMED {
+            if let Some((_, ClockCommand::SetFrequency { ppm })) = self.unconfirmed.pop_front() {
+                self.clock_ppm = ppm;
+            }
+        }
+        self.unconfirmed.push_back((id, cmd));
+    }
+
+    /// The clock's answer to a command: `applied` is what it did (a frequency rounded to
+    /// its resolution), `None` a refusal. The books are amended to what happened: a
+    /// refused frequency leaves the clock at its previous one, a refused step never
+    /// happened. Returns whether the command was one of ours.
+    pub fn clock_result(
+        &mut self,
+        now: f64,
+        requested: &ClockCommand,
+        applied: Option<&ClockCommand>,
+    ) -> bool {
+        let Some(k) = self.unconfirmed.iter().position(|(_, c)| c == requested) else {
+            return false;
+        };
+        // Earlier commands the driver did not answer for: taken as done.
+        for (_, c) in self.unconfirmed.drain(..k) {
+            if let ClockCommand::SetFrequency { ppm } = c {
+                self.clock_ppm = ppm;
+            }
+        }
+        let (id, cmd) = self.unconfirmed.pop_front().expect("found above");
+        match (cmd, applied) {
+            (ClockCommand::SetFrequency { ppm }, Some(ClockCommand::SetFrequency { ppm: got })) => {
+                self.refusals = 0;
+                self.clock_ppm = *got;
+                if *got != ppm {
+                    self.log.amend(id, Some(got * 1e-6), None);
+                }
+            }
+            (ClockCommand::SetFrequency { ppm }, None) => {
+                self.log.amend(id, Some(self.clock_ppm * 1e-6), None);
+                // The clock takes less than it declared: plan within half of what it
+                // refused from now on (never below what normal running needs).
+                let floor = 2.0 * self.max_frequency_ppm;
+                if ppm.abs() > floor {
+                    self.limits.max_frequency_ppm = self
+                        .limits
+                        .max_frequency_ppm
+                        .min((ppm.abs() / 2.0).max(floor));
+                }
+                // Whatever the plan was, it is off: ask for the drift compensation again
+                // soon; the next update plans the phase correction afresh.
+                let delay = (FIRST_RETRY * 2f64.powi(self.refusals.min(16) as i32)).min(MAX_RETRY);
+                self.refusals += 1;
+                self.slew_ppm = 0.0;
+                self.slew_end = Some(now + delay);
+            }
+            (ClockCommand::Step { offset }, None) => {
+                self.log.amend(id, None, Some(0.0));
+                self.steps = self.steps.saturating_sub(1);
+                self.stepped -= offset;
+            }
+            _ => {}
+        }
+        true
     }
 
     /// The estimated offset of the clock now (true − clock), given the raw estimate.
@@ -145,8 +299,10 @@ impl Discipline {
             Some(end) if end <= now + 1e-6 => {
                 self.slew_end = None;
                 self.slew_ppm = 0.0;
-                self.log.change(now.max(end), self.base_ppm * 1e-6, 0.0);
-                vec![ClockCommand::SetFrequency { ppm: self.base_ppm }]
+                let id = self.log.change(now.max(end), self.base_ppm * 1e-6, 0.0);
+                let cmd = ClockCommand::SetFrequency { ppm: self.base_ppm };
+                self.expect(id, cmd);
+                vec![cmd]
             }
             _ => vec![],
         }
@@ -227,8 +383,10 @@ impl Discipline {
         self.slew_end = None;
         // The clock jumps by `offset`; the engine's time base absorbs it (see Engine), so
         // on the engine time line the correction simply jumps.
-        self.log.change(now, self.base_ppm * 1e-6, offset);
-        ClockCommand::Step { offset }
+        let id = self.log.change(now, self.base_ppm * 1e-6, offset);
+        let cmd = ClockCommand::Step { offset };
+        self.expect(id, cmd);
+        cmd
     }
 
     /// Start removing `offset` by running fast (or slow) for a while.
@@ -238,19 +396,26 @@ impl Discipline {
         } else {
             0.0
         };
+        // Within what the clock accepts: the slew adds to the drift compensation, so a
+        // drift of the slew's sign leaves less room.
+        let headroom = self.limits.max_frequency_ppm - self.base_ppm * offset.signum();
+        let max_rate_ppm = max_rate_ppm.min(headroom).max(1.0);
         let duration = (offset.abs() / (max_rate_ppm * 1e-6))
             .max(min_time)
             .max(1e-3);
-        self.slew_ppm = offset / duration * 1e6;
-        let total = self.base_ppm + self.slew_ppm;
+        let max_total = self.limits.max_frequency_ppm;
+        let total = (self.base_ppm + offset / duration * 1e6).clamp(-max_total, max_total);
+        self.slew_ppm = total - self.base_ppm;
         // Durations here are on the clock's own time line, which itself runs at the
         // corrected rate: the slew removes (per_clock(total) − per_clock(base)) each
         // clock second.
         let extra = per_clock_second(total * 1e-6) - per_clock_second(self.base_ppm * 1e-6);
         let clock_duration = if extra != 0.0 { offset / extra } else { 0.0 };
         self.slew_end = Some(now + clock_duration.max(0.0));
-        self.log.change(now, total * 1e-6, 0.0);
-        ClockCommand::SetFrequency { ppm: total }
+        let id = self.log.change(now, total * 1e-6, 0.0);
+        let cmd = ClockCommand::SetFrequency { ppm: total };
+        self.expect(id, cmd);
+        cmd
     }
 
     /// The clock cannot be adjusted (`--observe-only`, no privileges, EPERM): from `now` on no
@@ -262,6 +427,7 @@ impl Discipline {
             self.slew_end = None;
             self.slew_ppm = 0.0;
             self.log.change(now, 0.0, 0.0);
+            self.unconfirmed.clear();
         }
     }
 
@@ -300,7 +466,7 @@ mod tests {
     #[test]
     fn first_update_steps_beyond_threshold_later_only_forward_after_stepout() {
         let p = StepPolicy::default();
-        let mut d = Discipline::new(0.0, 0.0, 500.0);
+        let mut d = Discipline::new(0.0, 0.0, 500.0, ClockLimits::LINUX);
         match d.update(10.0, est(0.5), &p, 500.0, 50_000.0) {
             Decision::Adjust(c) => assert_eq!(c[0], ClockCommand::Step { offset: 0.5 }),
             other => panic!("{other:?}"),
@@ -324,7 +490,7 @@ mod tests {
     #[test]
     fn panic_threshold_stops_unless_first_and_allowed() {
         let mut p = StepPolicy::default();
-        let mut d = Discipline::new(0.0, 0.0, 500.0);
+        let mut d = Discipline::new(0.0, 0.0, 500.0, ClockLimits::LINUX);
         assert_eq!(
             d.update(1.0, est(2000.0), &p, 500.0, 5e4),
             Decision::Panic(2000.0)
@@ -339,7 +505,7 @@ mod tests {
     #[test]
     fn slew_removes_exactly_the_offset_then_returns_to_drift() {
         let p = StepPolicy::default();
-        let mut d = Discipline::new(0.0, 0.0, 500.0);
+        let mut d = Discipline::new(0.0, 0.0, 500.0, ClockLimits::LINUX);
         d.update(0.0, est(0.01), &p, 500.0, 50_000.0);
         let end = d.slew_end.unwrap();
         let cmds = d.timer(end);
@@ -356,7 +522,7 @@ mod observe_tests {
     #[test]
     fn observe_only_books_nothing_and_reports_the_needed_correction() {
         let p = StepPolicy::default();
-        let mut d = Discipline::new(0.0, 5.0, 500.0);
+        let mut d = Discipline::new(0.0, 5.0, 500.0, ClockLimits::LINUX);
         d.set_observe_only(1.0);
         let a = d.log.at(1.0);
         assert_eq!(

@@ -28,6 +28,10 @@
 //!   [`Engine::peer_status`] ([`PeerStatus`]: everything `ntpq -c rv ASSOC` shows incl.
 //!   reach, hpoll/ppoll, flash, select code, filter stages newest first). All in seconds
 //!   (ms conversion is the renderer's business). [`Engine::associations`] lists the IDs.
+//! * [`Engine::clock_result`]`(&command, &result)` — the clock's answer to each clock
+//!   command ([`apply_clock_command`]'s result): the engine books only what the clock did.
+//!   [`EngineConfig::clock_limits`] declares what the clock accepts
+//!   ([`crate::clock::SystemClock::limits`]); commands are planned within it.
 //! * [`Engine::frequency_ppm`] — the value to write to the drift file.
 //! * [`Engine::set_observe_only`] — call when clock commands cannot take effect (`--observe-only`,
 //!   no privileges, EPERM): the engine then stops booking its corrections (it keeps
@@ -57,7 +61,10 @@
 //!             // engine.handle_packet(assoc, &Header::parse(&buf)?, receive_time)
 //!             let _ = packet;
 //!         }
-//!         Action::Clock(cmd) => apply_clock_command(&mut clock, cmd).unwrap(),
+//!         Action::Clock(cmd) => {
+//!             let result = apply_clock_command(&mut clock, cmd);
+//!             engine.clock_result(&cmd, &result);
+//!         }
 //!         _ => {}
 //!     }
 //! }
@@ -77,16 +84,20 @@ pub use types::*;
 
 use crate::clock::{ClockError, SystemClock};
 
-/// Carry out a clock command on a clock backend.
+/// Carry out a clock command on a clock backend. Returns the command as the clock carried
+/// it out (a frequency rounded to the clock's resolution); hand the result to
+/// [`Engine::clock_result`] so that the engine books only what happened.
 pub fn apply_clock_command<C: SystemClock + ?Sized>(
     clock: &mut C,
     command: ClockCommand,
-) -> Result<(), ClockError> {
+) -> Result<ClockCommand, ClockError> {
     match command {
-        ClockCommand::SetFrequency { ppm } => clock.set_frequency(ppm),
-        ClockCommand::Step { offset } => clock.step(offset),
-        ClockCommand::SetLeap(leap) => clock.set_leap(leap),
-        ClockCommand::SetSyncStatus(status) => clock.set_sync_status(status),
+        ClockCommand::SetFrequency { ppm } => clock
+            .set_frequency(ppm)
+            .map(|ppm| ClockCommand::SetFrequency { ppm }),
+        ClockCommand::Step { offset } => clock.step(offset).map(|()| command),
+        ClockCommand::SetLeap(leap) => clock.set_leap(leap).map(|()| command),
+        ClockCommand::SetSyncStatus(status) => clock.set_sync_status(status).map(|()| command),
     }
 }
 

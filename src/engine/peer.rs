@@ -102,6 +102,8 @@ pub(crate) struct Association {
     pub demobilized: bool,
     /// A LOCAL-driver sample is waiting for the system process.
     pub pending_local_update: bool,
+    /// The estimator restarted (the source moved) since the poll was last decided.
+    pub restarted: bool,
 }
 
 impl Association {
@@ -156,6 +158,7 @@ impl Association {
             received: 0,
             demobilized: false,
             pending_local_update: false,
+            restarted: false,
             config,
         }
     }
@@ -282,10 +285,19 @@ impl Association {
         self.xmt_time = now;
         self.xmt_step_count = step_count;
         self.sent += 1;
+        // A poll went unanswered: the estimate is older than planned and a lost packet
+        // often comes with more (bursts), so ask again after minpoll rather than after
+        // the long interval the clock's predictability earned (until the back-off for an
+        // unreachable server takes over).
+        let interval = if self.unreach > 0 && self.unreach < UNREACH_BACKOFF {
+            self.poll_interval().min(2f64.powi(self.minpoll as i32))
+        } else {
+            self.poll_interval()
+        };
         self.next_poll = if self.burst_left > 0 {
             now + BURST_SPACING
         } else {
-            now + self.poll_interval() * (1.0 + fuzz / 16.0)
+            now + interval * (1.0 + fuzz / 16.0)
         };
         Header::client_request(self.config.version, self.hpoll, now_ts)
     }
@@ -436,7 +448,11 @@ impl Association {
 
     /// Feed a raw-timescale measurement to the estimator.
     pub fn estimate(&mut self, m: Measurement) -> Outcome {
-        self.estimator.update(&m)
+        let outcome = self.estimator.update(&m);
+        if outcome == Outcome::Reset {
+            self.restarted = true;
+        }
+        outcome
     }
 
     /// KoD RATE: slow down to at least the server's poll, cancel any burst.

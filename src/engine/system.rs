@@ -16,6 +16,13 @@ use std::net::IpAddr;
 /// Before the first clock update, wait this long for every server to answer, so that an
 /// early falseticker cannot win by being first.
 const FIRST_UPDATE_WAIT: f64 = 8.0;
+/// Adaptive poll: the wander may build up this share of one sample's noise variance
+/// within one poll interval.
+const POLL_NOISE_SHARE: f64 = 1.6;
+/// Updates at a poll before it may go up one step.
+const POLL_SETTLE_UPDATES: u32 = 4;
+/// Samples a source needs before its estimates steer the poll.
+const POLL_MIN_SAMPLES: u64 = 8;
 /// Timers due within this are handled now (clock readings are rounded).
 const TIMER_SLACK: f64 = 1e-6;
 /// Resolves NTP eras: timestamps within ±68 years of this are placed correctly.
@@ -72,6 +79,8 @@ pub struct Engine {
     source_leap: Leap,
     /// Engine time of the latest event handled.
     last_now: f64,
+    /// Clock updates since the system poll last changed.
+    updates_at_poll: u32,
     /// The start-up wait is over and the selection has run once after it (a source that
     /// answers but is unsynchronised, like a peer starting with us, brings no sample
     /// that would run it).
@@ -82,7 +91,8 @@ impl Engine {
     /// A new engine; `now` is the current clock reading.
     pub fn new(config: EngineConfig, now: NtpTimestamp) -> Engine {
         let initial = config.initial_frequency_ppm.unwrap_or(0.0);
-        let discipline = Discipline::new(0.0, initial, config.max_frequency_ppm);
+        let discipline =
+            Discipline::new(0.0, initial, config.max_frequency_ppm, config.clock_limits);
         Engine {
             fuzz: Fuzz(config.seed),
             epoch: now,
@@ -109,6 +119,7 @@ impl Engine {
             first_source_at: 0.0,
             source_leap: Leap::NoWarning,
             last_now: 0.0,
+            updates_at_poll: 0,
             start_wait_done: false,
             config,
         }
@@ -236,8 +247,8 @@ impl Engine {
         if !self.started {
             self.started = true;
             match self.config.initial_frequency_ppm {
-                Some(ppm) => {
-                    actions.push(Action::Clock(ClockCommand::SetFrequency { ppm }));
+                Some(_) => {
+                    actions.push(Action::Clock(self.discipline.initial_command()));
                     self.system_event(SystemEvent::FreqSet, &mut actions);
                 }
                 None => self.system_event(SystemEvent::FreqNotSet, &mut actions),
@@ -467,7 +478,7 @@ impl Engine {
             }
             return;
         };
-        let peer_index = idx[peer_k];
+        let mut peer_index = idx[peer_k];
         let survivors: Vec<usize> = selection
             .survivors
             .iter()
@@ -481,14 +492,55 @@ impl Engine {
             .collect();
         let selection_jitter = selection.jitter;
         let peer_is_local = self.assocs[peer_index].is_local_clock();
-        // Combine the estimators of the survivors of the system peer's kind.
+        // Combine the estimators of the survivors of the system peer's kind that agree
+        // with the largest group. The selection's intervals grow with the clock filter's
+        // age (PHI per second, ms at long polls), so a source tens of ms off, or one that
+        // just stepped, can survive it; the estimators know each offset far better: two
+        // sources agree if their intervals (estimate ± half the minimum delay ± 4σ) meet.
+        // The group is the one around the source most others agree with (the system peer
+        // on a tie), so one bad source never drags the rest along, even as system peer.
+        let kind: Vec<usize> = survivors
+            .iter()
+            .copied()
+            .filter(|&i| self.assocs[i].is_local_clock() == peer_is_local)
+            .collect();
+        let interval = |i: usize| {
+            let e = self.assocs[i].estimator.estimate_at(t);
+            (
+                e.offset,
+                e.offset_var,
+                self.assocs[i].estimator.min_delay() / 2.0,
+            )
+        };
+        let agree = |i: usize, j: usize| {
+            let (xi, vi, di) = interval(i);
+            let (xj, vj, dj) = interval(j);
+            (xi - xj).abs() <= 4.0 * (vi + vj).sqrt() + di + dj
+        };
+        let support = |i: usize| kind.iter().filter(|&&j| agree(i, j)).count();
+        let anchor = kind
+            .iter()
+            .copied()
+            .max_by_key(|&i| (support(i), i == peer_index))
+            .unwrap_or(peer_index);
+        // Those that disagree are shown as ntpd's cluster algorithm shows its discards
+        // ('-'); a system peer that disagrees (it just stepped, say) hands over to the
+        // group's anchor.
+        let discarded: Vec<usize> = kind
+            .iter()
+            .copied()
+            .filter(|&i| !agree(i, anchor))
+            .collect();
+        if discarded.contains(&peer_index) {
+            peer_index = anchor;
+        }
         let mut w_sum = 0.0;
         let (mut x_sum, mut y_sum, mut wy_sum) = (0.0, 0.0, 0.0);
-        for &i in &survivors {
-            let a = &self.assocs[i];
-            if a.is_local_clock() != peer_is_local {
+        for &i in &kind {
+            if discarded.contains(&i) {
                 continue;
             }
+            let a = &self.assocs[i];
             let e = a.estimator.estimate_at(t);
             let w = 1.0 / e.offset_var.max(1e-18);
             let wy = 1.0 / e.frequency_var.max(1e-24);
@@ -496,6 +548,9 @@ impl Engine {
             x_sum += w * e.offset;
             y_sum += wy * e.frequency;
             wy_sum += wy;
+        }
+        for &i in &discarded {
+            self.assocs[i].select = SelectCode::Outlier;
         }
         let combined = Combined {
             raw_offset: x_sum / w_sum,
@@ -580,7 +635,7 @@ impl Engine {
             synchronized: true,
         })));
         self.update_leap(t, actions);
-        self.update_poll(t);
+        self.update_poll();
     }
 
     /// The leap second ahead, if any: from the leapfile, else from the sources' LI bits
@@ -633,12 +688,55 @@ impl Engine {
         }
     }
 
-    /// Poll policy: stay at minpoll while the oscillator's wander over one poll interval
-    /// is not negligible against the network noise (random-walk wander punishes long
-    /// polls); lengthen it when the clock is very stable relative to the noise.
-    fn update_poll(&mut self, _t: f64) {
-        let poll = self.poll;
+    /// Poll policy (adaptive, as chronyd's): from the system peer's estimator, the
+    /// longest interval over which the oscillator's wander (`q·τ³/3`, the offset a random-
+    /// walk frequency builds up unseen) stays below a fixed share of one sample's noise.
+    /// A predictable clock on a noisy path polls rarely, a wandering clock on a quiet
+    /// path often. One step at a time: up after [`POLL_SETTLE_UPDATES`] updates at the
+    /// current poll, down at once; back to minpoll when a source restarts (it moved).
+    fn update_poll(&mut self) {
+        let Some(id) = self.sys_peer else { return };
+        let Some(a) = self.assocs.iter().find(|a| a.id == id) else {
+            return;
+        };
+        let lo = self.assocs.iter().map(|a| a.minpoll).min().unwrap_or(6);
+        let hi = self
+            .assocs
+            .iter()
+            .map(|a| a.config.maxpoll.max(a.minpoll))
+            .max()
+            .unwrap_or(10);
+        let e = &a.estimator;
+        // The longest poll whose interval (rounded: judged at 2^(p−½)) keeps what the
+        // estimate cannot know ahead — the wander, q·τ³/3, and the frequency's own
+        // uncertainty, P11·τ² — within a share of one sample's noise.
+        let wish = if a.is_local_clock() || e.samples() < POLL_MIN_SAMPLES {
+            lo
+        } else {
+            let est = e.estimate_at(e.time());
+            let budget = POLL_NOISE_SHARE * e.noise_var();
+            let fits = |p: i8| {
+                let tau = 2f64.powf(p as f64 - 0.5);
+                e.wander_var() * tau * tau * tau / 3.0 + est.frequency_var * tau * tau <= budget
+            };
+            (lo..=hi).rev().find(|&p| fits(p)).unwrap_or(lo)
+        };
+        let mut poll = self.poll;
+        self.updates_at_poll = self.updates_at_poll.saturating_add(1);
+        if a.restarted {
+            poll = lo;
+        } else if wish < poll {
+            poll -= 1;
+        } else if wish > poll && self.updates_at_poll >= POLL_SETTLE_UPDATES {
+            poll += 1;
+        }
+        let poll = poll.clamp(lo, hi);
+        if poll != self.poll {
+            self.poll = poll;
+            self.updates_at_poll = 0;
+        }
         for a in &mut self.assocs {
+            a.restarted = false;
             a.set_poll(poll);
         }
     }
@@ -743,7 +841,29 @@ impl Engine {
         }
     }
 
-    /// Tell the engine its clock commands cannot take effect (`--observe-only`, no privileges, or
+    /// The clock's answer to a command this engine issued: the command as the clock
+    /// carried it out ([`crate::engine::apply_clock_command`]'s result: a frequency rounded
+    /// to the clock's resolution) or its refusal. The engine books only what the clock did
+    /// (a refused frequency leaves the clock where it was, a refused step never happened)
+    /// and plans again from there. A driver that never answers is taken to have carried
+    /// out every command as given.
+    pub fn clock_result(
+        &mut self,
+        requested: &ClockCommand,
+        result: &Result<ClockCommand, crate::clock::ClockError>,
+    ) {
+        let t = self.last_now;
+        let applied = result.as_ref().ok();
+        if self.discipline.clock_result(t, requested, applied) {
+            return;
+        }
+        if let (ClockCommand::SetLeap(_), Err(_)) = (requested, result) {
+            // not armed after all: the next update asks again
+            self.commanded_leap = Leap::Unsync;
+        }
+    }
+
+        /// Tell the engine its clock commands cannot take effect (`--observe-only`, no privileges, or
     /// EPERM from the clock): it stops booking corrections and emitting clock commands,
     /// and keeps estimating the offset and frequency the clock would need (shown in the
     /// status). Idempotent; there is no way back (restart the daemon).

@@ -1,6 +1,6 @@
 //! The engine's vocabulary: configuration in, actions out, events and status snapshots.
 
-use crate::clock::SyncStatus;
+use crate::clock::{ClockLimits, SyncStatus};
 use crate::wire::packet::{Header, KissCode, Leap, RefId};
 use crate::wire::time::NtpTimestamp;
 use std::net::IpAddr;
@@ -200,6 +200,9 @@ pub struct EngineConfig {
     /// Assumed oscillator wander (random-walk frequency noise, fraction per √s); the
     /// estimator adapts from here.
     pub wander: f64,
+    /// What the clock backend accepts ([`crate::clock::SystemClock::limits`]): every
+    /// command is planned within it.
+    pub clock_limits: ClockLimits,
     /// Seed for the poll-interval fuzz (deterministic).
     pub seed: u64,
     /// The `leapfile`, parsed ([`crate::engine::leap::LeapTable::parse`]).
@@ -224,6 +227,7 @@ impl Default for EngineConfig {
             stratum_floor: 1,
             stratum_ceiling: 16,
             wander: 1e-8,
+            clock_limits: ClockLimits::LINUX,
             seed: 0x6e74_706b_6974,
             leap_table: None,
         }

@@ -4,9 +4,7 @@
 use super::rng::Rng;
 use super::scenario::{ServerFault, SimConfig};
 use crate::clock::{SimulatedClock, SystemClock};
-use crate::engine::{
-    Action, AssocId, ClockCommand, Engine, EngineConfig, SelectCode, SourceConfig,
-};
+use crate::engine::{Action, AssocId, Engine, EngineConfig, SelectCode, SourceConfig};
 use crate::wire::packet::{Header, Leap, Mode, RefId};
 use crate::wire::time::{NtpShort, NtpTimestamp, UnixTime};
 use std::cmp::Ordering;
@@ -20,6 +18,9 @@ pub struct SimResult {
     pub max_abs_offset_us: f64,
     pub mean_offset_us: f64,
     pub rms_freq_ppm: f64,
+    /// Largest error of the drift compensation (oscillator + frequency correction, phase
+    /// slews excluded; t ≥ 2000 s), ppm: a runaway shows here.
+    pub max_freq_error_ppm: f64,
     /// Time after which |offset| stays below 1 ms (whole run); null if it never does.
     pub settle_1ms_s: Option<f64>,
     pub packets_sent: u64,
@@ -85,6 +86,7 @@ struct Stats {
     sum_sq: f64,
     max_abs: f64,
     freq_sq: f64,
+    freq_max: f64,
     last_unsettled: Option<f64>,
     ever_settled_sample: bool,
 }
@@ -154,11 +156,14 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
         sum_sq: 0.0,
         max_abs: 0.0,
         freq_sq: 0.0,
+        freq_max: 0.0,
         last_unsettled: None,
         ever_settled_sample: false,
     };
     let in_outage = |t: f64| cfg.outages.iter().any(|&(s, l)| t >= s && t < s + l);
     let mut next_tick: f64 = 1.0;
+    let mut leap_pending = false;
+    let mut burst_left = 0.0f64;
     let mut wake = clock_to_true(&clock, engine.next_wakeup());
     let mut actions: Vec<Action> = Vec::new();
 
@@ -183,6 +188,14 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
         } else {
             // One true second: sample the clock, then let the oscillator wander.
             next_tick += 1.0;
+            if leap_pending {
+                leap_pending = false;
+                match cfg.server_leap {
+                    Leap::Insert => clock.leap_second(1.0),
+                    Leap::Delete => clock.leap_second(-1.0),
+                    _ => {}
+                }
+            }
             let offset = clock.offset();
             if t >= stats.from {
                 stats.n += 1;
@@ -191,6 +204,9 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                 stats.max_abs = stats.max_abs.max(offset.abs());
                 let fe = clock.frequency_error() * 1e6;
                 stats.freq_sq += fe * fe;
+                // the drift compensation's error (phase slews excluded): a runaway shows
+                let drift_error = clock.oscillator_error() * 1e6 + engine.frequency_ppm();
+                stats.freq_max = stats.freq_max.max(drift_error.abs());
             }
             if offset.abs() >= 1e-3 {
                 stats.last_unsettled = Some(t);
@@ -234,20 +250,53 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                     falseticker_selected_s += 1;
                 }
             }
-            let f = clock.oscillator_error() + cfg.wander * rng.normal();
+            let mut f = clock.oscillator_error() + cfg.wander * rng.normal();
+            if let Some((amplitude, period)) = cfg.temperature {
+                let phase = |t: f64| (2.0 * std::f64::consts::PI * t / period).sin();
+                f += amplitude * 1e-6 * (phase(t + 1.0) - phase(t));
+            }
             clock.set_oscillator_error(f);
+            if let Some(at) = cfg.leap_at {
+                if t < at && t + 1.0 >= at {
+                    leap_pending = true;
+                }
+            }
         }
         for action in actions.drain(..) {
             match action {
                 Action::Send { assoc, packet } => {
                     packets_sent += 1;
                     let k = ids.iter().position(|i| *i == assoc).unwrap_or(0);
-                    let up = cfg.delay_base + cfg.delay_exp * rng.exponential();
-                    let down = cfg.delay_base + cfg.delay_exp * rng.exponential();
-                    let lost = rng.uniform() < cfg.loss
+                    let base = cfg.delay_base
+                        + cfg
+                            .route_changes
+                            .iter()
+                            .filter(|(at, _)| t >= *at)
+                            .map(|(_, d)| d)
+                            .sum::<f64>();
+                    let up = (base + extra_delay(&mut rng, cfg.delay_exp, cfg.delay_tail)).max(0.0);
+                    let down = (base
+                        + extra_delay(
+                            &mut rng,
+                            cfg.delay_exp_reply.unwrap_or(cfg.delay_exp),
+                            cfg.delay_tail,
+                        ))
+                    .max(0.0);
+                    let mut lost = rng.uniform() < cfg.loss
                         || rng.uniform() < cfg.loss
                         || in_outage(t)
                         || in_outage(t + up + down);
+                    if let Some((start, mean_len)) = cfg.loss_bursts {
+                        if burst_left >= 1.0 {
+                            burst_left -= 1.0;
+                            lost = true;
+                        } else if rng.uniform() < start {
+                            // geometric length with the given mean, this packet included
+                            let p = 1.0 / mean_len.max(1.0);
+                            burst_left = ((1.0 - rng.uniform()).ln() / (1.0 - p).ln()).floor();
+                            lost = true;
+                        }
+                    }
                     if lost {
                         continue;
                     }
@@ -275,6 +324,8 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                     let reply = Header {
                         leap: if unsync || deny {
                             Leap::Unsync
+                        } else if cfg.leap_at.is_some_and(|at| t + up >= at) {
+                            Leap::NoWarning
                         } else {
                             cfg.server_leap
                         },
@@ -308,7 +359,10 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                         },
                     });
                 }
-                Action::Clock(cmd) => apply(&mut clock, cmd),
+                Action::Clock(cmd) => {
+                    let result = crate::engine::apply_clock_command(&mut clock, cmd);
+                    engine.clock_result(&cmd, &result);
+                }
                 Action::Demobilize { assoc, .. } => {
                     if let Some(k) = ids.iter().position(|i| *i == assoc) {
                         demobilized.push(k + 1);
@@ -333,6 +387,7 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
         max_abs_offset_us: stats.max_abs * 1e6,
         mean_offset_us: stats.sum / n * 1e6,
         rms_freq_ppm: (stats.freq_sq / n).sqrt(),
+        max_freq_error_ppm: stats.freq_max,
         settle_1ms_s: settle,
         packets_sent,
         steps,
@@ -356,8 +411,17 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
     }
 }
 
-fn apply(clock: &mut SimulatedClock, cmd: ClockCommand) {
-    let _ = crate::engine::apply_clock_command(clock, cmd);
+/// One direction's delay beyond the base: exponential with mean `scale`, or Pareto of shape
+/// `tail` with the same mean (congestion: mostly short, now and then very long). One
+/// uniform draw either way.
+fn extra_delay(rng: &mut Rng, scale: f64, tail: Option<f64>) -> f64 {
+    match tail {
+        None => scale * rng.exponential(),
+        Some(alpha) => {
+            let u = 1.0 - rng.uniform();
+            scale * (alpha - 1.0) * (u.powf(-1.0 / alpha) - 1.0)
+        }
+    }
 }
 
 /// The true time at which the clock will read `ts` (rate ≈ 1 is close enough for

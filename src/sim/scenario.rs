@@ -46,6 +46,21 @@ pub struct SimConfig {
     pub server_faults: Vec<(usize, f64, ServerFault)>,
     /// Unix time at which the simulation starts (true time 0).
     pub start_unix: i64,
+    /// Scale of the reply direction's extra delay, s (None: `delay_exp`, symmetric).
+    pub delay_exp_reply: Option<f64>,
+    /// Extra delays from a Pareto distribution of this shape (long-tailed congestion)
+    /// with mean `delay_exp`, instead of the exponential (None).
+    pub delay_tail: Option<f64>,
+    /// The oscillator's frequency cycles with temperature: (amplitude ppm, period s).
+    pub temperature: Option<(f64, f64)>,
+    /// Packets are lost in bursts: (probability that a packet starts a burst, mean burst
+    /// length in packets).
+    pub loss_bursts: Option<(f64, f64)>,
+    /// (time, change of the base delay in both directions, s): route changes.
+    pub route_changes: Vec<(f64, f64)>,
+    /// True time of the leap second the servers announce (`server_leap`): a client clock
+    /// that has not armed it is a second off UTC afterwards.
+    pub leap_at: Option<f64>,
 }
 
 impl Default for SimConfig {
@@ -69,6 +84,12 @@ impl Default for SimConfig {
             stats_from: 2000.0,
             server_faults: Vec::new(),
             start_unix: 1_780_000_000,
+            delay_exp_reply: None,
+            delay_tail: None,
+            temperature: None,
+            loss_bursts: None,
+            route_changes: Vec::new(),
+            leap_at: None,
         }
     }
 }
