@@ -2,7 +2,9 @@
 //! sans-I/O responder the daemon plugs its state into.
 
 pub mod auth_glue;
+pub mod chronyd;
 pub mod client;
+pub mod cmdmon;
 pub mod cooked;
 pub mod ntpq;
 pub mod ntpstat;

@@ -96,6 +96,117 @@ pub fn query(server: SocketAddr, max_error_ms: Option<&str>) -> Outcome {
     }
 }
 
+/// Where ntpstat looks for chronyd when mode 6 gets no answer.
+pub fn chronyd_endpoints(server: SocketAddr) -> Vec<super::cmdmon::Endpoint> {
+    use super::cmdmon::Endpoint;
+    let mut v = Vec::new();
+    let sock = std::path::Path::new(crate::wire::cmdmon::DEFAULT_SOCKET);
+    if sock.exists() {
+        v.push(Endpoint::Unix(sock.to_path_buf()));
+    }
+    v.push(Endpoint::Udp(SocketAddr::new(
+        server.ip(),
+        crate::wire::cmdmon::PORT,
+    )));
+    v
+}
+
+/// ntpstat for the local daemon, whichever it is: the mode 6 query (Debian's) and a
+/// chronyd cmdmon query run side by side, and the first that gets an answer is printed.
+/// A host with neither prints Debian's error (from the mode 6 side).
+pub fn query_any(server: SocketAddr, max_error_ms: Option<&str>) -> Outcome {
+    use std::sync::mpsc;
+    // (answered, outcome): the mode 6 side always reports; chronyd's only when it answered
+    let (tx, rx) = mpsc::channel::<(bool, Option<Outcome>)>();
+    let max = max_error_ms.map(str::to_string);
+    {
+        let tx = tx.clone();
+        let max = max.clone();
+        std::thread::spawn(move || {
+            let o = query(server, max.as_deref());
+            // a daemon that answered at all (even with something invalid) is reported
+            let silent = o.stderr == "timeout\n"
+                || o.stderr.starts_with("Unable to talk")
+                || o.stderr.starts_with("On ")
+                || o.stderr.starts_with("unable to");
+            let _ = tx.send((!silent, Some(o)));
+        });
+    }
+    std::thread::spawn(move || {
+        let found = chronyd_endpoints(server)
+            .into_iter()
+            .find_map(|e| query_chronyd(e, max.as_deref()));
+        let _ = tx.send((found.is_some(), found));
+    });
+    let mut mode6_failure = None;
+    for _ in 0..2 {
+        match rx.recv() {
+            Ok((true, Some(o))) => return o,
+            Ok((false, Some(o))) => mode6_failure = Some(o),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    mode6_failure.unwrap_or_else(|| Outcome::fail("Unable to talk to NTP daemon. Is it running?"))
+}
+
+/// chronyd's state through cmdmon at `endpoint`, or None when it does not answer.
+pub fn query_chronyd(
+    endpoint: super::cmdmon::Endpoint,
+    max_error_ms: Option<&str>,
+) -> Option<Outcome> {
+    let mut c = super::cmdmon::Client::connect(endpoint, TIMEOUT).ok()?;
+    let tracking = c.tracking().ok()?;
+    let sources = super::chronyd::fetch_sources(&mut c).unwrap_or_default();
+    Some(interpret_chronyd(&tracking, &sources, max_error_ms))
+}
+
+/// Debian's three lines for chronyd's tracking and sources. The address, stratum and
+/// error bound are those RHEL's chrony-aware ntpstat shows (the latter includes the
+/// correction chronyd still has to apply); the poll is the selected source's.
+pub fn interpret_chronyd(
+    t: &crate::wire::cmdmon::Tracking,
+    sources: &[super::chronyd::Source],
+    max_error_ms: Option<&str>,
+) -> Outcome {
+    use super::chronyd;
+    let mut out = String::new();
+    let mut code = 0;
+    if t.leap >= 3 {
+        out.push_str("unsynchronised\n");
+        code = 1;
+    } else {
+        let source = chronyd::clock_source(t) as usize;
+        out.push_str("synchronised to ");
+        out.push_str(SOURCES.get(source).copied().unwrap_or("unknown source"));
+        if let Some(ip) = t.addr.ip() {
+            out.push_str(&format!(" ({ip})"));
+        }
+        out.push_str(&format!(" at stratum {} \n", t.stratum));
+        let error = chronyd::root_distance_ms(t);
+        out.push_str(&format!("   time correct to within {error:.0} ms"));
+        if let Some(max) = max_error_ms {
+            if error > c_atof(max) {
+                out.push_str(&format!(" (exceeded maximum of {max} ms)"));
+                code = 1;
+            }
+        }
+        out.push('\n');
+    }
+    match chronyd::system_poll(sources) {
+        Some(p) => {
+            let seconds = 1i64 << i64::from(p).clamp(0, 62);
+            out.push_str(&format!("   polling server every {seconds} s\n"));
+        }
+        None => out.push_str("poll interval unknown\n"),
+    }
+    Outcome {
+        stdout: out,
+        stderr: String::new(),
+        code,
+    }
+}
+
 /// Read a reply (laid over the request buffer) the way the C program does.
 pub fn interpret(msg: &[u8; MESSAGE_LEN], max_error_ms: Option<&str>) -> Outcome {
     let (b1, b2) = (msg[0], msg[1]);
