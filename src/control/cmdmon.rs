@@ -41,9 +41,16 @@ impl std::fmt::Display for Endpoint {
 pub enum Error {
     #[error("chronyd at {0}: {1}")]
     Io(String, io::Error),
-    /// chronyc's words when nothing answers.
-    #[error("chronyd at {0}: 506 Cannot talk to daemon")]
-    Timeout(String),
+    /// chronyc's words when nothing answers. chronyd drops requests from hosts its
+    /// `cmdallow` does not list without a word, so over the network silence usually
+    /// means that (`refused`: the port is closed instead, nothing listens there).
+    #[error("chronyd at {endpoint}: 506 Cannot talk to daemon{}", silence_hint(*.refused, *.remote))]
+    NoReply {
+        endpoint: String,
+        refused: bool,
+        /// UDP to another host.
+        remote: bool,
+    },
     /// chronyd refused the request.
     #[error("chronyd at {endpoint}: {}{}", .status, hint(*.status, *.udp))]
     Status {
@@ -55,6 +62,17 @@ pub enum Error {
     Decode(String, DecodeError),
     #[error("chronyd at {0}: unexpected reply to command {1}")]
     Unexpected(String, u16),
+}
+
+fn silence_hint(refused: bool, remote: bool) -> &'static str {
+    match (refused, remote) {
+        (true, _) => " (nothing listens on that port)",
+        (false, true) => {
+            " (no reply: chronyd answers cmdmon only from hosts its cmdallow directives \
+             list, on the addresses bindcmdaddress names)"
+        }
+        (false, false) => "",
+    }
 }
 
 /// What to do about a refusal, where chronyc's number alone does not say.
@@ -74,6 +92,18 @@ impl Error {
         match self {
             Error::Status { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// Nothing listens there (ICMP port unreachable, or no Unix socket).
+    pub fn is_refused(&self) -> bool {
+        match self {
+            Error::NoReply { refused, .. } => *refused,
+            Error::Io(_, e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+            ),
+            _ => false,
         }
     }
 }
@@ -104,6 +134,8 @@ pub struct Client {
     pub version: u8,
     /// Upper bound of the whole exchange (all attempts).
     pub timeout: Duration,
+    /// The first attempt's wait (doubled on each retry).
+    pub retry_after: Duration,
     pub debug: bool,
     sequence: u32,
 }
@@ -169,6 +201,7 @@ impl Client {
             endpoint,
             version: PROTO_VERSION,
             timeout,
+            retry_after: INITIAL_TIMEOUT,
             debug: false,
             sequence: random_u32(),
         })
@@ -217,10 +250,18 @@ impl Client {
         Ok(reply.body)
     }
 
+    fn no_reply(&self, refused: bool) -> Error {
+        Error::NoReply {
+            endpoint: self.endpoint.to_string(),
+            refused,
+            remote: matches!(self.endpoint, Endpoint::Udp(a) if !a.ip().is_loopback()),
+        }
+    }
+
     fn exchange(&mut self, req: Request) -> Result<Reply> {
         let name = self.endpoint.to_string();
         let deadline = Instant::now() + self.timeout;
-        let mut wait = INITIAL_TIMEOUT.min(self.timeout);
+        let mut wait = self.retry_after.min(self.timeout);
         let mut attempt: u16 = 0;
         let mut fell_back = false;
         let mut buf = [0u8; 2048];
@@ -239,7 +280,7 @@ impl Client {
             match self.send(&datagram) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    return Err(Error::Timeout(name))
+                    return Err(self.no_reply(true))
                 }
                 Err(e) => return Err(Error::Io(name, e)),
             }
@@ -261,7 +302,7 @@ impl Client {
                     }
                     // ICMP port unreachable on a connected UDP socket: nothing listens.
                     Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                        return Err(Error::Timeout(name))
+                        return Err(self.no_reply(true))
                     }
                     Err(e) => return Err(Error::Io(name, e)),
                 };
@@ -306,7 +347,7 @@ impl Client {
                 continue;
             }
             if Instant::now() >= deadline || attempt >= RETRIES {
-                return Err(Error::Timeout(name));
+                return Err(self.no_reply(false));
             }
             attempt += 1;
             wait *= 2;
@@ -371,5 +412,166 @@ impl Client {
             ReplyBody::Rtc(r) => Ok(r),
             _ => self.unexpected(Request::Rtc),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::cmdmon::{encode_float, rpy, REPLY_HEADER_LEN, REQUEST_HEADER_LEN};
+
+    /// A reply to `req` with `status`, `reply` type and `data`, at `version`.
+    fn reply(req: &[u8], version: u8, reply: u16, status: u16, data: &[u8]) -> Vec<u8> {
+        let mut b = vec![version, 2, 0, 0, req[4], req[5]];
+        b.extend_from_slice(&reply.to_be_bytes());
+        b.extend_from_slice(&status.to_be_bytes());
+        b.extend_from_slice(&[0; 6]);
+        b.extend_from_slice(&req[8..12]);
+        b.extend_from_slice(&[0; 8]);
+        assert_eq!(b.len(), REPLY_HEADER_LEN);
+        b.extend_from_slice(data);
+        b
+    }
+
+    /// A fake chronyd on loopback: `answer` sees each request (and its number) and says
+    /// what to send back, if anything. Returns its address and the requests it saw.
+    fn fake(
+        mut answer: impl FnMut(usize, &[u8]) -> Vec<Vec<u8>> + Send + 'static,
+        count: usize,
+    ) -> (SocketAddr, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = s.local_addr().unwrap();
+        let h = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 2048];
+            for i in 0..count {
+                let Ok((n, from)) = s.recv_from(&mut buf) else {
+                    break;
+                };
+                seen.push(buf[..n].to_vec());
+                for r in answer(i, &buf[..n]) {
+                    s.send_to(&r, from).unwrap();
+                }
+            }
+            seen
+        });
+        (addr, h)
+    }
+
+    fn client(addr: SocketAddr) -> Client {
+        let mut c = Client::connect(Endpoint::Udp(addr), Duration::from_secs(3)).unwrap();
+        c.retry_after = Duration::from_millis(100);
+        c
+    }
+
+    #[test]
+    fn retries_until_answered_and_ignores_stale_replies() {
+        let (addr, h) = fake(
+            |i, req| match i {
+                0 => vec![],
+                // a reply to another sequence, then garbage, then the right one
+                _ => {
+                    let mut stale = reply(req, 6, rpy::N_SOURCES, 0, &[0, 0, 0, 9]);
+                    stale[19] ^= 1;
+                    vec![stale, vec![1, 2, 3], reply(req, 6, rpy::N_SOURCES, 0, &[0, 0, 0, 3])]
+                }
+            },
+            2,
+        );
+        let mut c = client(addr);
+        assert_eq!(c.n_sources().unwrap(), 3);
+        let seen = h.join().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(&seen[0][6..8], &[0, 0], "attempt 0");
+        assert_eq!(&seen[1][6..8], &[0, 1], "attempt 1");
+        assert_ne!(seen[0][8..12], seen[1][8..12], "a new sequence number per attempt");
+        assert!(seen.iter().all(|r| r.len() >= REQUEST_HEADER_LEN));
+    }
+
+    #[test]
+    fn falls_back_to_the_version_chronyd_names() {
+        let (addr, h) = fake(
+            |_, req| {
+                if req[0] == 6 {
+                    vec![reply(req, 5, rpy::NULL, Status::BADPKTVERSION.0, &[])]
+                } else {
+                    let mut d = vec![0u8; 20];
+                    d[0..4].copy_from_slice(&7u32.to_be_bytes());
+                    d[8..12].copy_from_slice(&encode_float(1.5).to_be_bytes());
+                    vec![reply(req, 5, rpy::ACTIVITY, 0, &d)]
+                }
+            },
+            2,
+        );
+        let mut c = client(addr);
+        let a = c.activity().unwrap();
+        assert_eq!(a.online, 7);
+        assert_eq!(c.version, 5);
+        let seen = h.join().unwrap();
+        assert_eq!((seen[0][0], seen[1][0]), (6, 5));
+    }
+
+    #[test]
+    fn refusals_and_bad_replies_are_errors() {
+        let (addr, h) = fake(
+            |i, req| match i {
+                0 => vec![reply(req, 6, rpy::NULL, Status::UNAUTH.0, &[])],
+                // a tracking reply cut short
+                _ => vec![reply(req, 6, rpy::TRACKING, 0, &[0; 30])],
+            },
+            2,
+        );
+        let mut c = client(addr);
+        let e = c.server_stats().unwrap_err();
+        assert_eq!(e.status(), Some(Status::UNAUTH));
+        assert_eq!(
+            e.to_string(),
+            format!("chronyd at {addr}: 501 Not authorised (chronyd allows this only over its Unix socket)")
+        );
+        let e = c.tracking().unwrap_err();
+        assert!(matches!(e, Error::Decode(..)), "{e}");
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn silence_is_chronycs_506() {
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut c = client(silent.local_addr().unwrap());
+        c.timeout = Duration::from_millis(400);
+        let t = Instant::now();
+        let e = c.tracking().unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert!(e.to_string().ends_with("506 Cannot talk to daemon"), "{e}");
+        let mut n = 0;
+        silent.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 512];
+        while silent.recv(&mut buf).is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, 3, "the first attempt and two retries");
+    }
+
+    #[test]
+    fn unix_socket_round_trip_and_cleanup() {
+        let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server_path = dir.join("chronyd.sock");
+        let _ = std::fs::remove_file(&server_path);
+        let server = UnixDatagram::bind(&server_path).unwrap();
+        let h = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            let r = reply(&buf[..n], 6, rpy::N_SOURCES, 0, &[0, 0, 0, 2]);
+            server.send_to(&r, from.as_pathname().unwrap()).unwrap();
+        });
+        let mut c = Client::connect(Endpoint::Unix(server_path.clone()), Duration::from_secs(3))
+            .unwrap();
+        assert_eq!(c.n_sources().unwrap(), 2);
+        h.join().unwrap();
+        drop(c);
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "our own socket is removed: {left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

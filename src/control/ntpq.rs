@@ -500,6 +500,7 @@ impl<'w> Session<'w> {
             let _ = tx.send(Probe::Chronyd(r));
         });
         let mut mode6_error = None;
+        let mut chronyd_silent = false;
         for _ in 0..2 {
             match rx.recv() {
                 Ok(Probe::Mode6(r)) if mode6_answered(&r) => {
@@ -512,11 +513,21 @@ impl<'w> Session<'w> {
                     conn.backend = Backend::Chronyd(Box::new(c));
                     return Ok(());
                 }
-                Ok(Probe::Chronyd(Err(_))) => {}
+                Ok(Probe::Chronyd(Err(e))) => {
+                    chronyd_silent = matches!(e, cmdmon::Error::NoReply { .. }) && !e.is_refused()
+                }
                 Err(_) => break,
             }
         }
-        Err(mode6_error.map_or_else(|| Error::Timeout.to_string(), |e| e.to_string()))
+        let mut text = mode6_error.map_or_else(|| Error::Timeout.to_string(), |e| e.to_string());
+        if chronyd_silent && !peer.ip().is_loopback() {
+            // chronyd ignores hosts its cmdallow does not list: this may be one
+            text.push_str(
+                " (nor did chronyd's cmdmon port 323 answer: chronyd answers only hosts \
+                 its cmdallow directives list)",
+            );
+        }
+        Err(text)
     }
 
     fn chronyd(&mut self) -> Option<&mut cmdmon::Client> {
