@@ -474,7 +474,11 @@ mod tests {
                 _ => {
                     let mut stale = reply(req, 6, rpy::N_SOURCES, 0, &[0, 0, 0, 9]);
                     stale[19] ^= 1;
-                    vec![stale, vec![1, 2, 3], reply(req, 6, rpy::N_SOURCES, 0, &[0, 0, 0, 3])]
+                    vec![
+                        stale,
+                        vec![1, 2, 3],
+                        reply(req, 6, rpy::N_SOURCES, 0, &[0, 0, 0, 3]),
+                    ]
                 }
             },
             2,
@@ -485,7 +489,11 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_eq!(&seen[0][6..8], &[0, 0], "attempt 0");
         assert_eq!(&seen[1][6..8], &[0, 1], "attempt 1");
-        assert_ne!(seen[0][8..12], seen[1][8..12], "a new sequence number per attempt");
+        assert_ne!(
+            seen[0][8..12],
+            seen[1][8..12],
+            "a new sequence number per attempt"
+        );
         assert!(seen.iter().all(|r| r.len() >= REQUEST_HEADER_LEN));
     }
 
@@ -565,8 +573,8 @@ mod tests {
             let r = reply(&buf[..n], 6, rpy::N_SOURCES, 0, &[0, 0, 0, 2]);
             server.send_to(&r, from.as_pathname().unwrap()).unwrap();
         });
-        let mut c = Client::connect(Endpoint::Unix(server_path.clone()), Duration::from_secs(3))
-            .unwrap();
+        let mut c =
+            Client::connect(Endpoint::Unix(server_path.clone()), Duration::from_secs(3)).unwrap();
         assert_eq!(c.n_sources().unwrap(), 2);
         h.join().unwrap();
         drop(c);

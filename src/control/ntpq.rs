@@ -230,8 +230,6 @@ struct Connection {
     name: String,
     client: Client,
     backend: Backend,
-    /// The port the host spec named, if any (used for cmdmon when forced to chronyd).
-    explicit_port: bool,
 }
 
 /// The commands that never talk to the daemon.
@@ -375,6 +373,7 @@ impl<'w> Session<'w> {
                 }
             }
         }
+        // a port in the host spec is chronyd's when the protocol is forced to chronyd
         let explicit_port = host.starts_with('[') && host.contains("]:")
             || (host.matches(':').count() == 1 && host.parse::<IpAddr>().is_err());
         let backend = match (&self.opts.socket, self.opts.protocol) {
@@ -409,7 +408,6 @@ impl<'w> Session<'w> {
             name: host.to_string(),
             client,
             backend,
-            explicit_port,
         });
         self.assoc_cache.clear();
         true
@@ -469,7 +467,6 @@ impl<'w> Session<'w> {
         if !matches!(conn.backend, Backend::Undetected) {
             return Ok(());
         }
-        let _ = conn.explicit_port;
         let peer = conn.client.peer();
         enum Probe {
             Mode6(super::client::Result<()>),
@@ -733,6 +730,9 @@ impl<'w> Session<'w> {
                     self.timeout = Duration::from_millis(ms);
                     if let Some(c) = self.conn.as_mut() {
                         c.client.timeout = self.timeout;
+                        if let Backend::Chronyd(cc) = &mut c.backend {
+                            cc.timeout = self.timeout;
+                        }
                     }
                 }
                 Err(_) => {

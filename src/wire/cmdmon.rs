@@ -275,8 +275,9 @@ impl SourceState {
             1 => SourceState::NonSelectable,
             2 => SourceState::Falseticker,
             3 => SourceState::Jittery,
-            4 => SourceState::Unselected,
-            5 => SourceState::Selectable,
+            // (4 is `+` and 5 `-`: checked against chronyc's columns for the same source)
+            4 => SourceState::Selectable,
+            5 => SourceState::Unselected,
             n => SourceState::Unknown(n),
         }
     }
@@ -800,7 +801,10 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Reply {
-        let path = format!("{}/tests/fixtures/cmdmon/{name}.hex", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/cmdmon/{name}.hex",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         decode_reply(&hex(&text)).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
@@ -826,7 +830,10 @@ mod tests {
         };
         assert_eq!(d.remote_addr, Addr::Ip("127.0.0.3".parse().unwrap()));
         assert_eq!(d.local_addr, Addr::Ip("127.0.0.1".parse().unwrap()));
-        assert_eq!((d.remote_port, d.version, d.mode, d.stratum), (123, 4, 4, 3));
+        assert_eq!(
+            (d.remote_port, d.version, d.mode, d.stratum),
+            (123, 4, 4, 3)
+        );
         assert_eq!(d.ref_id, 0x7f7f_0101);
         let ReplyBody::Tracking(t) = fixture("tracking-synced").body else {
             panic!()
