@@ -424,6 +424,83 @@ mod tests {
         assert_eq!((o.stdout.as_str(), o.code), ("", 2));
     }
 
+    fn tracking(leap: u16, addr: Option<&str>) -> crate::wire::cmdmon::Tracking {
+        use crate::wire::cmdmon::{Addr, Timespec, Tracking};
+        Tracking {
+            ref_id: 0xc612_0002,
+            addr: addr.map_or(Addr::Unspec, |a| Addr::Ip(a.parse().unwrap())),
+            stratum: 6,
+            leap,
+            ref_time: Timespec::default(),
+            current_correction: -0.0021,
+            last_offset: 0.0,
+            rms_offset: 0.0,
+            freq_ppm: 0.0,
+            resid_freq_ppm: 0.0,
+            skew_ppm: 0.0,
+            root_delay: 0.030,
+            root_dispersion: 0.0044,
+            last_update_interval: 64.0,
+        }
+    }
+
+    fn source(
+        poll: i16,
+        state: crate::wire::cmdmon::SourceState,
+    ) -> crate::control::chronyd::Source {
+        use crate::wire::cmdmon::{Addr, SourceData, SourceMode};
+        crate::control::chronyd::Source {
+            index: 0,
+            data: SourceData {
+                addr: Addr::Ip("198.18.0.2".parse().unwrap()),
+                poll,
+                stratum: 5,
+                state,
+                mode: SourceMode::Client,
+                flags: 0,
+                reach: 0o377,
+                since_sample: 3,
+                orig_latest_meas: 0.0,
+                latest_meas: 0.0,
+                latest_meas_err: 0.0,
+            },
+            stats: None,
+            ntp: None,
+        }
+    }
+
+    #[test]
+    fn chronyd_states_in_debians_words() {
+        use crate::wire::cmdmon::SourceState::*;
+        let sources = [source(10, Falseticker), source(6, Selected)];
+        // error bound as RHEL's script: 30/2 + 4.4 + |-2.1| = 21.5 → 22 ms (%.0f)
+        let o = interpret_chronyd(&tracking(0, Some("198.18.0.2")), &sources, None);
+        assert_eq!(
+            o.stdout,
+            "synchronised to NTP server (198.18.0.2) at stratum 6 \n   time correct to within 22 ms\n   polling server every 64 s\n"
+        );
+        assert_eq!(o.code, 0);
+        let o = interpret_chronyd(&tracking(0, Some("198.18.0.2")), &sources, Some("20"));
+        assert!(
+            o.stdout.contains("22 ms (exceeded maximum of 20 ms)\n"),
+            "{o:?}"
+        );
+        assert_eq!(o.code, 1);
+        let o = interpret_chronyd(&tracking(3, None), &[source(7, NonSelectable)], None);
+        assert_eq!(o.stdout, "unsynchronised\n   polling server every 128 s\n");
+        assert_eq!(o.code, 1);
+        let o = interpret_chronyd(&tracking(3, None), &[], None);
+        assert_eq!(o.stdout, "unsynchronised\npoll interval unknown\n");
+        let mut local = tracking(0, None);
+        local.ref_id = crate::control::chronyd::LOCAL_REFID;
+        let o = interpret_chronyd(&local, &[], None);
+        assert!(
+            o.stdout
+                .starts_with("synchronised to local net at stratum 6 \n"),
+            "{o:?}"
+        );
+    }
+
     #[test]
     fn c_number_parsing() {
         assert_eq!(c_atof("12.987"), 12.987);
