@@ -33,7 +33,7 @@ pub struct Source {
 impl Source {
     /// The association id ntpq shows: chronyd has none, so the 1-based index.
     pub fn assid(&self) -> u16 {
-        (self.index + 1).min(u32::from(u16::MAX)) as u16
+        self.index.saturating_add(1).min(u32::from(u16::MAX)) as u16
     }
 
     pub fn peer_status(&self) -> PeerStatus {
@@ -63,50 +63,60 @@ pub fn select_of(state: SourceState) -> Select {
     }
 }
 
-/// Every source, with its statistics and (over the Unix socket) its NTP data.
+/// Every source, with its statistics and (over the Unix socket) its NTP data: three
+/// round trips whatever the number of sources (the count, then data and statistics of
+/// all at once, then the NTP data of all at once).
 pub fn fetch_sources(client: &mut Client) -> cmdmon::Result<Vec<Source>> {
-    let n = client.n_sources()?;
-    let unix = matches!(client.endpoint(), Endpoint::Unix(_));
-    let mut ntp_allowed = unix;
-    let mut out = Vec::with_capacity(n.min(256) as usize);
+    use crate::wire::cmdmon::{ReplyBody, Request};
+    let n = client.n_sources()?.min(MAX_SOURCES);
+    let reqs: Vec<Request> = (0..n)
+        .flat_map(|i| [Request::SourceData(i), Request::SourceStats(i)])
+        .collect();
+    let mut replies = client.request_many(&reqs)?.into_iter();
+    let mut out = Vec::with_capacity(n as usize);
     for index in 0..n {
-        let data = match client.source_data(index) {
-            Ok(d) => d,
+        let (data, stats) = (replies.next(), replies.next());
+        let data = match data {
+            Some(Ok(ReplyBody::SourceData(d))) => d,
             // the list changed under us (a source removed): show what there is
-            Err(e) if e.status() == Some(Status::NOSUCHSOURCE) => break,
-            Err(e) => return Err(e),
+            Some(Err(e)) if e.status() == Some(Status::NOSUCHSOURCE) => break,
+            Some(Err(e)) => return Err(e),
+            _ => return Err(unexpected(client, Request::SourceData(index))),
         };
-        let stats = optional(client.source_stats(index))?;
-        let mut ntp = None;
-        if let (true, Some(ip), false) = (
-            ntp_allowed,
-            data.addr.ip(),
-            data.mode == SourceMode::RefClock,
-        ) {
-            match client.ntp_data(ip) {
-                Ok(d) => ntp = Some(d),
-                Err(e) if e.status() == Some(Status::UNAUTH) => ntp_allowed = false,
-                Err(e) if e.status().is_some() => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let stats = match stats {
+            Some(Ok(ReplyBody::SourceStats(s))) => Some(s),
+            _ => None,
+        };
         out.push(Source {
             index,
             data,
             stats,
-            ntp,
+            ntp: None,
         });
+    }
+    // chronyd refuses NTP_DATA over UDP: do not ask
+    if matches!(client.endpoint(), Endpoint::Unix(_)) {
+        let wanted: Vec<(usize, IpAddr)> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.data.mode != SourceMode::RefClock)
+            .filter_map(|(i, s)| s.data.addr.ip().map(|a| (i, a)))
+            .collect();
+        let reqs: Vec<Request> = wanted.iter().map(|&(_, a)| Request::NtpData(a)).collect();
+        for ((i, _), r) in wanted.iter().zip(client.request_many(&reqs)?) {
+            if let Ok(ReplyBody::NtpData(d)) = r {
+                out[*i].ntp = Some(d);
+            }
+        }
     }
     Ok(out)
 }
 
-/// A refusal of an optional request is no data; no answer at all is an error.
-fn optional<T>(r: cmdmon::Result<T>) -> cmdmon::Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.status().is_some() => Ok(None),
-        Err(e) => Err(e),
-    }
+/// More sources than chronyd allows is a reply not to trust.
+const MAX_SOURCES: u32 = 4096;
+
+fn unexpected(client: &Client, req: crate::wire::cmdmon::Request) -> cmdmon::Error {
+    cmdmon::Error::Unexpected(client.endpoint().to_string(), req.command())
 }
 
 /// A reference id as text: printable ASCII (a refclock's or kiss code), else dotted quad.
@@ -131,7 +141,8 @@ fn remote_of(data: &SourceData) -> String {
 }
 
 fn ms(seconds: f64) -> String {
-    format!("{:.6}", seconds * 1e3)
+    // + 0.0: no "-0.000" for a source never measured
+    format!("{:.6}", seconds * 1e3 + 0.0)
 }
 
 /// What ntpq's refid column shows for a source: its server's reference as ntpd prints
@@ -141,8 +152,8 @@ fn source_refid(src: &Source) -> String {
         return format!(".{}.", remote_of(&src.data));
     }
     match &src.ntp {
-        Some(n) if n.stratum <= 1 => format!(".{}.", refid_text(n.ref_id)),
         Some(n) if n.stratum >= 16 || n.ref_id == 0 => ".INIT.".into(),
+        Some(n) if n.stratum <= 1 => format!(".{}.", refid_text(n.ref_id)),
         Some(n) => std::net::Ipv4Addr::from(n.ref_id).to_string(),
         None => "-".into(),
     }
@@ -188,7 +199,12 @@ pub fn peer_row(src: &Source, name_of: &mut dyn FnMut(IpAddr) -> String) -> Peer
             .as_ref()
             .map_or_else(|| "-".into(), |n| ms(n.peer_delay)),
         offset: ms(-d.orig_latest_meas),
-        jitter: src.stats.as_ref().map_or_else(|| "-".into(), |s| ms(s.sd)),
+        // chronyd's deviation of no samples is a placeholder (4 s); ntpd shows 0 there
+        jitter: match &src.stats {
+            Some(s) if s.n_samples == 0 => ms(0.0),
+            Some(s) => ms(s.sd),
+            None => "-".into(),
+        },
         dispersion: ms(d.latest_meas_err),
     }
 }
@@ -409,6 +425,18 @@ mod tests {
             "*198.18.0.1      -                2 u   33   64  377        -    2.500   0.123"
         );
         assert_eq!(line.len(), super::super::peers::RULE_WIDTH);
+    }
+
+    #[test]
+    fn association_ids_saturate() {
+        // found by fuzz/fuzz_targets/cmdmon.rs: index + 1 overflowed
+        let src = Source {
+            index: u32::MAX,
+            data: data(SourceState::Selected, 1),
+            stats: None,
+            ntp: None,
+        };
+        assert_eq!(src.assid(), u16::MAX);
     }
 
     #[test]

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 pub const INITIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Retries after the first attempt (chronyc: 2).
 pub const RETRIES: u16 = 2;
+/// Requests in flight at once (`request_many`).
+const BATCH: usize = 64;
 
 /// Where chronyd listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,7 +241,25 @@ impl Client {
     /// One request and its reply: retried on silence, re-sent once at a lower version
     /// if chronyd says ours is not its own. A refusal (any status but success) is an error.
     pub fn request(&mut self, req: Request) -> Result<ReplyBody> {
-        let reply = self.exchange(req)?;
+        let reply = self.exchange(&[req])?.pop().expect("one reply per request");
+        self.body(reply)
+    }
+
+    /// Several requests at once, answered in any order (chronyd handles each datagram on
+    /// its own): one round trip instead of one each. The outer error is silence or I/O,
+    /// the inner ones chronyd's refusals of single requests.
+    pub fn request_many(&mut self, reqs: &[Request]) -> Result<Vec<Result<ReplyBody>>> {
+        let mut out = Vec::with_capacity(reqs.len());
+        // bounded batches, so that replies never outgrow the socket's receive buffer
+        for chunk in reqs.chunks(BATCH) {
+            for reply in self.exchange(chunk)? {
+                out.push(self.body(reply));
+            }
+        }
+        Ok(out)
+    }
+
+    fn body(&self, reply: Reply) -> Result<ReplyBody> {
         if reply.header.status != Status::SUCCESS {
             return Err(Error::Status {
                 endpoint: self.endpoint.to_string(),
@@ -258,34 +278,46 @@ impl Client {
         }
     }
 
-    fn exchange(&mut self, req: Request) -> Result<Reply> {
+    /// Send every request, collect their replies by sequence number; re-send the
+    /// unanswered ones after a doubling wait (chronyc's retries), or at once at chronyd's
+    /// older version when it answers `BADPKTVERSION`.
+    fn exchange(&mut self, reqs: &[Request]) -> Result<Vec<Reply>> {
         let name = self.endpoint.to_string();
         let deadline = Instant::now() + self.timeout;
         let mut wait = self.retry_after.min(self.timeout);
         let mut attempt: u16 = 0;
         let mut fell_back = false;
+        let mut replies: Vec<Option<Reply>> = vec![None; reqs.len()];
+        let mut seqs = vec![0u32; reqs.len()];
         let mut buf = [0u8; 2048];
         loop {
-            self.sequence = self.sequence.wrapping_add(1);
-            let seq = self.sequence;
-            let datagram = req.encode(self.version, seq, attempt);
-            if self.debug {
-                eprintln!(
-                    "cmdmon: sending command {} v{} seq {seq:#010x} attempt {attempt}, {} bytes to {name}",
-                    req.command(),
-                    self.version,
-                    datagram.len()
-                );
-            }
-            match self.send(&datagram) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    return Err(self.no_reply(true))
+            for (i, req) in reqs.iter().enumerate() {
+                if replies[i].is_some() {
+                    continue;
                 }
-                Err(e) => return Err(Error::Io(name, e)),
+                self.sequence = self.sequence.wrapping_add(1);
+                seqs[i] = self.sequence;
+                let datagram = req.encode(self.version, seqs[i], attempt);
+                if self.debug {
+                    eprintln!(
+                        "cmdmon: sending command {} v{} seq {:#010x} attempt {attempt}, {} bytes to {name}",
+                        req.command(),
+                        self.version,
+                        seqs[i],
+                        datagram.len()
+                    );
+                }
+                match self.send(&datagram) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        return Err(self.no_reply(true))
+                    }
+                    Err(e) => return Err(Error::Io(name, e)),
+                }
             }
             let attempt_end = (Instant::now() + wait).min(deadline);
-            loop {
+            let mut resend_now = false;
+            while replies.iter().any(Option::is_none) {
                 let now = Instant::now();
                 if now >= attempt_end {
                     break;
@@ -306,24 +338,31 @@ impl Client {
                     }
                     Err(e) => return Err(Error::Io(name, e)),
                 };
+                let pending =
+                    |seq: u32| (0..reqs.len()).find(|&i| replies[i].is_none() && seqs[i] == seq);
                 let reply = match decode_reply(&buf[..n]) {
                     Ok(r) => r,
                     Err(e) => {
                         if self.debug {
                             eprintln!("cmdmon: ignoring {n} bytes: {e}");
                         }
-                        // a stray datagram that is not ours; a reply to us that does not
-                        // decode is reported only when nothing better arrives
-                        if n >= 8 && buf[4..6] == req.command().to_be_bytes() {
+                        // a reply to us that does not decode is an error; anything else
+                        // is a stray datagram
+                        let seq = buf
+                            .get(16..20)
+                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                        if n > 20 && seq.and_then(pending).is_some() {
                             return Err(Error::Decode(name, e));
                         }
                         continue;
                     }
                 };
-                if reply.header.sequence != seq || reply.header.command != req.command() {
+                let Some(i) = pending(reply.header.sequence)
+                    .filter(|&i| reqs[i].command() == reply.header.command)
+                else {
                     // a late answer to an earlier attempt
                     continue;
-                }
+                };
                 if reply.header.status == Status::BADPKTVERSION
                     && !fell_back
                     && reply.header.version < self.version
@@ -331,6 +370,7 @@ impl Client {
                 {
                     self.version = reply.header.version;
                     fell_back = true;
+                    resend_now = true;
                     break;
                 }
                 if self.debug {
@@ -339,11 +379,13 @@ impl Client {
                         reply.header.reply, reply.header.status.0
                     );
                 }
-                return Ok(reply);
+                replies[i] = Some(reply);
             }
-            if fell_back && attempt == 0 {
-                // re-send at once at the lower version; it does not count as a retry
-                attempt = 1;
+            if replies.iter().all(Option::is_some) {
+                return Ok(replies.into_iter().flatten().collect());
+            }
+            if resend_now {
+                // at once at the lower version; it does not count as a retry
                 continue;
             }
             if Instant::now() >= deadline || attempt >= RETRIES {
