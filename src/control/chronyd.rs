@@ -66,9 +66,14 @@ pub fn select_of(state: SourceState) -> Select {
 /// Every source, with its statistics and (over the Unix socket) its NTP data: three
 /// round trips whatever the number of sources (the count, then data and statistics of
 /// all at once, then the NTP data of all at once).
-pub fn fetch_sources(client: &mut Client) -> cmdmon::Result<Vec<Source>> {
+/// `known`: a count just read (the detection's N_SOURCES), saving that round trip.
+pub fn fetch_sources(client: &mut Client, known: Option<u32>) -> cmdmon::Result<Vec<Source>> {
     use crate::wire::cmdmon::{ReplyBody, Request};
-    let n = client.n_sources()?.min(MAX_SOURCES);
+    let n = match known {
+        Some(n) => n,
+        None => client.n_sources()?,
+    }
+    .min(MAX_SOURCES);
     let reqs: Vec<Request> = (0..n)
         .flat_map(|i| [Request::SourceData(i), Request::SourceStats(i)])
         .collect();

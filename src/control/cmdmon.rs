@@ -396,6 +396,47 @@ impl Client {
         }
     }
 
+    /// Send one request without waiting (for `detect`, which polls several sockets):
+    /// the sequence number its reply will carry.
+    pub fn send_only(&mut self, req: Request, attempt: u16) -> Result<u32> {
+        self.sequence = self.sequence.wrapping_add(1);
+        let seq = self.sequence;
+        match self.send(&req.encode(self.version, seq, attempt)) {
+            Ok(_) => Ok(seq),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(self.no_reply(true)),
+            Err(e) => Err(Error::Io(self.endpoint.to_string(), e)),
+        }
+    }
+
+    /// The reply to `seq` if it is the datagram waiting (refusals included), `None` for
+    /// nothing or a datagram that is not it.
+    pub fn try_reply(&mut self, seq: u32) -> Result<Option<Reply>> {
+        let mut buf = [0u8; 2048];
+        match self.recv(&mut buf, Duration::from_millis(1)) {
+            Ok(n) => Ok(decode_reply(&buf[..n])
+                .ok()
+                .filter(|r| r.header.sequence == seq)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(self.no_reply(true)),
+            Err(e) => Err(Error::Io(self.endpoint.to_string(), e)),
+        }
+    }
+
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match &self.transport {
+            Transport::Udp(s) => s.as_raw_fd(),
+            Transport::Unix { socket, .. } => socket.as_raw_fd(),
+        }
+    }
+
     fn unexpected<T>(&self, req: Request) -> Result<T> {
         Err(Error::Unexpected(self.endpoint.to_string(), req.command()))
     }

@@ -6,6 +6,7 @@ pub mod chronyd;
 pub mod client;
 pub mod cmdmon;
 pub mod cooked;
+pub mod detect;
 pub mod ntpq;
 pub mod ntpstat;
 pub mod peers;

@@ -284,11 +284,6 @@ fn connect_chronyd(endpoints: Vec<Endpoint>, timeout: Duration) -> cmdmon::Resul
     Err(last.expect("at least one endpoint"))
 }
 
-/// Whether a mode 6 reply (even a refusal) came back: the host speaks mode 6.
-fn mode6_answered<T>(r: &super::client::Result<T>) -> bool {
-    matches!(r, Ok(_) | Err(Error::Server(..)))
-}
-
 pub struct Session<'w> {
     opts: Options,
     /// Every host named on the command line (several → a `server` column).
@@ -301,6 +296,8 @@ pub struct Session<'w> {
     timeout: Duration,
     assoc_cache: Vec<Association>,
     names: HashMap<IpAddr, String>,
+    /// chronyd's source count from the detection probe, used once by the first listing.
+    probe_count: Option<u32>,
     out: &'w mut dyn Write,
     err: &'w mut dyn Write,
 }
@@ -348,6 +345,7 @@ impl<'w> Session<'w> {
             always_auth: false,
             assoc_cache: Vec::new(),
             names: HashMap::new(),
+            probe_count: None,
             out,
             err,
         }
@@ -355,7 +353,12 @@ impl<'w> Session<'w> {
 
     /// Open `host`; false (after a message) when it cannot be resolved or signed for.
     pub fn open_host(&mut self, host: &str) -> bool {
-        let mut client = match Client::connect_family(host, self.opts.family, self.timeout) {
+        // with --socket the mode 6 client is never used: no name to resolve for it
+        let mode6 = match &self.opts.socket {
+            Some(_) => Client::connect_addr(([127, 0, 0, 1], 123).into(), self.timeout),
+            None => Client::connect_family(host, self.opts.family, self.timeout),
+        };
+        let mut client = match mode6 {
             Ok(c) => c,
             Err(e) => {
                 let _ = writeln!(self.err, "***Can't find host {host}: {e}");
@@ -468,63 +471,29 @@ impl<'w> Session<'w> {
             return Ok(());
         }
         let peer = conn.client.peer();
-        enum Probe {
-            Mode6(super::client::Result<()>),
-            Chronyd(cmdmon::Result<cmdmon::Client>),
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let r = Client::connect_addr(peer, timeout).and_then(|mut c| {
-                    c.debug = debug;
-                    c.associations().map(|_| ())
-                });
-                let _ = tx.send(Probe::Mode6(r));
-            });
-        }
-        std::thread::spawn(move || {
-            let r = connect_chronyd(chronyd_endpoints(peer, crate::wire::cmdmon::PORT), timeout)
-                .and_then(|mut c| {
-                    c.debug = debug;
-                    match c.n_sources() {
-                        Ok(_) => Ok(c),
-                        // chronyd refused: still chronyd, and the refusal is what to show
-                        Err(e) if e.status().is_some() => Ok(c),
-                        Err(e) => Err(e),
-                    }
-                });
-            let _ = tx.send(Probe::Chronyd(r));
-        });
-        let mut mode6_error = None;
-        let mut chronyd_silent = false;
-        for _ in 0..2 {
-            match rx.recv() {
-                Ok(Probe::Mode6(r)) if mode6_answered(&r) => {
-                    conn.backend = Backend::Mode6;
-                    return Ok(());
+        let endpoints = chronyd_endpoints(peer, crate::wire::cmdmon::PORT);
+        match super::detect::probe(peer, endpoints, timeout, debug) {
+            super::detect::Found::Mode6 => {
+                conn.backend = Backend::Mode6;
+                Ok(())
+            }
+            super::detect::Found::Chronyd(c, count) => {
+                conn.backend = Backend::Chronyd(c);
+                self.probe_count = count;
+                Ok(())
+            }
+            super::detect::Found::Nothing { chronyd_silent } => {
+                let mut text = Error::Timeout.to_string();
+                if chronyd_silent && !peer.ip().is_loopback() {
+                    // chronyd ignores hosts its cmdallow does not list: this may be one
+                    text.push_str(
+                        " (nor did chronyd's cmdmon port 323 answer: chronyd answers only \
+                         hosts its cmdallow directives list)",
+                    );
                 }
-                Ok(Probe::Mode6(r)) => mode6_error = r.err(),
-                Ok(Probe::Chronyd(Ok(mut c))) => {
-                    c.debug = debug;
-                    conn.backend = Backend::Chronyd(Box::new(c));
-                    return Ok(());
-                }
-                Ok(Probe::Chronyd(Err(e))) => {
-                    chronyd_silent = matches!(e, cmdmon::Error::NoReply { .. }) && !e.is_refused()
-                }
-                Err(_) => break,
+                Err(text)
             }
         }
-        let mut text = mode6_error.map_or_else(|| Error::Timeout.to_string(), |e| e.to_string());
-        if chronyd_silent && !peer.ip().is_loopback() {
-            // chronyd ignores hosts its cmdallow does not list: this may be one
-            text.push_str(
-                " (nor did chronyd's cmdmon port 323 answer: chronyd answers only hosts \
-                 its cmdallow directives list)",
-            );
-        }
-        Err(text)
     }
 
     fn chronyd(&mut self) -> Option<&mut cmdmon::Client> {
@@ -536,7 +505,8 @@ impl<'w> Session<'w> {
 
     /// chronyd's sources, or the error printed and None.
     fn chronyd_sources(&mut self) -> Option<Vec<chronyd::Source>> {
-        let r = chronyd::fetch_sources(self.chronyd()?);
+        let known = self.probe_count.take();
+        let r = chronyd::fetch_sources(self.chronyd()?, known);
         match r {
             Ok(s) => Some(s),
             Err(e) => {

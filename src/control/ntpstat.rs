@@ -157,7 +157,7 @@ pub fn query_chronyd(
 ) -> Option<Outcome> {
     let mut c = super::cmdmon::Client::connect(endpoint, TIMEOUT).ok()?;
     let tracking = c.tracking().ok()?;
-    let sources = super::chronyd::fetch_sources(&mut c).unwrap_or_default();
+    let sources = super::chronyd::fetch_sources(&mut c, None).unwrap_or_default();
     Some(interpret_chronyd(&tracking, &sources, max_error_ms))
 }
 
