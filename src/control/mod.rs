@@ -1,4 +1,5 @@
-//! The mode 6 control protocol above the wire format: a client (ntpq, ntpstat) and a
+//! The mode 6 control protocol above the wire format: a client (ntpq, ntpstat), chronyd's
+//! cmdmon client and its views for ntpq and ntpstat (cmdmon, chronyd, detect), and a
 //! sans-I/O responder the daemon plugs its state into.
 
 pub mod auth_glue;
