@@ -23,7 +23,7 @@ _ntpq() {
 
     case "${cmd}" in
         ntpq)
-            opts="-4 -6 -c -d -i -n -p -w -a -k -h --ipv4 --ipv6 --command --debug-level --interactive --numeric --peers --wide --old-rv --authentication --keyfile --json --watch --help"
+            opts="-4 -6 -c -d -i -n -p -w -a -k -h --ipv4 --ipv6 --command --debug-level --interactive --numeric --peers --wide --old-rv --authentication --keyfile --json --watch --protocol --socket --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,14 @@ _ntpq() {
                     return 0
                     ;;
                 --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --protocol)
+                    COMPREPLY=($(compgen -W "auto mode6 chronyd" -- "${cur}"))
+                    return 0
+                    ;;
+                --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -2,6 +2,10 @@ complete -c ntpq -s c -l command -d 'Run a command and exit (repeatable)' -r
 complete -c ntpq -s a -l authentication -d 'Authenticate requests with this key (needed for writevar)' -r
 complete -c ntpq -s k -l keyfile -d 'Keys file to find the -a key in [default: /etc/ntp.keys]' -r -F
 complete -c ntpq -l watch -d 'Repeat the commands every SECS seconds, redrawing in place' -r
+complete -c ntpq -l protocol -d 'Speak mode 6 (ntpd, NTPsec), chronyd\'s cmdmon, or whichever answers' -r -f -a "auto\t''
+mode6\t''
+chronyd\t''"
+complete -c ntpq -l socket -d 'Ask chronyd through its Unix command socket (e.g. /run/chrony/chronyd.sock)' -r -F
 complete -c ntpq -s 4 -l ipv4 -d 'Force IPv4 name resolution'
 complete -c ntpq -s 6 -l ipv6 -d 'Force IPv6 name resolution'
 complete -c ntpq -s d -l debug-level -d 'Trace requests and replies on stderr'

@@ -22,6 +22,8 @@ _ntpq() {
 '-k+[Keys file to find the -a key in \[default\: /etc/ntp.keys\]]:FILE:_files' \
 '--keyfile=[Keys file to find the -a key in \[default\: /etc/ntp.keys\]]:FILE:_files' \
 '--watch=[Repeat the commands every SECS seconds, redrawing in place]::SECS:_default' \
+'--protocol=[Speak mode 6 (ntpd, NTPsec), chronyd'\''s cmdmon, or whichever answers]:PROTO:(auto mode6 chronyd)' \
+'--socket=[Ask chronyd through its Unix command socket (e.g. /run/chrony/chronyd.sock)]:PATH:_files' \
 '(-6 --ipv6)-4[Force IPv4 name resolution]' \
 '(-6 --ipv6)--ipv4[Force IPv4 name resolution]' \
 '-6[Force IPv6 name resolution]' \

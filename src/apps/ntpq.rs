@@ -3,7 +3,7 @@
 //! `control::ntpq`, the output layouts in `control::peers` and `control::cooked`.
 
 use crate::control::client::Family;
-use crate::control::ntpq::{Flow, Options, Session};
+use crate::control::ntpq::{Flow, Options, Protocol, Session};
 use clap::{Arg, ArgAction};
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
@@ -12,10 +12,13 @@ use std::time::Duration;
 pub fn command() -> clap::Command {
     clap::Command::new("ntpq")
         .bin_name("ntpq")
-        .about("query an NTP daemon over the mode 6 control protocol")
+        .about("query an NTP daemon over the mode 6 control protocol (or chronyd over cmdmon)")
         .long_about(
             "Query an NTP daemon (ntpkit's ntpd, NTPsec or ntp.org) over the mode 6 control \
-             protocol. Without -c or -p, reads commands interactively at an `ntpq>` prompt.",
+             protocol, or chronyd over its command and monitoring protocol (UDP port 323 or \
+             its Unix socket): a host that answers cmdmon but not mode 6 is shown in the \
+             same layouts (peers, associations, rv). Without -c or -p, reads commands \
+             interactively at an `ntpq>` prompt.",
         )
         .arg(
             Arg::new("ipv4")
@@ -113,6 +116,23 @@ pub fn command() -> clap::Command {
                 .help("Repeat the commands every SECS seconds, redrawing in place"),
         )
         .arg(
+            Arg::new("protocol")
+                .long("protocol")
+                .value_name("PROTO")
+                .value_parser(["auto", "mode6", "chronyd"])
+                .default_value("auto")
+                .help("Speak mode 6 (ntpd, NTPsec), chronyd's cmdmon, or whichever answers"),
+        )
+        .arg(
+            Arg::new("socket")
+                .long("socket")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .help(
+                    "Ask chronyd through its Unix command socket (e.g. /run/chrony/chronyd.sock)",
+                ),
+        )
+        .arg(
             Arg::new("host")
                 .value_name("HOST")
                 .num_args(0..)
@@ -147,6 +167,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
         timeout: None,
         key_id: m.get_one::<u32>("keyid").copied(),
         keyfile: m.get_one::<std::path::PathBuf>("keyfile").cloned(),
+        protocol: match m.get_one::<String>("protocol").map(String::as_str) {
+            Some("mode6") => Protocol::Mode6,
+            Some("chronyd") => Protocol::Chronyd,
+            _ => Protocol::Auto,
+        },
+        socket: m.get_one::<std::path::PathBuf>("socket").cloned(),
     };
     let hosts: Vec<String> = m
         .get_many::<String>("host")

@@ -12,8 +12,10 @@ pub fn command() -> Command {
         .about("show the synchronisation status of the local NTP daemon")
         .long_about(
             "Show the synchronisation status of the NTP daemon on this machine (mode 6 \
-             READVAR to 127.0.0.1:123). Exit status: 0 synchronised, 1 not synchronised \
-             (or the error bound exceeds -m), 2 the daemon cannot be reached, 3 bad option.",
+             READVAR to 127.0.0.1:123, and at the same time chronyd's cmdmon TRACKING to \
+             /run/chrony/chronyd.sock or 127.0.0.1:323: whichever answers). Exit status: \
+             0 synchronised, 1 not synchronised (or the error bound exceeds -m), 2 the \
+             daemon cannot be reached, 3 bad option.",
         )
         .disable_help_flag(true)
         .disable_version_flag(true)
@@ -71,7 +73,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         "127.0.0.1:123".parse().expect("literal")
     };
     let max = m.get_one::<String>("maxerror").map(String::as_str);
-    let outcome = crate::control::ntpstat::query(server, max);
+    let outcome = crate::control::ntpstat::query_any(server, max);
     let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());

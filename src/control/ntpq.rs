@@ -2,7 +2,9 @@
 //! ntpq allows), and each command's output in ntp.org 4.2.8's layout or as JSON.
 //! `apps::ntpq` only parses flags and feeds commands in.
 
+use super::chronyd;
 use super::client::{Association, Client, Error, Family, Signer};
+use super::cmdmon::{self, Endpoint};
 use super::cooked::{self, Wrapped};
 use super::peers::{self, PeerTable};
 use super::stats_tables;
@@ -28,6 +30,27 @@ pub struct Options {
     /// `-a keyid` with `-k keyfile`.
     pub key_id: Option<u32>,
     pub keyfile: Option<std::path::PathBuf>,
+    /// Which protocol to speak (`--protocol`); `Auto` probes mode 6 and chronyd's cmdmon.
+    pub protocol: Protocol,
+    /// chronyd's Unix command socket (`--socket`; implies the chronyd protocol).
+    pub socket: Option<std::path::PathBuf>,
+}
+
+/// `--protocol`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    #[default]
+    Auto,
+    Mode6,
+    Chronyd,
+}
+
+/// What the open host turned out to speak.
+enum Backend {
+    /// Not probed yet (`--protocol auto`).
+    Undetected,
+    Mode6,
+    Chronyd(Box<cmdmon::Client>),
 }
 
 /// What the interpreter should do after a command.
@@ -206,6 +229,59 @@ fn find_command(word: &str) -> Result<&'static Command, String> {
 struct Connection {
     name: String,
     client: Client,
+    backend: Backend,
+}
+
+/// The commands that never talk to the daemon.
+const LOCAL_COMMANDS: &[&str] = &[
+    "quit",
+    "exit",
+    "help",
+    "host",
+    "authenticate",
+    "timeout",
+    "raw",
+    "cooked",
+    "version",
+];
+
+/// The commands a chronyd host can answer (through cmdmon).
+const CHRONYD_COMMANDS: &[&str] = &[
+    "peers",
+    "lpeers",
+    "opeers",
+    "lopeers",
+    "apeers",
+    "associations",
+    "lassociations",
+    "passociations",
+    "readvar",
+    "rv",
+];
+
+/// Where chronyd listens for a host: its Unix socket for this machine when there is one
+/// (it allows every request there), then UDP port 323.
+fn chronyd_endpoints(addr: std::net::SocketAddr, port: u16) -> Vec<Endpoint> {
+    let mut v = Vec::new();
+    let sock = std::path::Path::new(crate::wire::cmdmon::DEFAULT_SOCKET);
+    if addr.ip().is_loopback() && sock.exists() {
+        v.push(Endpoint::Unix(sock.to_path_buf()));
+    }
+    v.push(Endpoint::Udp(std::net::SocketAddr::new(addr.ip(), port)));
+    v
+}
+
+/// The first endpoint we can open a socket for (binding a Unix socket needs write access
+/// to chronyd's directory).
+fn connect_chronyd(endpoints: Vec<Endpoint>, timeout: Duration) -> cmdmon::Result<cmdmon::Client> {
+    let mut last = None;
+    for e in endpoints {
+        match cmdmon::Client::connect(e, timeout) {
+            Ok(c) => return Ok(c),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one endpoint"))
 }
 
 pub struct Session<'w> {
@@ -220,6 +296,8 @@ pub struct Session<'w> {
     timeout: Duration,
     assoc_cache: Vec<Association>,
     names: HashMap<IpAddr, String>,
+    /// chronyd's source count from the detection probe, used once by the first listing.
+    probe_count: Option<u32>,
     out: &'w mut dyn Write,
     err: &'w mut dyn Write,
 }
@@ -267,6 +345,7 @@ impl<'w> Session<'w> {
             always_auth: false,
             assoc_cache: Vec::new(),
             names: HashMap::new(),
+            probe_count: None,
             out,
             err,
         }
@@ -274,7 +353,12 @@ impl<'w> Session<'w> {
 
     /// Open `host`; false (after a message) when it cannot be resolved or signed for.
     pub fn open_host(&mut self, host: &str) -> bool {
-        let mut client = match Client::connect_family(host, self.opts.family, self.timeout) {
+        // with --socket the mode 6 client is never used: no name to resolve for it
+        let mode6 = match &self.opts.socket {
+            Some(_) => Client::connect_addr(([127, 0, 0, 1], 123).into(), self.timeout),
+            None => Client::connect_family(host, self.opts.family, self.timeout),
+        };
+        let mut client = match mode6 {
             Ok(c) => c,
             Err(e) => {
                 let _ = writeln!(self.err, "***Can't find host {host}: {e}");
@@ -292,9 +376,41 @@ impl<'w> Session<'w> {
                 }
             }
         }
+        // a port in the host spec is chronyd's when the protocol is forced to chronyd
+        let explicit_port = host.starts_with('[') && host.contains("]:")
+            || (host.matches(':').count() == 1 && host.parse::<IpAddr>().is_err());
+        let backend = match (&self.opts.socket, self.opts.protocol) {
+            (Some(path), _) => {
+                match cmdmon::Client::connect(Endpoint::Unix(path.clone()), self.timeout) {
+                    Ok(c) => Backend::Chronyd(Box::new(c)),
+                    Err(e) => {
+                        let _ = writeln!(self.err, "ntpq: {e}");
+                        return false;
+                    }
+                }
+            }
+            (None, Protocol::Mode6) => Backend::Mode6,
+            (None, Protocol::Chronyd) => {
+                let peer = client.peer();
+                let port = if explicit_port {
+                    peer.port()
+                } else {
+                    crate::wire::cmdmon::PORT
+                };
+                match connect_chronyd(chronyd_endpoints(peer, port), self.timeout) {
+                    Ok(c) => Backend::Chronyd(Box::new(c)),
+                    Err(e) => {
+                        let _ = writeln!(self.err, "ntpq: {e}");
+                        return false;
+                    }
+                }
+            }
+            (None, Protocol::Auto) => Backend::Undetected,
+        };
         self.conn = Some(Connection {
             name: host.to_string(),
             client,
+            backend,
         });
         self.assoc_cache.clear();
         true
@@ -341,6 +457,65 @@ impl<'w> Session<'w> {
         }
     }
 
+    /// Find out what the open host speaks (`--protocol auto`): a mode 6 READSTAT and a
+    /// cmdmon N_SOURCES go out together and the first answer decides, so a mode 6 daemon
+    /// costs one round trip more and a chronyd host no mode 6 timeout. When neither
+    /// answers, the mode 6 error is the one reported, as before there was a choice.
+    fn ensure_backend(&mut self) -> Result<(), String> {
+        let timeout = self.timeout;
+        let debug = self.opts.debug;
+        let Some(conn) = self.conn.as_mut() else {
+            return Err("***No host open, use `host' command".into());
+        };
+        if !matches!(conn.backend, Backend::Undetected) {
+            return Ok(());
+        }
+        let peer = conn.client.peer();
+        let endpoints = chronyd_endpoints(peer, crate::wire::cmdmon::PORT);
+        match super::detect::probe(peer, endpoints, timeout, debug) {
+            super::detect::Found::Mode6 => {
+                conn.backend = Backend::Mode6;
+                Ok(())
+            }
+            super::detect::Found::Chronyd(c, count) => {
+                conn.backend = Backend::Chronyd(c);
+                self.probe_count = count;
+                Ok(())
+            }
+            super::detect::Found::Nothing { chronyd_silent } => {
+                let mut text = Error::Timeout.to_string();
+                if chronyd_silent && !peer.ip().is_loopback() {
+                    // chronyd ignores hosts its cmdallow does not list: this may be one
+                    text.push_str(
+                        " (nor did chronyd's cmdmon port 323 answer: chronyd answers only \
+                         hosts its cmdallow directives list)",
+                    );
+                }
+                Err(text)
+            }
+        }
+    }
+
+    fn chronyd(&mut self) -> Option<&mut cmdmon::Client> {
+        match self.conn.as_mut().map(|c| &mut c.backend) {
+            Some(Backend::Chronyd(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// chronyd's sources, or the error printed and None.
+    fn chronyd_sources(&mut self) -> Option<Vec<chronyd::Source>> {
+        let known = self.probe_count.take();
+        let r = chronyd::fetch_sources(self.chronyd()?, known);
+        match r {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let _ = writeln!(self.err, "{e}");
+                None
+            }
+        }
+    }
+
     fn report(&mut self, e: Error) {
         let _ = writeln!(self.err, "{e}");
     }
@@ -369,6 +544,20 @@ impl<'w> Session<'w> {
             }
         };
         let args = &words[1..];
+        if !LOCAL_COMMANDS.contains(&cmd.name) && self.conn.is_some() {
+            if let Err(e) = self.ensure_backend() {
+                let _ = writeln!(self.err, "{e}");
+                return Flow::Continue;
+            }
+            if self.chronyd().is_some() && !CHRONYD_COMMANDS.contains(&cmd.name) {
+                let _ = writeln!(
+                    self.err,
+                    "***Command `{}' is not available from chronyd (cmdmon has no equivalent)",
+                    cmd.name
+                );
+                return Flow::Continue;
+            }
+        }
         let result = match cmd.name {
             "quit" | "exit" => return Flow::Quit,
             "help" => {
@@ -511,6 +700,9 @@ impl<'w> Session<'w> {
                     self.timeout = Duration::from_millis(ms);
                     if let Some(c) = self.conn.as_mut() {
                         c.client.timeout = self.timeout;
+                        if let Backend::Chronyd(cc) = &mut c.backend {
+                            cc.timeout = self.timeout;
+                        }
                     }
                 }
                 Err(_) => {
@@ -521,6 +713,16 @@ impl<'w> Session<'w> {
     }
 
     fn fetch_associations(&mut self) -> Result<bool, String> {
+        if self.chronyd().is_some() {
+            let Some(sources) = self.chronyd_sources() else {
+                return Ok(false);
+            };
+            self.assoc_cache = chronyd::associations(&sources);
+            if self.assoc_cache.is_empty() && !self.opts.json {
+                let _ = writeln!(self.err, "No association ID's returned");
+            }
+            return Ok(!self.assoc_cache.is_empty());
+        }
         let r = self.client()?.associations();
         match r {
             Ok((_, list)) => {
@@ -570,6 +772,24 @@ impl<'w> Session<'w> {
 
     /// The rows of a peers table (READSTAT, then READVAR per association).
     pub fn peer_rows(&mut self, show_all: bool) -> Result<Option<Vec<peers::PeerRow>>, String> {
+        if self.chronyd().is_some() {
+            let Some(sources) = self.chronyd_sources() else {
+                return Ok(None);
+            };
+            self.assoc_cache = chronyd::associations(&sources);
+            if sources.is_empty() {
+                if !self.opts.json {
+                    let _ = writeln!(self.err, "No association ID's returned");
+                }
+                return Ok(None);
+            }
+            let mut name_of = |addr: IpAddr| self.name_of(addr);
+            let rows = sources
+                .iter()
+                .map(|s| chronyd::peer_row(s, &mut name_of))
+                .collect();
+            return Ok(Some(rows));
+        }
         if !self.fetch_associations()? {
             return Ok(None);
         }
@@ -685,6 +905,9 @@ impl<'w> Session<'w> {
             .map(str::to_string)
             .collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        if self.chronyd().is_some() {
+            return self.chronyd_readvar(assoc, &names, clock);
+        }
         let client = self.client()?;
         let r = if clock {
             client.read_clock(assoc, &name_refs)
@@ -698,6 +921,52 @@ impl<'w> Session<'w> {
                 return Ok(());
             }
         };
+        self.show_readvar(assoc, &names, clock, vars)
+    }
+
+    /// `rv` from chronyd: tracking as the system variables, a source as a peer's.
+    fn chronyd_readvar(&mut self, assoc: u16, names: &[String], clock: bool) -> Result<(), String> {
+        if clock {
+            return Err("***Command `clockvar' is not available from chronyd".into());
+        }
+        let Some(sources) = self.chronyd_sources() else {
+            return Ok(());
+        };
+        let (status, mut vars) = if assoc == 0 {
+            let r = self.chronyd().map(|c| c.tracking());
+            match r {
+                Some(Ok(t)) => {
+                    let now = NtpTimestamp::from_system_time(std::time::SystemTime::now());
+                    chronyd::system_vars(&t, &sources, now)
+                }
+                Some(Err(e)) => {
+                    let _ = writeln!(self.err, "{e}");
+                    return Ok(());
+                }
+                None => return Ok(()),
+            }
+        } else {
+            match sources.iter().find(|s| s.assid() == assoc) {
+                Some(src) => chronyd::peer_vars(src),
+                None => {
+                    let _ = writeln!(self.err, "***Server reports a bad association id");
+                    return Ok(());
+                }
+            }
+        };
+        if !names.is_empty() {
+            vars.retain(|(n, _)| names.iter().any(|w| w == n));
+        }
+        self.show_readvar(assoc, names, clock, super::client::Vars { status, vars })
+    }
+
+    fn show_readvar(
+        &mut self,
+        assoc: u16,
+        names: &[String],
+        clock: bool,
+        vars: super::client::Vars,
+    ) -> Result<(), String> {
         let kind = if clock { "clockvar" } else { "readvar" };
         if self.opts.json {
             let mut m = Map::new();

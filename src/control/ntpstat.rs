@@ -96,6 +96,117 @@ pub fn query(server: SocketAddr, max_error_ms: Option<&str>) -> Outcome {
     }
 }
 
+/// Where ntpstat looks for chronyd when mode 6 gets no answer.
+pub fn chronyd_endpoints(server: SocketAddr) -> Vec<super::cmdmon::Endpoint> {
+    use super::cmdmon::Endpoint;
+    let mut v = Vec::new();
+    let sock = std::path::Path::new(crate::wire::cmdmon::DEFAULT_SOCKET);
+    if sock.exists() {
+        v.push(Endpoint::Unix(sock.to_path_buf()));
+    }
+    v.push(Endpoint::Udp(SocketAddr::new(
+        server.ip(),
+        crate::wire::cmdmon::PORT,
+    )));
+    v
+}
+
+/// ntpstat for the local daemon, whichever it is: the mode 6 query (Debian's) and a
+/// chronyd cmdmon query run side by side, and the first that gets an answer is printed.
+/// A host with neither prints Debian's error (from the mode 6 side).
+pub fn query_any(server: SocketAddr, max_error_ms: Option<&str>) -> Outcome {
+    use std::sync::mpsc;
+    // (answered, outcome): the mode 6 side always reports; chronyd's only when it answered
+    let (tx, rx) = mpsc::channel::<(bool, Option<Outcome>)>();
+    let max = max_error_ms.map(str::to_string);
+    {
+        let tx = tx.clone();
+        let max = max.clone();
+        std::thread::spawn(move || {
+            let o = query(server, max.as_deref());
+            // a daemon that answered at all (even with something invalid) is reported
+            let silent = o.stderr == "timeout\n"
+                || o.stderr.starts_with("Unable to talk")
+                || o.stderr.starts_with("On ")
+                || o.stderr.starts_with("unable to");
+            let _ = tx.send((!silent, Some(o)));
+        });
+    }
+    std::thread::spawn(move || {
+        let found = chronyd_endpoints(server)
+            .into_iter()
+            .find_map(|e| query_chronyd(e, max.as_deref()));
+        let _ = tx.send((found.is_some(), found));
+    });
+    let mut mode6_failure = None;
+    for _ in 0..2 {
+        match rx.recv() {
+            Ok((true, Some(o))) => return o,
+            Ok((false, Some(o))) => mode6_failure = Some(o),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    mode6_failure.unwrap_or_else(|| Outcome::fail("Unable to talk to NTP daemon. Is it running?"))
+}
+
+/// chronyd's state through cmdmon at `endpoint`, or None when it does not answer.
+pub fn query_chronyd(
+    endpoint: super::cmdmon::Endpoint,
+    max_error_ms: Option<&str>,
+) -> Option<Outcome> {
+    let mut c = super::cmdmon::Client::connect(endpoint, TIMEOUT).ok()?;
+    let tracking = c.tracking().ok()?;
+    let sources = super::chronyd::fetch_sources(&mut c, None).unwrap_or_default();
+    Some(interpret_chronyd(&tracking, &sources, max_error_ms))
+}
+
+/// Debian's three lines for chronyd's tracking and sources. The address, stratum and
+/// error bound are those RHEL's chrony-aware ntpstat shows (the latter includes the
+/// correction chronyd still has to apply); the poll is the selected source's.
+pub fn interpret_chronyd(
+    t: &crate::wire::cmdmon::Tracking,
+    sources: &[super::chronyd::Source],
+    max_error_ms: Option<&str>,
+) -> Outcome {
+    use super::chronyd;
+    let mut out = String::new();
+    let mut code = 0;
+    if t.leap >= 3 {
+        out.push_str("unsynchronised\n");
+        code = 1;
+    } else {
+        let source = chronyd::clock_source(t) as usize;
+        out.push_str("synchronised to ");
+        out.push_str(SOURCES.get(source).copied().unwrap_or("unknown source"));
+        if let Some(ip) = t.addr.ip() {
+            out.push_str(&format!(" ({ip})"));
+        }
+        out.push_str(&format!(" at stratum {} \n", t.stratum));
+        let error = chronyd::root_distance_ms(t);
+        out.push_str(&format!("   time correct to within {error:.0} ms"));
+        if let Some(max) = max_error_ms {
+            if error > c_atof(max) {
+                out.push_str(&format!(" (exceeded maximum of {max} ms)"));
+                code = 1;
+            }
+        }
+        out.push('\n');
+    }
+    match chronyd::system_poll(sources) {
+        Some(p) => {
+            let seconds = 1i64 << i64::from(p).clamp(0, 62);
+            out.push_str(&format!("   polling server every {seconds} s\n"));
+        }
+        None => out.push_str("poll interval unknown\n"),
+    }
+    Outcome {
+        stdout: out,
+        stderr: String::new(),
+        code,
+    }
+}
+
 /// Read a reply (laid over the request buffer) the way the C program does.
 pub fn interpret(msg: &[u8; MESSAGE_LEN], max_error_ms: Option<&str>) -> Outcome {
     let (b1, b2) = (msg[0], msg[1]);
@@ -311,6 +422,83 @@ mod tests {
             "status word is 0x16c2\nreturn data appears to be invalid based on status word\n"
         );
         assert_eq!((o.stdout.as_str(), o.code), ("", 2));
+    }
+
+    fn tracking(leap: u16, addr: Option<&str>) -> crate::wire::cmdmon::Tracking {
+        use crate::wire::cmdmon::{Addr, Timespec, Tracking};
+        Tracking {
+            ref_id: 0xc612_0002,
+            addr: addr.map_or(Addr::Unspec, |a| Addr::Ip(a.parse().unwrap())),
+            stratum: 6,
+            leap,
+            ref_time: Timespec::default(),
+            current_correction: -0.0021,
+            last_offset: 0.0,
+            rms_offset: 0.0,
+            freq_ppm: 0.0,
+            resid_freq_ppm: 0.0,
+            skew_ppm: 0.0,
+            root_delay: 0.030,
+            root_dispersion: 0.0044,
+            last_update_interval: 64.0,
+        }
+    }
+
+    fn source(
+        poll: i16,
+        state: crate::wire::cmdmon::SourceState,
+    ) -> crate::control::chronyd::Source {
+        use crate::wire::cmdmon::{Addr, SourceData, SourceMode};
+        crate::control::chronyd::Source {
+            index: 0,
+            data: SourceData {
+                addr: Addr::Ip("198.18.0.2".parse().unwrap()),
+                poll,
+                stratum: 5,
+                state,
+                mode: SourceMode::Client,
+                flags: 0,
+                reach: 0o377,
+                since_sample: 3,
+                orig_latest_meas: 0.0,
+                latest_meas: 0.0,
+                latest_meas_err: 0.0,
+            },
+            stats: None,
+            ntp: None,
+        }
+    }
+
+    #[test]
+    fn chronyd_states_in_debians_words() {
+        use crate::wire::cmdmon::SourceState::*;
+        let sources = [source(10, Falseticker), source(6, Selected)];
+        // error bound as RHEL's script: 30/2 + 4.4 + |-2.1| = 21.5 → 22 ms (%.0f)
+        let o = interpret_chronyd(&tracking(0, Some("198.18.0.2")), &sources, None);
+        assert_eq!(
+            o.stdout,
+            "synchronised to NTP server (198.18.0.2) at stratum 6 \n   time correct to within 22 ms\n   polling server every 64 s\n"
+        );
+        assert_eq!(o.code, 0);
+        let o = interpret_chronyd(&tracking(0, Some("198.18.0.2")), &sources, Some("20"));
+        assert!(
+            o.stdout.contains("22 ms (exceeded maximum of 20 ms)\n"),
+            "{o:?}"
+        );
+        assert_eq!(o.code, 1);
+        let o = interpret_chronyd(&tracking(3, None), &[source(7, NonSelectable)], None);
+        assert_eq!(o.stdout, "unsynchronised\n   polling server every 128 s\n");
+        assert_eq!(o.code, 1);
+        let o = interpret_chronyd(&tracking(3, None), &[], None);
+        assert_eq!(o.stdout, "unsynchronised\npoll interval unknown\n");
+        let mut local = tracking(0, None);
+        local.ref_id = crate::control::chronyd::LOCAL_REFID;
+        let o = interpret_chronyd(&local, &[], None);
+        assert!(
+            o.stdout
+                .starts_with("synchronised to local net at stratum 6 \n"),
+            "{o:?}"
+        );
     }
 
     #[test]
