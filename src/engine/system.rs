@@ -863,7 +863,7 @@ impl Engine {
         }
     }
 
-        /// Tell the engine its clock commands cannot take effect (`--observe-only`, no privileges, or
+    /// Tell the engine its clock commands cannot take effect (`--observe-only`, no privileges, or
     /// EPERM from the clock): it stops booking corrections and emitting clock commands,
     /// and keeps estimating the offset and frequency the clock would need (shown in the
     /// status). Idempotent; there is no way back (restart the daemon).
