@@ -156,6 +156,7 @@ pub const TABLE: &[Entry] = &[
     e(S::Directive, "mru", K, "mru maxmem 1024", "size of the MRU (monitor) list"),
     e(S::Directive, "setvar", K, "setvar owner = \"The Boss\" default", "a system variable shown by `ntpq -c rv` (with `default`) or read by name"),
     e(S::Directive, "rtcsync", K, "rtcsync", "ntpkit extension: keep the RTC in step (kernel 11-minute mode) while synchronised"),
+    e(S::Directive, "metrics", K, "metrics 127.0.0.1:9975", "ntpkit extension: serve OpenMetrics at http://ADDR:PORT/metrics (docs/metrics.md); loopback clients only unless `allow PREFIX…` follows"),
     e(S::Directive, "nonvolatile", W, "nonvolatile 1e-7", "the drift file is written hourly whatever the change"),
     e(S::Directive, "broadcast", W, "broadcast 192.0.2.255", "broadcast/multicast server mode is not implemented; line ignored"),
     e(S::Directive, "broadcastclient", W, "broadcastclient", "broadcast client mode is not implemented; line ignored"),

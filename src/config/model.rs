@@ -360,6 +360,36 @@ pub struct SetVar {
     pub default: bool,
 }
 
+/// Where `/metrics` is served and who may read it: loopback clients always, others only
+/// when they fall in an `allow` prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsListen {
+    pub addr: std::net::SocketAddr,
+    /// (network, prefix length) pairs.
+    pub allow: Vec<(IpAddr, u8)>,
+}
+
+impl MetricsListen {
+    /// Whether a client at `ip` may scrape.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_loopback()
+            || self.allow.iter().any(|&(net, prefix)| {
+                net.is_ipv4() == ip.is_ipv4()
+                    && super::restrict::apply_mask(
+                        ip,
+                        super::restrict::prefix_mask(ip.is_ipv6(), prefix),
+                    ) == super::restrict::apply_mask(
+                        net,
+                        super::restrict::prefix_mask(net.is_ipv6(), prefix),
+                    )
+            })
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -395,6 +425,8 @@ pub struct Config {
     /// `mru maxdepth N maxmem N …` settings, by keyword.
     pub mru: BTreeMap<String, u32>,
     pub setvars: Vec<SetVar>,
+    /// `metrics ADDR:PORT [allow PREFIX…]` (ntpkit extension): the OpenMetrics endpoint.
+    pub metrics: Option<MetricsListen>,
     /// True for [`Config::default_builtin`]: no file was read.
     pub builtin: bool,
 }
@@ -426,6 +458,7 @@ impl Default for Config {
             rtcsync: false,
             mru: BTreeMap::new(),
             setvars: Vec::new(),
+            metrics: None,
             builtin: false,
         }
     }

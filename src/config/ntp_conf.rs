@@ -58,6 +58,7 @@ const PARSED: &[&str] = &[
     "rtcsync",
     "mru",
     "setvar",
+    "metrics",
 ];
 
 impl Config {
@@ -345,6 +346,7 @@ impl Parser {
             }
             "mru" => self.mru(a),
             "setvar" => self.setvar(a),
+            "metrics" => self.metrics(a),
             w => {
                 if let Some(row) = compat::lookup(Section::Directive, w) {
                     if row.support == Support::Warned && !PARSED.contains(&w) {
@@ -1013,6 +1015,49 @@ impl Parser {
             self.note(a, Section::Mru, opt);
         }
         self.config.mru.extend(settings);
+        Ok(())
+    }
+
+    /// `metrics ADDR:PORT [allow PREFIX…]` (ntpkit extension). A listening address that is
+    /// not loopback needs an allow list: the endpoint tells a reader much about this host.
+    fn metrics(&mut self, a: &mut Args) -> LineResult<()> {
+        let tok = a.expect("ADDR:PORT after metrics")?;
+        let addr: std::net::SocketAddr = tok.text.parse().map_err(|_| {
+            a.error_at(
+                tok,
+                format!(
+                    "bad metrics address '{}' (expected ADDR:PORT, [V6]:PORT)",
+                    tok.text
+                ),
+            )
+        })?;
+        let mut allow = Vec::new();
+        if let Some(kw) = a.next() {
+            if kw.text != "allow" || kw.quoted {
+                return Err(a.error_at(kw, format!("expected 'allow', found '{}'", kw.text)));
+            }
+            if a.is_done() {
+                a.expect("an address or ADDR/PREFIX after allow")?;
+            }
+            while let Some(t) = a.next() {
+                let net = parse_cidr(&t.text).or_else(|| {
+                    parse_ip(&t.text).map(|ip| (ip, if ip.is_ipv4() { 32 } else { 128 }))
+                });
+                match net {
+                    Some(n) => allow.push(n),
+                    None => return Err(a.error_at(t, format!("bad allow address '{}'", t.text))),
+                }
+            }
+        }
+        if !addr.ip().is_loopback() && allow.is_empty() {
+            return Err(a.error_at(
+                tok,
+                format!(
+                    "metrics on {addr}, not a loopback address, needs 'allow PREFIX…' naming who may scrape"
+                ),
+            ));
+        }
+        self.config.metrics = Some(crate::config::model::MetricsListen { addr, allow });
         Ok(())
     }
 

@@ -671,6 +671,24 @@ fn error_reply(mut header: Header, code: ErrorCode) -> Reply {
 /// `tai`, `leapsec`, `expire`): asked for by name, NTPsec answers nothing, not UNKNOWNVAR.
 const SYSTEM_VARS_IF_SET: &[&str] = &["tai", "leapsec", "expire"];
 
+/// READVAR without the network: what a mode 6 client would decode from `state` (the
+/// daemon's own `/metrics` reads itself this way, so it reports exactly what `ntpkit
+/// exporter` reads over mode 6). `assoc` 0 is the system.
+pub fn read_vars_local(
+    state: &dyn ControlState,
+    assoc: u16,
+    names: &[&str],
+) -> Result<crate::wire::control::VarList, ErrorCode> {
+    let (vars, optional) = if assoc == 0 {
+        (state.system_vars(), SYSTEM_VARS_IF_SET)
+    } else {
+        let (_, vars) = state.peer_vars(assoc).ok_or(ErrorCode::BADASSOC)?;
+        (vars, &[][..])
+    };
+    let text = render_vars(&vars, &control::encode_request_vars(names), optional)?;
+    Ok(control::decode_vars(&text))
+}
+
 /// The READVAR text: the default list for an empty request, else the named variables in
 /// the order asked (an unknown name fails the whole request, as ntpd does; a known one
 /// without a value, listed in `optional`, is left out).

@@ -1042,8 +1042,28 @@ impl Core {
         }
     }
 
+    /// A snapshot for `/metrics`: the mode 6 view without the MRU rows (only their count
+    /// is reported), and what mode 6 does not carry.
+    pub fn metrics_view(&self) -> super::metrics::MetricsView {
+        let uncertainty = self
+            .engine
+            .associations()
+            .into_iter()
+            .filter_map(|id| Some((id.0, self.engine.peer_status(id)?.uncertainty?)))
+            .collect();
+        super::metrics::MetricsView {
+            view: self.view_with(false),
+            steps: self.engine.system_status().steps.into(),
+            uncertainty,
+        }
+    }
+
     /// A snapshot for mode 6.
     pub fn view(&self) -> DaemonView {
+        self.view_with(true)
+    }
+
+    fn view_with(&self, mru: bool) -> DaemonView {
         let now = now_ntp();
         let st = self.engine.system_status();
         let sys_peer = st.peer.and_then(|id| {
@@ -1107,7 +1127,11 @@ impl Core {
             status,
             system,
             peers,
-            mru: view::mru_rows(&self.shared),
+            mru: if mru {
+                view::mru_rows(&self.shared)
+            } else {
+                Vec::new()
+            },
             sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed)
                 .with_monitor(&self.shared, now),
             setvars: self.settings.setvars.clone(),

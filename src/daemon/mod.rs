@@ -4,6 +4,7 @@
 pub mod access;
 pub mod load;
 pub mod log;
+pub mod metrics;
 pub mod mru;
 pub mod netio;
 pub mod process;

@@ -45,6 +45,22 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
             return EXIT_FAILURE;
         }
     };
+    let metrics_sock = match settings.config.metrics.as_ref().map(super::metrics::bind) {
+        Some(Err(e)) => {
+            let listen = settings.config.metrics.as_ref().map(|m| m.addr);
+            let msg = format!(
+                "metrics {}: {e}",
+                listen.map(|a| a.to_string()).unwrap_or_default()
+            );
+            log::error(&msg);
+            if !opts.foreground {
+                eprintln!("ntpd: {msg}");
+            }
+            return EXIT_FAILURE;
+        }
+        Some(Ok(s)) => Some(s),
+        None => None,
+    };
     let mut startup = if opts.foreground {
         StartupPipe::none()
     } else {
@@ -143,6 +159,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         &drops,
         shared,
         (clock, preloaded),
+        metrics_sock,
         &mut startup,
     ));
     drop(runtime);
@@ -240,6 +257,7 @@ async fn main_loop(
     drops: &[Listener],
     shared: Arc<Shared>,
     (clock, preloaded): (ChosenClock, Preloaded),
+    metrics_sock: Option<std::net::TcpListener>,
     startup: &mut StartupPipe,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
@@ -288,6 +306,19 @@ async fn main_loop(
             }
             index += 1;
         }
+    }
+    let (metrics_tx, mut metrics_rx) = super::metrics::channel();
+    if let (Some(sock), Some(listen)) = (metrics_sock, settings.config.metrics.clone()) {
+        let addr = listen.addr;
+        match super::metrics::spawn(sock, listen, metrics_tx) {
+            Ok(t) => {
+                log::info(&format!("metrics on http://{addr}/metrics"));
+                local_tasks.push(t);
+            }
+            Err(e) => log::warn(&format!("cannot serve metrics on {addr}: {e}")),
+        }
+    } else {
+        drop(metrics_tx);
     }
     for l in drops {
         match drain(l.sock.clone()) {
@@ -352,6 +383,7 @@ async fn main_loop(
             Some(h) = handoff_rx.recv() => core.handoff(h),
             Some(r) = async { match client_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => core.client_reply(r),
             Some(r) = resolved_rx.recv() => core.resolved(r),
+            Some(ask) = metrics_rx.recv() => { let _ = ask.send(core.metrics_view()); }
             _ = &mut engine_timer => {
                 core.engine_timer();
                 engine_timer.as_mut().reset(tokio::time::Instant::now() + core.engine_delay());

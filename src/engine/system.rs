@@ -966,6 +966,10 @@ impl Engine {
             sent: a.sent,
             received: a.received,
             root_distance: a.root_distance(last, precision),
+            uncertainty: (a.estimator.samples() > 0).then(|| {
+                let t = self.last_now.max(a.estimator.time());
+                a.estimator.estimate_at(t).offset_var.max(0.0).sqrt()
+            }),
         })
     }
 }

@@ -354,6 +354,9 @@ pub struct PeerStatus {
     pub received: u64,
     /// Root distance used by selection, s.
     pub root_distance: f64,
+    /// The estimator's own standard uncertainty of this source's offset now (√ of its
+    /// offset variance, s); None until it has samples.
+    pub uncertainty: Option<f64>,
 }
 
 /// System variables for `ntpq -c rv` (REFERENCE.md §3.2). Times in seconds.
