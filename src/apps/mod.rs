@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 
+pub mod exporter;
 pub mod hwclock;
 pub mod multicall;
 pub mod ntpd;
@@ -48,6 +49,12 @@ pub const PROGRAMS: &[Program] = &[
         about: "read or set the hardware clock (RTC)",
         command: hwclock::command,
         main: hwclock::main,
+    },
+    Program {
+        name: "exporter",
+        about: "serve OpenMetrics for NTP daemons read over mode 6",
+        command: exporter::command,
+        main: exporter::main,
     },
 ];
 

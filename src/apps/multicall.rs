@@ -129,6 +129,9 @@ pub fn manpage(program: &super::Program) -> Vec<u8> {
     out
 }
 
+/// The programs `install-links` makes links for.
+const LINKED: &[&str] = &["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock"];
+
 fn install_links(dir: &Path, hard: bool, force: bool) -> Result<(), String> {
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -136,7 +139,9 @@ fn install_links(dir: &Path, hard: bool, force: bool) -> Result<(), String> {
     if !dir.is_dir() {
         return Err(format!("{}: not a directory", dir.display()));
     }
-    for p in super::PROGRAMS {
+    // the drop-in names only: `exporter` and the like are run as `ntpkit PROGRAM`, a link
+    // with such a generic name in /usr/bin would be a nuisance
+    for p in super::PROGRAMS.iter().filter(|p| LINKED.contains(&p.name)) {
         let link = dir.join(p.name);
         if already_links_to(&link, &exe, hard) {
             continue;

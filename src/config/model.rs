@@ -370,6 +370,18 @@ pub struct MetricsListen {
 }
 
 impl MetricsListen {
+    /// `ADDR` or `ADDR/LEN` as an allow entry.
+    pub fn parse_prefix(s: &str) -> Option<(IpAddr, u8)> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        let ip: IpAddr = addr.parse().ok()?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let len = len.unwrap_or(max);
+        (len <= max).then_some((ip, len))
+    }
+
     /// Whether a client at `ip` may scrape.
     pub fn permits(&self, ip: IpAddr) -> bool {
         let ip = match ip {
