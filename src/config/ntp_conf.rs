@@ -1444,6 +1444,46 @@ mod tests {
     }
 
     #[test]
+    fn metrics_needs_an_allow_list_off_loopback() {
+        let (c, d) = parse_quiet("metrics 127.0.0.1:9975\n");
+        assert!(d.is_empty(), "{d:?}");
+        let m = c.metrics.unwrap();
+        assert_eq!(m.addr.to_string(), "127.0.0.1:9975");
+        assert!(m.permits("127.0.0.1".parse().unwrap()));
+        assert!(m.permits("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!m.permits("198.18.0.3".parse().unwrap()));
+        let (c, d) = parse_quiet("metrics [::]:9975 allow 198.18.0.0/24 2001:db8::1\n");
+        assert!(d.is_empty(), "{d:?}");
+        let m = c.metrics.unwrap();
+        assert!(m.permits("198.18.0.200".parse().unwrap()));
+        assert!(m.permits("::ffff:198.18.0.7".parse().unwrap()));
+        assert!(!m.permits("198.18.1.1".parse().unwrap()));
+        assert!(m.permits("2001:db8::1".parse().unwrap()));
+        assert!(!m.permits("2001:db8::2".parse().unwrap()));
+        for (line, says, column) in [
+            ("metrics 198.18.0.1:9975\n", "needs 'allow", 9),
+            ("metrics 9975\n", "bad metrics address", 9),
+            (
+                "metrics 127.0.0.1:9975 permit 10.0.0.0/8\n",
+                "expected 'allow'",
+                24,
+            ),
+            ("metrics 127.0.0.1:9975 allow\n", "missing", 30),
+            (
+                "metrics 127.0.0.1:9975 allow 10.0.0.0/33\n",
+                "bad allow address",
+                30,
+            ),
+        ] {
+            let (c, d) = parse_quiet(line);
+            assert_eq!(d.len(), 1, "{line}: {d:?}");
+            assert!(d[0].message.contains(says), "{line}: {}", d[0]);
+            assert_eq!(d[0].location.column, Some(column), "{line}: {}", d[0]);
+            assert!(c.metrics.is_none(), "{line}");
+        }
+    }
+
+    #[test]
     fn misc_directives() {
         let (c, d) = parse_quiet(
             "driftfile /var/lib/ntp/drift\n\

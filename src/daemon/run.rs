@@ -189,8 +189,8 @@ fn worker_count(opts: &Options) -> usize {
 
 /// The clock the daemon disciplines: observe-only with `--observe-only` or `disable ntp`;
 /// otherwise the kernel clock,
-/// unless a harmless write (re-publishing the current error bounds) is refused, in which
-/// case we warn and observe only.
+/// unless the first write (marking the clock unsynchronised until our first update, as
+/// ntp.org's ntpd does) is refused, in which case we warn and observe only.
 pub struct ChosenClock {
     pub clock: Box<dyn SystemClock + Send>,
     pub observe_only: bool,
@@ -222,12 +222,14 @@ fn choose_clock(observe_only: bool) -> ChosenClock {
             return observe();
         }
     };
-    let trial = kernel.state().and_then(|s| {
-        kernel.set_sync_status(SyncStatus {
-            max_error: s.max_error,
-            est_error: s.est_error,
-            synchronized: s.synchronized,
-        })
+    // As ntp.org's ntpd at start: the kernel hears "unsynchronised, error unknown" (16 s,
+    // the kernel's limit) until our first clock update, so adjtimex readers (ntpstat,
+    // node_exporter's node_timex_*) never see a previous run's "synchronised" carried
+    // over. It doubles as the trial write that tells whether we may adjust the clock.
+    let trial = kernel.set_sync_status(SyncStatus {
+        max_error: 16.0,
+        est_error: 16.0,
+        synchronized: false,
     });
     match trial {
         Ok(()) => ChosenClock {

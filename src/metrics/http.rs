@@ -140,8 +140,10 @@ async fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) {
     .await;
 }
 
-/// Serve one connection: read the head (bounded), answer once, close.
-async fn connection<H, F>(mut stream: TcpStream, handler: Arc<H>)
+/// Serve one connection: read the head (bounded), answer once, close. A client not
+/// `allowed` gets its 403 after its head is read: closing with unread data would reset the
+/// connection, and the client would never see why.
+async fn connection<H, F>(mut stream: TcpStream, handler: Arc<H>, allowed: bool)
 where
     H: Fn(Request) -> F + Send + Sync + 'static,
     F: Future<Output = Response> + Send,
@@ -165,7 +167,9 @@ where
         }
     };
     let head_only = method == "HEAD";
-    let response = if method != "GET" && !head_only {
+    let response = if !allowed {
+        Response::text(403, "forbidden\n")
+    } else if method != "GET" && !head_only {
         Response::text(405, "only GET\n")
     } else if request.path != "/metrics" {
         Response::text(404, "see /metrics\n")
@@ -186,7 +190,7 @@ where
     let handler = Arc::new(handler);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (mut stream, peer): (TcpStream, SocketAddr) = match listener.accept().await {
+        let (stream, peer): (TcpStream, SocketAddr) = match listener.accept().await {
             Ok(c) => c,
             Err(_) => {
                 // EMFILE and the like: back off instead of spinning
@@ -201,11 +205,7 @@ where
         let handler = handler.clone();
         let allowed = permits(peer.ip());
         tokio::spawn(async move {
-            if allowed {
-                connection(stream, handler).await;
-            } else {
-                write_response(&mut stream, &Response::text(403, "forbidden\n"), false).await;
-            }
+            connection(stream, handler, allowed).await;
             drop(slot);
         });
     }

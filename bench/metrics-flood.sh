@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Does a flood of the metrics endpoint touch NTP serving? The same bounded ntpload run
+# against our ntpd (with `metrics` on) without and then with a flood of HTTP connections and
+# malformed requests at /metrics from a third host, ROUNDS times each, alternating; prints
+# replies/s of each run and the ratio of the medians (issue 15: within 5 %).
+#
+#   generator 198.18.0.1 ─┐
+#   server    198.18.0.2 ─┼─ bridge      (namespaces nkmf<pid>{br,gen,srv,fld})
+#   flooder   198.18.0.3 ─┘
+#
+# Needs root (namespaces). Never touches the clock: ntpd runs --observe-only without
+# CAP_SYS_TIME. Bounded: REQUESTS per run and SECONDS (default 10) per run.
+#   bench/metrics-flood.sh [REQUESTS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests=${1:-400000}
+rounds=${2:-3}
+seconds=${SECONDS_PER_RUN:-10}
+cargo build --release --quiet --bin ntpkit --bin ntpload
+bin=$PWD/target/release
+work=$(mktemp -d)
+nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
+id=nkmf$$
+names=(gen srv fld)
+cleanup() {
+  for ns in "${names[@]/#/$id}" ${id}br; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns add ${id}br
+ip -n ${id}br link add br0 type bridge
+ip -n ${id}br link set br0 up
+i=1
+for n in "${names[@]}"; do
+  ns=$id$n
+  ip netns add "$ns"
+  ip link add v$i netns "$ns" type veth peer name p$i netns ${id}br
+  ip -n ${id}br link set p$i master br0 up
+  ip -n "$ns" addr add 198.18.0.$i/24 dev v$i
+  ip -n "$ns" link set v$i up
+  ip -n "$ns" link set lo up
+  i=$((i + 1))
+done
+printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nmetrics 198.18.0.2:9975 allow 198.18.0.0/24\n' >"$work/ntp.conf"
+ip netns exec ${id}srv "${nocap[@]}" "$bin/ntpkit" ntpd --observe-only -n -c "$work/ntp.conf" >"$work/ntpd.log" 2>&1 &
+sleep 3
+
+flood() { # until killed: idle, oversized, garbage and valid requests, 16 at a time
+  ip netns exec ${id}fld bash -c '
+    one() { exec 3<>/dev/tcp/198.18.0.2/9975 || return; case $((RANDOM % 4)) in
+      0) sleep 1 ;;
+      1) head -c 20000 /dev/zero | tr "\0" A >&3 ;;
+      2) printf "\x16\x03\x01garbage\r\n\r\n" >&3 ;;
+      3) printf "GET /metrics HTTP/1.1\r\n\r\n" >&3; cat <&3 >/dev/null ;;
+    esac; exec 3>&-; }
+    while :; do for _ in $(seq 16); do one 2>/dev/null & done; wait; done' &
+  echo $!
+}
+run() {
+  ip netns exec ${id}gen "$bin/ntpload" 198.18.0.2:123 --requests "$requests" --seconds "$seconds" |
+    tr ' ' '\n' | sed -n 's/^replies_per_sec=//p'
+}
+quiet=() flooded=()
+for r in $(seq "$rounds"); do
+  q=$(run); quiet+=("$q")
+  f=$(flood); sleep 1
+  l=$(run); flooded+=("$l")
+  kill -- -"$f" 2>/dev/null || kill "$f" 2>/dev/null || true
+  for p in $(ip netns pids ${id}fld); do kill -KILL "$p" 2>/dev/null || true; done
+  echo "round $r: without flood $q replies/s, with flood $l replies/s"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mq=$(median "${quiet[@]}") mf=$(median "${flooded[@]}")
+echo "median: without $mq, with $mf replies/s; ratio $(awk -v a="$mf" -v b="$mq" 'BEGIN {printf "%.3f", a/b}')"
+grep -q "metrics on" "$work/ntpd.log" || { echo "ntpd did not serve metrics:"; cat "$work/ntpd.log"; exit 1; }
