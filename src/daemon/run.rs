@@ -158,8 +158,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         &listeners,
         &drops,
         shared,
-        (clock, preloaded),
-        metrics_sock,
+        (clock, preloaded, metrics_sock),
         &mut startup,
     ));
     drop(runtime);
@@ -258,8 +257,9 @@ async fn main_loop(
     listeners: &[Vec<Listener>],
     drops: &[Listener],
     shared: Arc<Shared>,
-    (clock, preloaded): (ChosenClock, Preloaded),
-    metrics_sock: Option<std::net::TcpListener>,
+    // what the loop takes over: the clock, files read before privileges were dropped, the
+    // metrics socket bound then
+    (clock, preloaded, metrics_sock): (ChosenClock, Preloaded, Option<std::net::TcpListener>),
     startup: &mut StartupPipe,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};

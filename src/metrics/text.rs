@@ -421,8 +421,10 @@ mod tests {
 
     #[test]
     fn units_label_escapes_and_absent_values() {
-        let mut s = Snapshot::default();
-        s.version = Some("ntpd \"x\"\\y".into());
+        let mut s = Snapshot {
+            version: Some("ntpd \"x\"\\y".into()),
+            ..Default::default()
+        };
         s.sources.push(Source {
             address: "198.18.0.2".into(),
             offset: Some(-0.001),
