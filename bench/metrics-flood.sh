@@ -48,16 +48,23 @@ printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nmetrics 198.18.0.2:997
 ip netns exec ${id}srv "${nocap[@]}" "$bin/ntpkit" ntpd --observe-only -n -c "$work/ntp.conf" >"$work/ntpd.log" 2>&1 &
 sleep 3
 
-flood() { # until killed: idle, oversized, garbage and valid requests, 16 at a time
-  ip netns exec ${id}fld bash -c '
+# Idle, oversized, garbage and valid requests, 16 at a time, for at most SECONDS + 3 s
+# (timeout), in the background: sets flood_pid.
+start_flood() {
+  timeout $((seconds + 3)) ip netns exec ${id}fld bash -c '
     one() { exec 3<>/dev/tcp/198.18.0.2/9975 || return; case $((RANDOM % 4)) in
       0) sleep 1 ;;
       1) head -c 20000 /dev/zero | tr "\0" A >&3 ;;
       2) printf "\x16\x03\x01garbage\r\n\r\n" >&3 ;;
       3) printf "GET /metrics HTTP/1.1\r\n\r\n" >&3; cat <&3 >/dev/null ;;
     esac; exec 3>&-; }
-    while :; do for _ in $(seq 16); do one 2>/dev/null & done; wait; done' &
-  echo $!
+    while :; do for _ in $(seq 16); do one 2>/dev/null & done; wait; done' >/dev/null 2>&1 &
+  flood_pid=$!
+}
+stop_flood() {
+  kill "$flood_pid" 2>/dev/null || true
+  wait "$flood_pid" 2>/dev/null || true
+  for p in $(ip netns pids ${id}fld); do kill -KILL "$p" 2>/dev/null || true; done
 }
 run() {
   ip netns exec ${id}gen "$bin/ntpload" 198.18.0.2:123 --requests "$requests" --seconds "$seconds" |
@@ -66,10 +73,9 @@ run() {
 quiet=() flooded=()
 for r in $(seq "$rounds"); do
   q=$(run); quiet+=("$q")
-  f=$(flood); sleep 1
+  start_flood; sleep 1
   l=$(run); flooded+=("$l")
-  kill -- -"$f" 2>/dev/null || kill "$f" 2>/dev/null || true
-  for p in $(ip netns pids ${id}fld); do kill -KILL "$p" 2>/dev/null || true; done
+  stop_flood
   echo "round $r: without flood $q replies/s, with flood $l replies/s"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
