@@ -47,7 +47,10 @@ fn completions_and_manpages_are_fresh() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let programs = programs();
     // the drop-in five first, then ntpkit's own programs
-    assert_eq!(programs[..5], ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock"]);
+    assert_eq!(
+        programs[..5],
+        ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock"]
+    );
     assert!(programs.iter().any(|p| p == "exporter"), "{programs:?}");
     let mut stale = Vec::new();
     for p in &programs {
