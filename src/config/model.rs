@@ -395,6 +395,8 @@ pub struct Config {
     /// `mru maxdepth N maxmem N …` settings, by keyword.
     pub mru: BTreeMap<String, u32>,
     pub setvars: Vec<SetVar>,
+    /// `nts …` lines: the NTS-KE server and the clients' default CA.
+    pub nts: super::nts::NtsDirective,
     /// True for [`Config::default_builtin`]: no file was read.
     pub builtin: bool,
 }
@@ -426,6 +428,7 @@ impl Default for Config {
             rtcsync: false,
             mru: BTreeMap::new(),
             setvars: Vec::new(),
+            nts: Default::default(),
             builtin: false,
         }
     }

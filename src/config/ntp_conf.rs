@@ -58,6 +58,7 @@ const PARSED: &[&str] = &[
     "rtcsync",
     "mru",
     "setvar",
+    "nts",
 ];
 
 impl Config {
@@ -345,6 +346,7 @@ impl Parser {
             }
             "mru" => self.mru(a),
             "setvar" => self.setvar(a),
+            "nts" => super::nts::parse_line(&mut self.config.nts, a, &mut self.diags),
             w => {
                 if let Some(row) = compat::lookup(Section::Directive, w) {
                     if row.support == Support::Warned && !PARSED.contains(&w) {
