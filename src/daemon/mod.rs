@@ -6,6 +6,7 @@ pub mod load;
 pub mod log;
 pub mod mru;
 pub mod netio;
+pub mod nts_server;
 pub mod process;
 pub mod respond;
 pub mod run;
