@@ -259,14 +259,15 @@ impl Round {
                 outcome
             };
             match outcome {
-                // NTS (RFC 8915): authenticated by the cookie's keys, not by `keys`
-                Outcome::Reply if pkt.data.len() > HEADER_LEN && nts_request(shared, pkt.data) => {
-                    if let Some(reply) = serve_nts(shared, pkt.data, &out) {
-                        t.replied += 1;
-                        self.send.push(&reply, pkt.src, pkt.local, false);
-                    }
-                }
                 Outcome::Reply if pkt.data.len() > HEADER_LEN => {
+                    // NTS (RFC 8915): authenticated by the cookie's keys, not by `keys`
+                    if nts_request(shared, pkt.data) {
+                        if let Some(reply) = serve_nts(shared, pkt.data, &out) {
+                            t.replied += 1;
+                            self.send.push(&reply, pkt.src, pkt.local, false);
+                        }
+                        continue;
+                    }
                     // the rare path: extension fields and/or a MAC
                     let auth = shared
                         .auth
