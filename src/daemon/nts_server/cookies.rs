@@ -26,8 +26,32 @@ const NONCE_LEN: usize = 16;
 const TAG_LEN: usize = 16;
 const FILE_MAGIC: &str = "ntpkit-nts-cookie-keys 1";
 
-/// Fill `buf` from the kernel's CSPRNG.
+/// Fill `buf` from the kernel's CSPRNG, through a per-thread buffer: the serving path
+/// needs 32 random bytes a reply (two nonces), and a getrandom(2) call for each would cost
+/// more than the AES-SIV work around them.
 pub fn random_bytes(buf: &mut [u8]) {
+    use std::cell::RefCell;
+    const POOL: usize = 4096;
+    thread_local! {
+        static BUF: RefCell<(Box<[u8; POOL]>, usize)> = RefCell::new((Box::new([0; POOL]), POOL));
+    }
+    if buf.len() > POOL / 4 {
+        return getrandom_fill(buf);
+    }
+    BUF.with(|b| {
+        let (pool, used) = &mut *b.borrow_mut();
+        if *used + buf.len() > POOL {
+            getrandom_fill(&mut pool[..]);
+            *used = 0;
+        }
+        buf.copy_from_slice(&pool[*used..*used + buf.len()]);
+        // never hand out the same bytes twice
+        pool[*used..*used + buf.len()].fill(0);
+        *used += buf.len();
+    })
+}
+
+fn getrandom_fill(buf: &mut [u8]) {
     let mut done = 0;
     while done < buf.len() {
         // SAFETY: the pointer and length describe the unfilled tail of `buf`.
