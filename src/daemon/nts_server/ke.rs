@@ -317,7 +317,7 @@ async fn session(stream: tokio::net::TcpStream, state: &KeState) -> Result<Aead,
         Err(e) => (Response::error(e.code()), Err(format!("bad request: {e}"))),
         Ok(req) => {
             let conn = &tls.get_ref().1;
-            respond(&req, state, |label, ctx, out| {
+            respond(&req, &state.settings, &state.server, |label, ctx, out| {
                 conn.export_keying_material(out, label.as_bytes(), Some(ctx))
                     .map(|_| ())
             })
@@ -344,7 +344,8 @@ fn choose_aead(configured: Option<u16>, offered: &[Aead]) -> Option<Aead> {
 /// The response to a well-formed request; `export` is the session's TLS exporter.
 fn respond<E: std::fmt::Display>(
     req: &Request,
-    state: &KeState,
+    settings: &NtsDirective,
+    server: &NtsServer,
     export: impl FnMut(&str, &[u8], &mut [u8]) -> Result<(), E>,
 ) -> (Response, Result<Aead, String>) {
     if !req.next_protocols.contains(&NEXT_PROTOCOL_NTPV4) {
@@ -362,7 +363,7 @@ fn respond<E: std::fmt::Display>(
         .iter()
         .filter_map(|&id| Aead::from_id(id))
         .collect();
-    let chosen = choose_aead(state.settings.aead, &offered);
+    let chosen = choose_aead(settings.aead, &offered);
     let Some(aead) = chosen else {
         return (
             Response {
@@ -381,16 +382,14 @@ fn respond<E: std::fmt::Display>(
             )
         }
     };
-    let cookies = state
-        .server
-        .make_cookies(MAX_COOKIES, keys.c2s.as_bytes(), keys.s2c.as_bytes());
+    let cookies = server.make_cookies(MAX_COOKIES, keys.c2s.as_bytes(), keys.s2c.as_bytes());
     (
         Response {
             next_protocols: vec![NEXT_PROTOCOL_NTPV4],
             aead: Some(aead.id()),
             cookies,
-            server: state.settings.ntp_server.clone(),
-            port: state.settings.ntp_port,
+            server: settings.ntp_server.clone(),
+            port: settings.ntp_port,
             ..Response::default()
         },
         Ok(aead),
@@ -409,5 +408,43 @@ mod tests {
         assert_eq!(choose_aead(Some(17), &[A15, A17]), Some(A17));
         assert_eq!(choose_aead(Some(17), &[A15]), Some(A15));
         assert_eq!(choose_aead(None, &[]), None);
+    }
+
+    /// A stand-in TLS exporter: the context's last byte (0 C2S, 1 S2C) fills the key.
+    fn export(_: &str, ctx: &[u8], out: &mut [u8]) -> Result<(), String> {
+        out.fill(0x40 + ctx[4]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_response_has_ntpv4_one_aead_eight_cookies_holding_the_exported_keys() {
+        let server = NtsServer::new(CookieKeys::fresh(1));
+        let mut settings = NtsDirective::default();
+        let req = Request::ntpv4(&[17, 15]);
+        let (resp, ok) = respond(&req, &settings, &server, export);
+        assert_eq!(ok, Ok(Aead::AesSivCmac256));
+        assert_eq!((resp.next_protocols, resp.aead), (vec![0], Some(15)));
+        assert_eq!(resp.cookies.len(), 8);
+        let (inside, _) = server.keys().open(&resp.cookies[3]).unwrap();
+        assert_eq!((inside.c2s, inside.s2c), (vec![0x40; 32], vec![0x41; 32]));
+        assert_eq!((resp.server, resp.port), (None, None));
+        // the negotiation records when configured; the encoding decodes as a client reads it
+        settings.ntp_server = Some("ntp.example".into());
+        settings.ntp_port = Some(1123);
+        let (resp, _) = respond(&req, &settings, &server, export);
+        let back = Response::decode(&resp.encode()).unwrap();
+        assert_eq!(back.server.as_deref(), Some("ntp.example"));
+        assert_eq!((back.port, back.cookies.len()), (Some(1123), 8));
+        // no NTPv4 offered: an empty Next Protocol record, no cookies
+        let other = Request {
+            next_protocols: vec![0x4242],
+            ..Request::default()
+        };
+        let (resp, ok) = respond(&other, &settings, &server, export);
+        assert!(ok.is_err());
+        assert!(resp.next_protocols.is_empty() && resp.cookies.is_empty());
+        // no AEAD we have: no cookies either
+        let (resp, ok) = respond(&Request::ntpv4(&[30]), &settings, &server, export);
+        assert!(ok.is_err() && resp.cookies.is_empty() && resp.aead.is_none());
     }
 }
