@@ -7,8 +7,10 @@
 # Certificates: a private CA and a server certificate for IP:198.18.0.2, made here with
 # the openssl CLI.
 #
-# Per server and round: authenticated replies/s, server CPU per reply (utime+stime of every
-# process in the server namespace), NTSN kisses (must be 0). Median of ROUNDS.
+# Per server and round: NTS-KE handshakes/s and server CPU per key exchange (SERVE_HANDSHAKES
+# full TLS 1.3 sessions, default 2000, 4 at once), then authenticated replies/s, server CPU
+# per reply (utime+stime of every process in the server namespace), NTSN kisses (must be
+# 0). Median of ROUNDS.
 # Needs root. Never touches the clock (no CAP_SYS_TIME, chronyd -x, our ntpd
 # --observe-only). Bounded by REQUESTS and SERVE_SECONDS (default 10) per server and round.
 #   bench/ntpd-serve-nts.sh [REQUESTS] [ROUNDS]
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 requests=${1:-300000}
 rounds=${2:-3}
 seconds=${SERVE_SECONDS:-10}
+handshakes=${SERVE_HANDSHAKES:-2000}
 cargo build --release --quiet --bin ntpkit --bin ntpload
 bin=$PWD/target/release
 chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
@@ -87,7 +90,14 @@ bench() {
     if load --requests 10 --threads 1 --seconds 1 2>/dev/null | grep -q 'replies=10 '; then break; fi
     sleep 0.3
   done
-  local t0 t1 out
+  local t0 t1 out ke
+  t0=$(ns_ticks "$srv")
+  ke=$(load --key-exchanges "$handshakes" --threads 4 --seconds "$seconds")
+  t1=$(ns_ticks "$srv")
+  local kps kus
+  kps=$(sed -E 's/.*ke_per_sec=([0-9]+).*/\1/' <<<"$ke")
+  kus=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$(sed -E 's/key_exchanges=([0-9]+).*/\1/' <<<"$ke")" 'BEGIN { if (r > 0) printf "%.0f", t / hz / r * 1e6; else print "n/a" }')
+  echo "# $name: $ke; server CPU per key exchange ${kus} µs"
   t0=$(ns_ticks "$srv")
   out=$(load --requests "$requests" --threads 1 --window 64 --seconds "$seconds")
   t1=$(ns_ticks "$srv")
@@ -98,7 +108,7 @@ bench() {
   naks=$(sed -E 's/.*naks=([0-9]+).*/\1/' <<<"$out")
   local us
   us=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", t / hz / r * 1e6; else print "n/a" }')
-  echo "$name $rps $us $naks" >>"$work/results"
+  echo "$name $rps $us $naks $kps $kus" >>"$work/results"
   echo "# $name: $out; server CPU per reply ${us} µs"
 }
 
@@ -113,4 +123,6 @@ echo "|---|---|---|"
 echo "| authenticated replies/s | $(med ours 2) | $(med chronyd 2) |"
 echo "| server CPU per authenticated reply (µs) | $(med ours 3) | $(med chronyd 3) |"
 echo "| NTSN kisses | $(med ours 4) | $(med chronyd 4) |"
+echo "| NTS-KE handshakes/s (4 clients at once) | $(med ours 5) | $(med chronyd 5) |"
+echo "| server CPU per key exchange (µs) | $(med ours 6) | $(med chronyd 6) |"
 awk -v a="$(med ours 3)" -v b="$(med chronyd 3)" 'BEGIN { if (a > 0) printf "ntpkit / chronyd, authenticated replies per CPU-second: %.2f×\n", b / a }'

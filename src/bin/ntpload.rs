@@ -12,6 +12,8 @@
 //! does (a server keeps no state, so a cookie may be spent more than once here). Replies
 //! are counted when they are mode 4 and not a kiss (stratum 0: an NTSN); `naks=` counts
 //! the kisses. Replies are not decrypted: the generator's CPU goes to sending.
+//! `--key-exchanges N` (with `--nts`): only key exchanges, N of them spread over the
+//! threads, each a full TLS 1.3 handshake; prints `key_exchanges=`, `ke_per_sec=`.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -25,6 +27,8 @@ struct Args {
     target: SocketAddr,
     /// `--nts CA_FILE`, and the key-exchange address.
     nts: Option<(std::path::PathBuf, Option<String>)>,
+    /// `--key-exchanges N`: only measure NTS-KE, N sessions over the threads.
+    key_exchanges: u64,
     requests: u64,
     threads: usize,
     window: usize,
@@ -36,6 +40,7 @@ fn parse() -> Result<Args, String> {
     let mut a = Args {
         target: "127.0.0.1:123".parse().expect("literal"),
         nts: None,
+        key_exchanges: 0,
         requests: 200_000,
         threads: 2,
         window: 64,
@@ -66,6 +71,11 @@ fn parse() -> Result<Args, String> {
                     .map_err(|e| format!("--seconds: {e}"))?
             }
             "--nts" => a.nts = Some((val("--nts")?.into(), a.nts.and_then(|n| n.1))),
+            "--key-exchanges" => {
+                a.key_exchanges = val("--key-exchanges")?
+                    .parse()
+                    .map_err(|e| format!("--key-exchanges: {e}"))?
+            }
             "--nts-ke" => {
                 let ke = val("--nts-ke")?;
                 a.nts = Some((a.nts.map(|n| n.0).unwrap_or_default(), Some(ke)));
@@ -225,6 +235,45 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let (Some((ca, ke)), n) = (&a.nts, a.key_exchanges) {
+        if n > 0 {
+            let ke = ke
+                .clone()
+                .unwrap_or_else(|| format!("{}:4460", a.target.ip()));
+            let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs_f64(a.seconds);
+            let handles: Vec<_> = (0..a.threads as u64)
+                .map(|t| {
+                    let (ke, ca) = (ke.clone(), ca.clone());
+                    let (done, failed) = (done.clone(), failed.clone());
+                    let quota = n / a.threads as u64 + u64::from(t < n % a.threads as u64);
+                    std::thread::spawn(move || {
+                        for _ in 0..quota {
+                            if Instant::now() > deadline {
+                                break;
+                            }
+                            match key_exchange(&ke, &ca) {
+                                Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                                Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                            };
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                let _ = h.join();
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let ok = done.load(Ordering::Relaxed);
+            println!(
+                "key_exchanges={ok} failed={} seconds={secs:.3} ke_per_sec={:.0}",
+                failed.load(Ordering::Relaxed),
+                ok as f64 / secs
+            );
+            return;
+        }
+    }
     let nts = match &a.nts {
         Some((ca, ke)) => {
             let ke = ke
