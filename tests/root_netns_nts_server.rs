@@ -307,6 +307,30 @@ fn root_netns_nts_server_chronyd_and_ntpsec_clients() {
     let (_, nak, _, text) = authdata(&lan, &chronyc, &sock).unwrap();
     assert_eq!(nak, 0, "{text}");
 
+    // a TLS client without ALPN ntske/1 is refused and counted; nothing else changes
+    let out = lan.run(
+        2,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "openssl s_client -tls1_3 -CAfile {} -connect 198.18.0.1:4460 </dev/null 2>&1",
+                ca.display()
+            ),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No ALPN negotiated"), "{text}");
+    let refused = lan.wait_for(Duration::from_secs(10), || {
+        (counters(&lan)
+            .get("nts_ke_serves_bad")
+            .copied()
+            .unwrap_or(0)
+            >= 1)
+            .then_some(())
+    });
+    assert!(refused.is_some(), "{:?}", counters(&lan));
+
     // a renewed certificate on disk: the next key exchange presents it
     let before = presented_cert(&lan, &ca);
     assert_eq!(

@@ -236,7 +236,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<KeState>) {
             }
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            NtsServerCountersExt::bad(&state.server);
+            bump_bad(&state.server);
             log::debug(&format!(
                 "NTS-KE from {peer}: too many key exchanges at once; closed"
             ));
@@ -264,20 +264,17 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<KeState>) {
                     SESSION_TIMEOUT.as_secs()
                 ),
             };
-            NtsServerCountersExt::bad(&state.server);
+            bump_bad(&state.server);
             log::info(&format!("NTS-KE from {peer}: {outcome}"));
         });
     }
 }
 
-struct NtsServerCountersExt;
-impl NtsServerCountersExt {
-    fn bad(server: &NtsServer) {
-        server
-            .counters
-            .ke_serves_bad
-            .fetch_add(1, Ordering::Relaxed);
-    }
+fn bump_bad(server: &NtsServer) {
+    server
+        .counters
+        .ke_serves_bad
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// One key exchange. Returns the AEAD agreed on, or why it failed.
