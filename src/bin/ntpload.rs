@@ -4,6 +4,16 @@
 //! Each thread keeps up to W requests in flight on its own socket (batched with
 //! sendmmsg/recvmmsg), stops after its share of N requests or S seconds, and counts the
 //! valid replies (mode 4, origin = our transmit stamp). Prints one line of key=value pairs.
+//!
+//! `--nts CA_FILE [--nts-ke HOST:PORT]`: NTS requests (RFC 8915). One key exchange first
+//! (TLS 1.3 to port 4460 of the target unless `--nts-ke` says otherwise, the server's
+//! certificate checked against CA_FILE), then every request carries one of its cookies, a
+//! unique identifier and an authenticator sealed with the C2S key, as a real client's
+//! does (a server keeps no state, so a cookie may be spent more than once here). Replies
+//! are counted when they are mode 4 and not a kiss (stratum 0: an NTSN); `naks=` counts
+//! the kisses. Replies are not decrypted: the generator's CPU goes to sending.
+//! `--key-exchanges N` (with `--nts`): only key exchanges, N of them spread over the
+//! threads, each a full TLS 1.3 handshake; prints `key_exchanges=`, `ke_per_sec=`.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -15,6 +25,10 @@ use ntpkit::daemon::netio::{RecvBatch, SendBatch};
 
 struct Args {
     target: SocketAddr,
+    /// `--nts CA_FILE`, and the key-exchange address.
+    nts: Option<(std::path::PathBuf, Option<String>)>,
+    /// `--key-exchanges N`: only measure NTS-KE, N sessions over the threads.
+    key_exchanges: u64,
     requests: u64,
     threads: usize,
     window: usize,
@@ -25,6 +39,8 @@ fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mut a = Args {
         target: "127.0.0.1:123".parse().expect("literal"),
+        nts: None,
+        key_exchanges: 0,
         requests: 200_000,
         threads: 2,
         window: 64,
@@ -54,16 +70,92 @@ fn parse() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--seconds: {e}"))?
             }
+            "--nts" => a.nts = Some((val("--nts")?.into(), a.nts.and_then(|n| n.1))),
+            "--key-exchanges" => {
+                a.key_exchanges = val("--key-exchanges")?
+                    .parse()
+                    .map_err(|e| format!("--key-exchanges: {e}"))?
+            }
+            "--nts-ke" => {
+                let ke = val("--nts-ke")?;
+                a.nts = Some((a.nts.map(|n| n.0).unwrap_or_default(), Some(ke)));
+            }
             s if !s.starts_with('-') => target = Some(s.parse().map_err(|e| format!("{s}: {e}"))?),
             s => return Err(format!("unknown option {s}")),
         }
     }
     a.target = target.ok_or(
-        "usage: ntpload ADDR:PORT [--requests N] [--threads T] [--window W] [--seconds S]",
+        "usage: ntpload ADDR:PORT [--requests N] [--threads T] [--window W] [--seconds S] [--nts CA_FILE [--nts-ke HOST:PORT]]",
     )?;
     a.threads = a.threads.clamp(1, 64);
     a.window = a.window.clamp(1, 1024);
     Ok(a)
+}
+
+/// What one key exchange gave: the C2S key and the cookies.
+struct NtsSession {
+    c2s: ntpkit::wire::nts::aead::AeadKey,
+    cookies: Vec<Vec<u8>>,
+}
+
+/// One NTS-KE session against `ke` (blocking rustls), trusting only the certificates in
+/// `ca`.
+fn key_exchange(ke: &str, ca: &std::path::Path) -> Result<NtsSession, String> {
+    use ntpkit::wire::nts::{aead, ke as rec, ALPN, NEXT_PROTOCOL_NTPV4};
+    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    for c in CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(c.map_err(|e| format!("{}: {e}", ca.display()))?)
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    let host = ke
+        .rsplit_once(':')
+        .map_or(ke, |h| h.0)
+        .trim_matches(['[', ']']);
+    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let tcp = std::net::TcpStream::connect(ke).map_err(|e| format!("{ke}: {e}"))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(&rec::Request::ntpv4(&[15]).encode())
+        .map_err(|e| format!("{ke}: {e}"))?;
+    let mut buf = Vec::new();
+    let _ = tls.read_to_end(&mut buf);
+    let resp = rec::Response::decode(&buf).map_err(|e| format!("{ke}: {e}"))?;
+    if resp.error.is_some() || resp.cookies.is_empty() {
+        return Err(format!("{ke}: no cookies ({resp:?})"));
+    }
+    let alg = aead::Aead::from_id(resp.aead.unwrap_or(15)).ok_or("unknown AEAD")?;
+    let keys = aead::derive_keys(NEXT_PROTOCOL_NTPV4, alg, |label, ctx, out| {
+        tls.conn
+            .export_keying_material(out, label.as_bytes(), Some(ctx))
+            .map(|_| ())
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(NtsSession {
+        c2s: keys.c2s,
+        cookies: resp.cookies,
+    })
+}
+
+/// The request with transmit stamp (and unique identifier, and nonce) `n`.
+fn nts_request(s: &NtsSession, header: &[u8; 48], n: u64) -> Vec<u8> {
+    let mut uid = [0u8; 32];
+    uid[..8].copy_from_slice(&n.to_be_bytes());
+    let mut nonce = [0u8; 16];
+    nonce[..8].copy_from_slice(&n.to_be_bytes());
+    let cookie = &s.cookies[n as usize % s.cookies.len()];
+    ntpkit::wire::nts::ef::build_request(header, &uid, cookie, 0, &s.c2s, &nonce)
+        .expect("a valid request")
 }
 
 fn worker(
@@ -72,6 +164,8 @@ fn worker(
     sent_total: &AtomicU64,
     replies_total: &AtomicU64,
     deadline: Instant,
+    nts: Option<&NtsSession>,
+    naks_total: &AtomicU64,
 ) {
     let local = if a.target.is_ipv4() {
         "0.0.0.0:0"
@@ -85,7 +179,7 @@ fn worker(
     let fd = sock.as_raw_fd();
     let mut send = SendBatch::new(32);
     let mut recv = RecvBatch::new(64);
-    let (mut sent, mut replies, mut in_flight) = (0u64, 0u64, 0usize);
+    let (mut sent, mut replies, mut in_flight, mut naks) = (0u64, 0u64, 0usize, 0u64);
     let mut last_progress = Instant::now();
     let mut req = [0u8; 48];
     req[0] = (4 << 3) | 3;
@@ -93,7 +187,10 @@ fn worker(
         while sent < quota && in_flight < a.window && !send.is_full() {
             // the transmit timestamp is just a counter: replies must echo it as origin
             req[40..48].copy_from_slice(&(sent + 1).to_be_bytes());
-            send.push(&req, a.target, None, false);
+            match nts {
+                Some(s) => send.push(&nts_request(s, &req, sent + 1), a.target, None, false),
+                None => send.push(&req, a.target, None, false),
+            }
             sent += 1;
             in_flight += 1;
         }
@@ -108,7 +205,11 @@ fn worker(
             for i in 0..n {
                 if let Some(p) = recv.get(i) {
                     if p.data.len() >= 48 && p.data[0] & 7 == 4 && p.data[24..32] != [0; 8] {
-                        replies += 1;
+                        if p.data[1] == 0 && nts.is_some() {
+                            naks += 1;
+                        } else {
+                            replies += 1;
+                        }
                     }
                 }
             }
@@ -123,6 +224,7 @@ fn worker(
     }
     sent_total.fetch_add(sent, Ordering::Relaxed);
     replies_total.fetch_add(replies, Ordering::Relaxed);
+    naks_total.fetch_add(naks, Ordering::Relaxed);
 }
 
 fn main() {
@@ -133,6 +235,61 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let (Some((ca, ke)), n) = (&a.nts, a.key_exchanges) {
+        if n > 0 {
+            let ke = ke
+                .clone()
+                .unwrap_or_else(|| format!("{}:4460", a.target.ip()));
+            let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs_f64(a.seconds);
+            let handles: Vec<_> = (0..a.threads as u64)
+                .map(|t| {
+                    let (ke, ca) = (ke.clone(), ca.clone());
+                    let (done, failed) = (done.clone(), failed.clone());
+                    let quota = n / a.threads as u64 + u64::from(t < n % a.threads as u64);
+                    std::thread::spawn(move || {
+                        for _ in 0..quota {
+                            if Instant::now() > deadline {
+                                break;
+                            }
+                            match key_exchange(&ke, &ca) {
+                                Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                                Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                            };
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                let _ = h.join();
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let ok = done.load(Ordering::Relaxed);
+            println!(
+                "key_exchanges={ok} failed={} seconds={secs:.3} ke_per_sec={:.0}",
+                failed.load(Ordering::Relaxed),
+                ok as f64 / secs
+            );
+            return;
+        }
+    }
+    let nts = match &a.nts {
+        Some((ca, ke)) => {
+            let ke = ke
+                .clone()
+                .unwrap_or_else(|| format!("{}:4460", a.target.ip()));
+            match key_exchange(&ke, ca) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    eprintln!("ntpload: NTS-KE: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        None => None,
+    };
+    let naks = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let replies = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -140,9 +297,12 @@ fn main() {
     let handles: Vec<_> = (0..a.threads)
         .map(|t| {
             let (a, sent, replies) = (a.clone(), sent.clone(), replies.clone());
+            let (nts, naks) = (nts.clone(), naks.clone());
             let quota = a.requests / a.threads as u64
                 + u64::from((t as u64) < a.requests % a.threads as u64);
-            std::thread::spawn(move || worker(&a, quota, &sent, &replies, deadline))
+            std::thread::spawn(move || {
+                worker(&a, quota, &sent, &replies, deadline, nts.as_deref(), &naks)
+            })
         })
         .collect();
     for h in handles {
@@ -154,8 +314,13 @@ fn main() {
         replies.load(Ordering::Relaxed),
     );
     println!(
-        "sent={s} replies={r} seconds={secs:.3} replies_per_sec={:.0} loss={:.4}",
+        "sent={s} replies={r} seconds={secs:.3} replies_per_sec={:.0} loss={:.4}{}",
         r as f64 / secs,
-        1.0 - r as f64 / s.max(1) as f64
+        1.0 - r as f64 / s.max(1) as f64,
+        if nts.is_some() {
+            format!(" naks={}", naks.load(Ordering::Relaxed))
+        } else {
+            String::new()
+        }
     );
 }

@@ -169,7 +169,7 @@ pub const TABLE: &[Entry] = &[
     e(S::Directive, "revoke", W, "revoke 17", "Autokey is not implemented; line ignored"),
     e(S::Directive, "automax", W, "automax 12", "Autokey is not implemented; line ignored"),
     e(S::Directive, "ident", W, "ident group", "Autokey is not implemented; line ignored"),
-    e(S::Directive, "nts", W, "nts enable", "NTS (NTPsec) is not implemented; line ignored"),
+    e(S::Directive, "nts", K, "nts enable cert /etc/ntpsec/cert.pem key /etc/ntpsec/key.pem cookie /var/lib/ntpsec/nts-keys", "NTS-KE server (RFC 8915, TLS 1.3 only, port 4460) as NTPsec: `enable`/`disable`, `cert`, `key`, `cookie` (cookie keys, rotated daily, kept a week), `ca` (clients' default CA), `mintls`/`maxtls` (TLS1.3; lower is refused naming file:line), `tlsciphersuites`, `aead`; `tlsciphers`/`tlsecdhcurves` are warned and ignored. ntpkit adds `port`, `ntpserver`, `ntpport`, `rotate` (docs/nts.md)"),
     e(S::Directive, "refclock", W, "refclock shm unit 0", "NTPsec's refclock syntax is not implemented (LOCAL via `server 127.127.1.0` works); line ignored"),
     e(S::Directive, "device", W, "device 127.127.20.0 /dev/gps0", "reference clock devices are not implemented; line ignored"),
     e(S::Directive, "phone", W, "phone ATDT5551234", "modem reference clocks are not implemented; line ignored"),

@@ -7,6 +7,7 @@ pub mod lexer;
 pub mod manual;
 pub mod model;
 pub mod ntp_conf;
+pub mod nts;
 pub mod restrict;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, Severity};

@@ -439,6 +439,8 @@ pub struct Config {
     pub setvars: Vec<SetVar>,
     /// `metrics ADDR:PORT [allow PREFIX…]` (ntpkit extension): the OpenMetrics endpoint.
     pub metrics: Option<MetricsListen>,
+    /// `nts …` lines: the NTS-KE server and the clients' default CA.
+    pub nts: super::nts::NtsDirective,
     /// True for [`Config::default_builtin`]: no file was read.
     pub builtin: bool,
 }
@@ -471,6 +473,7 @@ impl Default for Config {
             mru: BTreeMap::new(),
             setvars: Vec::new(),
             metrics: None,
+            nts: Default::default(),
             builtin: false,
         }
     }

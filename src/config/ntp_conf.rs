@@ -59,6 +59,7 @@ const PARSED: &[&str] = &[
     "mru",
     "setvar",
     "metrics",
+    "nts",
 ];
 
 impl Config {
@@ -347,6 +348,7 @@ impl Parser {
             "mru" => self.mru(a),
             "setvar" => self.setvar(a),
             "metrics" => self.metrics(a),
+            "nts" => super::nts::parse_line(&mut self.config.nts, a, &mut self.diags),
             w => {
                 if let Some(row) = compat::lookup(Section::Directive, w) {
                     if row.support == Support::Warned && !PARSED.contains(&w) {

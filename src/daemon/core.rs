@@ -1135,6 +1135,10 @@ impl Core {
             sysstats: super::sysstats::SysStats::read(&self.shared.counters, self.elapsed)
                 .with_monitor(&self.shared, now),
             setvars: self.settings.setvars.clone(),
+            nts_server: match &self.shared.nts_server {
+                Some(n) => n.counters.vars(),
+                None => super::nts_server::counters::NtsServerCounters::default().vars(),
+            },
         }
     }
 

@@ -7,6 +7,7 @@ pub mod log;
 pub mod metrics;
 pub mod mru;
 pub mod netio;
+pub mod nts_server;
 pub mod process;
 pub mod respond;
 pub mod run;

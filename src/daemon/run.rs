@@ -103,6 +103,17 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
     };
     // keys files are often readable by root only (CentOS's /etc/ntp/keys is 0600)
     let preloaded = Preloaded::read(&settings);
+    // `nts enable`: certificate, key and cookie keys are read (and the port bound) as root
+    let nts = match settings
+        .config
+        .nts
+        .enabled
+        .then(|| super::nts_server::ke::Prepared::new(&settings.config.nts, unix_now()))
+    {
+        Some(Err(e)) => return fail(&mut startup, e),
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
     if let Some(ids) = ids {
         super::privilege::hand_over_files(
             settings.driftfile.as_deref(),
@@ -151,7 +162,14 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         counters: Default::default(),
         stop: Default::default(),
         symmetric_peers: Default::default(),
+        nts_server: nts.as_ref().map(|p| p.server.clone()),
     });
+    if let Some(p) = nts {
+        let _guard = runtime.enter();
+        if let Err(e) = p.spawn() {
+            return fail(&mut startup, format!("NTS-KE server: {e}"));
+        }
+    }
     let code = runtime.block_on(main_loop(
         &opts,
         &settings,
@@ -163,6 +181,12 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
     ));
     drop(runtime);
     code
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Where the statistics files go, when any are written (the default is Core's).

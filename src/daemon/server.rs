@@ -74,6 +74,8 @@ pub struct Shared {
     /// Addresses of `peer` associations: their mode 1 packets go to the association,
     /// not to the stateless answer.
     pub symmetric_peers: RwLock<Arc<HashSet<IpAddr>>>,
+    /// `nts enable`: the NTS server's cookie keys and counters.
+    pub nts_server: Option<Arc<super::nts_server::NtsServer>>,
 }
 
 impl Shared {
@@ -258,6 +260,14 @@ impl Round {
             };
             match outcome {
                 Outcome::Reply if pkt.data.len() > HEADER_LEN => {
+                    // NTS (RFC 8915): authenticated by the cookie's keys, not by `keys`
+                    if nts_request(shared, pkt.data) {
+                        if let Some(reply) = serve_nts(shared, pkt.data, &out) {
+                            t.replied += 1;
+                            self.send.push(&reply, pkt.src, pkt.local, false);
+                        }
+                        continue;
+                    }
                     // the rare path: extension fields and/or a MAC
                     let auth = shared
                         .auth
@@ -349,6 +359,22 @@ impl Round {
             let _ = self.send.flush(fd);
         }
         Ok(n)
+    }
+}
+
+fn nts_request(shared: &Shared, req: &[u8]) -> bool {
+    shared.nts_server.is_some() && super::nts_server::is_nts_request(req)
+}
+
+/// The NTS answer (an authenticated reply or an NTSN kiss), stamped and sealed; None: drop.
+fn serve_nts(shared: &Shared, req: &[u8], header: &[u8; HEADER_LEN]) -> Option<Vec<u8>> {
+    use super::nts_server::NtsAnswer;
+    let nts = shared.nts_server.as_ref()?;
+    match nts.answer(req, header, |h| {
+        super::respond::stamp_transmit(h, now_ntp())
+    }) {
+        NtsAnswer::Reply(r) | NtsAnswer::Nak(r) => Some(r),
+        NtsAnswer::Drop => None,
     }
 }
 

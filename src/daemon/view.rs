@@ -30,6 +30,8 @@ pub struct DaemonView {
     pub sysstats: super::sysstats::SysStats,
     /// `setvar` / `--var` / `--dvar` variables, after the built-in ones.
     pub setvars: Vec<crate::config::SetVar>,
+    /// The NTS server's counters (`nts_server_*`, `nts_cookie_*`, `nts_ke_serves_*`).
+    pub nts_server: Vec<Var>,
 }
 
 /// ntpd's version string as `ntpq -c rv` shows it.
@@ -335,6 +337,7 @@ impl ControlState for DaemonView {
     fn system_vars(&self) -> Vec<Var> {
         let mut vars = self.system.to_vars();
         vars.extend(self.sysstats.vars());
+        vars.extend(self.nts_server.iter().cloned());
         vars.extend(setvar_vars(&self.setvars));
         vars
     }
