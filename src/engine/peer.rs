@@ -14,6 +14,11 @@ const BURST_PACKETS: u8 = 8;
 const BURST_SPACING: f64 = 2.0;
 /// Polls without a reply before the poll interval starts backing off (ntpd NTP_UNREACH).
 const UNREACH_BACKOFF: u32 = 10;
+/// A source that answered before and fell silent is asked again after minpoll for this
+/// long before its poll backs off, s: losses come in bursts, and each poll that goes
+/// unanswered at a long interval extends the holdover by that interval. An hour is at most
+/// 56 packets at a 64 s minpoll, within the 625-packet ceiling of polling at minpoll.
+const RETRY_WINDOW: f64 = 3600.0;
 /// Unanswered symmetric-active polls before a `peer` is polled in client mode instead:
 /// NTPsec (since 0.9.5 its `peer` is `server`) drops mode 1 but answers mode 3.
 const SYMMETRIC_FALLBACK_AFTER: u32 = 4;
@@ -56,6 +61,8 @@ pub(crate) struct Association {
     pub burst_left: u8,
     pub reach: u8,
     pub unreach: u32,
+    /// When the first of the current run of unanswered polls went out.
+    silent_since: f64,
     pub xmt: NtpTimestamp,
     xmt_time: f64,
     /// The transmit timestamp before `xmt`: a symmetric peer's packet crossing our latest
@@ -123,6 +130,7 @@ impl Association {
             burst_left: 0,
             reach: 0,
             unreach: 0,
+            silent_since: 0.0,
             xmt: NtpTimestamp::ZERO,
             xmt_time: 0.0,
             prev_xmt: NtpTimestamp::ZERO,
@@ -253,6 +261,9 @@ impl Association {
         if self.burst_left == 0 {
             // A regular poll: shift the reach register (burst packets do not).
             if self.awaiting_reply {
+                if self.unreach == 0 {
+                    self.silent_since = self.xmt_time;
+                }
                 self.unreach = self.unreach.saturating_add(1);
                 self.unanswered = self.unanswered.saturating_add(1);
             }
@@ -288,8 +299,12 @@ impl Association {
         // A poll went unanswered: the estimate is older than planned and a lost packet
         // often comes with more (bursts), so ask again after minpoll rather than after
         // the long interval the clock's predictability earned (until the back-off for an
-        // unreachable server takes over).
-        let interval = if self.unreach > 0 && self.unreach < UNREACH_BACKOFF {
+        // unreachable server takes over; for a source that answered before, not within
+        // the first hour of silence).
+        let retrying = self.unreach > 0
+            && (self.unreach < UNREACH_BACKOFF
+                || (self.received > 0 && now - self.silent_since < RETRY_WINDOW));
+        let interval = if retrying {
             self.poll_interval().min(2f64.powi(self.minpoll as i32))
         } else {
             self.poll_interval()

@@ -717,7 +717,8 @@ impl Engine {
             let budget = POLL_NOISE_SHARE * e.noise_var();
             let fits = |p: i8| {
                 let tau = 2f64.powf(p as f64 - 0.5);
-                e.wander_var() * tau * tau * tau / 3.0 + est.frequency_var * tau * tau <= budget
+                e.wander_var_cautious() * tau * tau * tau / 3.0 + est.frequency_var * tau * tau
+                    <= budget
             };
             (lo..=hi).rev().find(|&p| fits(p)).unwrap_or(lo)
         };
