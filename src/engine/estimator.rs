@@ -559,4 +559,42 @@ mod tests {
         let est = e.estimate_at(96.0);
         assert!((est.frequency - 50e-6).abs() < 1e-6, "{est:?}");
     }
+
+    /// A random-walk frequency of density `q` observed every 128 s through uniform noise
+    /// of ±20 µs: the wander the bank settles on after `n` samples.
+    fn learnt_wander(q: f64, n: usize) -> f64 {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut e = Estimator::new(1e-8, 0.0, 1e-4, 1e-9);
+        let (mut offset, mut frequency) = (0.0, 10e-6);
+        for i in 0..n {
+            for _ in 0..128 {
+                // Σ of 12 uniforms − 6 ≈ N(0, 1)
+                let z: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+                frequency += q.sqrt() * z;
+                offset += frequency;
+            }
+            let excess = 40e-6 * uniform();
+            e.update(&Measurement {
+                time: i as f64 * 128.0,
+                raw_offset: offset + (uniform() - 0.5) * excess,
+                delay: 1e-3 + excess,
+            });
+        }
+        e.q
+    }
+
+    #[test]
+    fn the_wander_is_learnt_within_hours_either_way() {
+        // a hundred times below the prior (1e-16) and ten times above it
+        let low = learnt_wander(1e-18, 64);
+        assert!((1e-19..1e-17).contains(&low), "{low:e}");
+        let high = learnt_wander(1e-14, 64);
+        assert!((1e-15..1e-13).contains(&high), "{high:e}");
+    }
 }
