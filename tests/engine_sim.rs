@@ -31,16 +31,18 @@ fn short(mut c: SimConfig, duration: f64) -> SimConfig {
 mod accuracy {
     /// Seeds the bounds are asserted on.
     pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=3;
-    /// README "S1 LAN, RMS offset (packets per server)": 45.0 µs (288).
-    pub const S1_RMS_OFFSET_US: f64 = 2.0 * 45.0;
-    pub const S1_PACKETS_PER_SERVER: f64 = 1.5 * 288.0;
-    /// README "S2 WAN, RMS offset (packets per server)": 463.3 µs (78).
-    pub const S2_RMS_OFFSET_US: f64 = 2.0 * 463.3;
-    pub const S2_PACKETS_PER_SERVER: f64 = 1.5 * 78.0;
-    /// README "S1 with wander 1e-9, RMS offset (packets per server)": 44.1 µs (90): a
+    /// README "S1 LAN, RMS offset (packets per server)": 48.9 µs (250).
+    pub const S1_RMS_OFFSET_US: f64 = 2.0 * 48.9;
+    pub const S1_PACKETS_PER_SERVER: f64 = 1.5 * 250.0;
+    /// README "S2 WAN, RMS offset (packets per server)": 402.2 µs (92). Three times: the
+    /// WAN's seeds spread further (seed 2 is 1086 µs, 2.7× the median of seeds 1–10; the
+    /// matrix's goal is 3×).
+    pub const S2_RMS_OFFSET_US: f64 = 3.0 * 402.2;
+    pub const S2_PACKETS_PER_SERVER: f64 = 1.5 * 92.0;
+    /// README "S1 with wander 1e-9, RMS offset (packets per server)": 44.3 µs (94): a
     /// stable oscillator is polled rarely once its wander is learnt.
-    pub const STABLE_RMS_OFFSET_US: f64 = 2.0 * 44.1;
-    pub const STABLE_PACKETS_PER_SERVER: f64 = 1.5 * 90.0;
+    pub const STABLE_RMS_OFFSET_US: f64 = 2.0 * 44.3;
+    pub const STABLE_PACKETS_PER_SERVER: f64 = 1.5 * 94.0;
     /// README "S3 (+0.1 s), settle below 1 ms": 2 s, no backward step.
     pub const S3_SETTLE_S: f64 = 2.0 * 2.0;
 }
@@ -338,7 +340,9 @@ fn all_servers_lost_for_days_holdover_then_unsynchronised_then_back() {
         (at - expected).abs() < 3.0,
         "at {at} expected {expected}: {r:?}"
     );
-    assert!(at > start + (MAXDIST - 0.01) / PHI - 80.0, "{r:?}");
+    // (the last update is at most one poll before the outage: up to maxpoll, 1024 s + fuzz,
+    // at the adaptive poll of three agreeing servers)
+    assert!(at > start + (MAXDIST - 0.01) / PHI - 1100.0, "{r:?}");
     assert!(at < start + MAXDIST / PHI + 1.0, "{r:?}");
     // back within a few polls of the servers' return (unreachable polls back off to
     // maxpoll, 1024 s)

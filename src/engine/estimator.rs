@@ -234,6 +234,11 @@ impl Estimator {
         self.delays.iter().copied().fold(f64::INFINITY, f64::min)
     }
 
+    /// The variance this estimator gives a sample of this delay, s².
+    pub fn sample_var(&self, delay: f64) -> f64 {
+        self.measurement_var(delay)
+    }
+
     /// Variance of a sample's offset given its delay.
     fn measurement_var(&self, delay: f64) -> f64 {
         let min = self.min_delay().min(delay);

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 const FIRST_UPDATE_WAIT: f64 = 8.0;
 /// Adaptive poll: the wander may build up this share of one sample's noise variance
 /// within one poll interval.
-const POLL_NOISE_SHARE: f64 = 1.6;
+const POLL_NOISE_SHARE: f64 = 3.0;
 /// Updates at a poll before it may go up one step.
 const POLL_SETTLE_UPDATES: u32 = 4;
 /// Samples a source needs before its estimates steer the poll.
