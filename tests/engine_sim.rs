@@ -31,12 +31,18 @@ fn short(mut c: SimConfig, duration: f64) -> SimConfig {
 mod accuracy {
     /// Seeds the bounds are asserted on.
     pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=3;
-    /// README "S1 LAN, RMS offset (packets per server)": 49.2 µs (282).
-    pub const S1_RMS_OFFSET_US: f64 = 2.0 * 49.2;
-    pub const S1_PACKETS_PER_SERVER: f64 = 1.5 * 282.0;
-    /// README "S2 WAN, RMS offset (packets per server)": 520.0 µs (74).
-    pub const S2_RMS_OFFSET_US: f64 = 2.0 * 520.0;
-    pub const S2_PACKETS_PER_SERVER: f64 = 1.5 * 74.0;
+    /// README "S1 LAN, RMS offset (packets per server)": 48.9 µs (250).
+    pub const S1_RMS_OFFSET_US: f64 = 2.0 * 48.9;
+    pub const S1_PACKETS_PER_SERVER: f64 = 1.5 * 250.0;
+    /// README "S2 WAN, RMS offset (packets per server)": 402.2 µs (92). Three times: the
+    /// WAN's seeds spread further (seed 2 is 1086 µs, 2.7× the median of seeds 1–10; the
+    /// matrix's goal is 3×).
+    pub const S2_RMS_OFFSET_US: f64 = 3.0 * 402.2;
+    pub const S2_PACKETS_PER_SERVER: f64 = 1.5 * 92.0;
+    /// README "S1 with wander 1e-9, RMS offset (packets per server)": 44.3 µs (94): a
+    /// stable oscillator is polled rarely once its wander is learnt.
+    pub const STABLE_RMS_OFFSET_US: f64 = 2.0 * 44.3;
+    pub const STABLE_PACKETS_PER_SERVER: f64 = 1.5 * 94.0;
     /// README "S3 (+0.1 s), settle below 1 ms": 2 s, no backward step.
     pub const S3_SETTLE_S: f64 = 2.0 * 2.0;
 }
@@ -75,6 +81,21 @@ fn accuracy_class_of_the_readme() {
             "S2 seed {seed}: RMS offset {:.1} µs, class < {} µs: {s2:?}",
             s2.rms_offset_us,
             accuracy::S2_RMS_OFFSET_US
+        );
+        let mut c4 = scenario(Scenario::S1, seed);
+        c4.wander = 1e-9;
+        let s4 = run(&c4);
+        assert!(
+            packets_per_server(&c4, &s4) <= accuracy::STABLE_PACKETS_PER_SERVER,
+            "S1 wander 1e-9 seed {seed}: {:.0} packets per server, class ≤ {}: {s4:?}",
+            packets_per_server(&c4, &s4),
+            accuracy::STABLE_PACKETS_PER_SERVER
+        );
+        assert!(
+            s4.rms_offset_us < accuracy::STABLE_RMS_OFFSET_US,
+            "S1 wander 1e-9 seed {seed}: RMS offset {:.1} µs, class < {} µs: {s4:?}",
+            s4.rms_offset_us,
+            accuracy::STABLE_RMS_OFFSET_US
         );
         let s3 = run(&scenario(Scenario::S3, seed));
         assert!(
@@ -287,7 +308,9 @@ fn the_only_server_going_unsynchronised_leaves_holdover() {
     c.server_faults = vec![(1, 5000.0, ServerFault::Unsync)];
     let r = run(&c);
     eprintln!("MEASURED unsync alone: {r:?}");
-    assert!(r.faulty_selected_s <= 80, "{r:?}");
+    // until its first leap-3 reply: one poll at the adaptive poll (a stable clock's wander
+    // once learnt allows 128 s here; up to 256 s + fuzz)
+    assert!(r.faulty_selected_s <= 280, "{r:?}");
     assert_eq!(r.sys_peer_at_end, None, "{r:?}");
     // 15000 s of holdover: the bound grew by 0.23 s, below maxdist: still synchronised
     assert!(r.synchronized_at_end, "{r:?}");
@@ -317,7 +340,9 @@ fn all_servers_lost_for_days_holdover_then_unsynchronised_then_back() {
         (at - expected).abs() < 3.0,
         "at {at} expected {expected}: {r:?}"
     );
-    assert!(at > start + (MAXDIST - 0.01) / PHI - 80.0, "{r:?}");
+    // (the last update is at most one poll before the outage: up to maxpoll, 1024 s + fuzz,
+    // at the adaptive poll of three agreeing servers)
+    assert!(at > start + (MAXDIST - 0.01) / PHI - 1100.0, "{r:?}");
     assert!(at < start + MAXDIST / PHI + 1.0, "{r:?}");
     // back within a few polls of the servers' return (unreachable polls back off to
     // maxpoll, 1024 s)

@@ -11,6 +11,12 @@
 //! over the minimum delay and, for independent queueing, uniform within that bound. So
 //! low-delay samples are trusted much more than high-delay ones (ntpd's clock filter keeps
 //! only the minimum-delay sample; this weighs every sample by what its delay proves).
+//!
+//! The wander (the random walk's density q) is learnt by a bank of filters, one per
+//! hypothesis about q (half-decade steps) and about how well the delay model fits the
+//! path's noise (×0.5 … ×8): each scores how well it predicted every sample, and the main
+//! filter assumes the likelihood-weighted q. The noise hypotheses only keep a misfit of the
+//! noise model (asymmetric or heavy-tailed queueing) from being read as wander.
 
 use std::collections::VecDeque;
 
@@ -23,19 +29,30 @@ const OUTLIERS_BEFORE_RESET: u32 = 4;
 /// Samples over which the innovation statistics are averaged before the assumed wander
 /// is adjusted.
 const NIS_AVERAGING: f64 = 32.0;
-/// The wander is measured over this span of posterior estimates once they cover half of it
-/// (until then the innovation statistics steer it), s.
-const WANDER_SPAN: f64 = 16_384.0;
-/// Posterior estimates kept for it.
-const WANDER_HISTORY: usize = 256;
-/// Updates over which the wander measurements are averaged.
-const WANDER_AVERAGING: f64 = 32.0;
-/// Step of log q per sample in the wander learning, and the cap on one sample's NIS.
-const WANDER_GAIN: f64 = 0.05;
-const NIS_CAP: f64 = 10.0;
 /// Bounds on the random-walk noise density (wander 1e-10 … 1e-6 per √s).
 const MIN_Q: f64 = 1e-20;
 const MAX_Q: f64 = 1e-12;
+/// The wander hypotheses: q from [`MIN_Q`] to [`MAX_Q`] in steps of this factor.
+const WANDER_GRID_STEP: f64 = 3.162_277_660_168_379_5; // half a decade
+/// Samples over which the hypotheses' likelihoods are remembered (older evidence fades,
+/// so a wander that changes is followed).
+const WANDER_MEMORY: f64 = 64.0;
+/// Prior on the hypotheses: a normal distribution in log10 q around the configured wander
+/// with this many decades of standard deviation (weak: a few samples outweigh it).
+const WANDER_PRIOR_DECADES: f64 = 2.0;
+/// The measurement-noise hypotheses: factors on the delay model's variance.
+const NOISE_SCALES: [f64; 5] = [0.5, 1.0, 2.0, 4.0, 8.0];
+/// Prior on them: a normal distribution in log2 of the factor around 1.
+const NOISE_PRIOR_OCTAVES: f64 = 1.5;
+/// The quantile of the wander's posterior the poll is planned on.
+const WANDER_CAUTION: f64 = 0.84;
+/// Weight of one sample's log-likelihood: the samples' noise is neither Gaussian nor
+/// exactly as modelled, so each counts for less than a perfect model's would (a posterior
+/// that narrows too fast bets the poll on a wander that happened to be quiet).
+const WANDER_TEMPER: f64 = 0.5;
+/// Cap on one sample's normalised innovation squared in the likelihoods, so that a stray
+/// sample of a heavy-tailed delay distribution cannot swing the wander.
+const NIS_CAP: f64 = 10.0;
 /// Outliers are judged only once the state has settled.
 const MIN_SAMPLES_FOR_OUTLIERS: u64 = 8;
 
@@ -90,11 +107,24 @@ pub struct Estimator {
     nis_avg: f64,
     /// Average information (1/variance) of the accepted samples, 1/s².
     info_avg: f64,
-    /// Posterior (time, offset, offset variance) after each accepted sample, for the
-    /// wander measurement.
-    history: VecDeque<(f64, f64, f64)>,
-    /// Running average of the wander measurements (fraction² per s), once there are any.
-    q_measured: Option<f64>,
+    /// One filter per wander hypothesis, run on the same samples: their likelihoods
+    /// decide the wander the main filter assumes.
+    bank: Vec<Hypothesis>,
+}
+
+/// A wander hypothesis: the same two-state filter with a fixed q, and the log-likelihood
+/// of the samples it has seen (with fading memory).
+#[derive(Clone, Debug)]
+struct Hypothesis {
+    q: f64,
+    /// Factor on the delay model's measurement variance.
+    noise_scale: f64,
+    /// Time of the last sample this hypothesis took in (each judges outliers itself).
+    time: f64,
+    x: f64,
+    y: f64,
+    p: [[f64; 2]; 2],
+    log_likelihood: f64,
 }
 
 impl Estimator {
@@ -117,9 +147,32 @@ impl Estimator {
             residual_var: 0.0,
             nis_avg: 1.0,
             info_avg: 0.0,
-            history: VecDeque::with_capacity(WANDER_HISTORY),
-            q_measured: None,
+            bank: Self::wander_bank(wander * wander),
         }
+    }
+
+    /// The hypotheses from [`MIN_Q`] to [`MAX_Q`], weighted by the prior around `q0`.
+    fn wander_bank(q0: f64) -> Vec<Hypothesis> {
+        let mut bank = Vec::new();
+        for &noise_scale in &NOISE_SCALES {
+            let mut q = MIN_Q;
+            while q <= MAX_Q * 1.001 {
+                let decades = (q / q0.clamp(MIN_Q, MAX_Q)).log10();
+                let z = decades / WANDER_PRIOR_DECADES;
+                let zk = noise_scale.log2() / NOISE_PRIOR_OCTAVES;
+                bank.push(Hypothesis {
+                    q,
+                    noise_scale,
+                    time: 0.0,
+                    x: 0.0,
+                    y: 0.0,
+                    p: [[0.0; 2]; 2],
+                    log_likelihood: -0.5 * (z * z + zk * zk),
+                });
+                q *= WANDER_GRID_STEP;
+            }
+        }
+        bank
     }
 
     /// The noise of one sample as the estimator weighs it: the inverse of the samples'
@@ -132,9 +185,34 @@ impl Estimator {
         }
     }
 
-    /// The random-walk frequency noise density believed now (fraction² per s).
-    pub fn wander_var(&self) -> f64 {
-        self.q
+    /// A wander the evidence makes unlikely to be exceeded: the [`WANDER_CAUTION`] quantile
+    /// of the hypotheses' posterior (the poll is planned on it, so that a wander not yet
+    /// known to be small is not bet on).
+    pub fn wander_var_cautious(&self) -> f64 {
+        let best = self
+            .bank
+            .iter()
+            .map(|h| h.log_likelihood)
+            .fold(f64::NEG_INFINITY, f64::max);
+        // the posterior of q alone (summed over the noise hypotheses), by increasing q
+        let mut marginal: Vec<(f64, f64)> = Vec::new();
+        for h in &self.bank {
+            let w = (h.log_likelihood - best).exp();
+            match marginal.iter_mut().find(|(q, _)| *q == h.q) {
+                Some(m) => m.1 += w,
+                None => marginal.push((h.q, w)),
+            }
+        }
+        marginal.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: f64 = marginal.iter().map(|m| m.1).sum();
+        let mut acc = 0.0;
+        for (q, w) in marginal {
+            acc += w;
+            if acc >= WANDER_CAUTION * total {
+                return q.max(self.q);
+            }
+        }
+        MAX_Q
     }
 
     /// Time of the latest sample taken in.
@@ -156,6 +234,11 @@ impl Estimator {
         self.delays.iter().copied().fold(f64::INFINITY, f64::min)
     }
 
+    /// The variance this estimator gives a sample of this delay, s².
+    pub fn sample_var(&self, delay: f64) -> f64 {
+        self.measurement_var(delay)
+    }
+
     /// Variance of a sample's offset given its delay.
     fn measurement_var(&self, delay: f64) -> f64 {
         let min = self.min_delay().min(delay);
@@ -173,23 +256,8 @@ impl Estimator {
     }
 
     fn predict(&self, t: f64) -> (f64, f64, [[f64; 2]; 2]) {
-        let dt = (t - self.time).max(0.0);
-        let x = self.x + self.y * dt;
-        let p = &self.p;
-        let mut n = [
-            [
-                p[0][0] + dt * (p[1][0] + p[0][1]) + dt * dt * p[1][1],
-                p[0][1] + dt * p[1][1],
-            ],
-            [p[1][0] + dt * p[1][1], p[1][1]],
-        ];
-        n[0][0] += self.q * dt * dt * dt / 3.0;
-        n[0][1] += self.q * dt * dt / 2.0;
-        n[1][0] += self.q * dt * dt / 2.0;
-        n[1][1] += self.q * dt;
-        (x, self.y, n)
+        predict(self.x, self.y, &self.p, self.q, (t - self.time).max(0.0))
     }
-
     /// The state predicted at `t`.
     pub fn estimate_at(&self, t: f64) -> Estimate {
         let (x, y, p) = self.predict(t);
@@ -250,87 +318,76 @@ impl Estimator {
             }
         }
         self.p[1][1] = frequency_var;
-        // estimates from before the move say nothing about the oscillator's wander now
-        self.history.clear();
         self.restart(&first, points[0].2);
         for m in &run[1..] {
             let r = self.measurement_var(m.delay);
             let (x, y, p) = self.predict(m.time);
             self.correct(m.time, m.raw_offset - x, x, y, p, r);
         }
+        self.sync_bank();
     }
 
     /// The Kalman measurement update with the prediction (x, y, p) at `time`.
     fn correct(&mut self, time: f64, innovation: f64, x: f64, y: f64, p: [[f64; 2]; 2], r: f64) {
-        let s = p[0][0] + r;
-        let k0 = p[0][0] / s;
-        let k1 = p[1][0] / s;
-        self.x = x + k0 * innovation;
-        self.y = y + k1 * innovation;
-        self.p = [
-            [(1.0 - k0) * p[0][0], (1.0 - k0) * p[0][1]],
-            [p[1][0] - k1 * p[0][0], p[1][1] - k1 * p[0][1]],
-        ];
+        (self.x, self.y, self.p) = correct(x, y, &p, innovation, r);
         self.time = time;
     }
 
-    /// Measure the wander where it dominates: over a long span, how far the estimate in
-    /// the middle lies from the straight line between the estimates at both ends. For a
-    /// random-walk frequency of density q that deviation has variance q·T³/6 (T: half the
-    /// span); the estimates' own errors (their posterior variances) are subtracted. Over
-    /// hours this is q-dominated even for a very stable oscillator, where the innovation
-    /// statistics hardly depend on q (each innovation is mostly measurement noise) and
-    /// follow any misfit of the noise model instead. Returns whether it measured.
-    fn measure_wander(&mut self) -> bool {
-        while self
-            .history
-            .front()
-            .is_some_and(|h| h.0 < self.time - WANDER_SPAN)
-        {
-            self.history.pop_front();
+    /// Start every hypothesis from the main filter's state (at start and after the source
+    /// moved); their likelihoods are kept.
+    fn sync_bank(&mut self) {
+        for h in &mut self.bank {
+            h.time = self.time;
+            h.x = self.x;
+            h.y = self.y;
+            h.p = self.p;
         }
-        let (Some(&old), Some(&new)) = (self.history.front(), self.history.back()) else {
-            return false;
-        };
-        let span = new.0 - old.0;
-        if span < WANDER_SPAN / 2.0 {
-            return false;
-        }
-        let middle = (old.0 + new.0) / 2.0;
-        let Some(&mid) = self
-            .history
-            .iter()
-            .min_by(|a, b| (a.0 - middle).abs().total_cmp(&(b.0 - middle).abs()))
-        else {
-            return false;
-        };
-        let line = old.1 + (new.1 - old.1) * (mid.0 - old.0) / span;
-        let d = mid.1 - line;
-        let half = span / 2.0;
-        let noise = mid.2 + (old.2 + new.2) / 4.0;
-        let sample = (d * d - noise) / (half * half * half / 6.0);
-        let avg = self.q_measured.get_or_insert(self.q);
-        *avg += (sample - *avg) / WANDER_AVERAGING;
-        self.q = avg.clamp(MIN_Q, MAX_Q);
-        true
     }
 
-    /// Follow the oscillator's real wander: innovations persistently larger than the
-    /// filter predicts mean the frequency moves more than assumed (and smaller, less).
-    /// The normalised innovation squared averages 1 when the model is right; each sample
-    /// moves log q by a small step towards that (a stochastic approximation: a hundredfold
-    /// error is learnt within tens of samples, while the noise of single samples averages
-    /// out). Capping one sample's weight keeps a stray outlier from doubling q.
-    fn adapt_wander(&mut self, nis: f64) {
-        if self.samples < MIN_SAMPLES_FOR_OUTLIERS {
-            return;
+    /// Learn the wander: every hypothesis filters the same accepted samples with its own
+    /// q, and scores how well it predicted each (the Gaussian log-likelihood of its
+    /// innovation, with fading memory). The main filter assumes the likelihood-weighted
+    /// mean of log q. This uses all the evidence the samples hold about q, at every
+    /// time scale at once — the innovation statistics of a single filter hardly depend
+    /// on q for a stable oscillator (each innovation is mostly measurement noise), but
+    /// how well a long memory predicts does. Each q is tried with every noise factor, so
+    /// samples noisier than the delay model says raise the noise, not the wander.
+    ///
+    /// Every sample is scored, outliers of the main filter too (a wander assumed too small
+    /// makes honest samples look like outliers; leaving them out would hide exactly the
+    /// evidence against it); each hypothesis takes in only what it does not judge an
+    /// outlier itself, and the score of one sample is capped, so a gross outlier (a
+    /// server that stepped) costs every hypothesis the same.
+    fn learn_wander(&mut self, m: &Measurement, model_var: f64) {
+        let fade = 1.0 - 1.0 / WANDER_MEMORY;
+        let judge = self.samples >= MIN_SAMPLES_FOR_OUTLIERS;
+        for h in &mut self.bank {
+            let (x, y, p) = predict(h.x, h.y, &h.p, h.q, (m.time - h.time).max(0.0));
+            let r = model_var * h.noise_scale;
+            let s = p[0][0] + r;
+            let innovation = m.raw_offset - x;
+            let nis = innovation * innovation / s;
+            h.log_likelihood =
+                fade * h.log_likelihood - WANDER_TEMPER * 0.5 * (s.ln() + nis.min(NIS_CAP));
+            if !judge || nis <= OUTLIER_SIGMAS * OUTLIER_SIGMAS {
+                (h.x, h.y, h.p) = correct(x, y, &p, innovation, r);
+                h.time = m.time;
+            }
         }
-        self.nis_avg += (nis.min(25.0) - self.nis_avg) / NIS_AVERAGING;
-        if self.measure_wander() {
-            return;
+        let best = self
+            .bank
+            .iter()
+            .map(|h| h.log_likelihood)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let (mut w_sum, mut log_q) = (0.0, 0.0);
+        for h in &self.bank {
+            let w = (h.log_likelihood - best).exp();
+            w_sum += w;
+            log_q += w * h.q.ln();
         }
-        let step = WANDER_GAIN * (nis.min(NIS_CAP) - 1.0);
-        self.q = (self.q * step.exp()).clamp(MIN_Q, MAX_Q);
+        if w_sum > 0.0 && log_q.is_finite() {
+            self.q = (log_q / w_sum).exp().clamp(MIN_Q, MAX_Q);
+        }
     }
 
     pub fn update(&mut self, m: &Measurement) -> Outcome {
@@ -342,12 +399,14 @@ impl Estimator {
             self.delays.pop_front();
         }
         self.delays.push_back(delay);
-        let r = self.measurement_var(delay);
         if self.samples == 0 {
-            self.restart(m, r);
+            self.restart(m, self.measurement_var(delay));
+            self.sync_bank();
             self.samples = 1;
             return Outcome::Accepted;
         }
+        self.learn_wander(m, self.measurement_var(delay));
+        let r = self.measurement_var(delay);
         let (x, y, p) = self.predict(m.time);
         let s = p[0][0] + r;
         let innovation = m.raw_offset - x;
@@ -369,15 +428,46 @@ impl Estimator {
         let info_weight = 1.0 / (self.samples as f64).clamp(1.0, 16.0);
         self.info_avg += (1.0 / r - self.info_avg) * info_weight;
         self.correct(m.time, innovation, x, y, p, r);
-        if self.history.len() == WANDER_HISTORY {
-            self.history.pop_front();
-        }
-        self.history.push_back((self.time, self.x, self.p[0][0]));
         self.samples += 1;
         self.residual_var += (innovation * innovation - self.residual_var) / 8.0;
-        self.adapt_wander(innovation * innovation / s);
+        self.nis_avg += ((innovation * innovation / s).min(25.0) - self.nis_avg) / NIS_AVERAGING;
         Outcome::Accepted
     }
+}
+
+/// The state (x, y, p) of a random-walk-frequency model with density `q` predicted `dt`
+/// ahead.
+fn predict(x: f64, y: f64, p: &[[f64; 2]; 2], q: f64, dt: f64) -> (f64, f64, [[f64; 2]; 2]) {
+    let n = [
+        [
+            p[0][0] + dt * (p[1][0] + p[0][1]) + dt * dt * p[1][1] + q * dt * dt * dt / 3.0,
+            p[0][1] + dt * p[1][1] + q * dt * dt / 2.0,
+        ],
+        [p[1][0] + dt * p[1][1] + q * dt * dt / 2.0, p[1][1] + q * dt],
+    ];
+    (x + y * dt, y, n)
+}
+
+/// The Kalman measurement update of a prediction (x, y, p) with `innovation` of variance
+/// `r`: the new (x, y, p).
+fn correct(
+    x: f64,
+    y: f64,
+    p: &[[f64; 2]; 2],
+    innovation: f64,
+    r: f64,
+) -> (f64, f64, [[f64; 2]; 2]) {
+    let s = p[0][0] + r;
+    let k0 = p[0][0] / s;
+    let k1 = p[1][0] / s;
+    (
+        x + k0 * innovation,
+        y + k1 * innovation,
+        [
+            [(1.0 - k0) * p[0][0], (1.0 - k0) * p[0][1]],
+            [p[1][0] - k1 * p[0][0], p[1][1] - k1 * p[0][1]],
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -473,5 +563,43 @@ mod tests {
         assert_eq!(last, Outcome::Accepted);
         let est = e.estimate_at(96.0);
         assert!((est.frequency - 50e-6).abs() < 1e-6, "{est:?}");
+    }
+
+    /// A random-walk frequency of density `q` observed every 128 s through uniform noise
+    /// of ±20 µs: the wander the bank settles on after `n` samples.
+    fn learnt_wander(q: f64, n: usize) -> f64 {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut e = Estimator::new(1e-8, 0.0, 1e-4, 1e-9);
+        let (mut offset, mut frequency) = (0.0, 10e-6);
+        for i in 0..n {
+            for _ in 0..128 {
+                // Σ of 12 uniforms − 6 ≈ N(0, 1)
+                let z: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+                frequency += q.sqrt() * z;
+                offset += frequency;
+            }
+            let excess = 40e-6 * uniform();
+            e.update(&Measurement {
+                time: i as f64 * 128.0,
+                raw_offset: offset + (uniform() - 0.5) * excess,
+                delay: 1e-3 + excess,
+            });
+        }
+        e.q
+    }
+
+    #[test]
+    fn the_wander_is_learnt_within_hours_either_way() {
+        // a hundred times below the prior (1e-16) and ten times above it
+        let low = learnt_wander(1e-18, 64);
+        assert!((1e-19..1e-17).contains(&low), "{low:e}");
+        let high = learnt_wander(1e-14, 64);
+        assert!((1e-15..1e-13).contains(&high), "{high:e}");
     }
 }

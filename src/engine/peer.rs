@@ -14,6 +14,22 @@ const BURST_PACKETS: u8 = 8;
 const BURST_SPACING: f64 = 2.0;
 /// Polls without a reply before the poll interval starts backing off (ntpd NTP_UNREACH).
 const UNREACH_BACKOFF: u32 = 10;
+/// A source that answered before and fell silent is asked again after minpoll for this
+/// long before its poll backs off, s: losses come in bursts, and each poll that goes
+/// unanswered at a long interval extends the holdover by that interval. An hour is at most
+/// 56 packets at a 64 s minpoll, within the 625-packet ceiling of polling at minpoll.
+const RETRY_WINDOW: f64 = 3600.0;
+/// A sample whose variance exceeds this many times the estimator's noise (it carries less
+/// than half the average information: its delay was high) is followed by another poll
+/// after twice minpoll rather than the full interval, so that the long interval starts from
+/// an informative sample — the polling analogue of ntpd's clock filter keeping the
+/// minimum-delay sample of eight.
+const UNINFORMATIVE_FACTOR: f64 = 2.0;
+/// At most this many such early polls in a row (a path whose samples are mostly
+/// uninformative must not poll at minpoll for ever).
+const UNINFORMATIVE_RETRIES: u32 = 4;
+/// Samples the estimator needs before its noise judges a sample.
+const UNINFORMATIVE_MIN_SAMPLES: u64 = 8;
 /// Unanswered symmetric-active polls before a `peer` is polled in client mode instead:
 /// NTPsec (since 0.9.5 its `peer` is `server`) drops mode 1 but answers mode 3.
 const SYMMETRIC_FALLBACK_AFTER: u32 = 4;
@@ -56,6 +72,10 @@ pub(crate) struct Association {
     pub burst_left: u8,
     pub reach: u8,
     pub unreach: u32,
+    /// When the first of the current run of unanswered polls went out.
+    silent_since: f64,
+    /// Early polls in a row after uninformative samples.
+    early_polls: u32,
     pub xmt: NtpTimestamp,
     xmt_time: f64,
     /// The transmit timestamp before `xmt`: a symmetric peer's packet crossing our latest
@@ -123,6 +143,8 @@ impl Association {
             burst_left: 0,
             reach: 0,
             unreach: 0,
+            silent_since: 0.0,
+            early_polls: 0,
             xmt: NtpTimestamp::ZERO,
             xmt_time: 0.0,
             prev_xmt: NtpTimestamp::ZERO,
@@ -253,6 +275,9 @@ impl Association {
         if self.burst_left == 0 {
             // A regular poll: shift the reach register (burst packets do not).
             if self.awaiting_reply {
+                if self.unreach == 0 {
+                    self.silent_since = self.xmt_time;
+                }
                 self.unreach = self.unreach.saturating_add(1);
                 self.unanswered = self.unanswered.saturating_add(1);
             }
@@ -288,8 +313,12 @@ impl Association {
         // A poll went unanswered: the estimate is older than planned and a lost packet
         // often comes with more (bursts), so ask again after minpoll rather than after
         // the long interval the clock's predictability earned (until the back-off for an
-        // unreachable server takes over).
-        let interval = if self.unreach > 0 && self.unreach < UNREACH_BACKOFF {
+        // unreachable server takes over; for a source that answered before, not within
+        // the first hour of silence).
+        let retrying = self.unreach > 0
+            && (self.unreach < UNREACH_BACKOFF
+                || (self.received > 0 && now - self.silent_since < RETRY_WINDOW));
+        let interval = if retrying {
             self.poll_interval().min(2f64.powi(self.minpoll as i32))
         } else {
             self.poll_interval()
@@ -452,6 +481,21 @@ impl Association {
         if outcome == Outcome::Reset {
             self.restarted = true;
         }
+        let minpoll = 2f64.powi(self.minpoll as i32);
+        let uninformative = outcome == Outcome::Accepted
+            && self.estimator.samples() >= UNINFORMATIVE_MIN_SAMPLES
+            && self.estimator.sample_var(m.delay)
+                > UNINFORMATIVE_FACTOR * self.estimator.noise_var();
+        if uninformative
+            && self.poll_interval() > minpoll
+            && self.burst_left == 0
+            && self.early_polls < UNINFORMATIVE_RETRIES
+        {
+            self.next_poll = self.next_poll.min(self.xmt_time + 2.0 * minpoll);
+            self.early_polls += 1;
+        } else {
+            self.early_polls = 0;
+        }
         outcome
     }
 
@@ -497,5 +541,47 @@ impl Association {
             return 16.0;
         }
         select::root_distance(&self.candidate(now, system_precision), 0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    /// A sample at `delay` (offset exactly as predicted), answering a poll sent at
+    /// `xmt_time` whose next poll was planned a full 1024 s later.
+    fn sample(a: &mut Association, xmt_time: f64, delay: f64) {
+        a.xmt_time = xmt_time;
+        a.next_poll = xmt_time + 1024.0;
+        a.estimate(Measurement {
+            time: xmt_time,
+            raw_offset: 0.0,
+            delay,
+        });
+    }
+
+    #[test]
+    fn an_uninformative_sample_brings_the_next_poll_forward_at_most_four_times() {
+        let server = SourceConfig::server(IpAddr::from([198, 18, 0, 1]));
+        let estimator = Estimator::new(1e-8, 0.0, 1e-6, 1e-9);
+        let mut a = Association::new(AssocId(1), server, 0.0, estimator);
+        a.hpoll = 10;
+        let mut t = 0.0;
+        for _ in 0..16 {
+            t += 1024.0;
+            sample(&mut a, t, 1e-3);
+        }
+        // a sample at the minimum delay keeps the full interval
+        assert_eq!(a.next_poll, t + 1024.0);
+        // high-delay ones: again after 2·minpoll, four times in a row
+        for _ in 0..4 {
+            t += 1024.0;
+            sample(&mut a, t, 3e-3);
+            assert_eq!(a.next_poll, t + 128.0);
+        }
+        t += 128.0;
+        sample(&mut a, t, 3e-3);
+        assert_eq!(a.next_poll, t + 1024.0);
     }
 }

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 const FIRST_UPDATE_WAIT: f64 = 8.0;
 /// Adaptive poll: the wander may build up this share of one sample's noise variance
 /// within one poll interval.
-const POLL_NOISE_SHARE: f64 = 1.6;
+const POLL_NOISE_SHARE: f64 = 3.0;
 /// Updates at a poll before it may go up one step.
 const POLL_SETTLE_UPDATES: u32 = 4;
 /// Samples a source needs before its estimates steer the poll.
@@ -717,7 +717,8 @@ impl Engine {
             let budget = POLL_NOISE_SHARE * e.noise_var();
             let fits = |p: i8| {
                 let tau = 2f64.powf(p as f64 - 0.5);
-                e.wander_var() * tau * tau * tau / 3.0 + est.frequency_var * tau * tau <= budget
+                e.wander_var_cautious() * tau * tau * tau / 3.0 + est.frequency_var * tau * tau
+                    <= budget
             };
             (lo..=hi).rev().find(|&p| fits(p)).unwrap_or(lo)
         };
