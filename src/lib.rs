@@ -10,4 +10,5 @@ pub mod engine;
 pub mod ntpdate;
 pub mod rtc;
 pub mod sim;
+pub mod viz;
 pub mod wire;

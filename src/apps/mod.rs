@@ -9,6 +9,7 @@ pub mod ntpd;
 pub mod ntpdate;
 pub mod ntpq;
 pub mod ntpstat;
+pub mod viz;
 
 /// A program of the multi-call binary.
 pub struct Program {
@@ -49,7 +50,17 @@ pub const PROGRAMS: &[Program] = &[
         command: hwclock::command,
         main: hwclock::main,
     },
+    Program {
+        name: "viz",
+        about: "draw loopstats and peerstats as one HTML page (ntpviz's plots)",
+        command: viz::command,
+        main: viz::main,
+    },
 ];
+
+/// Programs reached only as `ntpkit PROGRAM`: they replace no classic command, so
+/// `install-links` makes no link named after them.
+pub const NOT_LINKED: &[&str] = &["viz"];
 
 pub fn find(name: &str) -> Option<&'static Program> {
     PROGRAMS.iter().find(|p| p.name == name)

@@ -137,6 +137,9 @@ fn install_links(dir: &Path, hard: bool, force: bool) -> Result<(), String> {
         return Err(format!("{}: not a directory", dir.display()));
     }
     for p in super::PROGRAMS {
+        if super::NOT_LINKED.contains(&p.name) {
+            continue;
+        }
         let link = dir.join(p.name);
         if already_links_to(&link, &exe, hard) {
             continue;
