@@ -46,7 +46,10 @@ fn check(path: PathBuf, want: Vec<u8>, stale: &mut Vec<String>) {
 fn completions_and_manpages_are_fresh() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let programs = programs();
-    assert_eq!(programs, ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock", "viz"]);
+    assert_eq!(
+        programs,
+        ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock", "viz"]
+    );
     let mut stale = Vec::new();
     for p in &programs {
         for sh in SHELLS {

@@ -21,7 +21,10 @@ fn list_names_the_programs() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(names, ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock", "viz"]);
+    assert_eq!(
+        names,
+        ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock", "viz"]
+    );
 }
 
 #[test]

@@ -95,8 +95,33 @@ fn range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
         return (0.0, 1.0);
     }
     let w = hi - lo;
-    let w = if w > 0.0 { w } else { lo.abs().max(1e-12) };
+    if w <= 0.0 {
+        // a constant series: centre it in a range it can be read in
+        let half = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
+        return (lo - half, hi + half);
+    }
     (lo - w * pad, hi + w * pad)
+}
+
+/// Axis labels with as many decimals as ticks about (lo, hi) / 8 apart need, and no "-0".
+fn number_label(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
+    let step = (hi - lo) / 8.0;
+    let decimals = if step > 0.0 {
+        (-step.log10().floor()).clamp(0.0, 9.0) as usize
+    } else {
+        0
+    };
+    move |v: &f64| {
+        let r = format!("{:.*}", decimals, v);
+        if r.trim_start_matches('-')
+            .chars()
+            .all(|c| c == '0' || c == '.')
+        {
+            "0".into()
+        } else {
+            r
+        }
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -132,6 +157,7 @@ pub fn time_series(
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
+            .margin_right(36)
             .x_label_area_size(36)
             .y_label_area_size(80)
             .build_cartesian_2d(x0..x1, y0..y1)
@@ -145,12 +171,7 @@ pub fn time_series(
             .x_labels(8)
             .y_labels(8)
             .x_label_formatter(&fmt_x)
-            .y_label_formatter(&|v| {
-                format!("{v:.4}")
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-                    .to_string()
-            })
+            .y_label_formatter(&number_label(y0, y1))
             .x_desc(match x {
                 XAxis::Utc => "UTC",
                 XAxis::Elapsed => "time since the run's first record",
@@ -205,6 +226,7 @@ pub fn histogram(title: &str, x_desc: &str, values: &[f64], bins: usize) -> Resu
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
+            .margin_right(36)
             .x_label_area_size(36)
             .y_label_area_size(80)
             .build_cartesian_2d(lo..hi, 0.0..top)
@@ -214,13 +236,15 @@ pub fn histogram(title: &str, x_desc: &str, values: &[f64], bins: usize) -> Resu
             .disable_x_mesh()
             .x_desc(x_desc)
             .y_desc("samples")
-            .x_label_formatter(&|v| {
-                format!("{v:.3}")
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-                    .to_string()
+            .x_label_formatter(&number_label(lo, hi))
+            // counts: whole numbers only
+            .y_label_formatter(&|v| {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
             })
-            .y_label_formatter(&|v| format!("{v:.0}"))
             .light_line_style(RGBColor(235, 235, 235))
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 16))
@@ -271,6 +295,7 @@ pub fn log_log(title: &str, y_desc: &str, series: &[Series]) -> Result<String, S
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
+            .margin_right(36)
             .x_label_area_size(36)
             .y_label_area_size(80)
             .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
@@ -357,6 +382,20 @@ mod tests {
         .unwrap();
         assert!(ll.contains("local\n</text>") || ll.contains(">local</text>"));
         assert!(log_log("ADEV", "σ", &[]).is_err());
+    }
+
+    #[test]
+    fn axis_numbers_have_the_decimals_their_spacing_needs() {
+        let f = number_label(-0.5, 0.5);
+        assert_eq!(
+            (f(&0.2), f(&-0.0001)),
+            ("0.2".to_string(), "0".to_string())
+        );
+        assert_eq!(number_label(19.0, 20.0)(&19.5), "19.5");
+        assert_eq!(number_label(0.0, 800.0)(&400.0), "400");
+        // a constant series gets a readable range around it
+        assert_eq!(range([0.0, 0.0].into_iter(), 0.05), (-1.0, 1.0));
+        assert_eq!(range([20.0].into_iter(), 0.05), (18.0, 22.0));
     }
 
     #[test]
