@@ -387,10 +387,7 @@ mod tests {
     #[test]
     fn axis_numbers_have_the_decimals_their_spacing_needs() {
         let f = number_label(-0.5, 0.5);
-        assert_eq!(
-            (f(&0.2), f(&-0.0001)),
-            ("0.2".to_string(), "0".to_string())
-        );
+        assert_eq!((f(&0.2), f(&-0.0001)), ("0.2".to_string(), "0".to_string()));
         assert_eq!(number_label(19.0, 20.0)(&19.5), "19.5");
         assert_eq!(number_label(0.0, 800.0)(&400.0), "400");
         // a constant series gets a readable range around it
