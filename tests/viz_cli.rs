@@ -104,8 +104,7 @@ fn bad_input_is_named_by_file_and_line_and_never_panics() {
     let (code, _, err) = viz(&[good.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains(&format!("skipped 1 line(s)"))
-            && err.contains(&format!("{}:2: ", good.display())),
+        err.contains("skipped 1 line(s)") && err.contains(&format!("{}:2: ", good.display())),
         "{err}"
     );
     let page = std::fs::read_to_string(&out).unwrap();

@@ -135,8 +135,11 @@ pub fn tdev(x: &[f64], tau0: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// (τ, deviation) points of one measure.
+pub type Curve = Vec<(f64, f64)>;
+
 /// ADEV and TDEV of irregular samples (t, x): resampled at their median interval.
-pub fn deviations(t: &[f64], x: &[f64]) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+pub fn deviations(t: &[f64], x: &[f64]) -> (Curve, Curve) {
     let Some(tau0) = median_interval(t) else {
         return (Vec::new(), Vec::new());
     };

@@ -33,24 +33,24 @@ struct Page {
 
 impl Page {
     fn section(&mut self, id: &str, heading: &str, about: &str, svg: Result<String, String>) {
-        let _ = write!(
+        let _ = writeln!(
             self.body,
-            "<section id=\"{id}\"><h2>{}</h2>\n",
+            "<section id=\"{id}\"><h2>{}</h2>",
             escape(heading)
         );
         match svg {
             Ok(svg) => {
-                let _ = write!(self.body, "<figure>{svg}</figure>\n");
+                let _ = writeln!(self.body, "<figure>{svg}</figure>");
             }
             Err(e) => {
-                let _ = write!(
+                let _ = writeln!(
                     self.body,
-                    "<p class=\"none\">Not drawn: {}.</p>\n",
+                    "<p class=\"none\">Not drawn: {}.</p>",
                     escape(&e)
                 );
             }
         }
-        let _ = write!(self.body, "<p>{about}</p></section>\n");
+        let _ = writeln!(self.body, "<p>{about}</p></section>");
     }
 
     fn summarise(
@@ -430,7 +430,7 @@ fn summary_table(rows: &[(String, &'static str, Summary)]) -> String {
         ] {
             let _ = write!(t, "<td>{v:.3}</td>");
         }
-        let _ = write!(t, "<td>{unit}</td><td>{}</td></tr>\n", s.n);
+        let _ = writeln!(t, "<td>{unit}</td><td>{}</td></tr>", s.n);
     }
     t.push_str("</table></section>\n");
     t

@@ -62,7 +62,7 @@ fn unix_time(mjd: &str, secs: &str) -> Option<f64> {
     let mjd: f64 = mjd.parse().ok()?;
     let secs: f64 = secs.parse().ok()?;
     (mjd.fract() == 0.0 && (0.0..86_401.0).contains(&secs) && mjd >= 0.0)
-        .then(|| (mjd - MJD_UNIX_EPOCH) * 86_400.0 + secs)
+        .then_some((mjd - MJD_UNIX_EPOCH) * 86_400.0 + secs)
 }
 
 fn number(s: &str, what: &str) -> Result<f64, String> {
@@ -340,7 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("loopstats");
         std::fs::write(&p, "\n<html>\n").unwrap();
-        let e = read_paths(&[p.clone()]).unwrap_err();
+        let e = read_paths(std::slice::from_ref(&p)).unwrap_err();
         assert!(e.starts_with(&format!("{}:2: ", p.display())), "{e}");
         let missing = dir.path().join("nope");
         assert!(read_paths(&[missing]).unwrap_err().contains("nope"));
