@@ -51,8 +51,9 @@ fn a_directory_of_day_files_renders_and_the_window_narrows_it() {
     // the newest 12 hours
     let (code, html, err) = viz(&[dir.path().to_str().unwrap(), "--period", "12h"]);
     assert_eq!(code, 0, "{err}");
+    // both ends are in: 12 h of 64 s intervals, plus one
     assert!(
-        html.contains("675 loopstats and 675 peerstats"),
+        html.contains("676 loopstats and 676 peerstats"),
         "{}",
         &html[..600]
     );
