@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod ntpdate;
 pub mod rtc;
 pub mod sim;
+pub mod viz;
 pub mod wire;

@@ -52,6 +52,7 @@ fn completions_and_manpages_are_fresh() {
         ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock"]
     );
     assert!(programs.iter().any(|p| p == "exporter"), "{programs:?}");
+    assert!(programs.iter().any(|p| p == "viz"), "{programs:?}");
     let mut stale = Vec::new();
     for p in &programs {
         for sh in SHELLS {

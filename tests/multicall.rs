@@ -26,6 +26,7 @@ fn list_names_the_programs() {
         ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock"]
     );
     assert!(names.contains(&"exporter"), "{names:?}");
+    assert!(names.contains(&"viz"), "{names:?}");
 }
 
 #[test]
@@ -35,6 +36,8 @@ fn links_and_subcommand_form_behave_the_same() {
         .arg("install-links")
         .arg(dir.path()));
     assert_eq!(code, 0, "{err}");
+    // `viz` replaces no classic command: reached as `ntpkit viz` only, no link taken
+    assert!(dir.path().join("viz").symlink_metadata().is_err());
     // a prefixed name dispatches too
     std::os::unix::fs::symlink(common::ntpkit_bin(), dir.path().join("ntpkit-ntpq")).unwrap();
     for p in ["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock"] {

@@ -10,6 +10,7 @@ pub mod ntpd;
 pub mod ntpdate;
 pub mod ntpq;
 pub mod ntpstat;
+pub mod viz;
 
 /// A program of the multi-call binary.
 pub struct Program {
@@ -55,6 +56,12 @@ pub const PROGRAMS: &[Program] = &[
         about: "serve OpenMetrics for NTP daemons read over mode 6",
         command: exporter::command,
         main: exporter::main,
+    },
+    Program {
+        name: "viz",
+        about: "draw loopstats and peerstats as one HTML page (ntpviz's plots)",
+        command: viz::command,
+        main: viz::main,
     },
 ];
 

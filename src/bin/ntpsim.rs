@@ -25,6 +25,7 @@ fn command() -> Command {
         .arg(Arg::new("maxpoll").long("maxpoll").value_parser(clap::value_parser!(i8)).help("maxpoll [default 10]"))
         .arg(Arg::new("duration").long("duration").value_name("S").value_parser(clap::value_parser!(f64)).help("Simulated time [default 40000]"))
         .arg(Arg::new("seed").long("seed").value_parser(clap::value_parser!(u64)).help("Random seed [default 1]"))
+        .arg(Arg::new("loopstats").long("loopstats").value_name("FILE").help("Also write the run's clock updates as ntpd's loopstats lines to FILE (for ntpkit viz --sim)"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the result as JSON"))
         .arg(Arg::new("table").long("table").action(ArgAction::SetTrue).help("Run seeds 1-10 of every scenario and print the medians"))
         .arg(Arg::new("row").long("row").value_name("NAME").help("Start from a row of --matrix (e.g. loss-bursts) instead of a preset"))
@@ -445,7 +446,27 @@ fn main() {
         emit(&print_table(&c));
         return;
     }
-    let r = run(&c);
+    let r = match m.get_one::<String>("loopstats") {
+        None => run(&c),
+        Some(path) => {
+            let mut lines = String::new();
+            let r = ntpkit::sim::run_observed(&c, Default::default(), &mut |t, st| {
+                lines.push_str(&ntpkit::daemon::stats::loopstats_line(
+                    t,
+                    st.offset,
+                    st.frequency_ppm,
+                    st.clk_jitter,
+                    st.clk_wander,
+                    st.tc,
+                ))
+            });
+            if let Err(e) = std::fs::write(path, lines) {
+                eprintln!("ntpsim: {path}: {e}");
+                std::process::exit(1);
+            }
+            r
+        }
+    };
     if m.get_flag("json") {
         match serde_json::to_string_pretty(&r) {
             Ok(s) => emit(&format!("{s}\n")),

@@ -5,6 +5,6 @@ mod run;
 mod scenario;
 
 pub use rng::Rng;
-pub use run::{run, run_with, SimResult};
+pub use run::{run, run_observed, run_with, SimResult};
 pub use scenario::ServerFault;
 pub use scenario::{Scenario, SimConfig};

@@ -97,7 +97,17 @@ pub fn run(cfg: &SimConfig) -> SimResult {
 }
 
 /// Run with a given engine configuration (the seed is taken from the simulation).
-pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
+pub fn run_with(cfg: &SimConfig, engine_config: EngineConfig) -> SimResult {
+    run_observed(cfg, engine_config, &mut |_, _| {})
+}
+
+/// As `run_with`, calling `on_update` with the clock's time and the system status after
+/// each clock update, where ntpd writes a loopstats line (`ntpsim --loopstats`).
+pub fn run_observed(
+    cfg: &SimConfig,
+    mut engine_config: EngineConfig,
+    on_update: &mut dyn FnMut(UnixTime, &crate::engine::SystemStatus),
+) -> SimResult {
     let mut rng = Rng::new(cfg.seed);
     let epoch = UnixTime::new(cfg.start_unix, 0);
     let max_dist = engine_config.max_dist;
@@ -166,6 +176,8 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
     let mut burst_left = 0.0f64;
     let mut wake = clock_to_true(&clock, engine.next_wakeup());
     let mut actions: Vec<Action> = Vec::new();
+    let mut last_reftime = None;
+    let mut clock_updated = false;
 
     loop {
         let next_packet = queue.peek().map(|p| p.at).unwrap_or(f64::INFINITY);
@@ -360,6 +372,7 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                     });
                 }
                 Action::Clock(cmd) => {
+                    clock_updated = true;
                     let result = crate::engine::apply_clock_command(&mut clock, cmd);
                     engine.clock_result(&cmd, &result);
                 }
@@ -369,6 +382,14 @@ pub fn run_with(cfg: &SimConfig, mut engine_config: EngineConfig) -> SimResult {
                     }
                 }
                 _ => {}
+            }
+        }
+        if clock_updated {
+            clock_updated = false;
+            let st = engine.system_status();
+            if st.synchronized && last_reftime != Some(st.reftime) {
+                last_reftime = Some(st.reftime);
+                on_update(clock.now().expect("simulated"), &st);
             }
         }
         wake = clock_to_true(&clock, engine.next_wakeup());
