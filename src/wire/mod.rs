@@ -5,5 +5,6 @@ pub mod cmdmon;
 pub mod control;
 pub mod extension;
 pub mod message;
+pub mod nts;
 pub mod packet;
 pub mod time;
