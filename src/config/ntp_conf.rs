@@ -468,6 +468,8 @@ impl Parser {
         assoc.family = family;
         let mut minpoll_tok = None;
         let mut maxpoll_tok = None;
+        let mut nts_opts = NtsOptions::default();
+        let mut nts_tok = None;
         while let Some(opt) = a.next() {
             if opt.quoted {
                 self.skip_from(a, opt, &format!("not a {} option", kind_name(kind)));
@@ -493,7 +495,33 @@ impl Parser {
                     maxpoll_tok = Some(opt);
                     assoc.maxpoll = a.int("maxpoll", -128, 127)? as i8;
                 }
-                "autokey" | "nts" => {}
+                "autokey" => {}
+                "nts" => {
+                    assoc.nts.get_or_insert_with(Default::default);
+                }
+                "ca" => {
+                    let f = a.expect("certificate file after ca")?;
+                    nts_opts.ca = Some(std::path::PathBuf::from(&f.text));
+                    nts_tok.get_or_insert(opt);
+                }
+                "noval" => {
+                    nts_opts.noval = true;
+                    nts_tok.get_or_insert(opt);
+                }
+                "aead" => {
+                    let t = a.expect("AEAD algorithm after aead")?;
+                    nts_opts.aead = Some(crate::wire::nts::aead::Aead::from_name(&t.text).ok_or_else(|| {
+                        a.error_at(
+                            t,
+                            format!("aead {}: not an NTS algorithm (AES_SIV_CMAC_256 or AES_SIV_CMAC_512)", t.text),
+                        )
+                    })?);
+                    nts_tok.get_or_insert(opt);
+                }
+                "port" => {
+                    nts_opts.port = Some(a.uint("NTS-KE port", 1, 65535)? as u16);
+                    nts_tok.get_or_insert(opt);
+                }
                 "ident" => {
                     a.expect("group name after ident")?;
                 }
@@ -530,6 +558,31 @@ impl Parser {
                 ),
             ));
             assoc.maxpoll = assoc.minpoll;
+        }
+        match (&mut assoc.nts, nts_tok) {
+            (Some(nts), _) => *nts = nts_opts,
+            (None, Some(tok)) => self.diags.push(Diagnostic::warning(
+                a.location(Some(tok.column)),
+                format!(
+                    "{} is an NTS option and this line has no 'nts'; ignored",
+                    tok.text
+                ),
+            )),
+            (None, None) => {}
+        }
+        if assoc.nts.is_some() {
+            if assoc.kind == AssociationKind::Peer {
+                return Err(Diagnostic::error(
+                    a.location(None),
+                    "NTS authenticates client associations only (server or pool), not peer",
+                ));
+            }
+            if assoc.key.is_some() {
+                return Err(Diagnostic::error(
+                    a.location(None),
+                    "an association uses either nts or key, not both",
+                ));
+            }
         }
         self.config.associations.push(assoc);
         Ok(())
