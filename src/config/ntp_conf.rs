@@ -1172,6 +1172,38 @@ mod tests {
         (c, d)
     }
 
+    #[test]
+    fn nts_options_as_ntpsec_spells_them() {
+        use crate::wire::nts::aead::Aead;
+        let (c, d) = parse(
+            "server 198.18.0.1 nts ca /etc/ntpsec/ca.pem aead aes-siv-cmac-256 port 4461 iburst\n\
+             pool nts.example nts noval\nserver 198.18.0.2\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let nts = c.associations[0].nts.clone().unwrap();
+        assert_eq!(nts.ca.as_deref(), Some(Path::new("/etc/ntpsec/ca.pem")));
+        assert_eq!(nts.aead, Some(Aead::AesSivCmac256));
+        assert_eq!(nts.port, Some(4461));
+        assert!(!nts.noval && c.associations[0].iburst);
+        assert!(c.associations[1].nts.as_ref().unwrap().noval);
+        assert_eq!(c.associations[2].nts, None);
+        // never an unauthenticated association where NTS was asked for
+        for bad in [
+            "server 198.18.0.1 nts key 1\n",
+            "peer 198.18.0.1 nts\n",
+            "server 198.18.0.1 nts aead AES_GCM\n",
+        ] {
+            let (c, d) = parse(bad);
+            assert!(c.associations.is_empty(), "{bad}");
+            assert_eq!(d[0].severity, Severity::Error, "{bad}: {d:?}");
+            assert_eq!(d[0].location.line, 1, "{bad}");
+        }
+        // an NTS option without nts: warned, the association is plain (as written)
+        let (c, d) = parse("server 198.18.0.1 noval\n");
+        assert_eq!(c.associations[0].nts, None);
+        assert!(d[0].message.contains("no 'nts'"), "{d:?}");
+    }
+
     fn one_diag(text: &str) -> Diagnostic {
         let (_, d) = parse(text);
         assert_eq!(d.len(), 1, "{d:?}");

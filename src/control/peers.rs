@@ -395,6 +395,17 @@ mod tests {
     use crate::wire::control::decode_vars;
 
     #[test]
+    fn nts_associations_show_their_cookies_as_ntpsec_does() {
+        let lan: Option<IpAddr> = "198.18.0.1".parse().ok();
+        assert_eq!(type_char(Some(3), lan, None, Some(8)), '8');
+        assert_eq!(type_char(Some(3), lan, None, Some(0)), '0');
+        assert_eq!(type_char(Some(3), lan, None, None), 'u');
+        // a pool row stays a pool row
+        let any: Option<IpAddr> = "0.0.0.0".parse().ok();
+        assert_eq!(type_char(Some(3), any, None, Some(8)), 'p');
+    }
+
+    #[test]
     fn intervals_match_prettyinterval() {
         assert_eq!(pretty_interval(None), "-");
         assert_eq!(pretty_interval(Some(0)), "-");
