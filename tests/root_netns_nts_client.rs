@@ -295,6 +295,21 @@ fn root_netns_nts_client_of_chronyd_and_ntpsec() {
         assert_eq!(table_value(&text, "NTS client recvs w error:"), 0, "{text}");
     }
 
+    // --json: the same counters as numbers
+    let out = ntpd::our_ntpq(&lan, 3, &["--json", "-c", "nts", "127.0.0.1"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("ntpq --json -c nts is JSON");
+    assert_eq!(json["command"], "ntsinfo", "{json}");
+    assert!(
+        json["result"]["nts_client_recv_good"].as_u64() >= Some(3),
+        "{json}"
+    );
+    assert_eq!(
+        json["result"]["nts_ke_probes_good"].as_u64(),
+        Some(1),
+        "{json}"
+    );
+
     // NTPsec's own ntpq reads our client counters under its names
     let out = lan.run(3, &["ntpq", "-c", "nts", "127.0.0.1"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
