@@ -355,7 +355,14 @@ fn root_netns_nts_client_of_chronyd_and_ntpsec() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let value = |legend: &str| table_value(&text, legend);
     assert!(value("NTS server recvs good:") >= 3, "{text}");
-    assert_eq!(value("NTS server recvs w error:"), 0, "{text}");
+    // NTPsec may rotate its cookie key just after starting (a fresh `nts cookie` file):
+    // a request with a cookie of the key before is "too old" for it. Every other error
+    // (a bad authenticator, a malformed packet) would be ours.
+    assert_eq!(
+        value("NTS server recvs w error:"),
+        value("NTS decode cookies too old:"),
+        "{text}"
+    );
     assert_eq!(value("NTS KE serves good:"), 1, "{text}");
 
     // chronyd restarted with new cookie keys: it answers our old cookies with an NTSN

@@ -40,6 +40,8 @@ const SYSSTATS_SECS: u64 = 3600;
 const MAX_EPHEMERAL: usize = 8;
 /// How often (s) associations without a route retry finding their local address.
 const LOCAL_ADDRESS_RETRY_SECS: u64 = 16;
+/// Failed key exchanges before an NTS pool member gives its place to another address.
+const POOL_KE_ATTEMPTS: u32 = 3;
 /// Polls without an answer before an ephemeral association is dropped (ntpd NTP_UNREACH).
 const EPHEMERAL_UNREACH: u32 = 10;
 
@@ -545,12 +547,34 @@ impl Core {
             return;
         };
         slot.in_flight = false;
-        let target = format!("{}:{}", slot.name, slot.port);
+        let target = match slot.connect {
+            // a pool member: the pool's name and the member's address
+            Some(ip) if slot.name != ip.to_string() => {
+                format!("{}:{} at {ip}", slot.name, slot.port)
+            }
+            _ => format!("{}:{}", slot.name, slot.port),
+        };
         let outcome = match done.result {
             Ok(o) => o,
             Err(e) => {
                 self.nts_counters.ke_probes_bad += 1;
                 slot.attempts += 1;
+                // a pool member that keeps failing gives its place to another address
+                if let (Some(pool), Some(ip)) = (slot.pool, slot.connect) {
+                    if slot.attempts >= POOL_KE_ATTEMPTS {
+                        slot.connect = None;
+                        slot.next_try = u64::MAX;
+                        log::warn(&format!(
+                            "NTS-KE with {target} failed: {e}; pool member {ip} dropped after {POOL_KE_ATTEMPTS} attempts"
+                        ));
+                        if let Some(p) = self.pending.get_mut(pool) {
+                            p.pool.dropped(ip, elapsed);
+                            p.attempts = 0;
+                            p.next_try = elapsed;
+                        }
+                        return;
+                    }
+                }
                 let delay = client::retry_delay(slot.attempts);
                 slot.next_try = elapsed + delay;
                 log::warn(&format!(
@@ -665,7 +689,13 @@ impl Core {
     /// later (with the resolver's back-off); when full, only a dropped member wakes it.
     fn fill_pool(&mut self, index: usize, addrs: &[IpAddr]) {
         let maxclock = self.settings.config.tos.maxclock as usize;
-        let room = maxclock.saturating_sub(self.engine.associations().len());
+        // pool members still in their key exchange count as taken places
+        let in_ke = self
+            .nts
+            .iter()
+            .filter(|s| s.id.is_none() && s.pool.is_some() && s.next_try != u64::MAX)
+            .count();
+        let room = maxclock.saturating_sub(self.engine.associations().len() + in_ke);
         let Some(p) = self.pending.get_mut(index) else {
             return;
         };
