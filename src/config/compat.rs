@@ -201,7 +201,11 @@ pub const TABLE: &[Entry] = &[
     e(S::Association, "ttl", W, "server 192.0.2.1 ttl 2", "manycast TTL: not implemented"),
     e(S::Association, "autokey", W, "server 192.0.2.1 autokey", "Autokey is not implemented; the association runs unauthenticated"),
     e(S::Association, "ident", W, "server 192.0.2.1 ident group", "Autokey is not implemented"),
-    e(S::Association, "nts", W, "server 192.0.2.1 nts", "NTS is not implemented; the association runs unauthenticated"),
+    e(S::Association, "nts", K, "server 192.0.2.1 nts", "Network Time Security (RFC 8915): key exchange over TLS 1.3, every reply authenticated, unauthenticated ones dropped; never falls back to plain NTP (docs/nts.md)"),
+    e(S::Association, "ca", K, "server 192.0.2.1 nts ca /etc/ntpsec/ca.pem", "NTS: trust the CA certificates in this PEM file instead of the system store"),
+    e(S::Association, "noval", K, "server 192.0.2.1 nts noval", "NTS: do not verify the server's certificate (warned at start-up)"),
+    e(S::Association, "aead", K, "server 192.0.2.1 nts aead AES_SIV_CMAC_256", "NTS: offer only this AEAD (default AES_SIV_CMAC_512, then _256)"),
+    e(S::Association, "port", K, "server 192.0.2.1 nts port 4460", "NTS: the key-exchange port (default 4460)"),
     // ---- fudge ----
     e(S::Fudge, "stratum", K, "server 127.127.1.0\nfudge 127.127.1.0 stratum 10", "the LOCAL clock's stratum (default 5)"),
     e(S::Fudge, "refid", K, "server 127.127.1.0\nfudge 127.127.1.0 refid GPS", "the LOCAL clock's refid (default LOCL)"),

@@ -75,7 +75,22 @@ pub struct Association {
     pub ttl: Option<u32>,
     /// Refclocks only: what `fudge` lines said about this clock.
     pub fudge: Fudge,
+    /// `nts` (with `ca`, `noval`, `aead`, `port`): Network Time Security.
+    pub nts: Option<NtsOptions>,
     pub location: Location,
+}
+
+/// The NTS options of a `server`/`pool` line, spelt as NTPsec spells them.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NtsOptions {
+    /// `ca FILE`: trust the certificates in this PEM file instead of the system store.
+    pub ca: Option<PathBuf>,
+    /// `noval`: do not verify the server's certificate (warned).
+    pub noval: bool,
+    /// `aead NAME`: offer only this algorithm (default: AES-SIV-CMAC-512, then -256).
+    pub aead: Option<crate::wire::nts::aead::Aead>,
+    /// `port N`: the NTS-KE port (default 4460).
+    pub port: Option<u16>,
 }
 
 impl Association {
@@ -99,6 +114,7 @@ impl Association {
             maxpoll: 10,
             ttl: None,
             fudge: Fudge::default(),
+            nts: None,
             location,
         }
     }

@@ -472,6 +472,8 @@ impl Parser {
         assoc.family = family;
         let mut minpoll_tok = None;
         let mut maxpoll_tok = None;
+        let mut nts_opts = NtsOptions::default();
+        let mut nts_tok = None;
         while let Some(opt) = a.next() {
             if opt.quoted {
                 self.skip_from(a, opt, &format!("not a {} option", kind_name(kind)));
@@ -497,7 +499,33 @@ impl Parser {
                     maxpoll_tok = Some(opt);
                     assoc.maxpoll = a.int("maxpoll", -128, 127)? as i8;
                 }
-                "autokey" | "nts" => {}
+                "autokey" => {}
+                "nts" => {
+                    assoc.nts.get_or_insert_with(Default::default);
+                }
+                "ca" => {
+                    let f = a.expect("certificate file after ca")?;
+                    nts_opts.ca = Some(std::path::PathBuf::from(&f.text));
+                    nts_tok.get_or_insert(opt);
+                }
+                "noval" => {
+                    nts_opts.noval = true;
+                    nts_tok.get_or_insert(opt);
+                }
+                "aead" => {
+                    let t = a.expect("AEAD algorithm after aead")?;
+                    nts_opts.aead = Some(crate::wire::nts::aead::Aead::from_name(&t.text).ok_or_else(|| {
+                        a.error_at(
+                            t,
+                            format!("aead {}: not an NTS algorithm (AES_SIV_CMAC_256 or AES_SIV_CMAC_512)", t.text),
+                        )
+                    })?);
+                    nts_tok.get_or_insert(opt);
+                }
+                "port" => {
+                    nts_opts.port = Some(a.uint("NTS-KE port", 1, 65535)? as u16);
+                    nts_tok.get_or_insert(opt);
+                }
                 "ident" => {
                     a.expect("group name after ident")?;
                 }
@@ -534,6 +562,31 @@ impl Parser {
                 ),
             ));
             assoc.maxpoll = assoc.minpoll;
+        }
+        match (&mut assoc.nts, nts_tok) {
+            (Some(nts), _) => *nts = nts_opts,
+            (None, Some(tok)) => self.diags.push(Diagnostic::warning(
+                a.location(Some(tok.column)),
+                format!(
+                    "{} is an NTS option and this line has no 'nts'; ignored",
+                    tok.text
+                ),
+            )),
+            (None, None) => {}
+        }
+        if assoc.nts.is_some() {
+            if assoc.kind == AssociationKind::Peer {
+                return Err(Diagnostic::error(
+                    a.location(None),
+                    "NTS authenticates client associations only (server or pool), not peer",
+                ));
+            }
+            if assoc.key.is_some() {
+                return Err(Diagnostic::error(
+                    a.location(None),
+                    "an association uses either nts or key, not both",
+                ));
+            }
         }
         self.config.associations.push(assoc);
         Ok(())
@@ -1164,6 +1217,38 @@ mod tests {
             .filter(|d| !d.message.contains("accepted, not implemented"))
             .collect();
         (c, d)
+    }
+
+    #[test]
+    fn nts_options_as_ntpsec_spells_them() {
+        use crate::wire::nts::aead::Aead;
+        let (c, d) = parse(
+            "server 198.18.0.1 nts ca /etc/ntpsec/ca.pem aead aes-siv-cmac-256 port 4461 iburst\n\
+             pool nts.example nts noval\nserver 198.18.0.2\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let nts = c.associations[0].nts.clone().unwrap();
+        assert_eq!(nts.ca.as_deref(), Some(Path::new("/etc/ntpsec/ca.pem")));
+        assert_eq!(nts.aead, Some(Aead::AesSivCmac256));
+        assert_eq!(nts.port, Some(4461));
+        assert!(!nts.noval && c.associations[0].iburst);
+        assert!(c.associations[1].nts.as_ref().unwrap().noval);
+        assert_eq!(c.associations[2].nts, None);
+        // never an unauthenticated association where NTS was asked for
+        for bad in [
+            "server 198.18.0.1 nts key 1\n",
+            "peer 198.18.0.1 nts\n",
+            "server 198.18.0.1 nts aead AES_GCM\n",
+        ] {
+            let (c, d) = parse(bad);
+            assert!(c.associations.is_empty(), "{bad}");
+            assert_eq!(d[0].severity, Severity::Error, "{bad}: {d:?}");
+            assert_eq!(d[0].location.line, 1, "{bad}");
+        }
+        // an NTS option without nts: warned, the association is plain (as written)
+        let (c, d) = parse("server 198.18.0.1 noval\n");
+        assert_eq!(c.associations[0].nts, None);
+        assert!(d[0].message.contains("no 'nts'"), "{d:?}");
     }
 
     fn one_diag(text: &str) -> Diagnostic {

@@ -149,6 +149,11 @@ const COMMANDS: &[Command] = &[
         help: "display the list of most recently seen source addresses",
     },
     Command {
+        name: "ntsinfo",
+        args: "",
+        help: "display NTS authentication counters",
+    },
+    Command {
         name: "opeers",
         args: "[-4|-6]",
         help: "print peer list the old way, with dstadr shown rather than refid",
@@ -584,6 +589,7 @@ impl<'w> Session<'w> {
             ),
             "iostats" => self.stats_table("iostats", stats_tables::IOSTATS, None),
             "monstats" => self.stats_table("monstats", stats_tables::MONSTATS, None),
+            "ntsinfo" => self.stats_table("ntsinfo", stats_tables::NTSINFO, None),
             "mrulist" => self.mrulist(args),
             "host" => {
                 self.host(args.first().copied());

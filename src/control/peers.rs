@@ -136,8 +136,14 @@ pub fn parse_addr(s: &str) -> Option<IpAddr> {
     s.rsplit_once(':').and_then(|(a, _)| a.parse().ok())
 }
 
-/// The `t` column (ntp.org: from hmode, else from the addresses).
-fn type_char(hmode: Option<i64>, src: Option<IpAddr>, dst: Option<IpAddr>) -> char {
+/// The `t` column (ntp.org: from hmode, else from the addresses; NTPsec: the cookies held
+/// by an NTS client association, `ntscookies`).
+fn type_char(
+    hmode: Option<i64>,
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    ntscookies: Option<i64>,
+) -> char {
     let unspecified = src.is_none_or(|a| a.is_unspecified());
     let mcast = src.is_some_and(|a| a.is_multicast());
     match hmode {
@@ -146,7 +152,10 @@ fn type_char(hmode: Option<i64>, src: Option<IpAddr>, dst: Option<IpAddr>) -> ch
         Some(3) if is_refclock(src) => 'l',
         Some(3) if unspecified => 'p',
         Some(3) if mcast => 'a',
-        Some(3) => 'u',
+        Some(3) => match ntscookies {
+            Some(n) if n >= 0 => char::from_digit(n.min(9) as u32, 10).unwrap_or('9'),
+            _ => 'u',
+        },
         Some(5) if mcast => 'M',
         Some(5) => 'B',
         Some(6) => 'b',
@@ -222,7 +231,7 @@ pub fn row_from_vars(
         refid,
         dstadr: text("dstadr"),
         stratum: int("stratum").unwrap_or(0),
-        kind: type_char(int("hmode"), src, dst),
+        kind: type_char(int("hmode"), src, dst, int("ntscookies")),
         when,
         poll: 1i64 << poll_exp,
         reach: int("reach").unwrap_or(0) as u32,
@@ -384,6 +393,17 @@ pub fn render_row(
 mod tests {
     use super::*;
     use crate::wire::control::decode_vars;
+
+    #[test]
+    fn nts_associations_show_their_cookies_as_ntpsec_does() {
+        let lan: Option<IpAddr> = "198.18.0.1".parse().ok();
+        assert_eq!(type_char(Some(3), lan, None, Some(8)), '8');
+        assert_eq!(type_char(Some(3), lan, None, Some(0)), '0');
+        assert_eq!(type_char(Some(3), lan, None, None), 'u');
+        // a pool row stays a pool row
+        let any: Option<IpAddr> = "0.0.0.0".parse().ok();
+        assert_eq!(type_char(Some(3), any, None, Some(8)), 'p');
+    }
 
     #[test]
     fn intervals_match_prettyinterval() {

@@ -121,6 +121,7 @@ impl ControlState for SampleState {
         let delay = [0.512, 1.204, 0.0][i];
         let offset = [-0.034, 0.871, 0.0][i];
         let vars = PeerVars {
+            ntscookies: None,
             srcadr: Self::peer_addr(assoc)?,
             dstadr: self.local,
             srchost: None,

@@ -263,6 +263,8 @@ pub struct PeerVars {
     pub filtdelay_ms: Vec<f64>,
     pub filtoffset_ms: Vec<f64>,
     pub filtdisp_ms: Vec<f64>,
+    /// NTS associations: cookies held (NTPsec sends it only for them).
+    pub ntscookies: Option<u32>,
 }
 
 impl PeerVars {
@@ -310,6 +312,9 @@ impl PeerVars {
             Var::new("filtoffset", Array2(self.filtoffset_ms.clone())),
             Var::new("filtdisp", Array2(self.filtdisp_ms.clone())),
         ]);
+        if let Some(n) = self.ntscookies {
+            v.push(Var::new("ntscookies", Int(n as i64)));
+        }
         v
     }
 }

@@ -46,6 +46,39 @@ pub const SYSSTATS_SINCE_RESET: Table = &[
     ("ss_processed", "processed for time:   ", Packets),
 ];
 
+/// `ntsinfo` (`nts`): NTPsec's NTS counters, client and server, in its order.
+pub const NTSINFO: Table = &[
+    ("nts_client_send", "NTS client sends:          ", Int),
+    ("nts_client_recv_good", "NTS client recvs good:     ", Int),
+    ("nts_client_recv_bad", "NTS client recvs w error:  ", Int),
+    ("nts_server_recv_good", "NTS server recvs good:     ", Int),
+    ("nts_server_recv_bad", "NTS server recvs w error:  ", Int),
+    ("nts_server_send", "NTS server sends:          ", Int),
+    ("nts_cookie_make", "NTS make cookies:          ", Int),
+    ("nts_cookie_decode", "NTS decode cookies:        ", Int),
+    ("nts_cookie_decode_old", "NTS decode cookies old:    ", Int),
+    ("nts_cookie_decode_old2", "NTS decode cookies old2:   ", Int),
+    (
+        "nts_cookie_decode_older",
+        "NTS decode cookies older:  ",
+        Int,
+    ),
+    (
+        "nts_cookie_decode_too_old",
+        "NTS decode cookies too old:",
+        Int,
+    ),
+    (
+        "nts_cookie_decode_error",
+        "NTS decode cookies error:  ",
+        Int,
+    ),
+    ("nts_ke_probes_good", "NTS KE client probes good: ", Int),
+    ("nts_ke_probes_bad", "NTS KE client probes bad:  ", Int),
+    ("nts_ke_serves_good", "NTS KE serves good:        ", Int),
+    ("nts_ke_serves_bad", "NTS KE serves bad:         ", Int),
+];
+
 pub const IOSTATS: Table = &[
     ("iostats_reset", "time since reset:     ", Uptime),
     ("total_rbuf", "receive buffers:      ", Int),

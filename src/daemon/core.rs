@@ -40,6 +40,8 @@ const SYSSTATS_SECS: u64 = 3600;
 const MAX_EPHEMERAL: usize = 8;
 /// How often (s) associations without a route retry finding their local address.
 const LOCAL_ADDRESS_RETRY_SECS: u64 = 16;
+/// Failed key exchanges before an NTS pool member gives its place to another address.
+const POOL_KE_ATTEMPTS: u32 = 3;
 /// Polls without an answer before an ephemeral association is dropped (ntpd NTP_UNREACH).
 const EPHEMERAL_UNREACH: u32 = 10;
 
@@ -60,6 +62,36 @@ struct AssocInfo {
     pool: Option<usize>,
     /// The last send failed (warned once, until a send succeeds again).
     send_failed: bool,
+    /// An NTS association: its slot in `Core::nts`. Every reply goes through it.
+    nts: Option<usize>,
+}
+
+/// One NTS association, from its configuration line to its session: it is mobilised in
+/// the engine only after its first key exchange (which names the NTP server), and keeps
+/// its slot when it needs another.
+struct NtsSlot {
+    assoc: Association,
+    /// The name (or address) the certificate must be for.
+    name: String,
+    /// For pool members: the address to connect to (the name is the pool's).
+    connect: Option<IpAddr>,
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+    aead: Vec<crate::wire::nts::aead::Aead>,
+    pool: Option<usize>,
+    id: Option<AssocId>,
+    session: Option<super::nts_client::NtsSession>,
+    attempts: u32,
+    next_try: u64,
+    in_flight: bool,
+    /// A failed reply was logged at warning level (again only after a good one).
+    bad_logged: bool,
+}
+
+/// A finished NTS key exchange, sent back to the main loop.
+pub struct KeDone {
+    pub slot: usize,
+    pub result: Result<super::nts_ke::KeOutcome, String>,
 }
 
 /// Which of our bound sockets (by local address) a symmetric packet to `peer` leaves from:
@@ -127,6 +159,8 @@ pub struct Core {
     pub exit: Option<i32>,
     families: (bool, bool),
     pub blocking_dns: bool,
+    nts: Vec<NtsSlot>,
+    nts_counters: super::nts_client::NtsClientCounters,
 }
 
 fn is_refclock(addr: SocketAddr) -> bool {
@@ -280,6 +314,8 @@ impl Core {
             exit: None,
             families: (opts.families.v4(), opts.families.v6()),
             blocking_dns: opts.single_thread,
+            nts: Vec::new(),
+            nts_counters: Default::default(),
             settings,
             shared,
             sockets,
@@ -347,10 +383,17 @@ impl Core {
                             local: Some(IpAddr::from([127, 0, 0, 1])),
                             pool: None,
                             send_failed: false,
+                            nts: None,
                         },
                     );
                 }
                 Target::Refclock { .. } => {}
+                Target::Address(ip) if a.nts.is_some() && a.kind != AssociationKind::Pool => {
+                    self.add_nts_slot(&a, ip.to_string(), None, None)
+                }
+                Target::Name(name) if a.nts.is_some() && a.kind != AssociationKind::Pool => {
+                    self.add_nts_slot(&a, name.clone(), None, None)
+                }
                 Target::Address(ip) => self.add_server(&a, *ip, None, now),
                 Target::Name(name) => self.pending.push(PendingName {
                     name: name.clone(),
@@ -421,9 +464,173 @@ impl Core {
                 local,
                 pool: None,
                 send_failed: false,
+                nts: None,
             },
         );
         self.by_addr.insert(ip, id);
+    }
+
+    /// Make the NTS slot of a `server … nts` line (or of one pool member). A TLS setup
+    /// that cannot be had (unreadable `ca` file, empty system store) refuses the
+    /// association with an error naming the line: it never runs unauthenticated.
+    fn add_nts_slot(
+        &mut self,
+        a: &Association,
+        name: String,
+        connect: Option<IpAddr>,
+        pool: Option<usize>,
+    ) {
+        let Some(opts) = a.nts.clone() else { return };
+        let tls = match super::nts_ke::tls_config(opts.ca.as_deref(), opts.noval) {
+            Ok(t) => t,
+            Err(e) => {
+                log::error(&format!(
+                    "{}: NTS association {name} not started: {e}",
+                    a.location
+                ));
+                return;
+            }
+        };
+        if opts.noval {
+            log::warn(&format!(
+                "{}: noval: the certificate of {name} is not verified; anyone on the path can pose as it",
+                a.location
+            ));
+        }
+        let aead = match opts.aead {
+            Some(one) => vec![one],
+            None => crate::wire::nts::aead::Aead::ALL.to_vec(),
+        };
+        self.nts.push(NtsSlot {
+            assoc: a.clone(),
+            name,
+            connect,
+            port: opts.port.unwrap_or(crate::wire::nts::KE_PORT),
+            tls,
+            aead,
+            pool,
+            id: None,
+            session: None,
+            attempts: 0,
+            next_try: 0,
+            in_flight: false,
+            bad_logged: false,
+        });
+    }
+
+    /// NTS key exchanges due: associations with no session (new, out of cookies, or
+    /// told NTSN) whose back-off has passed.
+    pub fn due_key_exchanges(&mut self) -> Vec<(usize, super::nts_ke::KeJob)> {
+        let mut out = Vec::new();
+        for (i, s) in self.nts.iter_mut().enumerate() {
+            if s.session.is_none() && !s.in_flight && s.next_try <= self.elapsed {
+                s.in_flight = true;
+                out.push((
+                    i,
+                    super::nts_ke::KeJob {
+                        name: s.name.clone(),
+                        connect: s.connect,
+                        port: s.port,
+                        tls: s.tls.clone(),
+                        aead: s.aead.clone(),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    /// A key exchange finished: start (or resume) the association, or back off.
+    pub fn key_exchange_done(&mut self, done: KeDone) {
+        let elapsed = self.elapsed;
+        let Some(slot) = self.nts.get_mut(done.slot) else {
+            return;
+        };
+        slot.in_flight = false;
+        let target = match slot.connect {
+            // a pool member: the pool's name and the member's address
+            Some(ip) if slot.name != ip.to_string() => {
+                format!("{}:{} at {ip}", slot.name, slot.port)
+            }
+            _ => format!("{}:{}", slot.name, slot.port),
+        };
+        let outcome = match done.result {
+            Ok(o) => o,
+            Err(e) => {
+                self.nts_counters.ke_probes_bad += 1;
+                slot.attempts += 1;
+                // a pool member that keeps failing gives its place to another address
+                if let (Some(pool), Some(ip)) = (slot.pool, slot.connect) {
+                    if slot.attempts >= POOL_KE_ATTEMPTS {
+                        slot.connect = None;
+                        slot.next_try = u64::MAX;
+                        log::warn(&format!(
+                            "NTS-KE with {target} failed: {e}; pool member {ip} dropped after {POOL_KE_ATTEMPTS} attempts"
+                        ));
+                        if let Some(p) = self.pending.get_mut(pool) {
+                            p.pool.dropped(ip, elapsed);
+                            p.attempts = 0;
+                            p.next_try = elapsed;
+                        }
+                        return;
+                    }
+                }
+                let delay = client::retry_delay(slot.attempts);
+                slot.next_try = elapsed + delay;
+                log::warn(&format!(
+                    "NTS-KE with {target} failed: {e}; retrying in {delay} s"
+                ));
+                return;
+            }
+        };
+        self.nts_counters.ke_probes_good += 1;
+        slot.attempts = 0;
+        log::info(&format!(
+            "NTS-KE with {target}: {} cookies, {}, NTP server {}",
+            outcome.cookies.len(),
+            outcome.keys.c2s.aead(),
+            outcome.ntp_addr
+        ));
+        let ntp_addr = outcome.ntp_addr;
+        slot.session = Some(super::nts_client::NtsSession::new(outcome));
+        if let Some(id) = slot.id {
+            if let Some(info) = self.assocs.get(&id) {
+                if info.addr != ntp_addr {
+                    // the association keeps its address: moving it would mix two
+                    // servers' samples in one filter
+                    log::warn(&format!(
+                        "NTS-KE with {target} now names NTP server {ntp_addr}, not {}; keeping {}",
+                        info.addr, info.addr
+                    ));
+                }
+            }
+            return;
+        }
+        let (assoc, name, pool) = (slot.assoc.clone(), slot.name.clone(), slot.pool);
+        let ip = ntp_addr.ip();
+        if self.by_addr.contains_key(&ip) {
+            log::warn(&format!(
+                "NTS-KE with {target} names NTP server {ntp_addr}, which already has an association; not started"
+            ));
+            self.nts[done.slot].session = None;
+            self.nts[done.slot].next_try = u64::MAX;
+            return;
+        }
+        let srchost = (name != ip.to_string()).then_some(name);
+        self.add_server(&assoc, ip, srchost, now_ntp());
+        if let Some(&id) = self.by_addr.get(&ip) {
+            if let Some(info) = self.assocs.get_mut(&id) {
+                info.addr = ntp_addr;
+                info.nts = Some(done.slot);
+                info.pool = pool;
+            }
+            self.nts[done.slot].id = Some(id);
+        }
+    }
+
+    /// The NTS client counters (`ntpq -c nts`).
+    pub fn nts_client_counters(&self) -> super::nts_client::NtsClientCounters {
+        self.nts_counters
     }
 
     /// Names due for (another) resolution attempt: (index, name, v4, v6).
@@ -482,14 +689,22 @@ impl Core {
     /// later (with the resolver's back-off); when full, only a dropped member wakes it.
     fn fill_pool(&mut self, index: usize, addrs: &[IpAddr]) {
         let maxclock = self.settings.config.tos.maxclock as usize;
-        let room = maxclock.saturating_sub(self.engine.associations().len());
+        // pool members still in their key exchange count as taken places
+        let in_ke = self
+            .nts
+            .iter()
+            .filter(|s| s.id.is_none() && s.pool.is_some() && s.next_try != u64::MAX)
+            .count();
+        let room = maxclock.saturating_sub(self.engine.associations().len() + in_ke);
         let Some(p) = self.pending.get_mut(index) else {
             return;
         };
         let by_addr = &self.by_addr;
-        let picked = p
-            .pool
-            .pick(addrs, |a| by_addr.contains_key(&a), room, self.elapsed);
+        let nts_slots = &self.nts;
+        // a member waiting for its key exchange is not in the engine yet, but taken
+        let taken =
+            |a: IpAddr| by_addr.contains_key(&a) || nts_slots.iter().any(|s| s.connect == Some(a));
+        let picked = p.pool.pick(addrs, taken, room, self.elapsed);
         let (assoc, name) = (p.assoc.clone(), p.name.clone());
         if picked.len() < room {
             p.attempts = if picked.is_empty() { p.attempts + 1 } else { 0 };
@@ -500,6 +715,10 @@ impl Core {
         }
         let now = now_ntp();
         for ip in picked {
+            if assoc.nts.is_some() {
+                self.add_nts_slot(&assoc, name.clone(), Some(ip), Some(index));
+                continue;
+            }
             self.add_server(&assoc, ip, Some(name.clone()), now);
             if let Some(info) = self.by_addr.get(&ip).and_then(|id| self.assocs.get_mut(id)) {
                 info.pool = Some(index);
@@ -604,6 +823,7 @@ impl Core {
                 local,
                 pool: None,
                 send_failed: false,
+                nts: None,
             },
         );
         self.by_addr.insert(ip, id);
@@ -685,6 +905,13 @@ impl Core {
         self.engine.remove_source(id);
         self.last_rec.remove(&id);
         let info = self.assocs.remove(&id)?;
+        if let Some(slot) = info.nts.and_then(|i| self.nts.get_mut(i)) {
+            // retired: never asked for a key exchange again
+            slot.session = None;
+            slot.connect = None;
+            slot.id = None;
+            slot.next_try = u64::MAX;
+        }
         let ip = info.addr.ip();
         self.by_addr.remove(&ip);
         if info.symmetric {
@@ -830,6 +1057,20 @@ impl Core {
         };
         let Some(client) = &self.client else { return };
         let mut data = header.to_vec();
+        if let Some(slot) = info.nts.and_then(|i| self.nts.get_mut(i)) {
+            // no cookie, no request: an NTS association never sends in the clear
+            let Some(sealed) = slot.session.as_mut().and_then(|s| s.seal(header)) else {
+                if slot.session.take().is_some() {
+                    log::info(&format!(
+                        "{}: out of NTS cookies: new key exchange with {}:{}",
+                        info.addr, slot.name, slot.port
+                    ));
+                }
+                return;
+            };
+            self.nts_counters.client_send += 1;
+            data = sealed;
+        }
         if let Some(k) = info.key {
             match self.keys.sign(k, header) {
                 Ok(mac) => data.extend_from_slice(&mac),
@@ -895,12 +1136,96 @@ impl Core {
                 None => return,
             },
         };
-        let Ok(decoded) = Packet::decode(&r.data) else {
+        let nts_slot = self.assocs.get(&id).and_then(|i| i.nts);
+        let header = match nts_slot {
+            Some(slot) => match self.check_nts_reply(id, slot, &r) {
+                Some(h) => h,
+                None => return,
+            },
+            None => match self.check_plain_reply(id, &r) {
+                Some(h) => h,
+                None => return,
+            },
+        };
+        let Some(info) = self.assocs.get(&id) else {
             return;
         };
-        let Some(info) = self.assocs.get_mut(&id) else {
-            return;
+        if let Some(f) = self.rawstats.as_mut() {
+            let t = UnixTime::now();
+            let dst = info.local.map(|a| a.to_string()).unwrap_or_default();
+            let line = stats::rawstats_line(
+                t,
+                &stats::RawSample {
+                    src: &r.src.ip().to_string(),
+                    dst: &dst,
+                    header: &header,
+                    dst_ts: r.rx,
+                },
+            );
+            if let Err(e) = f.append(t, &line) {
+                log::debug(&format!("rawstats: {e}"));
+            }
+        }
+        let actions = self.engine.handle_packet(id, &header, r.rx);
+        self.act(actions);
+        self.record_peerstats(id);
+        self.finish_once();
+    }
+
+    /// The reply of an NTS association: the header if it authenticates against the
+    /// request in flight; anything else is dropped and counted (and logged once).
+    fn check_nts_reply(
+        &mut self,
+        id: AssocId,
+        slot: usize,
+        r: &Reply,
+    ) -> Option<crate::wire::packet::Header> {
+        use super::nts_client::ReplyCheck;
+        let s = self.nts.get_mut(slot)?;
+        let verdict = match s.session.as_mut() {
+            Some(session) => session.check(&r.data),
+            None => ReplyCheck::Bad("no NTS session (key exchange pending)".into()),
         };
+        match verdict {
+            ReplyCheck::Good => {
+                let header = crate::wire::packet::Header::parse(&r.data).ok()?;
+                self.nts_counters.client_recv_good += 1;
+                s.bad_logged = false;
+                if let Some(info) = self.assocs.get_mut(&id) {
+                    info.authentic = true;
+                }
+                Some(header)
+            }
+            ReplyCheck::Nak => {
+                self.nts_counters.client_recv_bad += 1;
+                log::notice(&format!(
+                    "{}: NTSN kiss (the server cannot read our cookie): new key exchange with {}:{}",
+                    r.src, s.name, s.port
+                ));
+                s.session = None;
+                None
+            }
+            ReplyCheck::Bad(why) => {
+                self.nts_counters.client_recv_bad += 1;
+                if s.bad_logged {
+                    log::debug(&format!("{}: NTS reply dropped: {why}", r.src));
+                } else {
+                    s.bad_logged = true;
+                    log::warn(&format!(
+                        "{}: reply fails NTS authentication ({why}); dropped (further ones logged at debug level until a good one)",
+                        r.src
+                    ));
+                }
+                None
+            }
+        }
+    }
+
+    /// The reply of a plain or symmetric-key association: the header if its MAC (when
+    /// the association has a key) verifies.
+    fn check_plain_reply(&mut self, id: AssocId, r: &Reply) -> Option<crate::wire::packet::Header> {
+        let decoded = Packet::decode(&r.data).ok()?;
+        let info = self.assocs.get_mut(&id)?;
         if let Some(k) = info.key {
             let ok = decoded.packet.mac.as_ref().is_some_and(|m| {
                 m.key_id == k
@@ -915,28 +1240,14 @@ impl Core {
                     "{}: reply fails authentication with key {k}; ignored",
                     r.src
                 ));
-                return;
+                return None;
             }
         }
-        if let Some(f) = self.rawstats.as_mut() {
-            let t = UnixTime::now();
-            let dst = info.local.map(|a| a.to_string()).unwrap_or_default();
-            let line = stats::rawstats_line(
-                t,
-                &stats::RawSample {
-                    src: &r.src.ip().to_string(),
-                    dst: &dst,
-                    header: &decoded.packet.header,
-                    dst_ts: r.rx,
-                },
-            );
-            if let Err(e) = f.append(t, &line) {
-                log::debug(&format!("rawstats: {e}"));
-            }
-        }
-        let actions = self.engine.handle_packet(id, &decoded.packet.header, r.rx);
-        self.act(actions);
-        self.record_peerstats(id);
+        Some(decoded.packet.header)
+    }
+
+    /// `-q`: exit once synchronised.
+    fn finish_once(&mut self) {
         if self.once && self.engine.system_status().synchronized && self.exit.is_none() {
             let st = self.engine.system_status();
             // ntpd -q's two endings: stepped ("time set") or slewed. Observe-only forced by
@@ -1025,7 +1336,7 @@ impl Core {
 
     fn peer_status_word(&self, p: &crate::engine::PeerStatus) -> PeerStatus {
         let info = self.assocs.get(&p.id);
-        let keyed = info.is_some_and(|i| i.key.is_some());
+        let keyed = info.is_some_and(|i| i.key.is_some() || i.nts.is_some());
         let configured = info.is_some_and(|i| !i.ephemeral);
         PeerStatus {
             flags: if configured { peer_flags::CONFIG } else { 0 }
@@ -1112,6 +1423,10 @@ impl Core {
                     // as ntpd: the name belongs to the pool, its members show addresses
                     srchost: info.srchost.clone().filter(|_| info.pool.is_none()),
                     key: info.key,
+                    nts_cookies: info
+                        .nts
+                        .and_then(|i| self.nts.get(i))
+                        .map(|s| s.session.as_ref().map_or(0, |s| s.cookies())),
                 };
                 Some(PeerView {
                     assoc_id: id.0,
@@ -1139,6 +1454,7 @@ impl Core {
                 Some(n) => n.counters.vars(),
                 None => super::nts_server::counters::NtsServerCounters::default().vars(),
             },
+            nts_client: self.nts_counters,
         }
     }
 

@@ -23,6 +23,8 @@ pub mod core;
 pub mod flags;
 pub mod interfaces;
 pub mod listen;
+pub mod nts_client;
+pub mod nts_ke;
 pub mod pool;
 pub mod privilege;
 pub mod stats;

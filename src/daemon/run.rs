@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::client;
-use super::core::{Core, Preloaded, Resolved};
+use super::core::{Core, KeDone, Preloaded, Resolved};
 use super::listen::{self, Listener};
 use super::log;
 use super::mru::Mru;
@@ -385,6 +385,7 @@ async fn main_loop(
     );
     let mut client_rx = core.start_client();
     let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<Resolved>();
+    let (ke_tx, mut ke_rx) = mpsc::unbounded_channel::<KeDone>();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -402,6 +403,14 @@ async fn main_loop(
                 let _ = tx.send(Resolved { index, result });
             });
         }
+        // NTS key exchanges: TLS on their own tasks, the outcome comes back as a message
+        for (slot, job) in core.due_key_exchanges() {
+            let tx = ke_tx.clone();
+            tokio::spawn(async move {
+                let result = super::nts_ke::key_exchange(job).await;
+                let _ = tx.send(KeDone { slot, result });
+            });
+        }
         tokio::select! {
             _ = term.recv() => { log::notice("ntpd exiting on signal 15 (SIGTERM)"); break 0; }
             _ = int.recv() => { log::notice("ntpd exiting on signal 2 (SIGINT)"); break 0; }
@@ -410,6 +419,7 @@ async fn main_loop(
             Some(r) = async { match client_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => core.client_reply(r),
             Some(r) = resolved_rx.recv() => core.resolved(r),
             Some(ask) = metrics_rx.recv() => { let _ = ask.send(core.metrics_view()); }
+            Some(d) = ke_rx.recv() => core.key_exchange_done(d),
             _ = &mut engine_timer => {
                 core.engine_timer();
                 engine_timer.as_mut().reset(tokio::time::Instant::now() + core.engine_delay());

@@ -32,6 +32,8 @@ pub struct DaemonView {
     pub setvars: Vec<crate::config::SetVar>,
     /// The NTS server's counters (`nts_server_*`, `nts_cookie_*`, `nts_ke_serves_*`).
     pub nts_server: Vec<Var>,
+    /// NTS client counters (`nts_client_*`, `nts_ke_probes_*`, `ntpq -c nts`).
+    pub nts_client: super::nts_client::NtsClientCounters,
 }
 
 /// ntpd's version string as `ntpq -c rv` shows it.
@@ -141,6 +143,7 @@ pub fn local_clock_peer(
     };
     let _ = now;
     let vars = PeerVars {
+        ntscookies: None,
         srcadr: SocketAddr::V4(SocketAddrV4::new(lc.address, 123)),
         dstadr: "127.0.0.1:123".parse().expect("literal"),
         srchost: None,
@@ -197,6 +200,7 @@ pub fn unresolved_peer(assoc_id: u16, name: &str, pool: bool, v6: bool, poll: i8
         event: 1, // mobilize
     };
     let vars = PeerVars {
+        ntscookies: None,
         srcadr: SocketAddr::new(zero, 0),
         dstadr: SocketAddr::new(zero, 0),
         srchost: Some(name.to_string()),
@@ -237,6 +241,8 @@ pub struct Source {
     pub addr: SocketAddr,
     pub srchost: Option<String>,
     pub key: Option<u32>,
+    /// NTS associations: the cookies held (NTPsec's `ntscookies`, ntpq's `t` column).
+    pub nts_cookies: Option<usize>,
 }
 
 /// An engine association as mode 6 peer variables (times in ms, as ntpd sends them).
@@ -281,6 +287,7 @@ pub fn peer_vars(
         filtdelay_ms: p.filter.iter().map(|f| ms(f.1)).collect(),
         filtoffset_ms: p.filter.iter().map(|f| ms(f.0)).collect(),
         filtdisp_ms: p.filter.iter().map(|f| ms(f.2)).collect(),
+        ntscookies: source.nts_cookies.map(|n| n as u32),
     }
 }
 
@@ -338,6 +345,7 @@ impl ControlState for DaemonView {
         let mut vars = self.system.to_vars();
         vars.extend(self.sysstats.vars());
         vars.extend(self.nts_server.iter().cloned());
+        vars.extend(self.nts_client.vars());
         vars.extend(setvar_vars(&self.setvars));
         vars
     }

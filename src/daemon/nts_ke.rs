@@ -1,0 +1,250 @@
+//! The NTS-KE client (RFC 8915 §4): a TLS 1.3 connection to port 4460 (ALPN `ntske/1`), one
+//! request, one response, and the two AEAD keys taken from the TLS exporter.
+//!
+//! It runs as a task on the daemon's runtime; the main loop only gets the outcome back on a
+//! channel, so a slow or hostile key-exchange server never holds up serving or polling.
+//! The TLS configuration (trust anchors, `noval`) is built once per association, when the
+//! configuration is read, so a bad `ca` file is reported at start-up naming its line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::wire::nts::aead::{derive_keys, Aead, SessionKeys};
+use crate::wire::nts::ke::{message_len, Request, Response, MAX_MESSAGE_LEN};
+use crate::wire::nts::{ALPN, EXPORTER_LABEL, NEXT_PROTOCOL_NTPV4};
+
+/// The whole exchange (connect, handshake, request, response) must finish in this time.
+pub const KE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one successful key exchange gives an association.
+#[derive(Debug)]
+pub struct KeOutcome {
+    pub keys: SessionKeys,
+    pub cookies: Vec<Vec<u8>>,
+    /// Where to send NTP: the negotiated server and port, else the KE server's address
+    /// and 123.
+    pub ntp_addr: SocketAddr,
+}
+
+/// One key exchange to run.
+#[derive(Clone)]
+pub struct KeJob {
+    /// The name (or address) the certificate must be for; also resolved to connect when
+    /// `connect` is None.
+    pub name: String,
+    pub connect: Option<IpAddr>,
+    pub port: u16,
+    pub tls: Arc<ClientConfig>,
+    /// AEAD algorithms to offer, preferred first.
+    pub aead: Vec<Aead>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The TLS configuration of one `server … nts` line: trust the certificates in `ca` (a
+/// PEM file) or else the system store; `noval` accepts any certificate (signatures in the
+/// handshake are still checked, so the keys are still the server's).
+pub fn tls_config(ca: Option<&Path>, noval: bool) -> Result<Arc<ClientConfig>, String> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| format!("TLS 1.3: {e}"))?;
+    let mut config = if noval {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        match ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("ca {}: {e}", path.display()))?;
+                let mut n = 0;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| format!("ca {}: {e}", path.display()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("ca {}: {e}", path.display()))?;
+                    n += 1;
+                }
+                if n == 0 {
+                    return Err(format!("ca {}: no PEM certificate in it", path.display()));
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    return Err("no trusted certificate in the system store (use `ca FILE`)".into());
+                }
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// `noval`: any certificate chain, but the handshake signature must still be made by the
+/// key of the certificate presented.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // TLS 1.3 only: never called
+        Err(rustls::Error::General("TLS 1.2 is not offered".into()))
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Run one key exchange, bounded by [`KE_TIMEOUT`]. The error says what failed, for the
+/// log line that names the server.
+pub async fn key_exchange(job: KeJob) -> Result<KeOutcome, String> {
+    match tokio::time::timeout(KE_TIMEOUT, exchange(&job)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "no complete answer within {} s",
+            KE_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+async fn exchange(job: &KeJob) -> Result<KeOutcome, String> {
+    let addr = match job.connect {
+        Some(ip) => SocketAddr::new(ip, job.port),
+        None => tokio::net::lookup_host((job.name.as_str(), job.port))
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", job.name))?
+            .next()
+            .ok_or_else(|| format!("{} has no address", job.name))?,
+    };
+    let name = match job.name.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(job.name.clone())
+            .map_err(|_| format!("{} is not a valid server name", job.name))?,
+    };
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    let connector = tokio_rustls::TlsConnector::from(job.tls.clone());
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                format!("{addr} closed the connection during the TLS handshake")
+            }
+            _ => format!("TLS handshake with {addr}: {e}"),
+        })?;
+    if tls.get_ref().1.alpn_protocol() != Some(ALPN) {
+        return Err(format!("{addr} did not agree to ALPN ntske/1"));
+    }
+    let ids: Vec<u16> = job.aead.iter().map(|a| a.id()).collect();
+    tls.write_all(&Request::ntpv4(&ids).encode())
+        .await
+        .map_err(|e| format!("sending the request to {addr}: {e}"))?;
+    tls.flush().await.map_err(|e| format!("{addr}: {e}"))?;
+    let mut buf = Vec::with_capacity(2048);
+    let len = loop {
+        if let Some(n) = message_len(&buf).map_err(|e| format!("{addr}: {e}"))? {
+            break n;
+        }
+        let mut chunk = [0u8; 2048];
+        let n = tls
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("reading the response from {addr}: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "{addr} closed the connection before the end of its response ({} bytes read)",
+                buf.len()
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_MESSAGE_LEN + chunk.len() {
+            return Err(format!("{addr}: response too long"));
+        }
+    };
+    let resp = Response::decode(&buf[..len]).map_err(|e| format!("{addr}: {e}"))?;
+    if let Some(code) = resp.error {
+        return Err(format!("{addr} answered with NTS-KE error {code}"));
+    }
+    if !resp.next_protocols.contains(&NEXT_PROTOCOL_NTPV4) {
+        return Err(format!("{addr} does not offer NTPv4"));
+    }
+    let aead = resp
+        .aead
+        .and_then(Aead::from_id)
+        .filter(|a| job.aead.contains(a))
+        .ok_or_else(|| format!("{addr} chose an AEAD we did not offer ({:?})", resp.aead))?;
+    if resp.cookies.is_empty() {
+        return Err(format!("{addr} sent no cookie"));
+    }
+    let conn = &tls.get_ref().1;
+    let keys = derive_keys(NEXT_PROTOCOL_NTPV4, aead, |label, ctx, out| {
+        debug_assert_eq!(label, EXPORTER_LABEL);
+        conn.export_keying_material(out, label.as_bytes(), Some(ctx))
+            .map(|_| ())
+    })
+    .map_err(|e| format!("{addr}: {e}"))?;
+    // best effort: the server may already have closed
+    let _ = tls.shutdown().await;
+    let port = resp.port.unwrap_or(123);
+    let ntp_ip = match &resp.server {
+        None => addr.ip(),
+        Some(s) => match s.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => tokio::net::lookup_host((s.as_str(), port))
+                .await
+                .map_err(|e| format!("{addr} named NTP server {s}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{addr} named NTP server {s}, which has no address"))?
+                .ip(),
+        },
+    };
+    Ok(KeOutcome {
+        keys,
+        cookies: resp.cookies,
+        ntp_addr: SocketAddr::new(ntp_ip, port),
+    })
+}
