@@ -481,7 +481,9 @@ impl Core {
         pool: Option<usize>,
     ) {
         let Some(opts) = a.nts.clone() else { return };
-        let tls = match super::nts_ke::tls_config(opts.ca.as_deref(), opts.noval) {
+        // NTPsec's `nts ca FILE` is the trust anchor of every `server … nts` without its own
+        let ca = opts.ca.as_deref().or(self.settings.config.nts.ca.as_deref());
+        let tls = match super::nts_ke::tls_config(ca, opts.noval) {
             Ok(t) => t,
             Err(e) => {
                 log::error(&format!(
