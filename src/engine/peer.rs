@@ -5,7 +5,7 @@
 use super::estimator::{Estimator, Measurement, Outcome};
 use super::filter::{ClockFilter, FilterOutcome, Sample, Start};
 use super::select::{self, Candidate};
-use super::types::{AssocId, PeerEvent, SelectCode, SourceConfig, SourceKind};
+use super::types::{AssocId, Exchange, PeerEvent, SelectCode, SourceConfig, SourceKind};
 use crate::wire::packet::{Header, KissCode, Leap, Mode, RefId};
 use crate::wire::time::NtpTimestamp;
 
@@ -311,6 +311,7 @@ impl Association {
         now: f64,
         step_count: u32,
         system_precision: i8,
+        exchange: Option<Exchange>,
     ) -> ReplyOutcome {
         if self.client_fallback && reply.mode == Mode::SymmetricActive {
             // the peer speaks symmetric mode after all (it may have been down)
@@ -423,19 +424,20 @@ impl Association {
             return ReplyOutcome::NoSample;
         }
         let precision = 2f64.powi(system_precision as i32) + 2f64.powi(self.precision as i32);
-        let sample = Sample::from_timestamps(
-            self.xmt,
-            reply.receive_ts,
-            reply.transmit_ts,
-            received,
-            precision,
-            now,
-        );
+        let x = exchange.unwrap_or(Exchange {
+            t1: self.xmt,
+            t2: reply.receive_ts,
+            t3: reply.transmit_ts,
+            t4: received,
+        });
+        // an interleaved sample belongs to the previous exchange: its time is T4's, not now
+        let at = now - (received - x.t4).to_seconds().clamp(0.0, 1e6);
+        let sample = Sample::from_timestamps(x.t1, x.t2, x.t3, x.t4, precision, at);
         if !sample.offset.is_finite() || sample.delay > 16.0 {
             self.flash |= FLASH_HEADER;
             return ReplyOutcome::NoSample;
         }
-        let time = (self.xmt_time + now) / 2.0;
+        let time = at - (x.t4 - x.t1).to_seconds().clamp(0.0, 16.0) / 2.0;
         let filter = self.filter.add(sample, now, self.poll_interval());
         self.last_sample_time = now;
         ReplyOutcome::Sample {
