@@ -392,6 +392,8 @@ pub struct Config {
     pub interfaces: Vec<InterfaceRule>,
     /// `rtcsync` (ntpkit extension): keep the RTC in step while synchronised.
     pub rtcsync: bool,
+    /// `hwtimestamp IFACE|*` (chronyd's directive): interfaces asked for hardware timestamps.
+    pub hwtimestamp: Vec<String>,
     /// `mru maxdepth N maxmem N …` settings, by keyword.
     pub mru: BTreeMap<String, u32>,
     pub setvars: Vec<SetVar>,
@@ -424,6 +426,7 @@ impl Default for Config {
             tos: Tos::default(),
             interfaces: Vec::new(),
             rtcsync: false,
+            hwtimestamp: Vec::new(),
             mru: BTreeMap::new(),
             setvars: Vec::new(),
             builtin: false,

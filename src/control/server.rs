@@ -263,6 +263,8 @@ pub struct PeerVars {
     pub filtdelay_ms: Vec<f64>,
     pub filtoffset_ms: Vec<f64>,
     pub filtdisp_ms: Vec<f64>,
+    /// `server … xleave`: how many samples were taken in interleaved mode (RFC 9769).
+    pub xleave: Option<u64>,
 }
 
 impl PeerVars {
@@ -310,6 +312,9 @@ impl PeerVars {
             Var::new("filtoffset", Array2(self.filtoffset_ms.clone())),
             Var::new("filtdisp", Array2(self.filtdisp_ms.clone())),
         ]);
+        if let Some(n) = self.xleave {
+            v.push(Var::new("xleave", Int(n.min(i64::MAX as u64) as i64)));
+        }
         v
     }
 }

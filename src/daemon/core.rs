@@ -60,6 +60,8 @@ struct AssocInfo {
     pool: Option<usize>,
     /// The last send failed (warned once, until a send succeeds again).
     send_failed: bool,
+    /// Kernel transmit timestamps and interleaved mode (`server … xleave`).
+    xleave: super::xleave::ClientState,
 }
 
 /// Which of our bound sockets (by local address) a symmetric packet to `peer` leaves from:
@@ -284,6 +286,9 @@ impl Core {
             shared,
             sockets,
         };
+        if !core.settings.config.hwtimestamp.is_empty() {
+            super::txstamp::report_hwtimestamp(&core.settings.config.hwtimestamp);
+        }
         if core.settings.rtcsync {
             log::info(
                 "rtcsync: the kernel keeps the RTC in step (11-minute mode) while synchronised",
@@ -347,6 +352,7 @@ impl Core {
                             local: Some(IpAddr::from([127, 0, 0, 1])),
                             pool: None,
                             send_failed: false,
+                            xleave: Default::default(),
                         },
                     );
                 }
@@ -421,6 +427,10 @@ impl Core {
                 local,
                 pool: None,
                 send_failed: false,
+                xleave: super::xleave::ClientState {
+                    enabled: a.xleave && !symmetric,
+                    ..Default::default()
+                },
             },
         );
         self.by_addr.insert(ip, id);
@@ -604,6 +614,7 @@ impl Core {
                 local,
                 pool: None,
                 send_failed: false,
+                xleave: Default::default(),
             },
         );
         self.by_addr.insert(ip, id);
@@ -823,6 +834,17 @@ impl Core {
         }
     }
 
+    /// Hand the kernel transmit times queued on the client socket of `dst`'s family to
+    /// their associations.
+    fn take_kernel_tx(&mut self, dst: SocketAddr) {
+        let Some(client) = &self.client else { return };
+        for (id, cookie, at) in client.kernel_tx(dst) {
+            if let Some(info) = self.assocs.get_mut(&AssocId(id)) {
+                info.xleave.kernel_tx(cookie, at);
+            }
+        }
+    }
+
     fn send_request(&mut self, assoc: AssocId, header: &[u8]) {
         self.note_client_fallback(assoc, header);
         let Some(info) = self.assocs.get(&assoc) else {
@@ -830,6 +852,17 @@ impl Core {
         };
         let Some(client) = &self.client else { return };
         let mut data = header.to_vec();
+        let by_client_socket = !info.symmetric;
+        if by_client_socket && data.len() >= 48 {
+            // interleaved: the origin and receive fields name the last exchange
+            let cookie = NtpTimestamp::from_be_bytes(data[40..48].try_into().unwrap_or([0; 8]));
+            if let Some(info) = self.assocs.get_mut(&assoc) {
+                info.xleave.prepare(&mut data[..48], cookie);
+            }
+        }
+        let Some(info) = self.assocs.get(&assoc) else {
+            return;
+        };
         if let Some(k) = info.key {
             match self.keys.sign(k, header) {
                 Ok(mac) => data.extend_from_slice(&mac),
@@ -845,9 +878,22 @@ impl Core {
                 None => client.send(&data, info.addr),
             }
         } else {
-            client.send(&data, info.addr)
+            client.send_for(assoc.0, &data, info.addr).map(|before| {
+                if let Some(sent) = self
+                    .assocs
+                    .get_mut(&assoc)
+                    .and_then(|i| i.xleave.sent.as_mut())
+                {
+                    sent.before = before;
+                }
+            })
         };
-        let addr = info.addr;
+        let addr = self.assocs.get(&assoc).map(|i| i.addr);
+        // for veth and loopback the kernel's timestamp is there as soon as send returns
+        if let Some(addr) = addr {
+            self.take_kernel_tx(addr);
+        }
+        let Some(addr) = addr else { return };
         if let Some(info) = self.assocs.get_mut(&assoc) {
             match sent {
                 // once per association: a route that keeps refusing would flood the log
@@ -934,7 +980,7 @@ impl Core {
                 log::debug(&format!("rawstats: {e}"));
             }
         }
-        let actions = self.engine.handle_packet(id, &decoded.packet.header, r.rx);
+        let actions = self.take_reply(id, &decoded.packet.header, &r);
         self.act(actions);
         self.record_peerstats(id);
         if self.once && self.engine.system_status().synchronized && self.exit.is_none() {
@@ -955,6 +1001,43 @@ impl Core {
             println!("ntpd: time {how} {:+.6}s", st.offset);
             log::notice(&format!("ntpd: time {how} {:+.6}s", st.offset));
             self.exit = Some(0);
+        }
+    }
+
+    /// A server's reply to the engine, with the exchange's kernel timestamps, or the previous
+    /// exchange's in interleaved mode (the header's origin is then the receive timestamp we
+    /// sent, so it is put back to our request's for the engine's checks).
+    fn take_reply(
+        &mut self,
+        id: AssocId,
+        header: &crate::wire::packet::Header,
+        r: &Reply,
+    ) -> Vec<Action> {
+        use super::xleave::Taken;
+        let symmetric = self.assocs.get(&id).is_none_or(|i| i.symmetric);
+        if symmetric || header.mode != crate::wire::packet::Mode::Server {
+            return self.engine.handle_packet(id, header, r.rx);
+        }
+        self.take_kernel_tx(r.src);
+        let Some(info) = self.assocs.get_mut(&id) else {
+            return Vec::new();
+        };
+        let cookie = info.xleave.sent.map(|s| s.cookie);
+        match info.xleave.take(
+            header.origin_ts,
+            header.receive_ts,
+            header.transmit_ts,
+            r.rx,
+        ) {
+            Taken::Basic(x) => self
+                .engine
+                .handle_packet_exchange(id, header, r.rx, Some(x)),
+            Taken::Interleaved(x) => {
+                let mut h = header.clone();
+                h.origin_ts = cookie.unwrap_or(h.origin_ts);
+                self.engine.handle_packet_exchange(id, &h, r.rx, Some(x))
+            }
+            Taken::Neither => self.engine.handle_packet(id, header, r.rx),
         }
     }
 
@@ -1093,10 +1176,15 @@ impl Core {
                     srchost: info.srchost.clone().filter(|_| info.pool.is_none()),
                     key: info.key,
                 };
+                let mut vars = view::peer_vars(&p, &source, self.dstadr(info, server_port));
+                vars.xleave = info
+                    .xleave
+                    .enabled
+                    .then_some(info.xleave.interleaved_samples);
                 Some(PeerView {
                     assoc_id: id.0,
                     status: self.peer_status_word(&p),
-                    vars: view::peer_vars(&p, &source, self.dstadr(info, server_port)),
+                    vars,
                 })
             })
             .collect::<Vec<PeerView>>();

@@ -135,6 +135,12 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         counters: Default::default(),
         stop: Default::default(),
         symmetric_peers: Default::default(),
+        // as many remembered replies as the MRU list has sources (chronyd's
+        // clientloglimit covers both), sharded like it
+        xleave: Some(super::xleave::ServerTable::new(
+            settings.mru_bytes / super::mru::ENTRY_COST,
+            shards,
+        )),
     });
     let code = runtime.block_on(main_loop(
         &opts,
