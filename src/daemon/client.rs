@@ -29,8 +29,11 @@ pub struct ClientNet {
     v6: Option<Arc<UdpSocket>>,
     /// Requests waiting for their kernel transmit timestamp, per family (v4, v6): the key
     /// is (association, the request's transmit timestamp).
-    pending: [Mutex<Option<Pending<(u16, NtpTimestamp)>>>; 2],
+    pending: [Mutex<Option<RequestStamps>>; 2],
 }
+
+/// Kernel transmit timestamps awaited, keyed by (association, request transmit timestamp).
+type RequestStamps = Pending<(u16, NtpTimestamp)>;
 
 /// A request's kernel transmit time: (association id, its transmit timestamp, the time).
 pub type KernelTx = (u16, NtpTimestamp, NtpTimestamp);

@@ -1033,7 +1033,7 @@ impl Core {
                 .engine
                 .handle_packet_exchange(id, header, r.rx, Some(x)),
             Taken::Interleaved(x) => {
-                let mut h = header.clone();
+                let mut h = *header;
                 h.origin_ts = cookie.unwrap_or(h.origin_ts);
                 self.engine.handle_packet_exchange(id, &h, r.rx, Some(x))
             }

@@ -280,7 +280,7 @@ mod tests {
         // the server's clock runs 1 ms ahead; 48 µs each way; the reply leaves 35 µs after
         // the request arrived, 5 µs after the daemon's stamp
         let mut results = Vec::new();
-        let mut exchange = |c: &mut ClientState, k: u32, lose_reply: bool| {
+        let exchange = |c: &mut ClientState, k: u32, lose_reply: bool| {
             let t = 16.0 * k as f64;
             let mut req = [0u8; 48];
             req[0] = 0x23;
