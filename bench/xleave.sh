@@ -34,6 +34,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 143' INT TERM
 ip netns add "${id}br"
 ip -n "${id}br" link add br0 type bridge
 ip -n "${id}br" link set br0 up

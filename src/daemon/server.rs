@@ -254,7 +254,11 @@ impl Round {
             return;
         }
         self.xleave.stamps.clear();
-        super::txstamp::drain(fd, &mut self.xleave.stamps, 4 * BATCH);
+        if super::txstamp::drain(fd, &mut self.xleave.stamps, 4 * BATCH) == 0 {
+            // the later copies of a datagram's timestamp (see txstamp::Pending) come within
+            // microseconds; a round later, none is coming
+            self.xleave.pending.settle();
+        }
         let mut n = 0;
         for st in &self.xleave.stamps {
             if let Some(rx) = self.xleave.pending.matched(st) {

@@ -283,9 +283,16 @@ pub fn report_hwtimestamp(ifaces: &[String]) {
 /// caller read just before sending); a timestamp is accepted only if it is not before that
 /// time and within a second of it, so a counter that went out of step (a send the kernel
 /// refused after counting it) yields nothing rather than a wrong match.
+///
+/// A datagram can come back more than once: on a veth pair behind a bridge (the namespace
+/// LAN) every virtual device it leaves through stamps it, the last when it leaves the
+/// bridge toward its receiver. The latest is the one that counts (it is the one next to
+/// the receiver's receive timestamp, as on a wire; chronyd takes it too), so matched
+/// entries are kept a while and a later timestamp for them is handed out again.
 pub struct Pending<K> {
     next_id: u32,
     sent: std::collections::VecDeque<(u32, K, NtpTimestamp)>,
+    matched: std::collections::VecDeque<(u32, K, NtpTimestamp)>,
     cap: usize,
 }
 
@@ -294,6 +301,7 @@ impl<K: Copy> Pending<K> {
         Pending {
             next_id: 0,
             sent: std::collections::VecDeque::with_capacity(cap.min(1024)),
+            matched: std::collections::VecDeque::with_capacity(cap.min(1024)),
             cap: cap.max(1),
         }
     }
@@ -307,13 +315,22 @@ impl<K: Copy> Pending<K> {
         self.next_id = self.next_id.wrapping_add(1);
     }
 
+    /// Whether no timestamp is expected (nothing sent lately).
     pub fn is_empty(&self) -> bool {
-        self.sent.is_empty()
+        self.sent.is_empty() && self.matched.is_empty()
     }
 
-    /// The key a timestamp belongs to, if it is plausible; older entries are dropped (the
-    /// kernel reports in order, so their timestamps are not coming).
+    /// The key a timestamp belongs to, if it is plausible; older entries still waiting are
+    /// dropped (the kernel reports a socket's datagrams in order).
     pub fn matched(&mut self, stamp: &TxStamp) -> Option<K> {
+        let plausible = |before: NtpTimestamp| {
+            let d = (stamp.at - before).to_seconds();
+            // a hardware clock need not agree with ours: only the order is checked
+            (0.0..1.0).contains(&d) || stamp.hardware
+        };
+        if let Some(&(_, key, before)) = self.matched.iter().rev().find(|e| e.0 == stamp.id) {
+            return plausible(before).then_some(key);
+        }
         while let Some(&(id, key, before)) = self.sent.front() {
             let ahead = stamp.id.wrapping_sub(id);
             if ahead > u32::MAX / 2 {
@@ -322,12 +339,19 @@ impl<K: Copy> Pending<K> {
             }
             self.sent.pop_front();
             if ahead == 0 {
-                let d = (stamp.at - before).to_seconds();
-                // a hardware clock need not agree with ours: only the order is checked
-                return ((0.0..1.0).contains(&d) || stamp.hardware).then_some(key);
+                if self.matched.len() == self.cap {
+                    self.matched.pop_front();
+                }
+                self.matched.push_back((id, key, before));
+                return plausible(before).then_some(key);
             }
         }
         None
+    }
+
+    /// Forget matched entries (their later timestamps are no longer wanted).
+    pub fn settle(&mut self) {
+        self.matched.clear();
     }
 }
 
@@ -360,6 +384,7 @@ mod tests {
         let keys: Vec<Option<u8>> = got.iter().map(|s| pending.matched(s)).collect();
         assert_eq!(keys, [Some(0), Some(1), Some(2)]);
         assert!(got.iter().all(|s| !s.hardware));
+        pending.settle();
         assert!(pending.is_empty());
     }
 
@@ -376,7 +401,26 @@ mod tests {
             hardware: false,
         };
         assert_eq!(p.matched(&late), None);
+        p.settle();
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_datagram_stamped_again_further_on_is_handed_out_again() {
+        let mut p = Pending::new(8);
+        let t = NtpTimestamp(100 << 32);
+        p.sent('a', t);
+        p.sent('b', t);
+        let at = |id, us: u64| TxStamp {
+            id,
+            at: NtpTimestamp((100 << 32) + us * 4295),
+            hardware: false,
+        };
+        // a leaves our veth, b leaves it, then each leaves the bridge
+        assert_eq!(p.matched(&at(0, 1)), Some('a'));
+        assert_eq!(p.matched(&at(1, 2)), Some('b'));
+        assert_eq!(p.matched(&at(0, 15)), Some('a'));
+        assert_eq!(p.matched(&at(1, 16)), Some('b'));
     }
 
     #[test]

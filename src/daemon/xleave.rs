@@ -195,10 +195,14 @@ impl ClientState {
         });
     }
 
-    /// The kernel's transmit time of the request with this cookie arrived.
+    /// A kernel transmit time of the request with this cookie arrived.
     pub fn kernel_tx(&mut self, cookie: NtpTimestamp, at: NtpTimestamp) {
         if let Some(s) = self.sent.as_mut().filter(|s| s.cookie == cookie) {
-            s.kernel_tx = Some(at);
+            // the latest stamp of the datagram (see txstamp::Pending)
+            s.kernel_tx = match s.kernel_tx {
+                Some(k) if (k - at).to_seconds() > 0.0 => Some(k),
+                _ => Some(at),
+            };
         }
     }
 
