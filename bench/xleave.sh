@@ -110,7 +110,7 @@ stats() {
 ours_after() { awk -v c="$cutoff" '{ t = ($1 - 40587) * 86400 + $2; if (t >= c) print }' "$1" 2>/dev/null || true; }
 # chronyd logs: "YYYY-MM-DD HH:MM:SS …" data lines (headers start with spaces or '=')
 chrony_after() {
-  awk '/^[0-9]{4}-/' "$1" 2>/dev/null | while read -r d t rest; do
+  awk '/^[0-9][0-9][0-9][0-9]-/' "$1" 2>/dev/null | while read -r d t rest; do
     e=$(date -u -d "$d $t" +%s)
     [ "$e" -ge "$cutoff" ] && echo "$rest"
   done
@@ -137,3 +137,5 @@ for s in 1 2 3; do
   done
 done
 cat "$tmp/bench"
+# the raw logs, for a second look (bench/run's convention)
+mkdir -p target/bench-out && rm -rf target/bench-out/xleave && cp -r "$tmp" target/bench-out/xleave || true
