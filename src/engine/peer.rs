@@ -424,20 +424,32 @@ impl Association {
             return ReplyOutcome::NoSample;
         }
         let precision = 2f64.powi(system_precision as i32) + 2f64.powi(self.precision as i32);
-        let x = exchange.unwrap_or(Exchange {
-            t1: self.xmt,
-            t2: reply.receive_ts,
-            t3: reply.transmit_ts,
-            t4: received,
-        });
-        // an interleaved sample belongs to the previous exchange: its time is T4's, not now
-        let at = now - (received - x.t4).to_seconds().clamp(0.0, 1e6);
+        let (x, at, time) = match exchange {
+            None => (
+                Exchange {
+                    t1: self.xmt,
+                    t2: reply.receive_ts,
+                    t3: reply.transmit_ts,
+                    t4: received,
+                },
+                now,
+                (self.xmt_time + now) / 2.0,
+            ),
+            Some(x) => {
+                // an interleaved sample belongs to the previous exchange: its time is T4's
+                let at = now - (received - x.t4).to_seconds().clamp(0.0, 1e6);
+                (
+                    x,
+                    at,
+                    at - (x.t4 - x.t1).to_seconds().clamp(0.0, 16.0) / 2.0,
+                )
+            }
+        };
         let sample = Sample::from_timestamps(x.t1, x.t2, x.t3, x.t4, precision, at);
         if !sample.offset.is_finite() || sample.delay > 16.0 {
             self.flash |= FLASH_HEADER;
             return ReplyOutcome::NoSample;
         }
-        let time = at - (x.t4 - x.t1).to_seconds().clamp(0.0, 16.0) / 2.0;
         let filter = self.filter.add(sample, now, self.poll_interval());
         self.last_sample_time = now;
         ReplyOutcome::Sample {
