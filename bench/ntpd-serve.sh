@@ -31,6 +31,9 @@
 # CAP_SYS_TIME, chronyd with -x, our ntpd with -x. The load is bounded by REQUESTS and by
 # SERVE_SECONDS (default 20) per server and round, and stays inside these namespaces.
 #   bench/ntpd-serve.sh [REQUESTS] [ROUNDS]
+# SERVE_SERVERS picks the servers (default "ours ours-1t chronyd ntpsec"; also ours-xleave:
+# ours under a load whose every request asks for interleaved mode, so every reply is
+# timestamped by the kernel and remembered, and main: SERVE_MAIN_BIN, another ntpkit build).
 # SERVE_PIN=0 runs unpinned, SERVE_RPS=1 with receive steering, SERVE_CALLGRIND=0 skips
 # the instruction count, SERVE_SYSCALLS=0 the system-call count (perf), SERVE_WINDOW sets
 # the generator's requests in flight (default 64).
@@ -123,7 +126,7 @@ ns_rss_kb() {
   done
   echo "$m"
 }
-load() { ip netns exec "$gen" "${on_generator[@]}" "$bin/ntpload" "$server_ip:123" "$@"; }
+load() { ip netns exec "$gen" "${on_generator[@]}" "$bin/ntpload" "$server_ip:123" ${load_extra:-} "$@"; }
 
 # bench NAME -- server command…: one server, one round, in the server host
 bench() {
@@ -183,10 +186,12 @@ printf 'local stratum 10\nallow all\ncmdport 0\npidfile %s/chrony/pid\ndriftfile
 # generator's host gets a restriction line of its own (no `limited`), as 127.0.0.1 did.
 printf 'tos orphan 10 orphanwait 0\nrestrict default\nrestrict 198.18.0.1\ndisable monitor\ndriftfile %s/ntpsec.drift\n' "$work" >"$work/ntpsec.conf"
 
-servers=(ours ours-1t chronyd ntpsec)
+read -r -a servers <<<"${SERVE_SERVERS:-ours ours-1t chronyd ntpsec}"
 run_server() {
   case $1 in
     ours) bench ours -- "$bin/ntpkit" ntpd -n --observe-only -4 -c "$work/ours.conf" ;;
+    ours-xleave) load_extra=--xleave bench ours-xleave -- "$bin/ntpkit" ntpd -n --observe-only -4 -c "$work/ours.conf" ;;
+    main) bench main -- "${SERVE_MAIN_BIN:?SERVE_MAIN_BIN=path of the other ntpkit}" ntpd -n --observe-only -4 -c "$work/ours.conf" ;;
     ours-1t) bench ours-1t -- "$bin/ntpkit" ntpd -n --observe-only -4 --single-thread -c "$work/ours.conf" ;;
     chronyd) bench chronyd -- "$chronyd" -x -d -u root -f "$work/chrony.conf" ;;
     ntpsec) bench ntpsec -- ntpd -n -c "$work/ntpsec.conf" ;;

@@ -33,6 +33,10 @@ struct Args {
     threads: usize,
     window: usize,
     seconds: f64,
+    /// Requests that ask for interleaved mode (RFC 9769: an origin with the server's
+    /// receive-timestamp mark, a receive field unlike the transmit one), so the server
+    /// timestamps and remembers every reply.
+    xleave: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -45,6 +49,7 @@ fn parse() -> Result<Args, String> {
         threads: 2,
         window: 64,
         seconds: 30.0,
+        xleave: false,
     };
     let mut target = None;
     while let Some(arg) = it.next() {
@@ -80,12 +85,13 @@ fn parse() -> Result<Args, String> {
                 let ke = val("--nts-ke")?;
                 a.nts = Some((a.nts.map(|n| n.0).unwrap_or_default(), Some(ke)));
             }
+            "--xleave" => a.xleave = true,
             s if !s.starts_with('-') => target = Some(s.parse().map_err(|e| format!("{s}: {e}"))?),
             s => return Err(format!("unknown option {s}")),
         }
     }
     a.target = target.ok_or(
-        "usage: ntpload ADDR:PORT [--requests N] [--threads T] [--window W] [--seconds S] [--nts CA_FILE [--nts-ke HOST:PORT]]",
+        "usage: ntpload ADDR:PORT [--requests N] [--threads T] [--window W] [--seconds S] [--xleave] [--nts CA_FILE [--nts-ke HOST:PORT]]",
     )?;
     a.threads = a.threads.clamp(1, 64);
     a.window = a.window.clamp(1, 1024);
@@ -187,6 +193,10 @@ fn worker(
         while sent < quota && in_flight < a.window && !send.is_full() {
             // the transmit timestamp is just a counter: replies must echo it as origin
             req[40..48].copy_from_slice(&(sent + 1).to_be_bytes());
+            if a.xleave {
+                req[24..32].copy_from_slice(&((sent << 1) | 1).to_be_bytes());
+                req[32..40].copy_from_slice(&(sent + 7).to_be_bytes());
+            }
             match nts {
                 Some(s) => send.push(&nts_request(s, &req, sent + 1), a.target, None, false),
                 None => send.push(&req, a.target, None, false),

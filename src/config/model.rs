@@ -450,6 +450,8 @@ pub struct Config {
     pub interfaces: Vec<InterfaceRule>,
     /// `rtcsync` (ntpkit extension): keep the RTC in step while synchronised.
     pub rtcsync: bool,
+    /// `hwtimestamp IFACE|*` (chronyd's directive): interfaces asked for hardware timestamps.
+    pub hwtimestamp: Vec<String>,
     /// `mru maxdepth N maxmem N …` settings, by keyword.
     pub mru: BTreeMap<String, u32>,
     pub setvars: Vec<SetVar>,
@@ -486,6 +488,7 @@ impl Default for Config {
             tos: Tos::default(),
             interfaces: Vec::new(),
             rtcsync: false,
+            hwtimestamp: Vec::new(),
             mru: BTreeMap::new(),
             setvars: Vec::new(),
             metrics: None,

@@ -56,6 +56,7 @@ const PARSED: &[&str] = &[
     "interface",
     "nic",
     "rtcsync",
+    "hwtimestamp",
     "mru",
     "setvar",
     "metrics",
@@ -349,6 +350,7 @@ impl Parser {
             "setvar" => self.setvar(a),
             "metrics" => self.metrics(a),
             "nts" => super::nts::parse_line(&mut self.config.nts, a, &mut self.diags),
+            "hwtimestamp" => self.hwtimestamp(a),
             w => {
                 if let Some(row) = compat::lookup(Section::Directive, w) {
                     if row.support == Support::Warned && !PARSED.contains(&w) {
@@ -404,6 +406,27 @@ impl Parser {
             a.location(Some(column)),
             format!("{what} accepted, not implemented by ntpkit: {}", row.note),
         ));
+    }
+
+    /// chronyd's `hwtimestamp IFACE|* [option…]`: hardware timestamps on an interface (all
+    /// with `*`). Its options are taken with their values and have no effect here.
+    fn hwtimestamp(&mut self, a: &mut Args) -> LineResult<()> {
+        let iface = a.expect("interface name or * after hwtimestamp")?;
+        self.config.hwtimestamp.push(iface.text.clone());
+        while let Some(opt) = a.next() {
+            match opt.text.as_str() {
+                "nocrossts" => {}
+                "minpoll" | "minsamples" | "maxsamples" | "precision" | "txcomp" | "rxcomp"
+                | "rxfilter" => {
+                    a.expect(&format!("a value after {}", opt.text))?;
+                }
+                _ => {
+                    self.skip_from(a, opt, "not a hwtimestamp option");
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The end of a directive: anything left on the line is skipped with a warning per
@@ -1441,17 +1464,29 @@ mod tests {
     #[test]
     fn not_implemented_keywords_are_reported_once_each() {
         let (_, d) = parse(
-            "server 192.0.2.1 xleave\nserver 192.0.2.2 xleave\ntinker allan 1500\n\
+            "server 192.0.2.1 preempt\nserver 192.0.2.2 preempt\ntinker allan 1500\n\
              tinker allan 1000\nenable kernel\nstatistics loopstats sysstats cryptostats\n",
         );
         let msgs: Vec<String> = d.iter().map(|d| d.to_string()).collect();
         assert_eq!(msgs.len(), 4, "{msgs:#?}");
         assert!(msgs[0].starts_with(
-            "/etc/ntp.conf:1:18: warning: server option 'xleave' accepted, not implemented"
+            "/etc/ntp.conf:1:18: warning: server option 'preempt' accepted, not implemented"
         ));
         assert!(msgs[1].contains(":3:8: warning: 'tinker allan' accepted"));
         assert!(msgs[2].contains(":5:8: warning: 'enable kernel' accepted"));
         assert!(msgs[3].contains(":6:31: warning: statistics 'cryptostats' accepted"));
+    }
+
+    #[test]
+    fn xleave_and_chrony_s_hwtimestamp_are_taken() {
+        let (c, d) = parse(
+            "server 192.0.2.1 xleave iburst\nhwtimestamp *\nhwtimestamp eth0 minpoll 0 nocrossts rxfilter all\nhwtimestamp\n",
+        );
+        assert!(c.associations[0].xleave);
+        assert_eq!(c.hwtimestamp, ["*", "eth0"]);
+        let msgs: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        assert_eq!(msgs.len(), 1, "{msgs:#?}");
+        assert!(msgs[0].starts_with("/etc/ntp.conf:4:"), "{}", msgs[0]);
     }
 
     #[test]

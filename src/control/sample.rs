@@ -157,6 +157,7 @@ impl ControlState for SampleState {
             filtdelay_ms: vec![delay; 8],
             filtoffset_ms: vec![offset; 8],
             filtdisp_ms: (0..8).map(|k| 0.05 * k as f64).collect(),
+            xleave: None,
         };
         Some((status, vars.to_vars()))
     }

@@ -265,6 +265,8 @@ pub struct PeerVars {
     pub filtdisp_ms: Vec<f64>,
     /// NTS associations: cookies held (NTPsec sends it only for them).
     pub ntscookies: Option<u32>,
+    /// `server … xleave`: how many samples were taken in interleaved mode (RFC 9769).
+    pub xleave: Option<u64>,
 }
 
 impl PeerVars {
@@ -314,6 +316,9 @@ impl PeerVars {
         ]);
         if let Some(n) = self.ntscookies {
             v.push(Var::new("ntscookies", Int(n as i64)));
+        }
+        if let Some(n) = self.xleave {
+            v.push(Var::new("xleave", Int(n.min(i64::MAX as u64) as i64)));
         }
         v
     }

@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 
 use super::log;
 use super::netio::{self, now_ntp, BindSpec, RecvBatch};
+use super::txstamp::{self, Pending, TxMode};
 use crate::wire::time::NtpTimestamp;
+use std::sync::Mutex;
 
 /// A datagram for the client side.
 #[derive(Debug)]
@@ -25,7 +27,16 @@ pub struct Reply {
 pub struct ClientNet {
     v4: Option<Arc<UdpSocket>>,
     v6: Option<Arc<UdpSocket>>,
+    /// Requests waiting for their kernel transmit timestamp, per family (v4, v6): the key
+    /// is (association, the request's transmit timestamp).
+    pending: [Mutex<Option<RequestStamps>>; 2],
 }
+
+/// Kernel transmit timestamps awaited, keyed by (association, request transmit timestamp).
+type RequestStamps = Pending<(u16, NtpTimestamp)>;
+
+/// A request's kernel transmit time: (association id, its transmit timestamp, the time).
+pub type KernelTx = (u16, NtpTimestamp, NtpTimestamp);
 
 impl ClientNet {
     /// Bind the sockets (ephemeral ports) and start a reader task per socket on the
@@ -35,7 +46,11 @@ impl ClientNet {
     pub fn start(v4: bool, v6: bool) -> io::Result<(ClientNet, mpsc::Receiver<Reply>)> {
         // bounded: spoofed floods are dropped instead of queued
         let (tx, rx) = mpsc::channel(256);
-        let mut net = ClientNet { v4: None, v6: None };
+        let mut net = ClientNet {
+            v4: None,
+            v6: None,
+            pending: [Mutex::new(None), Mutex::new(None)],
+        };
         let mut last_error = None;
         for (want, addr) in [(v4, "0.0.0.0:0"), (v6, "[::]:0")] {
             if !want {
@@ -55,6 +70,16 @@ impl ClientNet {
                 }
             };
             sock.set_nonblocking(true)?;
+            let family = usize::from(addr.starts_with('['));
+            // every request's T1 from the kernel; without it, the time read before sending
+            match txstamp::enable(sock.as_raw_fd(), TxMode::Every, false) {
+                Ok(()) => {
+                    *net.pending[family]
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(Pending::new(64))
+                }
+                Err(e) => log::notice(&format!("no kernel transmit timestamps on {addr}: {e}")),
+            }
             spawn_reader(sock.clone(), tx.clone())?;
             if addr.starts_with('[') {
                 net.v6 = Some(sock);
@@ -75,14 +100,49 @@ impl ClientNet {
     }
 
     pub fn send(&self, data: &[u8], dst: SocketAddr) -> io::Result<()> {
+        self.send_for(0, data, dst).map(|_| ())
+    }
+
+    /// Send association `assoc`'s request; returns the time read just before it left (T1
+    /// until the kernel's arrives through [`ClientNet::kernel_tx`]).
+    pub fn send_for(&self, assoc: u16, data: &[u8], dst: SocketAddr) -> io::Result<NtpTimestamp> {
         let sock = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
-        match sock {
-            Some(s) => s.send_to(data, dst).map(|_| ()),
-            None => Err(io::Error::new(
+        let Some(s) = sock else {
+            return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "address family not in use",
-            )),
+            ));
+        };
+        let before = now_ntp();
+        s.send_to(data, dst)?;
+        let mut pending = self.pending[usize::from(dst.is_ipv6())]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let (Some(p), Some(xmt)) = (pending.as_mut(), data.get(40..48)) {
+            let cookie = NtpTimestamp::from_be_bytes(xmt.try_into().unwrap_or([0; 8]));
+            p.sent((assoc, cookie), before);
         }
+        Ok(before)
+    }
+
+    /// Kernel transmit times that arrived for requests to `dst`'s family.
+    pub fn kernel_tx(&self, dst: SocketAddr) -> Vec<KernelTx> {
+        let sock = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
+        let mut pending = self.pending[usize::from(dst.is_ipv6())]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (Some(s), Some(p)) = (sock, pending.as_mut()) else {
+            return Vec::new();
+        };
+        if p.is_empty() {
+            return Vec::new();
+        }
+        let mut stamps = Vec::new();
+        txstamp::drain(s.as_raw_fd(), &mut stamps, 64);
+        stamps
+            .iter()
+            .filter_map(|st| p.matched(st).map(|(id, cookie)| (id, cookie, st.at)))
+            .collect()
     }
 }
 

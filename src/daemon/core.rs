@@ -64,6 +64,8 @@ struct AssocInfo {
     send_failed: bool,
     /// An NTS association: its slot in `Core::nts`. Every reply goes through it.
     nts: Option<usize>,
+    /// Kernel transmit timestamps and interleaved mode (`server … xleave`).
+    xleave: super::xleave::ClientState,
 }
 
 /// One NTS association, from its configuration line to its session: it is mobilised in
@@ -320,6 +322,9 @@ impl Core {
             shared,
             sockets,
         };
+        if !core.settings.config.hwtimestamp.is_empty() {
+            super::txstamp::report_hwtimestamp(&core.settings.config.hwtimestamp);
+        }
         if core.settings.rtcsync {
             log::info(
                 "rtcsync: the kernel keeps the RTC in step (11-minute mode) while synchronised",
@@ -384,6 +389,7 @@ impl Core {
                             pool: None,
                             send_failed: false,
                             nts: None,
+                            xleave: Default::default(),
                         },
                     );
                 }
@@ -465,6 +471,10 @@ impl Core {
                 pool: None,
                 send_failed: false,
                 nts: None,
+                xleave: super::xleave::ClientState {
+                    enabled: a.xleave && !symmetric,
+                    ..Default::default()
+                },
             },
         );
         self.by_addr.insert(ip, id);
@@ -482,7 +492,10 @@ impl Core {
     ) {
         let Some(opts) = a.nts.clone() else { return };
         // NTPsec's `nts ca FILE` is the trust anchor of every `server … nts` without its own
-        let ca = opts.ca.as_deref().or(self.settings.config.nts.ca.as_deref());
+        let ca = opts
+            .ca
+            .as_deref()
+            .or(self.settings.config.nts.ca.as_deref());
         let tls = match super::nts_ke::tls_config(ca, opts.noval) {
             Ok(t) => t,
             Err(e) => {
@@ -826,6 +839,7 @@ impl Core {
                 pool: None,
                 send_failed: false,
                 nts: None,
+                xleave: Default::default(),
             },
         );
         self.by_addr.insert(ip, id);
@@ -1052,6 +1066,17 @@ impl Core {
         }
     }
 
+    /// Hand the kernel transmit times queued on the client socket of `dst`'s family to
+    /// their associations.
+    fn take_kernel_tx(&mut self, dst: SocketAddr) {
+        let Some(client) = &self.client else { return };
+        for (id, cookie, at) in client.kernel_tx(dst) {
+            if let Some(info) = self.assocs.get_mut(&AssocId(id)) {
+                info.xleave.kernel_tx(cookie, at);
+            }
+        }
+    }
+
     fn send_request(&mut self, assoc: AssocId, header: &[u8]) {
         self.note_client_fallback(assoc, header);
         let Some(info) = self.assocs.get(&assoc) else {
@@ -1059,9 +1084,20 @@ impl Core {
         };
         let Some(client) = &self.client else { return };
         let mut data = header.to_vec();
+        let by_client_socket = !info.symmetric;
+        if by_client_socket && data.len() >= 48 {
+            // interleaved: the origin and receive fields name the last exchange
+            let cookie = NtpTimestamp::from_be_bytes(data[40..48].try_into().unwrap_or([0; 8]));
+            if let Some(info) = self.assocs.get_mut(&assoc) {
+                info.xleave.prepare(&mut data[..48], cookie);
+            }
+        }
+        let Some(info) = self.assocs.get(&assoc) else {
+            return;
+        };
         if let Some(slot) = info.nts.and_then(|i| self.nts.get_mut(i)) {
             // no cookie, no request: an NTS association never sends in the clear
-            let Some(sealed) = slot.session.as_mut().and_then(|s| s.seal(header)) else {
+            let Some(sealed) = slot.session.as_mut().and_then(|s| s.seal(&data)) else {
                 if slot.session.take().is_some() {
                     log::info(&format!(
                         "{}: out of NTS cookies: new key exchange with {}:{}",
@@ -1074,7 +1110,8 @@ impl Core {
             data = sealed;
         }
         if let Some(k) = info.key {
-            match self.keys.sign(k, header) {
+            // over the header as sent: interleaved mode may have rewritten its fields
+            match self.keys.sign(k, &data[..header.len().min(data.len())]) {
                 Ok(mac) => data.extend_from_slice(&mac),
                 Err(e) => log::debug(&format!("cannot sign for {}: {e}", info.addr)),
             }
@@ -1088,9 +1125,22 @@ impl Core {
                 None => client.send(&data, info.addr),
             }
         } else {
-            client.send(&data, info.addr)
+            client.send_for(assoc.0, &data, info.addr).map(|before| {
+                if let Some(sent) = self
+                    .assocs
+                    .get_mut(&assoc)
+                    .and_then(|i| i.xleave.sent.as_mut())
+                {
+                    sent.before = before;
+                }
+            })
         };
-        let addr = info.addr;
+        let addr = self.assocs.get(&assoc).map(|i| i.addr);
+        // for veth and loopback the kernel's timestamp is there as soon as send returns
+        if let Some(addr) = addr {
+            self.take_kernel_tx(addr);
+        }
+        let Some(addr) = addr else { return };
         if let Some(info) = self.assocs.get_mut(&assoc) {
             match sent {
                 // once per association: a route that keeps refusing would flood the log
@@ -1168,7 +1218,7 @@ impl Core {
                 log::debug(&format!("rawstats: {e}"));
             }
         }
-        let actions = self.engine.handle_packet(id, &header, r.rx);
+        let actions = self.take_reply(id, &header, &r);
         self.act(actions);
         self.record_peerstats(id);
         self.finish_once();
@@ -1268,6 +1318,43 @@ impl Core {
             println!("ntpd: time {how} {:+.6}s", st.offset);
             log::notice(&format!("ntpd: time {how} {:+.6}s", st.offset));
             self.exit = Some(0);
+        }
+    }
+
+    /// A server's reply to the engine, with the exchange's kernel timestamps, or the previous
+    /// exchange's in interleaved mode (the header's origin is then the receive timestamp we
+    /// sent, so it is put back to our request's for the engine's checks).
+    fn take_reply(
+        &mut self,
+        id: AssocId,
+        header: &crate::wire::packet::Header,
+        r: &Reply,
+    ) -> Vec<Action> {
+        use super::xleave::Taken;
+        let symmetric = self.assocs.get(&id).is_none_or(|i| i.symmetric);
+        if symmetric || header.mode != crate::wire::packet::Mode::Server {
+            return self.engine.handle_packet(id, header, r.rx);
+        }
+        self.take_kernel_tx(r.src);
+        let Some(info) = self.assocs.get_mut(&id) else {
+            return Vec::new();
+        };
+        let cookie = info.xleave.sent.map(|s| s.cookie);
+        match info.xleave.take(
+            header.origin_ts,
+            header.receive_ts,
+            header.transmit_ts,
+            r.rx,
+        ) {
+            Taken::Basic(x) => self
+                .engine
+                .handle_packet_exchange(id, header, r.rx, Some(x)),
+            Taken::Interleaved(x) => {
+                let mut h = *header;
+                h.origin_ts = cookie.unwrap_or(h.origin_ts);
+                self.engine.handle_packet_exchange(id, &h, r.rx, Some(x))
+            }
+            Taken::Neither => self.engine.handle_packet(id, header, r.rx),
         }
     }
 
@@ -1430,10 +1517,15 @@ impl Core {
                         .and_then(|i| self.nts.get(i))
                         .map(|s| s.session.as_ref().map_or(0, |s| s.cookies())),
                 };
+                let mut vars = view::peer_vars(&p, &source, self.dstadr(info, server_port));
+                vars.xleave = info
+                    .xleave
+                    .enabled
+                    .then_some(info.xleave.interleaved_samples);
                 Some(PeerView {
                     assoc_id: id.0,
                     status: self.peer_status_word(&p),
-                    vars: view::peer_vars(&p, &source, self.dstadr(info, server_port)),
+                    vars,
                 })
             })
             .collect::<Vec<PeerView>>();

@@ -29,4 +29,6 @@ pub mod pool;
 pub mod privilege;
 pub mod stats;
 pub mod sysstats;
+pub mod txstamp;
 pub mod view;
+pub mod xleave;

@@ -72,6 +72,12 @@ pub fn bind_udp(spec: &BindSpec) -> io::Result<UdpSocket> {
     }
     let fd = s.as_raw_fd();
     setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+    // Kernel transmit timestamps for the datagrams that ask for one (interleaved replies;
+    // the client socket switches to every datagram). A kernel without them serves basic
+    // mode only.
+    if let Err(e) = super::txstamp::enable(fd, super::txstamp::TxMode::OnRequest, false) {
+        super::log::debug(&format!("SO_TIMESTAMPING on {}: {e}", spec.addr));
+    }
     if spec.addr.is_ipv4() {
         setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
     } else {
@@ -157,8 +163,11 @@ fn from_storage(st: &libc::sockaddr_storage) -> Option<SocketAddr> {
 /// Largest datagram we read: a header, extension fields and a MAC fit easily; mode 6
 /// requests are at most 480 bytes plus a MAC.
 pub const RECV_BUF: usize = 1024;
-/// Room for SCM_TIMESTAMPNS and IP(V6)_PKTINFO control messages.
-const CTL_BUF: usize = 128;
+/// Room for SCM_TIMESTAMPNS and IP(V6)_PKTINFO control messages (and, on the way out, a
+/// request for the datagram's kernel transmit timestamp).
+/// (192: with SO_TIMESTAMPING on and a kernel without OPT_RX_FILTER, received datagrams
+/// carry SCM_TIMESTAMPING too, and a truncated buffer would lose the pktinfo after it.)
+const CTL_BUF: usize = 192;
 
 /// Where a request arrived: the destination address and interface, so the reply can leave
 /// from the same address.
@@ -318,6 +327,12 @@ pub struct SendBatch {
     lens: Vec<usize>,
     /// Whether the transmit timestamp is stamped at send time.
     stamp: Vec<bool>,
+    /// Whether the kernel is asked for the datagram's transmit timestamp (txstamp.rs).
+    tx_request: Vec<bool>,
+    /// Datagrams of the last flush that did not reach the kernel.
+    failed: Vec<bool>,
+    /// The transmit time the last flush stamped.
+    flushed_at: NtpTimestamp,
     names: Vec<(libc::sockaddr_storage, libc::socklen_t)>,
     ctls: Vec<CtlBuf>,
     ctl_lens: Vec<usize>,
@@ -338,6 +353,9 @@ impl SendBatch {
             bufs: vec![[0u8; RECV_BUF]; size],
             lens: vec![0; size],
             stamp: vec![false; size],
+            tx_request: vec![false; size],
+            failed: vec![false; size],
+            flushed_at: NtpTimestamp::ZERO,
             names: vec![(unsafe { zeroed() }, 0); size],
             ctls: vec![CtlBuf([0; CTL_BUF]); size],
             ctl_lens: vec![0; size],
@@ -359,8 +377,22 @@ impl SendBatch {
 
     /// Queue a reply. With `stamp_tx`, bytes 40..48 get the transmit time at flush.
     pub fn push(&mut self, data: &[u8], dst: SocketAddr, local: Option<LocalAddr>, stamp_tx: bool) {
+        self.push_stamped(data, dst, local, stamp_tx, false);
+    }
+
+    /// [`SendBatch::push`], and with `kernel_tx` the kernel is asked for the datagram's
+    /// transmit timestamp (the socket must be in `txstamp::TxMode::OnRequest`). Returns the
+    /// datagram's index in the batch.
+    pub fn push_stamped(
+        &mut self,
+        data: &[u8],
+        dst: SocketAddr,
+        local: Option<LocalAddr>,
+        stamp_tx: bool,
+        kernel_tx: bool,
+    ) -> Option<usize> {
         if self.is_full() {
-            return;
+            return None;
         }
         let i = self.count;
         let len = data.len().min(RECV_BUF);
@@ -369,7 +401,26 @@ impl SendBatch {
         self.stamp[i] = stamp_tx && len >= 48;
         self.names[i] = to_storage(dst);
         self.ctl_lens[i] = write_pktinfo(&mut self.ctls[i].0, local);
+        self.tx_request[i] = false;
+        if kernel_tx {
+            let used = self.ctl_lens[i];
+            self.ctl_lens[i] = super::txstamp::write_tx_request(&mut self.ctls[i].0, used, false);
+            self.tx_request[i] = self.ctl_lens[i] > used;
+        }
         self.count += 1;
+        Some(i)
+    }
+
+    /// After a flush: whether datagram `i` asked for a kernel timestamp and reached the
+    /// kernel (so the socket's timestamp counter counted it).
+    pub fn kernel_stamped(&self, i: usize) -> bool {
+        self.tx_request.get(i).copied().unwrap_or(false)
+            && !self.failed.get(i).copied().unwrap_or(true)
+    }
+
+    /// The transmit time the last flush stamped (read just before sendmmsg).
+    pub fn flushed_at(&self) -> NtpTimestamp {
+        self.flushed_at
     }
 
     /// Stamp every queued reply with the current time and send the lot. Returns how many
@@ -401,8 +452,12 @@ impl SendBatch {
             h.msg_flags = 0;
         }
         // Stamped as late as possible: after all other preparation, right before the call.
-        let tx = now_ntp().to_be_bytes();
+        // The low bit cleared: a server's transmit timestamp never equals a receive
+        // timestamp of ours (those have it set, see respond.rs), as chronyd does.
+        self.flushed_at = NtpTimestamp(now_ntp().0 & !1);
+        let tx = self.flushed_at.to_be_bytes();
         for i in 0..n {
+            self.failed[i] = false;
             if self.stamp[i] {
                 self.bufs[i][40..48].copy_from_slice(&tx);
             }
@@ -425,9 +480,13 @@ impl SendBatch {
                     && e.kind() != io::ErrorKind::WouldBlock
                     && e.kind() != io::ErrorKind::Interrupted
                 {
+                    self.failed[sent] = true;
                     sent += 1;
                     refused += 1;
                     continue;
+                }
+                for f in &mut self.failed[sent..n] {
+                    *f = true;
                 }
                 if sent == 0 {
                     self.refused_total += n as u64;

@@ -163,6 +163,12 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         stop: Default::default(),
         symmetric_peers: Default::default(),
         nts_server: nts.as_ref().map(|p| p.server.clone()),
+        // as many remembered replies as the MRU list has sources (chronyd's
+        // clientloglimit covers both), sharded like it
+        xleave: Some(super::xleave::ServerTable::new(
+            settings.mru_bytes / super::mru::ENTRY_COST,
+            shards,
+        )),
     });
     if let Some(p) = nts {
         let _guard = runtime.enter();

@@ -51,6 +51,9 @@ pub struct Counters {
     /// Receive calls on the serving sockets, and those that returned datagrams.
     pub wakeups: AtomicU64,
     pub good_wakeups: AtomicU64,
+    /// Replies sent in interleaved mode (RFC 9769), and kernel transmit timestamps read.
+    pub interleaved: AtomicU64,
+    pub kernel_tx: AtomicU64,
 }
 
 pub fn count_dropped_handoff(shared: &Shared) {
@@ -76,6 +79,9 @@ pub struct Shared {
     pub symmetric_peers: RwLock<Arc<HashSet<IpAddr>>>,
     /// `nts enable`: the NTS server's cookie keys and counters.
     pub nts_server: Option<Arc<super::nts_server::NtsServer>>,
+    /// Interleaved mode: kernel transmit times of replies to clients asking for it (None:
+    /// basic mode only).
+    pub xleave: Option<super::xleave::ServerTable>,
 }
 
 impl Shared {
@@ -168,6 +174,7 @@ struct Tally {
     this_version: u64,
     old_version: u64,
     control: u64,
+    interleaved: u64,
 }
 
 impl Tally {
@@ -184,6 +191,7 @@ impl Tally {
             (&c.this_version, self.this_version),
             (&c.old_version, self.old_version),
             (&c.control, self.control),
+            (&c.interleaved, self.interleaved),
         ] {
             if n > 0 {
                 counter.fetch_add(n, Ordering::Relaxed);
@@ -197,6 +205,16 @@ pub struct Round {
     recv: RecvBatch,
     send: SendBatch,
     pub socket_index: usize,
+    xleave: XleaveRound,
+}
+
+/// Interleaved mode's share of a round: the batch's replies whose kernel transmit time is
+/// wanted (index in the send batch, the receive timestamp they carry), and the socket's
+/// timestamps still to come from the error queue.
+struct XleaveRound {
+    batch: Vec<(usize, u64)>,
+    pending: super::txstamp::Pending<u64>,
+    stamps: Vec<super::txstamp::TxStamp>,
 }
 
 impl Round {
@@ -205,6 +223,53 @@ impl Round {
             recv: RecvBatch::new(BATCH),
             send: SendBatch::new(BATCH),
             socket_index,
+            xleave: XleaveRound {
+                batch: Vec::with_capacity(BATCH),
+                pending: super::txstamp::Pending::new(4 * BATCH),
+                stamps: Vec::with_capacity(BATCH),
+            },
+        }
+    }
+
+    /// After a flush: remember the daemon's transmit time of each interleaved-capable reply,
+    /// then whatever kernel timestamps are already queued.
+    fn after_flush(&mut self, fd: RawFd, shared: &Shared) {
+        let Some(table) = shared.xleave.as_ref() else {
+            return;
+        };
+        let at = self.send.flushed_at();
+        for &(i, rx) in &self.xleave.batch {
+            if self.send.kernel_stamped(i) {
+                table.save(rx, at);
+                self.xleave.pending.sent(rx, at);
+            }
+        }
+        self.xleave.batch.clear();
+        self.read_kernel_stamps(fd, shared);
+    }
+
+    fn read_kernel_stamps(&mut self, fd: RawFd, shared: &Shared) {
+        let Some(table) = shared.xleave.as_ref() else {
+            return;
+        };
+        if self.xleave.pending.is_empty() {
+            return;
+        }
+        self.xleave.stamps.clear();
+        if super::txstamp::drain(fd, &mut self.xleave.stamps, 4 * BATCH) == 0 {
+            // the later copies of a datagram's timestamp (see txstamp::Pending) come within
+            // microseconds; a round later, none is coming
+            self.xleave.pending.settle();
+        }
+        let mut n = 0;
+        for st in &self.xleave.stamps {
+            if let Some(rx) = self.xleave.pending.matched(st) {
+                table.update(rx, st.at);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            shared.counters.kernel_tx.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -219,6 +284,8 @@ impl Round {
         handoff: &mut dyn FnMut(Handoff),
     ) -> io::Result<usize> {
         let n = self.recv.recv(fd, wait)?;
+        // kernel timestamps of the last round's replies, before requests look them up
+        self.read_kernel_stamps(fd, shared);
         let status = shared.status();
         let access = shared.access();
         // Counted locally and added once per batch: the counters are shared by every
@@ -322,7 +389,23 @@ impl Round {
                 }
                 Outcome::Reply => {
                     t.replied += 1;
-                    self.send.push(&out, pkt.src, pkt.local, true);
+                    // our receive timestamps carry the mark interleaved clients echo
+                    out[39] |= 1;
+                    match shared.xleave.as_ref() {
+                        Some(table) if super::xleave::wants_interleaved(pkt.data) => {
+                            push_interleaved(
+                                &mut self.send,
+                                &mut self.xleave.batch,
+                                table,
+                                &mut out,
+                                pkt.data,
+                                pkt.src,
+                                pkt.local,
+                                &mut t,
+                            );
+                        }
+                        _ => self.send.push(&out, pkt.src, pkt.local, true),
+                    }
                 }
                 Outcome::Kod => {
                     t.kod_sent += 1;
@@ -357,6 +440,9 @@ impl Round {
         t.add_to(&shared.counters);
         if !self.send.is_empty() {
             let _ = self.send.flush(fd);
+            if !self.xleave.batch.is_empty() {
+                self.after_flush(fd, shared);
+            }
         }
         Ok(n)
     }
@@ -375,6 +461,35 @@ fn serve_nts(shared: &Shared, req: &[u8], header: &[u8; HEADER_LEN]) -> Option<V
     }) {
         NtsAnswer::Reply(r) | NtsAnswer::Nak(r) => Some(r),
         NtsAnswer::Drop => None,
+    }
+}
+
+/// A reply in `out` to a request asking for interleaved mode: answered with the kernel
+/// transmit time of the reply carrying the request's origin when the table has it, and its
+/// own transmit time asked of the kernel either way (`batch` notes which, for after_flush).
+#[allow(clippy::too_many_arguments)]
+fn push_interleaved(
+    send: &mut SendBatch,
+    batch: &mut Vec<(usize, u64)>,
+    table: &super::xleave::ServerTable,
+    out: &mut [u8; HEADER_LEN],
+    req: &[u8],
+    dst: SocketAddr,
+    local: Option<LocalAddr>,
+    t: &mut Tally,
+) {
+    let rx = u64::from_be_bytes(out[32..40].try_into().unwrap_or([0; 8]));
+    let pushed = match table.take(super::xleave::origin(req)) {
+        Some(prev_tx) => {
+            t.interleaved += 1;
+            out[24..32].copy_from_slice(&req[32..40]);
+            out[40..48].copy_from_slice(&prev_tx.to_be_bytes());
+            send.push_stamped(out, dst, local, false, true)
+        }
+        None => send.push_stamped(out, dst, local, true, true),
+    };
+    if let Some(i) = pushed {
+        batch.push((i, rx));
     }
 }
 

@@ -48,6 +48,17 @@ pub struct SysStats {
     pub good_wakeups: u64,
     /// The MRU table (`ntpq -c monstats`).
     pub monitor: MonStats,
+    /// Interleaved mode (RFC 9769): replies sent interleaved, kernel transmit timestamps
+    /// read back, and the table of remembered transmit times (entries, bound).
+    pub xleave: XleaveStats,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XleaveStats {
+    pub replies: u64,
+    pub kernel_tx: u64,
+    pub stored: u64,
+    pub max_stored: u64,
 }
 
 /// The MRU list's size, limits and allocation counters, summed over its shards.
@@ -140,12 +151,21 @@ impl SysStats {
             wakeups: get(&c.wakeups),
             good_wakeups: get(&c.good_wakeups),
             monitor: MonStats::default(),
+            xleave: XleaveStats {
+                replies: get(&c.interleaved),
+                kernel_tx: get(&c.kernel_tx),
+                ..Default::default()
+            },
         }
     }
 
     /// Adds the MRU table's figures.
     pub fn with_monitor(mut self, shared: &Shared, now: NtpTimestamp) -> SysStats {
         self.monitor = MonStats::read(&shared.mru_shards, shared.monitor, now);
+        if let Some(t) = &shared.xleave {
+            self.xleave.stored = t.len() as u64;
+            self.xleave.max_stored = t.capacity() as u64;
+        }
         self
     }
 
@@ -197,6 +217,13 @@ impl SysStats {
             Var::extra("io_goodwakeups", int(self.good_wakeups)),
         ]);
         v.extend(self.monitor.vars());
+        // ntpkit's own (ntpd has no interleaved server): `rv 0 xleave_replies,…`
+        v.extend([
+            Var::extra("xleave_replies", int(self.xleave.replies)),
+            Var::extra("xleave_kernel_tx", int(self.xleave.kernel_tx)),
+            Var::extra("xleave_stored", int(self.xleave.stored)),
+            Var::extra("xleave_maxstored", int(self.xleave.max_stored)),
+        ]);
         v
     }
 }

@@ -171,6 +171,7 @@ pub fn local_clock_peer(
         filtdelay_ms: vec![0.0; 8],
         filtoffset_ms: vec![0.0; 8],
         filtdisp_ms: vec![10.0; 8],
+        xleave: None,
     };
     PeerView {
         assoc_id: 1,
@@ -228,6 +229,7 @@ pub fn unresolved_peer(assoc_id: u16, name: &str, pool: bool, v6: bool, poll: i8
         filtdelay_ms: vec![0.0; 8],
         filtoffset_ms: vec![0.0; 8],
         filtdisp_ms: vec![16000.0; 8],
+        xleave: None,
     };
     PeerView {
         assoc_id,
@@ -288,6 +290,7 @@ pub fn peer_vars(
         filtoffset_ms: p.filter.iter().map(|f| ms(f.0)).collect(),
         filtdisp_ms: p.filter.iter().map(|f| ms(f.2)).collect(),
         ntscookies: source.nts_cookies.map(|n| n as u32),
+        xleave: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::estimator::{Estimator, Measurement, Outcome};
 use super::filter::{ClockFilter, FilterOutcome, Sample, Start};
 use super::select::{self, Candidate};
-use super::types::{AssocId, PeerEvent, SelectCode, SourceConfig, SourceKind};
+use super::types::{AssocId, Exchange, PeerEvent, SelectCode, SourceConfig, SourceKind};
 use crate::wire::packet::{Header, KissCode, Leap, Mode, RefId};
 use crate::wire::time::NtpTimestamp;
 
@@ -340,6 +340,7 @@ impl Association {
         now: f64,
         step_count: u32,
         system_precision: i8,
+        exchange: Option<Exchange>,
     ) -> ReplyOutcome {
         if self.client_fallback && reply.mode == Mode::SymmetricActive {
             // the peer speaks symmetric mode after all (it may have been down)
@@ -452,19 +453,32 @@ impl Association {
             return ReplyOutcome::NoSample;
         }
         let precision = 2f64.powi(system_precision as i32) + 2f64.powi(self.precision as i32);
-        let sample = Sample::from_timestamps(
-            self.xmt,
-            reply.receive_ts,
-            reply.transmit_ts,
-            received,
-            precision,
-            now,
-        );
+        let (x, at, time) = match exchange {
+            None => (
+                Exchange {
+                    t1: self.xmt,
+                    t2: reply.receive_ts,
+                    t3: reply.transmit_ts,
+                    t4: received,
+                },
+                now,
+                (self.xmt_time + now) / 2.0,
+            ),
+            Some(x) => {
+                // an interleaved sample belongs to the previous exchange: its time is T4's
+                let at = now - (received - x.t4).to_seconds().clamp(0.0, 1e6);
+                (
+                    x,
+                    at,
+                    at - (x.t4 - x.t1).to_seconds().clamp(0.0, 16.0) / 2.0,
+                )
+            }
+        };
+        let sample = Sample::from_timestamps(x.t1, x.t2, x.t3, x.t4, precision, at);
         if !sample.offset.is_finite() || sample.delay > 16.0 {
             self.flash |= FLASH_HEADER;
             return ReplyOutcome::NoSample;
         }
-        let time = (self.xmt_time + now) / 2.0;
         let filter = self.filter.add(sample, now, self.poll_interval());
         self.last_sample_time = now;
         ReplyOutcome::Sample {

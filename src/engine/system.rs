@@ -355,6 +355,20 @@ impl Engine {
         reply: &Header,
         received: NtpTimestamp,
     ) -> Vec<Action> {
+        self.handle_packet_exchange(assoc, reply, received, None)
+    }
+
+    /// [`Engine::handle_packet`] with the sample's four timestamps supplied by the caller:
+    /// the daemon knows better ones than the header and our own poll (the kernel's transmit
+    /// time of the request; in interleaved mode, the previous exchange). The header still
+    /// decides whether the packet answers the latest poll.
+    pub fn handle_packet_exchange(
+        &mut self,
+        assoc: AssocId,
+        reply: &Header,
+        received: NtpTimestamp,
+        exchange: Option<Exchange>,
+    ) -> Vec<Action> {
         let mut actions = Vec::new();
         let t = self.time(received);
         self.last_now = self.last_now.max(t);
@@ -367,7 +381,7 @@ impl Engine {
             return actions;
         }
         let was_reachable = self.assocs[i].reach != 0;
-        let outcome = self.assocs[i].receive(reply, received, t, steps, precision);
+        let outcome = self.assocs[i].receive(reply, received, t, steps, precision, exchange);
         if !was_reachable && self.assocs[i].reach != 0 {
             actions.push(Action::Event(EngineEvent::Peer(
                 assoc,

@@ -427,3 +427,14 @@ mod tests {
         assert_eq!(p.threshold_for(5.0), 0.128);
     }
 }
+
+/// The four timestamps of one client/server exchange (RFC 5905 T1–T4), when the caller has
+/// better ones than the header and the poll: kernel transmit times, or an interleaved
+/// exchange's (RFC 9769), which completes one poll later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    pub t1: NtpTimestamp,
+    pub t2: NtpTimestamp,
+    pub t3: NtpTimestamp,
+    pub t4: NtpTimestamp,
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Timestamp accuracy where the truth is zero (issue 19): every network namespace shares one
+# kernel clock, so the true offset between any two hosts is exactly 0 and every offset a
+# client measures is pure measurement error.
+#
+# Three servers, each on its own host: chronyd 4.3 (`local stratum 8`), NTPsec's ntpd
+# (orphan, stratum 5) and ours (LOCAL, stratum 10). Each has four clients, each on its own
+# host: ours, ours with `xleave`, chronyd, chronyd with `xleave`, polling every 8 s
+# (minpoll 3 maxpoll 3 iburst) for SECONDS. Per client: the median and RMS of |offset| of
+# every sample (our peerstats, chronyd's measurements log) and of the disciplined offset
+# it reports (our loopstats, chronyd's tracking log), after WARMUP seconds. NTPsec has no
+# interleaved client/server mode: its `xleave` clients run in basic mode.
+#
+# Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
+# ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
+#   bench/xleave.sh [SECONDS] [WARMUP]      (default 600 and 60)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-600}
+warmup=${2:-60}
+[ "$(id -u)" = 0 ] || { echo "bench/xleave.sh: needs root (network namespaces)" >&2; exit 2; }
+cargo build --release --quiet --bin ntpkit
+ours=$PWD/target/release/ntpkit
+chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
+id=nkxl$$
+tmp=$(mktemp -d)
+nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
+hosts=()
+cleanup() {
+  for ns in "${hosts[@]}" "${id}br"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 143' INT TERM
+ip netns add "${id}br"
+ip -n "${id}br" link add br0 type bridge
+ip -n "${id}br" link set br0 up
+ip netns exec "${id}br" sh -c 'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e "$f" ] && echo 0 >"$f"; done; true'
+# hosts 1–3 servers, 11–14 / 21–24 / 31–34 the clients of server 1 / 2 / 3
+all=(1 2 3 11 12 13 14 21 22 23 24 31 32 33 34)
+for i in "${all[@]}"; do
+  ns=${id}h$i
+  hosts+=("$ns")
+  ip netns add "$ns"
+  ip -n "${id}br" link add "v$i" type veth peer name eth0 netns "$ns"
+  ip -n "${id}br" link set "v$i" master br0 up
+  ip -n "$ns" addr add "198.18.0.$i/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+  mkdir -p "$tmp/h$i"
+done
+run() { local i=$1; shift; ip netns exec "${id}h$i" "${nocap[@]}" "$@" >"$tmp/h$i/log" 2>&1 & }
+chrony_conf() { # host, directives
+  mkdir -m 700 -p "$tmp/h$1/run"
+  printf '%scmdport 0\nbindcmdaddress %s/h%s/run/sock\npidfile %s/h%s/run/pid\ndriftfile %s/h%s/drift\n' \
+    "$2" "$tmp" "$1" "$tmp" "$1" "$tmp" "$1" >"$tmp/h$1/chrony.conf"
+}
+
+# servers
+chrony_conf 1 $'local stratum 8\nallow all\n'
+run 1 "$chronyd" -x -d -u root -f "$tmp/h1/chrony.conf"
+printf 'tos orphan 5 orphanwait 0\nrestrict default\ndriftfile %s/h2/drift\n' "$tmp" >"$tmp/h2/ntp.conf"
+run 2 ntpd -n -c "$tmp/h2/ntp.conf"
+printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict default\n' >"$tmp/h3/ntp.conf"
+run 3 "$ours" ntpd --observe-only -n -c "$tmp/h3/ntp.conf"
+for s in 1 2 3; do
+  ok=0
+  for _ in $(seq 150); do
+    if ip netns exec "${id}h11" ntpdig -t 1 "198.18.0.$s" 2>/dev/null | grep -qE ' s([0-9]|1[0-5]) '; then ok=1; break; fi
+    sleep 0.3
+  done
+  [ $ok = 1 ] || { echo "server 198.18.0.$s never served; log:" >&2; cat "$tmp/h$s/log" >&2; exit 1; }
+done
+
+# clients
+start=$(date +%s)
+for s in 1 2 3; do
+  srv=198.18.0.$s
+  for kind in 1 2 3 4; do
+    i=$((s * 10 + kind))
+    x=""; [ $((kind % 2)) = 0 ] && x=" xleave"
+    if [ "$kind" -le 2 ]; then
+      printf 'server %s minpoll 3 maxpoll 3 iburst%s\nstatsdir %s/h%s/\nstatistics peerstats loopstats\nfilegen peerstats file peerstats type none enable\nfilegen loopstats file loopstats type none enable\nrestrict 127.0.0.1\n' \
+        "$srv" "$x" "$tmp" "$i" >"$tmp/h$i/ntp.conf"
+      run "$i" "$ours" ntpd --observe-only -n -c "$tmp/h$i/ntp.conf"
+    else
+      chrony_conf "$i" "server $srv minpoll 3 maxpoll 3 iburst$x
+logdir $tmp/h$i
+log measurements tracking
+"
+      run "$i" "$chronyd" -x -d -u root -f "$tmp/h$i/chrony.conf"
+    fi
+  done
+done
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll 3, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+sleep "$seconds"
+cutoff=$((start + warmup))
+
+# |x| median and RMS of a column of numbers (seconds) → "median_us rms_us n"
+stats() {
+  awk '{ print ($1 < 0 ? -$1 : $1) }' | sort -g | awk '{ a[NR] = $1; s += $1 * $1 }
+    END { if (NR == 0) { print "n/a n/a 0"; exit }
+          m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+          printf "%.2f %.2f %d\n", m * 1e6, sqrt(s / NR) * 1e6, NR }'
+}
+# ntpd stats lines: MJD seconds-of-day … ; keep those after the cutoff
+ours_after() { awk -v c="$cutoff" '{ t = ($1 - 40587) * 86400 + $2; if (t >= c) print }' "$1" 2>/dev/null || true; }
+# chronyd logs: "YYYY-MM-DD HH:MM:SS …" data lines (headers start with spaces or '=')
+chrony_after() {
+  awk '/^[0-9][0-9][0-9][0-9]-/' "$1" 2>/dev/null | while read -r d t rest; do
+    e=$(date -u -d "$d $t" +%s)
+    [ "$e" -ge "$cutoff" ] && echo "$rest"
+  done
+}
+printf '%-8s %-15s %24s %24s\n' server client "samples median/RMS µs (n)" "disciplined median/RMS µs (n)"
+names=([1]=chronyd [2]=ntpsec [3]=ours)
+kinds=([1]=ours [2]=ours+xleave [3]=chronyd [4]=chronyd+xleave)
+for s in 1 2 3; do
+  for kind in 1 2 3 4; do
+    i=$((s * 10 + kind))
+    if [ "$kind" -le 2 ]; then
+      # peerstats: MJD s addr status offset …; loopstats: MJD s offset …
+      samp=$(ours_after "$tmp/h$i/peerstats" | awk '{print $5}' | stats)
+      disc=$(ours_after "$tmp/h$i/loopstats" | awk '{print $3}' | stats)
+    else
+      # measurements: IP L St 123 567 ABCD LP RP Score Offset …; tracking: IP St Freq Skew Offset …
+      samp=$(chrony_after "$tmp/h$i/measurements.log" | awk '{print $10}' | stats)
+      disc=$(chrony_after "$tmp/h$i/tracking.log" | awk '{print $5}' | stats)
+    fi
+    read -r sm sr sn <<<"$samp"
+    read -r dm dr dn <<<"$disc"
+    printf '%-8s %-15s %10s / %-6s (%3s) %10s / %-6s (%3s)\n' "${names[$s]}" "${kinds[$kind]}" "$sm" "$sr" "$sn" "$dm" "$dr" "$dn"
+    echo "BENCH xleave server=${names[$s]} client=${kinds[$kind]} sample_median_us=$sm sample_rms_us=$sr samples=$sn disciplined_median_us=$dm disciplined_rms_us=$dr updates=$dn" >>"$tmp/bench"
+  done
+done
+cat "$tmp/bench"
+# the raw logs, for a second look (bench/run's convention)
+mkdir -p target/bench-out && rm -rf target/bench-out/xleave && cp -r "$tmp" target/bench-out/xleave || true
