@@ -206,20 +206,7 @@ async fn exchange(job: &KeJob) -> Result<KeOutcome, String> {
         }
     };
     let resp = Response::decode(&buf[..len]).map_err(|e| format!("{addr}: {e}"))?;
-    if let Some(code) = resp.error {
-        return Err(format!("{addr} answered with NTS-KE error {code}"));
-    }
-    if !resp.next_protocols.contains(&NEXT_PROTOCOL_NTPV4) {
-        return Err(format!("{addr} does not offer NTPv4"));
-    }
-    let aead = resp
-        .aead
-        .and_then(Aead::from_id)
-        .filter(|a| job.aead.contains(a))
-        .ok_or_else(|| format!("{addr} chose an AEAD we did not offer ({:?})", resp.aead))?;
-    if resp.cookies.is_empty() {
-        return Err(format!("{addr} sent no cookie"));
-    }
+    let aead = check_response(&addr, &resp, &job.aead)?;
     let conn = &tls.get_ref().1;
     let keys = derive_keys(NEXT_PROTOCOL_NTPV4, aead, |label, ctx, out| {
         debug_assert_eq!(label, EXPORTER_LABEL);
@@ -247,4 +234,80 @@ async fn exchange(job: &KeJob) -> Result<KeOutcome, String> {
         cookies: resp.cookies,
         ntp_addr: SocketAddr::new(ntp_ip, port),
     })
+}
+
+/// Whether a decoded response gives an association what it needs: NTPv4, an AEAD we
+/// offered, at least one cookie. Returns the AEAD, or why the exchange failed.
+fn check_response(addr: &SocketAddr, resp: &Response, offered: &[Aead]) -> Result<Aead, String> {
+    if let Some(code) = resp.error {
+        return Err(format!("{addr} answered with NTS-KE error {code}"));
+    }
+    if !resp.next_protocols.contains(&NEXT_PROTOCOL_NTPV4) {
+        return Err(format!("{addr} does not offer NTPv4"));
+    }
+    if resp.no_aead_in_common {
+        let ids: Vec<u16> = offered.iter().map(|a| a.id()).collect();
+        return Err(format!(
+            "{addr} supports none of the AEAD algorithms we offered {ids:?} \
+             (empty AEAD record); set `aead` on the server line to one it has"
+        ));
+    }
+    let aead = resp
+        .aead
+        .and_then(Aead::from_id)
+        .filter(|a| offered.contains(a))
+        .ok_or_else(|| format!("{addr} chose an AEAD we did not offer ({:?})", resp.aead))?;
+    if resp.cookies.is_empty() {
+        return Err(format!("{addr} sent no cookie"));
+    }
+    Ok(aead)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_aead_record_is_a_failed_exchange_saying_so() {
+        let addr: SocketAddr = "198.18.0.2:4460".parse().unwrap();
+        let offered = [Aead::AesSivCmac512];
+        // as our server encodes it when it has none of the offered algorithms
+        let wire = Response {
+            next_protocols: vec![NEXT_PROTOCOL_NTPV4],
+            no_aead_in_common: true,
+            ..Response::default()
+        }
+        .encode();
+        let resp = Response::decode(&wire).unwrap();
+        let err = check_response(&addr, &resp, &offered).unwrap_err();
+        assert!(
+            err.contains("198.18.0.2:4460 supports none of the AEAD algorithms we offered [17]"),
+            "{err}"
+        );
+        // the good case and the other refusals, for contrast
+        let good = Response {
+            next_protocols: vec![NEXT_PROTOCOL_NTPV4],
+            aead: Some(17),
+            cookies: vec![vec![1; 100]],
+            ..Response::default()
+        };
+        assert_eq!(
+            check_response(&addr, &good, &offered),
+            Ok(Aead::AesSivCmac512)
+        );
+        let other = Response {
+            aead: Some(15),
+            ..good.clone()
+        };
+        assert!(check_response(&addr, &other, &offered)
+            .unwrap_err()
+            .contains("did not offer"));
+        let no_cookie = Response {
+            cookies: vec![],
+            ..good
+        };
+        assert!(check_response(&addr, &no_cookie, &offered)
+            .unwrap_err()
+            .contains("no cookie"));
+    }
 }

@@ -362,9 +362,12 @@ fn respond<E: std::fmt::Display>(
         .collect();
     let chosen = choose_aead(settings.aead, &offered);
     let Some(aead) = chosen else {
+        // §4.1.5: the AEAD record is empty when none of the offered ones is supported;
+        // no cookies (there are no keys to put in them)
         return (
             Response {
                 next_protocols: vec![NEXT_PROTOCOL_NTPV4],
+                no_aead_in_common: true,
                 ..Response::default()
             },
             Err(format!("no AEAD in common (offered {:?})", req.aead)),
@@ -441,7 +444,13 @@ mod tests {
         assert!(ok.is_err());
         assert!(resp.next_protocols.is_empty() && resp.cookies.is_empty());
         // no AEAD we have: no cookies either
-        let (resp, ok) = respond(&Request::ntpv4(&[30]), &settings, &server, export);
-        assert!(ok.is_err() && resp.cookies.is_empty() && resp.aead.is_none());
+        let (resp, ok) = respond(&Request::ntpv4(&[30, 1]), &settings, &server, export);
+        assert_eq!(ok, Err("no AEAD in common (offered [30, 1])".into()));
+        assert!(resp.cookies.is_empty() && resp.aead.is_none() && resp.no_aead_in_common);
+        // on the wire: NTPv4, an AEAD record with an empty body, no cookie, no server/port
+        let back = Response::decode(&resp.encode()).unwrap();
+        assert_eq!(back.next_protocols, vec![NEXT_PROTOCOL_NTPV4]);
+        assert!(back.no_aead_in_common && back.aead.is_none() && back.cookies.is_empty());
+        assert_eq!((back.server, back.port, back.error), (None, None, None));
     }
 }

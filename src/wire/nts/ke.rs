@@ -404,6 +404,9 @@ pub struct Response {
     pub next_protocols: Vec<u16>,
     /// The AEAD chosen (absent when no protocol was chosen).
     pub aead: Option<u16>,
+    /// The AEAD record is present and empty: the server supports none of the algorithms
+    /// offered (RFC 8915 §4.1.5); no cookies come with it.
+    pub no_aead_in_common: bool,
     pub cookies: Vec<Vec<u8>>,
     pub server: Option<String>,
     pub port: Option<u16>,
@@ -430,7 +433,9 @@ impl Response {
             for w in &self.warnings {
                 recs.push((Record::Warning(*w), true));
             }
-            if let Some(a) = self.aead {
+            if self.no_aead_in_common {
+                recs.push((Record::Aead(Vec::new()), false));
+            } else if let Some(a) = self.aead {
                 recs.push((Record::Aead(vec![a]), false));
             }
             if let Some(s) = &self.server {
@@ -477,14 +482,21 @@ impl Response {
                     set_once(&mut next, v, raw.rtype)?
                 }
                 Record::Aead(v) => {
-                    let [id] = v[..] else {
-                        return Err(KeError::BadBody {
-                            rtype: raw.rtype,
-                            length: raw.body.len(),
-                            what: "a response names exactly one algorithm",
-                        });
-                    };
-                    set_once(&mut resp.aead, id, raw.rtype)?
+                    if resp.no_aead_in_common {
+                        return Err(KeError::Duplicate(raw.rtype));
+                    }
+                    match v[..] {
+                        [] if resp.aead.is_none() => resp.no_aead_in_common = true,
+                        [] => return Err(KeError::Duplicate(raw.rtype)),
+                        [id] => set_once(&mut resp.aead, id, raw.rtype)?,
+                        _ => {
+                            return Err(KeError::BadBody {
+                                rtype: raw.rtype,
+                                length: raw.body.len(),
+                                what: "a response names at most one algorithm",
+                            })
+                        }
+                    }
                 }
                 Record::Error(c) => set_once(&mut resp.error, c, raw.rtype)?,
                 Record::Warning(c) => resp.warnings.push(c),
@@ -498,7 +510,10 @@ impl Response {
             return Ok(resp);
         }
         resp.next_protocols = next.ok_or(KeError::NoNextProtocol)?;
-        if resp.next_protocols.contains(&super::NEXT_PROTOCOL_NTPV4) && resp.aead.is_none() {
+        if resp.next_protocols.contains(&super::NEXT_PROTOCOL_NTPV4)
+            && resp.aead.is_none()
+            && !resp.no_aead_in_common
+        {
             return Err(KeError::NoAead);
         }
         Ok(resp)
@@ -532,6 +547,7 @@ mod tests {
         let r = Response {
             next_protocols: vec![0],
             aead: Some(15),
+            no_aead_in_common: false,
             cookies: vec![vec![1; 100], vec![2; 100]],
             server: Some("198.18.0.2".into()),
             port: Some(1234),
@@ -540,6 +556,22 @@ mod tests {
         };
         let b = r.encode();
         assert_eq!(Response::decode(&b).unwrap(), r);
+        // §4.1.5: none of the offered algorithms supported: an empty AEAD record
+        let none = Response {
+            next_protocols: vec![0],
+            no_aead_in_common: true,
+            ..Response::default()
+        };
+        let b = none.encode();
+        assert_eq!(&b[6..10], [0, 4, 0, 0], "AEAD record with an empty body");
+        assert_eq!(Response::decode(&b).unwrap(), none);
+        // an empty AEAD record beside a chosen one is a duplicate
+        let mut both = Vec::new();
+        Record::NextProtocol(vec![0]).to_raw(true).write(&mut both);
+        Record::Aead(vec![15]).to_raw(false).write(&mut both);
+        Record::Aead(vec![]).to_raw(false).write(&mut both);
+        Record::EndOfMessage.to_raw(true).write(&mut both);
+        assert_eq!(Response::decode(&both), Err(KeError::Duplicate(4)));
         let e = Response::error(error_code::BAD_REQUEST).encode();
         assert_eq!(Response::decode(&e).unwrap().error, Some(1));
     }
@@ -623,7 +655,7 @@ mod tests {
             port in proptest::option::of(any::<u16>()),
             server in proptest::option::of("[a-z0-9.:-]{1,40}"),
         ) {
-            let r = Response { next_protocols: vec![0], aead: Some(aead), cookies, server, port, error: None, warnings: vec![] };
+            let r = Response { next_protocols: vec![0], aead: Some(aead), no_aead_in_common: false, cookies, server, port, error: None, warnings: vec![] };
             let b = r.encode();
             prop_assert_eq!(message_len(&b), Ok(Some(b.len())));
             prop_assert_eq!(Response::decode(&b).unwrap(), r);
