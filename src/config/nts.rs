@@ -6,7 +6,9 @@
 //! ntpkit extensions on the same line: `port N` (key-exchange port, default 4460),
 //! `ntpserver NAME` and `ntpport N` (advertised in the server/port negotiation records, so
 //! clients send their NTP packets elsewhere than the key-exchange host) and `rotate S`
-//! (seconds between cookie keys, default a day, as chrony's `ntsrotate`).
+//! (seconds between cookie keys, default a day, as chrony's `ntsrotate`), and
+//! `nocerttimecheck [0|1]` (chrony's directive: NTS clients skip the certificate validity
+//! times until the clock is first synchronised; default on only on a host without RTC).
 //!
 //! Parsing only records what the line says; files are read when the daemon starts.
 
@@ -46,6 +48,9 @@ pub struct NtsDirective {
     pub rotate_secs: u64,
     pub ntp_server: Option<String>,
     pub ntp_port: Option<u16>,
+    /// `nocerttimecheck`: Some(true) skip certificate times until the first
+    /// synchronisation, Some(false) never; None: skip only when the host has no RTC.
+    pub nocerttimecheck: Option<bool>,
 }
 
 impl Default for NtsDirective {
@@ -63,6 +68,7 @@ impl Default for NtsDirective {
             rotate_secs: DEFAULT_ROTATE_SECS,
             ntp_server: None,
             ntp_port: None,
+            nocerttimecheck: None,
         }
     }
 }
@@ -106,6 +112,17 @@ pub(crate) fn parse_line(
             "port" => nts.port = a.uint("NTS-KE port", 1, 65535)? as u16,
             "ntpport" => nts.ntp_port = Some(a.uint("NTP port", 1, 65535)? as u16),
             "ntpserver" => nts.ntp_server = Some(a.expect("NTP server name")?.text.clone()),
+            "nocerttimecheck" => {
+                // chrony's `nocerttimecheck N` counts clock updates; ntpkit knows one: the
+                // first synchronisation (chrony's 1). `0` says never, even without RTC.
+                let on = match a.peek() {
+                    Some(t) if t.text.bytes().all(|b| b.is_ascii_digit()) => {
+                        a.bool01("nocerttimecheck (0: never, 1: until the first synchronisation)")?
+                    }
+                    _ => true,
+                };
+                nts.nocerttimecheck = Some(on);
+            }
             "rotate" => nts.rotate_secs = a.uint("cookie key rotation, s", 1, 30 * 86_400)?,
             "mintls" | "maxtls" => {
                 let v = a.expect("TLS version (TLS1.3)")?;
@@ -173,7 +190,7 @@ pub(crate) fn parse_line(
                     o,
                     format!(
                         "'{other}' is not an nts option (enable, disable, cert, key, ca, \
-                         cookie, mintls, maxtls, tlsciphersuites, aead, port)"
+                         cookie, mintls, maxtls, tlsciphersuites, aead, port, nocerttimecheck)"
                     ),
                 ))
             }
@@ -221,6 +238,17 @@ mod tests {
         assert_eq!(n.ntp_port, Some(1123));
         let (n, _) = parse("nts enable\nnts disable\n");
         assert!(!n.enabled);
+        assert_eq!(n.nocerttimecheck, None);
+        let (n, d) = parse("nts nocerttimecheck enable\n");
+        assert!(d.is_empty() && n.enabled, "{d:?}");
+        assert_eq!(n.nocerttimecheck, Some(true));
+        let (n, d) = parse("nts nocerttimecheck 0\nnts ca /etc/ca.pem nocerttimecheck 1\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(n.nocerttimecheck, Some(true));
+        let (n, _) = parse("nts nocerttimecheck 0\n");
+        assert_eq!(n.nocerttimecheck, Some(false));
+        let (_, d) = parse("nts nocerttimecheck 3\n");
+        assert!(d[0].to_string().starts_with("/etc/ntp.conf:1:"), "{d:?}");
     }
 
     #[test]
@@ -240,7 +268,7 @@ mod tests {
     #[test]
     fn bad_words_and_values_name_their_column() {
         let (_, d) = parse("nts frobnicate\n");
-        assert_eq!(d[0].to_string(), "/etc/ntp.conf:1:5: error: 'frobnicate' is not an nts option (enable, disable, cert, key, ca, cookie, mintls, maxtls, tlsciphersuites, aead, port)");
+        assert_eq!(d[0].to_string(), "/etc/ntp.conf:1:5: error: 'frobnicate' is not an nts option (enable, disable, cert, key, ca, cookie, mintls, maxtls, tlsciphersuites, aead, port, nocerttimecheck)");
         let (n, d) = parse("nts aead CHACHA enable\nnts tlsciphersuites TLS_AES_256_GCM_SHA384\n");
         assert!(
             d[0].to_string().contains("nts aead CHACHA: not supported"),

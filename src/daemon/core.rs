@@ -162,6 +162,10 @@ pub struct Core {
     families: (bool, bool),
     pub blocking_dns: bool,
     nts: Vec<NtsSlot>,
+    /// `nts nocerttimecheck`, decided (and logged) with the first NTS association.
+    nocerttimecheck: Option<bool>,
+    /// Set at the first synchronisation: from then certificate times are checked.
+    clock_synced: Arc<std::sync::atomic::AtomicBool>,
     nts_counters: super::nts_client::NtsClientCounters,
 }
 
@@ -317,6 +321,8 @@ impl Core {
             families: (opts.families.v4(), opts.families.v6()),
             blocking_dns: opts.single_thread,
             nts: Vec::new(),
+            nocerttimecheck: None,
+            clock_synced: Default::default(),
             nts_counters: Default::default(),
             settings,
             shared,
@@ -496,7 +502,21 @@ impl Core {
             .ca
             .as_deref()
             .or(self.settings.config.nts.ca.as_deref());
-        let tls = match super::nts_ke::tls_config(ca, opts.noval) {
+        let configured = self.settings.config.nts.nocerttimecheck;
+        let skip_time = *self.nocerttimecheck.get_or_insert_with(|| {
+            let (on, why) = super::nts_ke::nocerttimecheck(configured, super::nts_ke::RTC_DEVICES);
+            log::notice(&if on {
+                format!(
+                    "NTS: certificate validity times not checked until the clock is first \
+                     synchronised ({why}); chain and name always are"
+                )
+            } else {
+                format!("NTS: certificate validity times checked ({why})")
+            });
+            on
+        });
+        let skip_time = skip_time.then(|| self.clock_synced.clone());
+        let tls = match super::nts_ke::tls_config(ca, opts.noval, skip_time) {
             Ok(t) => t,
             Err(e) => {
                 log::error(&format!(
@@ -1034,6 +1054,14 @@ impl Core {
                                 _ => ip.to_string(),
                             };
                             log::notice(&format!("synchronized to {name}, stratum {stratum}"));
+                        }
+                        let first = !self
+                            .clock_synced
+                            .swap(true, std::sync::atomic::Ordering::Relaxed);
+                        if first && self.nocerttimecheck == Some(true) {
+                            log::notice(
+                                "NTS: the clock is synchronised; certificate validity times are checked from now on",
+                            );
                         }
                         self.frequency_known = true;
                     }

@@ -8,12 +8,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::CertificateError;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -51,10 +54,37 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Where a host's real-time clock shows up; without one the system clock starts wherever
+/// the kernel put it (often 1970 or the image's build date) until NTP sets it.
+pub const RTC_DEVICES: &[&str] = &["/dev/rtc0", "/dev/rtc", "/dev/misc/rtc"];
+
+/// Whether certificate validity times are skipped until the first synchronisation
+/// (`nts nocerttimecheck`, chrony's `nocerttimecheck 1`), and why, for the start-up log:
+/// as configured, else on only when the host has no RTC.
+pub fn nocerttimecheck(configured: Option<bool>, rtc_devices: &[&str]) -> (bool, String) {
+    match configured {
+        Some(true) => (true, "nts nocerttimecheck".into()),
+        Some(false) => (false, "nts nocerttimecheck 0".into()),
+        None => match rtc_devices.iter().find(|d| Path::new(d).exists()) {
+            Some(d) => (false, format!("the host has an RTC ({d})")),
+            None => (
+                true,
+                format!("the host has no RTC ({})", rtc_devices.join(", ")),
+            ),
+        },
+    }
+}
+
 /// The TLS configuration of one `server … nts` line: trust the certificates in `ca` (a
 /// PEM file) or else the system store; `noval` accepts any certificate (signatures in the
-/// handshake are still checked, so the keys are still the server's).
-pub fn tls_config(ca: Option<&Path>, noval: bool) -> Result<Arc<ClientConfig>, String> {
+/// handshake are still checked, so the keys are still the server's). With `skip_time`,
+/// certificate validity times are not checked while the flag it holds is false (the clock
+/// has not been synchronised yet); chain and name always are.
+pub fn tls_config(
+    ca: Option<&Path>,
+    noval: bool,
+    skip_time: Option<Arc<AtomicBool>>,
+) -> Result<Arc<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| format!("TLS 1.3: {e}"))?;
@@ -88,7 +118,19 @@ pub fn tls_config(ca: Option<&Path>, noval: bool) -> Result<Arc<ClientConfig>, S
                 }
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        match skip_time {
+            None => builder.with_root_certificates(roots).with_no_client_auth(),
+            Some(synced) => {
+                let inner =
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                        .build()
+                        .map_err(|e| format!("certificate verifier: {e}"))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(NoCertTimeCheck { inner, synced }))
+                    .with_no_client_auth()
+            }
+        }
     };
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(Arc::new(config))
@@ -134,6 +176,94 @@ impl ServerCertVerifier for NoVerification {
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `nocerttimecheck`: the full WebPKI verification, except that while the clock has not
+/// been synchronised a certificate that is only expired or not yet valid is verified
+/// again at a time inside its validity window, so chain, signatures, usage and name are
+/// still checked. Once `synced` is set, times are checked as usual.
+#[derive(Debug)]
+struct NoCertTimeCheck {
+    inner: Arc<WebPkiServerVerifier>,
+    synced: Arc<AtomicBool>,
+}
+
+/// For a time error that says when the certificate is valid, a time when it is.
+fn valid_time(e: &rustls::Error) -> Option<(UnixTime, &'static str)> {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
+            not_after, ..
+        }) => Some((*not_after, "expired")),
+        rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext {
+            not_before,
+            ..
+        }) => Some((*not_before, "not valid yet")),
+        // the forms without context (older webpki) carry no time to verify at: refused
+        _ => None,
+    }
+}
+
+impl ServerCertVerifier for NoCertTimeCheck {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let (mut at, mut why) = (now, "");
+        // an intermediate may have its own window: a few tries, each at a time the last
+        // error named
+        for _ in 0..4 {
+            let result =
+                self.inner
+                    .verify_server_cert(end_entity, intermediates, server_name, ocsp, at);
+            let err = match result {
+                Ok(v) => {
+                    if at != now {
+                        crate::daemon::log::notice(&format!(
+                            "NTS: certificate of {} is {why} (clock at {} s, verified at \
+                             {} s instead): accepted, nocerttimecheck applies until the \
+                             clock is first synchronised",
+                            server_name.to_str(),
+                            now.as_secs(),
+                            at.as_secs()
+                        ));
+                    }
+                    return Ok(v);
+                }
+                Err(e) => e,
+            };
+            if self.synced.load(Ordering::Relaxed) {
+                return Err(err);
+            }
+            match valid_time(&err) {
+                Some((t, w)) if t != at => (at, why) = (t, w),
+                _ => return Err(err),
+            }
+        }
+        Err(rustls::Error::InvalidCertificate(CertificateError::Expired))
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -266,6 +396,204 @@ fn check_response(addr: &SocketAddr, resp: &Response, offered: &[Aead]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A CA `name` (`name.pem`, `name.key`) in `dir`, and its DER certificate.
+    fn ca(dir: &Path, name: &str) -> CertificateDer<'static> {
+        let (key, pem, subj) = (
+            format!("{name}.key"),
+            format!("{name}.pem"),
+            format!("/CN=ntpkit test {name}"),
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &pem,
+                "-days",
+                "30",
+                "-subj",
+                &subj,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        CertificateDer::from_pem_file(dir.join(pem)).unwrap()
+    }
+
+    fn verifier(root: CertificateDer<'static>, synced: bool) -> NoCertTimeCheck {
+        let mut roots = RootCertStore::empty();
+        roots.add(root).unwrap();
+        NoCertTimeCheck {
+            inner: WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .unwrap(),
+            synced: Arc::new(AtomicBool::new(synced)),
+        }
+    }
+
+    /// The verifier with the time check skipped: a certificate used after its notAfter or
+    /// before its notBefore (the clock is told so through `now`) is accepted while the
+    /// clock is unsynchronised, and only then; a wrong CA or a wrong name never is.
+    #[test]
+    fn nocerttimecheck_skips_the_time_only_and_only_until_synchronised() {
+        if std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_err()
+        {
+            eprintln!("SKIP: the openssl CLI is needed to make the test certificates");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let good = ca(d, "good");
+        let other = ca(d, "other");
+        std::fs::write(
+            d.join("ee.ext"),
+            "subjectAltName=IP:198.18.0.2\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "ee.key",
+                "-out",
+                "ee.csr",
+                "-subj",
+                "/CN=198.18.0.2",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "ee.csr",
+                "-CA",
+                "good.pem",
+                "-CAkey",
+                "good.key",
+                "-CAcreateserial",
+                "-out",
+                "ee.pem",
+                "-days",
+                "30",
+                "-extfile",
+                "ee.ext",
+            ],
+        );
+        let ee = CertificateDer::from_pem_file(d.join("ee.pem")).unwrap();
+        let name = ServerName::IpAddress("198.18.0.2".parse::<IpAddr>().unwrap().into());
+        let now = UnixTime::now().as_secs();
+        let after = UnixTime::since_unix_epoch(Duration::from_secs(now + 400 * 86_400));
+        let before = UnixTime::since_unix_epoch(Duration::from_secs(now - 400 * 86_400));
+        let v = verifier(good.clone(), false);
+        for t in [after, before, UnixTime::now()] {
+            assert!(
+                v.verify_server_cert(&ee, &[], &name, &[], t).is_ok(),
+                "at {t:?}"
+            );
+        }
+        // the name is still checked
+        let wrong = ServerName::IpAddress("198.18.0.3".parse::<IpAddr>().unwrap().into());
+        let e = v
+            .verify_server_cert(&ee, &[], &wrong, &[], after)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                        | CertificateError::NotValidForNameContext { .. }
+                )
+            ),
+            "{e:?}"
+        );
+        // and the chain: another CA's trust does not make it valid, in or out of its window
+        let v_other = verifier(other, false);
+        for t in [after, UnixTime::now()] {
+            let e = v_other
+                .verify_server_cert(&ee, &[], &name, &[], t)
+                .unwrap_err();
+            assert_eq!(
+                e,
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+                "at {t:?}"
+            );
+        }
+        // once synchronised, the time is checked again
+        v.synced.store(true, Ordering::Relaxed);
+        let e = v
+            .verify_server_cert(&ee, &[], &name, &[], after)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. })
+            ),
+            "{e:?}"
+        );
+        let e = v
+            .verify_server_cert(&ee, &[], &name, &[], before)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext { .. })
+            ),
+            "{e:?}"
+        );
+        assert!(v
+            .verify_server_cert(&ee, &[], &name, &[], UnixTime::now())
+            .is_ok());
+    }
+
+    #[test]
+    fn nocerttimecheck_default_follows_the_rtc() {
+        let d = tempfile::tempdir().unwrap();
+        let rtc = d.path().join("rtc0");
+        let missing = d.path().join("rtc9");
+        let (rtc, missing) = (rtc.to_str().unwrap(), missing.to_str().unwrap());
+        assert!(nocerttimecheck(Some(true), &[]).0);
+        assert!(!nocerttimecheck(Some(false), &[missing]).0);
+        let (on, why) = nocerttimecheck(None, &[missing]);
+        assert!(on && why.contains("no RTC"), "{why}");
+        std::fs::write(rtc, "").unwrap();
+        let (on, why) = nocerttimecheck(None, &[missing, rtc]);
+        assert!(!on && why.contains(rtc), "{why}");
+    }
 
     #[test]
     fn an_empty_aead_record_is_a_failed_exchange_saying_so() {
