@@ -5,8 +5,9 @@
 //! Hosts: 1 chronyd NTS server, 2 NTPsec NTS server, 3 ours → chronyd, 4 ours → NTPsec
 //! (test `…_of_chronyd_and_ntpsec`); 1 chronyd with another CA's certificate, 2 chronyd
 //! with an expired certificate, 3 a key-exchange server that closes at once, 4 a good
-//! chronyd NTS server that a forger on host 5 also "answers" for, 6 ours with all four
-//! (test `…_rejects`). Every daemon runs without CAP_SYS_TIME; ours observe-only.
+//! chronyd NTS server that a forger in host 4's namespace also "answers" for (and replays one of its
+//! genuine replies to), 6 ours with all four, 7 ours with `nts nocerttimecheck` and the
+//! expired server (test `…_rejects`). Every daemon runs without CAP_SYS_TIME; ours observe-only.
 
 mod common;
 use common::{lan::Lan, ntpd, peers};
@@ -452,7 +453,7 @@ fn root_netns_nts_client_rejects_bad_servers_and_forged_replies() {
     {
         return;
     }
-    let Some(lan) = common::lan_or_skip(TEST, 6) else {
+    let Some(lan) = common::lan_or_skip(TEST, 7) else {
         return;
     };
     let dir = lan.dir().to_path_buf();
@@ -466,13 +467,23 @@ fn root_netns_nts_client_rejects_bad_servers_and_forged_replies() {
     closing_ke_server(&lan.host(3).ns, "198.18.0.3:4460");
     chronyd_nts(&lan, 4, &c4, &k4);
     let ca = ca.display();
-    let mut conf = String::new();
+    // certificate times always checked here, RTC or not (the expired one must be refused)
+    let mut conf = String::from("nts nocerttimecheck 0\n");
     for s in 1..=4 {
         conf.push_str(&format!(
             "server 198.18.0.{s} nts ca {ca} iburst minpoll 3 maxpoll 3\n"
         ));
     }
     ours(&lan, 6, &conf);
+    // a copy of every UDP datagram host 6 receives, to replay a good NTS reply later
+    let sniffer = raw_udp_in(&lan.host(6).ns);
+    // host 7: booting without a right clock, `nts nocerttimecheck`: the expired
+    // certificate of host 2 is accepted before the first synchronisation
+    ours(
+        &lan,
+        7,
+        &format!("nts nocerttimecheck\nserver 198.18.0.2 nts ca {ca} iburst minpoll 3 maxpoll 3\n"),
+    );
 
     // the good server is selected, whatever the others do
     let row = lan.wait_for(WAIT, || {
@@ -557,4 +568,118 @@ fn root_netns_nts_client_rejects_bad_servers_and_forged_replies() {
         log()
     );
     assert_eq!(our_row(&lan, 6, "198.18.0.4").map(|r| r.0), Some('*'));
+
+    // a replayed reply: a genuine NTS reply of 198.18.0.4 to us, captured on the way in
+    // (its request long answered), sent again from 198.18.0.4: counted bad, not used
+    let replay = sniffed_nts_reply(&sniffer, port).expect("no NTS reply of 198.18.0.4 sniffed");
+    let before = nts_counters(&lan, 6);
+    let warned = |l: &str| {
+        l.lines()
+            .filter(|x| x.contains("198.18.0.4:") && x.contains("reply fails NTS authentication"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // a good reply since the forgeries: the next bad one is logged at warning level again
+    let warned_before = warned(&log()).len();
+    for _ in 0..3 {
+        forger.send_to(&replay, ("198.18.0.6", port)).unwrap();
+    }
+    let rejected = lan.wait_for(Duration::from_secs(10), || {
+        let c = nts_counters(&lan, 6);
+        (counter(&c, "nts_client_recv_bad") >= counter(&before, "nts_client_recv_bad") + 3)
+            .then_some(c)
+    });
+    assert!(
+        rejected.is_some(),
+        "replayed replies not counted as bad: {:?}\n{}",
+        nts_counters(&lan, 6),
+        log()
+    );
+    let l = log();
+    let new_lines = warned(&l).split_off(warned_before);
+    assert!(
+        new_lines.iter().any(
+            |x| x.contains("unique identifier does not match the request")
+                || x.contains("no request in flight")
+        ),
+        "the replay's log line\n{l}"
+    );
+    assert_eq!(our_row(&lan, 6, "198.18.0.4").map(|r| r.0), Some('*'));
+
+    // host 7 (nocerttimecheck): the expired certificate accepted, saying why
+    let log7 = || lan.log(7, "ntpkit.log");
+    let accepted = lan.wait_for(WAIT, || {
+        let l = log7();
+        (l.contains("NTS: certificate of 198.18.0.2 is expired")
+            && our_row(&lan, 7, "198.18.0.2").is_some())
+        .then_some(())
+    });
+    assert!(
+        accepted.is_some(),
+        "expired certificate not accepted with nocerttimecheck\n{}",
+        log7()
+    );
+    assert!(
+        log7().contains("not checked until the clock is first synchronised (nts nocerttimecheck)"),
+        "{}",
+        log7()
+    );
+    assert!(
+        log().contains("NTS: certificate validity times checked (nts nocerttimecheck 0)"),
+        "{}",
+        log()
+    );
+}
+
+/// A raw IPv4/UDP socket in namespace `ns`: a copy of every UDP datagram the host receives.
+fn raw_udp_in(ns: &str) -> socket2::Socket {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns on a valid namespace fd; only this helper thread moves, the
+        // socket keeps the namespace it was created in.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::UDP),
+        )
+        .expect("raw socket");
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        s
+    })
+    .join()
+    .expect("namespace thread")
+}
+
+/// The payload of the first NTS reply (longer than a bare header) from 198.18.0.4:123 to
+/// our `port` the sniffer holds or sees within 20 s.
+fn sniffed_nts_reply(sniffer: &socket2::Socket, port: u16) -> Option<Vec<u8>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+    while std::time::Instant::now() < deadline {
+        let Ok(n) = sniffer.recv(&mut buf) else {
+            continue;
+        };
+        // SAFETY: recv initialised the first n bytes.
+        let d: Vec<u8> = buf[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        let ihl = usize::from(d.first()? & 0x0f) * 4;
+        if d.len() < ihl + 8 || d[12..16] != [198, 18, 0, 4] {
+            continue;
+        }
+        let udp = &d[ihl..];
+        let (sport, dport) = (
+            u16::from_be_bytes([udp[0], udp[1]]),
+            u16::from_be_bytes([udp[2], udp[3]]),
+        );
+        if sport == 123 && dport == port && udp.len() > 8 + 48 {
+            return Some(udp[8..].to_vec());
+        }
+    }
+    None
 }

@@ -174,6 +174,17 @@ mod tests {
         assert_eq!(s.cookies(), 8);
         // the same reply again (a replay) is dropped
         assert!(matches!(s.check(&resp), ReplyCheck::Bad(_)));
+        // and also once the next request is in flight: its identifier was consumed, the
+        // new request's own reply still counts
+        let req2 = s.seal(&header).unwrap();
+        assert_eq!(
+            s.check(&resp),
+            ReplyCheck::Bad("unique identifier does not match the request".into())
+        );
+        let uid2 = ef::ClientRequest::parse(&req2).unwrap().unique_id;
+        let resp2 = ef::build_response(&[0x24; 48], &uid2, &[vec![8; 64]], &s2c, &[6; 16]).unwrap();
+        assert_eq!(s.check(&resp2), ReplyCheck::Good);
+        assert_eq!(s.cookies(), 8);
         // with 2 cookies, a request asks for 6 more (one spent, 1 left + 7 = 8)
         let mut s = session(2);
         let req = s.seal(&header).unwrap();
