@@ -570,7 +570,7 @@ fn root_netns_nts_client_rejects_bad_servers_and_forged_replies() {
     assert_eq!(our_row(&lan, 6, "198.18.0.4").map(|r| r.0), Some('*'));
 
     // a replayed reply: a genuine NTS reply of 198.18.0.4 to us, captured on the way in
-    // (its request long answered), sent again from 198.18.0.4: counted bad, not used
+    // (its request long answered), sent again from 198.18.0.4:123: counted bad, not used
     let replay = sniffed_nts_reply(&sniffer, port).expect("no NTS reply of 198.18.0.4 sniffed");
     let before = nts_counters(&lan, 6);
     let warned = |l: &str| {
@@ -581,8 +581,18 @@ fn root_netns_nts_client_rejects_bad_servers_and_forged_replies() {
     };
     // a good reply since the forgeries: the next bad one is logged at warning level again
     let warned_before = warned(&log()).len();
+    // from 198.18.0.4 port 123 itself (chronyd holds that port: a raw socket writes the
+    // UDP header; checksum 0 = none, allowed over IPv4)
+    let spoofer = raw_udp_in(&lan.host(4).ns);
+    let mut udp = Vec::with_capacity(8 + replay.len());
+    udp.extend_from_slice(&123u16.to_be_bytes());
+    udp.extend_from_slice(&port.to_be_bytes());
+    udp.extend_from_slice(&((8 + replay.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(&replay);
+    let to = socket2::SockAddr::from(std::net::SocketAddr::from(([198, 18, 0, 6], 0)));
     for _ in 0..3 {
-        forger.send_to(&replay, ("198.18.0.6", port)).unwrap();
+        spoofer.send_to(&udp, &to).unwrap();
     }
     let rejected = lan.wait_for(Duration::from_secs(10), || {
         let c = nts_counters(&lan, 6);
@@ -598,10 +608,9 @@ fn root_netns_nts_client_rejects_bad_servers_and_forged_replies() {
     let l = log();
     let new_lines = warned(&l).split_off(warned_before);
     assert!(
-        new_lines.iter().any(
-            |x| x.contains("unique identifier does not match the request")
-                || x.contains("no request in flight")
-        ),
+        new_lines.iter().any(|x| x.contains("198.18.0.4:123:")
+            && (x.contains("unique identifier does not match the request")
+                || x.contains("no request in flight"))),
         "the replay's log line\n{l}"
     );
     assert_eq!(our_row(&lan, 6, "198.18.0.4").map(|r| r.0), Some('*'));
@@ -631,7 +640,8 @@ fn root_netns_nts_client_rejects_bad_servers_and_forged_replies() {
     );
 }
 
-/// A raw IPv4/UDP socket in namespace `ns`: a copy of every UDP datagram the host receives.
+/// A raw IPv4/UDP socket in namespace `ns`: a copy of every UDP datagram the host
+/// receives; what it sends is a UDP header and payload (the kernel adds the IP header).
 fn raw_udp_in(ns: &str) -> socket2::Socket {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
