@@ -179,12 +179,9 @@ fn target_query(query: Option<&str>) -> Option<String> {
 }
 
 pub fn main(args: Vec<OsString>) -> i32 {
-    let m = match command().try_get_matches_from(&args) {
+    let m = match super::matches_or_exit(command(), &args) {
         Ok(m) => m,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
+        Err(code) => return code,
     };
     let listen_text = m.get_one::<String>("listen").expect("default");
     let Ok(addr) = listen_text.parse::<SocketAddr>() else {

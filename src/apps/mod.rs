@@ -65,6 +65,19 @@ pub const PROGRAMS: &[Program] = &[
     },
 ];
 
+/// Parse `args` with `cmd`, or print clap's message (help, version or the error) and give
+/// the exit code: 0 for help and version, 2 for a usage error, as getopt programs do.
+pub fn matches_or_exit(cmd: clap::Command, args: &[OsString]) -> Result<clap::ArgMatches, i32> {
+    cmd.try_get_matches_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            2
+        } else {
+            0
+        }
+    })
+}
+
 pub fn find(name: &str) -> Option<&'static Program> {
     PROGRAMS.iter().find(|p| p.name == name)
 }

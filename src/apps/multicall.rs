@@ -65,12 +65,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Some(program) = args.get(1).and_then(|a| a.to_str()).and_then(super::find) {
         return (program.main)(args[1..].to_vec());
     }
-    let matches = match command().try_get_matches_from(&args) {
+    let matches = match super::matches_or_exit(command(), &args) {
         Ok(m) => m,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
+        Err(code) => return code,
     };
     if matches.get_flag("list") {
         for p in super::PROGRAMS {

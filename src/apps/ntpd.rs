@@ -310,12 +310,9 @@ fn path_arg(id: &'static str, short: char, long: &'static str, help: &'static st
 }
 
 pub fn main(args: Vec<OsString>) -> i32 {
-    let m = match command().try_get_matches_from(&args) {
+    let m = match super::matches_or_exit(command(), &args) {
         Ok(m) => m,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
+        Err(code) => return code,
     };
     crate::daemon::start(options(&m))
 }
