@@ -14,10 +14,10 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::chosen_clock::ChosenClock;
 use super::client::{self, ClientNet, Reply};
 use super::log;
 use super::netio::{self, now_ntp};
-use super::run::ChosenClock;
 use super::server::{Handoff, HandoffKind, Shared};
 use super::settings::{Options, Settings};
 use super::stats::{self, StatsFile};

@@ -51,7 +51,7 @@ impl Core {
                         Ok(_) => {}
                         Err(ClockError::PermissionDenied) => {
                             log::warn("adjusting the system clock is not permitted (EPERM): observing only from now on");
-                            self.clock = crate::daemon::run::ChosenClock::observe();
+                            self.clock = crate::daemon::chosen_clock::ChosenClock::observe();
                             self.engine.set_observe_only();
                         }
                         Err(e) => log::warn(&format!("clock adjustment failed: {e}")),
