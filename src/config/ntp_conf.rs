@@ -16,6 +16,7 @@
 
 mod access;
 mod associations;
+mod files;
 mod system;
 
 use super::args::{is_hostname, parse_ip, Args, LineResult};
@@ -255,6 +256,7 @@ impl Parser {
         self.file(&String::from_utf8_lossy(&text), &path, depth + 1)
     }
 
+    /// One directive line, by family; each family's parser takes the rest of the line.
     fn directive(&mut self, kw: &Token, a: &mut Args) -> LineResult<()> {
         if kw.quoted {
             return Err(a.error_at(kw, format!("expected a keyword, found \"{}\"", kw.text)));
@@ -266,117 +268,50 @@ impl Parser {
             "fudge" => self.fudge(a),
             "restrict" => self.restrict(a),
             "discard" => self.discard(a),
-            "driftfile" => {
-                // ntp.org: no argument disables the drift file; an optional second
-                // argument is the wander threshold, which ntpkit does not use.
-                let Some(p) = a.next() else {
-                    self.config.driftfile = None;
-                    return Ok(());
-                };
-                if a.peek()
-                    .is_some_and(|t| super::args::parse_float(&t.text).is_some())
-                {
-                    a.float("drift wander threshold")?;
-                }
-                self.end_line(a);
-                self.config.driftfile = Some(PathBuf::from(&p.text));
-                Ok(())
-            }
-            "nonvolatile" => {
-                let v = a.float("nonvolatile threshold")?;
-                self.end_line(a);
-                self.config.nonvolatile = Some(v);
-                self.note(a, Section::Directive, kw);
-                Ok(())
-            }
-            "keys" => {
-                let p = a.path("keys file name")?;
-                self.end_line(a);
-                self.config.keys_file = Some(PathBuf::from(&p.text));
-                self.config.keys_at = Some(a.location(Some(p.column)));
-                Ok(())
-            }
             "trustedkey" => self.trustedkey(a),
-            "requestkey" | "controlkey" => {
-                let id = a.uint("key id", 1, 65535)? as u32;
-                self.end_line(a);
-                if kw.text == "requestkey" {
-                    self.note(a, Section::Directive, kw);
-                    self.config.request_key = Some(id);
-                } else {
-                    self.config.control_key = Some(id);
-                }
-                Ok(())
-            }
+            "keys" | "requestkey" | "controlkey" => self.keys(kw, a),
+            "driftfile" => self.driftfile(a),
+            "statsdir" | "logfile" | "pidfile" | "leapfile" => self.file_path(kw, a),
+            "nonvolatile" | "logconfig" | "rtcsync" => self.clock_and_log(kw, a),
             "enable" | "disable" => self.enable(kw.text == "enable", a),
             "statistics" => self.statistics(a),
-            "statsdir" => {
-                let p = a.path("statistics directory")?;
-                self.end_line(a);
-                self.config.statsdir = Some(PathBuf::from(&p.text));
-                Ok(())
-            }
             "filegen" => self.filegen(a),
-            "logfile" => {
-                let p = a.path("log file name")?;
-                self.end_line(a);
-                self.config.logfile = Some(PathBuf::from(&p.text));
-                Ok(())
-            }
-            "logconfig" => {
-                let items: Vec<String> = a.rest().iter().map(|t| t.text.clone()).collect();
-                if items.is_empty() {
-                    a.expect("logconfig items")?;
-                }
-                self.config.logconfig.extend(items);
-                self.note(a, Section::Directive, kw);
-                Ok(())
-            }
-            "pidfile" => {
-                let p = a.path("pid file name")?;
-                self.end_line(a);
-                self.config.pidfile = Some(PathBuf::from(&p.text));
-                Ok(())
-            }
-            "leapfile" => {
-                let p = a.path("leap seconds file name")?;
-                self.end_line(a);
-                self.config.leapfile = Some(PathBuf::from(&p.text));
-                Ok(())
-            }
             "tinker" => self.tinker(a),
             "tos" => self.tos(a),
             "interface" | "nic" => self.interface(a),
-            "rtcsync" => {
-                self.end_line(a);
-                self.config.rtcsync = true;
-                Ok(())
-            }
             "mru" => self.mru(a),
             "setvar" => self.setvar(a),
             "metrics" => self.metrics(a),
             "nts" => super::nts::parse_line(&mut self.config.nts, a, &mut self.diags),
             "hwtimestamp" => self.hwtimestamp(a),
-            w => {
-                if let Some(row) = compat::lookup(Section::Directive, w) {
-                    if row.support == Support::Warned && !PARSED.contains(&w) {
-                        self.note(a, Section::Directive, kw);
-                        return Ok(());
-                    }
-                }
-                let lower = w.to_ascii_lowercase();
-                let hint = if lower != w && compat::lookup(Section::Directive, &lower).is_some() {
-                    format!(" (keywords are case-sensitive: did you mean '{lower}'?)")
-                } else {
-                    String::new()
-                };
-                self.diags.push(Diagnostic::warning(
-                    a.location(Some(kw.column)),
-                    format!("unknown keyword '{w}'{hint}; line ignored"),
-                ));
+            _ => {
+                self.not_parsed(kw, a);
                 Ok(())
             }
         }
+    }
+
+    /// A keyword the parser does not act on: "accepted, not implemented" when the
+    /// compatibility table knows it, otherwise an unknown keyword (with a hint when only
+    /// its case is wrong). Either way the line is dropped.
+    fn not_parsed(&mut self, kw: &Token, a: &Args) {
+        let w = kw.text.as_str();
+        if let Some(row) = compat::lookup(Section::Directive, w) {
+            if row.support == Support::Warned && !PARSED.contains(&w) {
+                self.note(a, Section::Directive, kw);
+                return;
+            }
+        }
+        let lower = w.to_ascii_lowercase();
+        let hint = if lower != w && compat::lookup(Section::Directive, &lower).is_some() {
+            format!(" (keywords are case-sensitive: did you mean '{lower}'?)")
+        } else {
+            String::new()
+        };
+        self.diags.push(Diagnostic::warning(
+            a.location(Some(kw.column)),
+            format!("unknown keyword '{w}'{hint}; line ignored"),
+        ));
     }
 
     /// Report `tok` once per load if the compatibility table says it is accepted but not

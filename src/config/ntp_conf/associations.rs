@@ -40,10 +40,22 @@ impl Parser {
         }
         let mut assoc = Association::new(kind, target, a.location(None));
         assoc.family = family;
-        let mut minpoll_tok = None;
-        let mut maxpoll_tok = None;
-        let mut nts_opts = NtsOptions::default();
-        let mut nts_tok = None;
+        let seen = self.association_options(&mut assoc, a)?;
+        self.clamp_polls(&mut assoc, a, &seen);
+        self.settle_nts(&mut assoc, a, seen)?;
+        self.config.associations.push(assoc);
+        Ok(())
+    }
+
+    /// The options after the address, up to the first word that is not one (skipped
+    /// with the rest of the line, the association kept).
+    fn association_options<'t>(
+        &mut self,
+        assoc: &mut Association,
+        a: &mut Args<'t>,
+    ) -> LineResult<SeenOptions<'t>> {
+        let kind = assoc.kind;
+        let mut seen = SeenOptions::default();
         while let Some(opt) = a.next() {
             if opt.quoted {
                 self.skip_from(a, opt, &format!("not a {} option", kind_name(kind)));
@@ -62,40 +74,18 @@ impl Parser {
                 "mode" => assoc.mode = Some(a.uint("mode", 0, 255)? as u32),
                 "ttl" => assoc.ttl = Some(a.uint("ttl", 0, 255)? as u32),
                 "minpoll" => {
-                    minpoll_tok = Some(opt);
+                    seen.minpoll = Some(opt);
                     assoc.minpoll = a.int("minpoll", -128, 127)? as i8;
                 }
                 "maxpoll" => {
-                    maxpoll_tok = Some(opt);
+                    seen.maxpoll = Some(opt);
                     assoc.maxpoll = a.int("maxpoll", -128, 127)? as i8;
                 }
                 "autokey" => {}
                 "nts" => {
                     assoc.nts.get_or_insert_with(Default::default);
                 }
-                "ca" => {
-                    let f = a.expect("certificate file after ca")?;
-                    nts_opts.ca = Some(std::path::PathBuf::from(&f.text));
-                    nts_tok.get_or_insert(opt);
-                }
-                "noval" => {
-                    nts_opts.noval = true;
-                    nts_tok.get_or_insert(opt);
-                }
-                "aead" => {
-                    let t = a.expect("AEAD algorithm after aead")?;
-                    nts_opts.aead = Some(crate::wire::nts::aead::Aead::from_name(&t.text).ok_or_else(|| {
-                        a.error_at(
-                            t,
-                            format!("aead {}: not an NTS algorithm (AES_SIV_CMAC_256 or AES_SIV_CMAC_512)", t.text),
-                        )
-                    })?);
-                    nts_tok.get_or_insert(opt);
-                }
-                "port" => {
-                    nts_opts.port = Some(a.uint("NTS-KE port", 1, 65535)? as u16);
-                    nts_tok.get_or_insert(opt);
-                }
+                "ca" | "noval" | "aead" | "port" => nts_option(opt, a, &mut seen)?,
                 "ident" => {
                     a.expect("group name after ident")?;
                 }
@@ -106,9 +96,15 @@ impl Parser {
             }
             self.note(a, Section::Association, opt);
         }
+        Ok(seen)
+    }
+
+    /// minpoll and maxpoll out of range are clamped, and maxpoll raised to minpoll, each
+    /// with a warning.
+    fn clamp_polls(&mut self, assoc: &mut Association, a: &Args, seen: &SeenOptions) {
         for (tok, value, name) in [
-            (minpoll_tok, &mut assoc.minpoll, "minpoll"),
-            (maxpoll_tok, &mut assoc.maxpoll, "maxpoll"),
+            (seen.minpoll, &mut assoc.minpoll, "minpoll"),
+            (seen.maxpoll, &mut assoc.maxpoll, "maxpoll"),
         ] {
             if !POLL_LIMITS.contains(value) {
                 let clamped = (*value).clamp(*POLL_LIMITS.start(), *POLL_LIMITS.end());
@@ -125,7 +121,7 @@ impl Parser {
         }
         if assoc.minpoll > assoc.maxpoll {
             self.diags.push(Diagnostic::warning(
-                a.location(maxpoll_tok.or(minpoll_tok).map(|t| t.column)),
+                a.location(seen.maxpoll.or(seen.minpoll).map(|t| t.column)),
                 format!(
                     "minpoll {} is above maxpoll {}; using maxpoll {}",
                     assoc.minpoll, assoc.maxpoll, assoc.minpoll
@@ -133,8 +129,18 @@ impl Parser {
             ));
             assoc.maxpoll = assoc.minpoll;
         }
-        match (&mut assoc.nts, nts_tok) {
-            (Some(nts), _) => *nts = nts_opts,
+    }
+
+    /// NTS options apply with `nts` on the line (warned and ignored without it); NTS
+    /// excludes `peer` and `key`.
+    fn settle_nts(
+        &mut self,
+        assoc: &mut Association,
+        a: &Args,
+        seen: SeenOptions,
+    ) -> LineResult<()> {
+        match (&mut assoc.nts, seen.nts_tok) {
+            (Some(nts), _) => *nts = seen.nts,
             (None, Some(tok)) => self.diags.push(Diagnostic::warning(
                 a.location(Some(tok.column)),
                 format!(
@@ -158,7 +164,6 @@ impl Parser {
                 ));
             }
         }
-        self.config.associations.push(assoc);
         Ok(())
     }
 
@@ -206,6 +211,45 @@ impl Parser {
         self.fudges.push((driver, unit, f, a.location(None)));
         Ok(())
     }
+}
+
+/// What an association line said besides its settings: where minpoll and maxpoll were
+/// (for the warnings), and its NTS options with the first one's token.
+#[derive(Default)]
+struct SeenOptions<'t> {
+    minpoll: Option<&'t Token>,
+    maxpoll: Option<&'t Token>,
+    nts: NtsOptions,
+    nts_tok: Option<&'t Token>,
+}
+
+/// `ca FILE`, `noval`, `aead NAME`, `port N`: an NTS option, remembered with its token.
+fn nts_option<'t>(opt: &'t Token, a: &mut Args<'t>, seen: &mut SeenOptions<'t>) -> LineResult<()> {
+    let nts_opts = &mut seen.nts;
+    match opt.text.as_str() {
+        "ca" => {
+            let f = a.expect("certificate file after ca")?;
+            nts_opts.ca = Some(std::path::PathBuf::from(&f.text));
+        }
+        "noval" => nts_opts.noval = true,
+        "aead" => {
+            let t = a.expect("AEAD algorithm after aead")?;
+            nts_opts.aead = Some(crate::wire::nts::aead::Aead::from_name(&t.text).ok_or_else(
+                || {
+                    a.error_at(
+                        t,
+                        format!(
+                            "aead {}: not an NTS algorithm (AES_SIV_CMAC_256 or AES_SIV_CMAC_512)",
+                            t.text
+                        ),
+                    )
+                },
+            )?);
+        }
+        _ => nts_opts.port = Some(a.uint("NTS-KE port", 1, 65535)? as u16),
+    }
+    seen.nts_tok.get_or_insert(opt);
+    Ok(())
 }
 
 pub(super) fn kind_name(k: AssociationKind) -> &'static str {
