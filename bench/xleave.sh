@@ -4,12 +4,16 @@
 # client measures is pure measurement error.
 #
 # Three servers, each on its own host: chronyd 4.3 (`local stratum 8`), NTPsec's ntpd
-# (orphan, stratum 5) and ours (LOCAL, stratum 10). Each has four clients, each on its own
-# host: ours, ours with `xleave`, chronyd, chronyd with `xleave`, polling every 8 s
-# (minpoll 3 maxpoll 3 iburst) for SECONDS. Per client: the median and RMS of |offset| of
-# every sample (our peerstats, chronyd's measurements log) and of the disciplined offset
-# it reports (our loopstats, chronyd's tracking log), after WARMUP seconds. NTPsec has no
-# interleaved client/server mode: its `xleave` clients run in basic mode.
+# (orphan, stratum 5) and ours (LOCAL, stratum 10). Each has six clients, each on its own
+# host: ours, ours with `xleave`, chronyd, chronyd with `xleave`, and those two chronyd
+# clients with `noselect` (chronyd-ns: never corrects its clock, like our observe-only ntpd;
+# a selected chronyd -x logs offsets against its own corrected virtual clock, which absorbs
+# a constant bias), polling every 8 s (minpoll 3 maxpoll 3 iburst) for SECONDS. Per
+# client: the median and RMS of |offset| of every raw sample (our rawstats, which logs the
+# four timestamps each sample was computed from; chronyd's measurements log) and of the
+# disciplined offset it reports (our loopstats, chronyd's tracking log), after WARMUP
+# seconds. NTPsec has no interleaved client/server mode: its `xleave` clients run in basic
+# mode.
 #
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.

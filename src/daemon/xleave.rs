@@ -346,5 +346,10 @@ mod tests {
             }
         }
         assert_eq!(c.interleaved_samples, 2);
+        // rawstats logs the timestamps the last sample was computed from
+        let Some(Some(Taken::Interleaved(x))) = results.last() else {
+            panic!("{kinds:?}");
+        };
+        assert_eq!(c.last_sample, Some(*x));
     }
 }
