@@ -519,7 +519,7 @@ mod tests {
     #[test]
     fn mru_rows_from_ntpsec_reply() {
         // the READ_MRU reply NTPsec 1.2.2 sent (frame 20 of the capture)
-        let capture = crate::wire::control::tests::ntpsec_capture();
+        let capture = crate::wire::control::test_support::ntpsec_capture();
         let frame = &capture.iter().find(|f| f.0 == 20).unwrap().3;
         let p = control::Packet::decode(frame).unwrap();
         let mut list = MruList::default();

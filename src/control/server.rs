@@ -793,7 +793,7 @@ mod tests {
     }
 
     fn capture(frame: u32) -> Vec<u8> {
-        crate::wire::control::tests::ntpsec_capture()
+        crate::wire::control::test_support::ntpsec_capture()
             .into_iter()
             .find(|f| f.0 == frame)
             .unwrap()

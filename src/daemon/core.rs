@@ -193,7 +193,7 @@ fn load_keys(settings: &Settings) -> KeyStore {
     let Some(path) = &settings.config.keys_file else {
         return KeyStore::new();
     };
-    match KeyStore::load(path) {
+    match crate::config::keys_file::load(path) {
         Ok((k, diags)) => {
             for d in diags {
                 log::warn(&d.to_string());

@@ -8,9 +8,9 @@ use super::leap;
 use super::peer::{Association, ReplyOutcome, PHI};
 use super::select::{self, Candidate, SelectParams};
 use super::types::*;
-use crate::clock::SyncStatus;
-use crate::wire::packet::{Header, KissCode, Leap, RefId};
-use crate::wire::time::{NtpDuration, NtpShort, NtpTimestamp, UnixTime};
+use crate::system_clock::SyncStatus;
+use ntpkit_wire::packet::{Header, KissCode, Leap, RefId};
+use ntpkit_wire::time::{NtpDuration, NtpShort, NtpTimestamp, UnixTime};
 use std::net::IpAddr;
 
 /// Before the first clock update, wait this long for every server to answer, so that an
@@ -46,7 +46,7 @@ impl Fuzz {
     }
 }
 
-/// The clock-discipline engine. See the module documentation of [`crate::engine`].
+/// The clock-discipline engine. See the module documentation of [`crate`].
 #[derive(Clone, Debug)]
 pub struct Engine {
     config: EngineConfig,
@@ -857,7 +857,7 @@ impl Engine {
     }
 
     /// The clock's answer to a command this engine issued: the command as the clock
-    /// carried it out ([`crate::engine::apply_clock_command`]'s result: a frequency rounded
+    /// carried it out ([`crate::apply_clock_command`]'s result: a frequency rounded
     /// to the clock's resolution) or its refusal. The engine books only what the clock did
     /// (a refused frequency leaves the clock where it was, a refused step never happened)
     /// and plans again from there. A driver that never answers is taken to have carried
@@ -865,7 +865,7 @@ impl Engine {
     pub fn clock_result(
         &mut self,
         requested: &ClockCommand,
-        result: &Result<ClockCommand, crate::clock::ClockError>,
+        result: &Result<ClockCommand, crate::system_clock::ClockError>,
     ) {
         let t = self.last_now;
         let applied = result.as_ref().ok();

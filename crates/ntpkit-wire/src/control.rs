@@ -789,8 +789,8 @@ impl Value {
         }
     }
 
-    pub fn as_timestamp(&self) -> Option<crate::wire::time::NtpTimestamp> {
-        crate::wire::time::NtpTimestamp::parse_hex(self.text())
+    pub fn as_timestamp(&self) -> Option<crate::time::NtpTimestamp> {
+        crate::time::NtpTimestamp::parse_hex(self.text())
     }
 }
 
@@ -914,7 +914,7 @@ impl TextBuilder {
     }
 
     /// `0x%08x.%08x`.
-    pub fn timestamp(&mut self, name: &str, t: crate::wire::time::NtpTimestamp) -> &mut Self {
+    pub fn timestamp(&mut self, name: &str, t: crate::time::NtpTimestamp) -> &mut Self {
         self.raw(name, t.to_hex_string())
     }
 
@@ -981,8 +981,37 @@ pub fn decode_request_vars(data: &[u8]) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// A recorded NTPsec session for tests here and in the `ntpkit` crate's mode 6 client and
+/// server (a crate's `#[cfg(test)]` items are invisible to other crates' tests). The data
+/// is linked only into what calls it.
+#[doc(hidden)]
+pub mod test_support {
+    /// (frame, source port, destination port, payload) of a real NTPsec ntpq/ntpd session.
+    pub fn ntpsec_capture() -> Vec<(u32, u16, u16, Vec<u8>)> {
+        include_str!("testdata/ntpsec-1.2.2-mode6.tsv")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                let hex = f[3];
+                let bytes = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect();
+                (
+                    f[0].parse().unwrap(),
+                    f[1].parse().unwrap(),
+                    f[2].parse().unwrap(),
+                    bytes,
+                )
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use super::test_support::ntpsec_capture;
     use super::*;
     use proptest::prelude::*;
 
@@ -1096,28 +1125,6 @@ pub(crate) mod tests {
             Ok(Accepted::Complete(resp)) => assert_eq!(resp.data, body),
             other => panic!("{other:?}"),
         }
-    }
-
-    /// (frame, source port, destination port, payload) of a real NTPsec ntpq/ntpd session.
-    pub(crate) fn ntpsec_capture() -> Vec<(u32, u16, u16, Vec<u8>)> {
-        include_str!("testdata/ntpsec-1.2.2-mode6.tsv")
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| {
-                let f: Vec<&str> = l.split('\t').collect();
-                let hex = f[3];
-                let bytes = (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                    .collect();
-                (
-                    f[0].parse().unwrap(),
-                    f[1].parse().unwrap(),
-                    f[2].parse().unwrap(),
-                    bytes,
-                )
-            })
-            .collect()
     }
 
     fn frame(n: u32) -> Vec<u8> {

@@ -5,7 +5,7 @@
 //! # API
 //!
 //! * [`Engine::new`]`(EngineConfig, now)` — `now` is the current clock reading
-//!   ([`NtpTimestamp`](crate::wire::time::NtpTimestamp)). [`EngineConfig`] carries the
+//!   ([`NtpTimestamp`](ntpkit_wire::time::NtpTimestamp)). [`EngineConfig`] carries the
 //!   step policy (`tinker step/stepout/panic`, `-g`), the drift-file frequency
 //!   (`initial_frequency_ppm`), `tos orphan/minsane/maxdist`, precision.
 //! * [`Engine::add_source`]`(SourceConfig, now) -> AssocId` — `server ADDR [iburst] [burst]
@@ -20,7 +20,7 @@
 //!   demobilize).
 //! * [`Action`]: `Send { assoc, packet }` (send as-is; its transmit timestamp is the `now`
 //!   of the call, so read the clock right before calling), `Clock(ClockCommand)` (apply
-//!   with [`apply_clock_command`] to a [`crate::clock::SystemClock`]), `Demobilize`,
+//!   with [`apply_clock_command`] to a [`crate::system_clock::SystemClock`]), `Demobilize`,
 //!   `Panic { offset }` (exit like ntpd), `Event` (log).
 //! * Status for mode 6: [`Engine::system_status`] ([`SystemStatus`]: leap, stratum,
 //!   precision, rootdelay, rootdisp, refid, reftime, peer, tc, mintc, offset, frequency,
@@ -31,7 +31,7 @@
 //! * [`Engine::clock_result`]`(&command, &result)` — the clock's answer to each clock
 //!   command ([`apply_clock_command`]'s result): the engine books only what the clock did.
 //!   [`EngineConfig::clock_limits`] declares what the clock accepts
-//!   ([`crate::clock::SystemClock::limits`]); commands are planned within it.
+//!   ([`crate::system_clock::SystemClock::limits`]); commands are planned within it.
 //! * [`Engine::frequency_ppm`] — the value to write to the drift file.
 //! * [`Engine::set_observe_only`] — call when clock commands cannot take effect (`--observe-only`,
 //!   no privileges, EPERM): the engine then stops booking its corrections (it keeps
@@ -77,12 +77,12 @@ mod estimator;
 pub mod leap;
 mod peer;
 mod system;
+pub mod system_clock;
 mod types;
 
 pub use system::Engine;
+pub use system_clock::{ClockError, ClockLimits, ClockState, SyncStatus, SystemClock};
 pub use types::*;
-
-use crate::clock::{ClockError, SystemClock};
 
 /// Carry out a clock command on a clock backend. Returns the command as the clock carried
 /// it out (a frequency rounded to the clock's resolution); hand the result to

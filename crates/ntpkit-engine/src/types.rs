@@ -1,8 +1,8 @@
 //! The engine's vocabulary: configuration in, actions out, events and status snapshots.
 
-use crate::clock::{ClockLimits, SyncStatus};
-use crate::wire::packet::{Header, KissCode, Leap, RefId};
-use crate::wire::time::NtpTimestamp;
+use crate::system_clock::{ClockLimits, SyncStatus};
+use ntpkit_wire::packet::{Header, KissCode, Leap, RefId};
+use ntpkit_wire::time::NtpTimestamp;
 use std::net::IpAddr;
 
 /// Identifies an association (a configured source). Numbered like ntpd's association IDs.
@@ -200,13 +200,13 @@ pub struct EngineConfig {
     /// Assumed oscillator wander (random-walk frequency noise, fraction per √s); the
     /// estimator adapts from here.
     pub wander: f64,
-    /// What the clock backend accepts ([`crate::clock::SystemClock::limits`]): every
+    /// What the clock backend accepts ([`crate::system_clock::SystemClock::limits`]): every
     /// command is planned within it.
     pub clock_limits: ClockLimits,
     /// Seed for the poll-interval fuzz (deterministic).
     pub seed: u64,
-    /// The `leapfile`, parsed ([`crate::engine::leap::LeapTable::parse`]).
-    pub leap_table: Option<crate::engine::leap::LeapTable>,
+    /// The `leapfile`, parsed ([`crate::leap::LeapTable::parse`]).
+    pub leap_table: Option<crate::leap::LeapTable>,
 }
 
 impl Default for EngineConfig {
@@ -234,7 +234,7 @@ impl Default for EngineConfig {
     }
 }
 
-/// A command for the system clock (see [`crate::clock::SystemClock`]).
+/// A command for the system clock (see [`crate::system_clock::SystemClock`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ClockCommand {
     /// Set the total frequency correction, ppm (drift compensation plus any phase slew in
