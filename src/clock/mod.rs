@@ -14,11 +14,26 @@ pub use kernel::{kernel_frequency, KernelClock};
 pub use observe::ObserveOnlyClock;
 pub use simulated::SimulatedClock;
 
+use crate::wire::time::UnixTime;
+
 // The trait and its types belong to the engine, which plans against them; the backends
 // here implement it. Re-exported so that `crate::clock::X` keeps naming them.
 pub use crate::engine::system_clock::{
     ClockError, ClockLimits, ClockState, SyncStatus, SystemClock,
 };
+
+/// Reading the wall clock is I/O, so it is here and not in wire's time types:
+/// `UnixTime::now()` wherever this trait is in scope.
+pub trait WallClock {
+    /// The system's current wall-clock time.
+    fn now() -> Self;
+}
+
+impl WallClock for UnixTime {
+    fn now() -> Self {
+        UnixTime::from_system_time(std::time::SystemTime::now())
+    }
+}
 
 #[cfg(test)]
 mod tests {
