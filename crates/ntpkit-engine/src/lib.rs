@@ -1,4 +1,4 @@
-//! The clock-discipline engine: sans-I/O and deterministic. It takes events (replies with
+//! ntpkit's NTP clock-discipline engine: sans-I/O and deterministic. It takes events (replies with
 //! their timestamps, timer expiries) and returns actions (packets to send, clock commands,
 //! the next wake-up). It never reads a clock, a socket or a file.
 //!
@@ -38,36 +38,120 @@
 //!   exact books of what it commanded) and emits no more clock commands, while the status
 //!   keeps showing the offset and frequency the clock would need.
 //!
-//! ```
-//! use ntpkit::clock::{SimulatedClock, SystemClock};
-//! use ntpkit::engine::{apply_clock_command, Action, Engine, EngineConfig, SourceConfig};
-//! use ntpkit::wire::time::{NtpTimestamp, UnixTime};
+//! # Example
 //!
-//! let mut clock = SimulatedClock::new(UnixTime::new(1_780_000_000, 0), 0.0, 10.0);
-//! let now = |c: &SimulatedClock| NtpTimestamp::from_unix(c.now().unwrap());
-//! let mut engine = Engine::new(EngineConfig::default(), now(&clock));
-//! let server = engine.add_source(
-//!     SourceConfig::server("192.0.2.1".parse().unwrap()).with_iburst(),
-//!     now(&clock),
-//! );
-//! // The driver loop: sleep until the wake-up (or a packet), feed the event, act.
-//! let wake = engine.next_wakeup();
-//! clock.advance((wake - now(&clock)).to_seconds().max(0.0));
-//! for action in engine.handle_timer(now(&clock)) {
-//!     match action {
-//!         Action::Send { assoc, packet } => {
-//!             assert_eq!(assoc, server);
-//!             // socket.send_to(&packet.serialize(), addr); later, on a reply:
-//!             // engine.handle_packet(assoc, &Header::parse(&buf)?, receive_time)
-//!             let _ = packet;
-//!         }
-//!         Action::Clock(cmd) => {
-//!             let result = apply_clock_command(&mut clock, cmd);
-//!             engine.clock_result(&cmd, &result);
-//!         }
-//!         _ => {}
+//! A complete driver in virtual time: a clock that runs 0.3 s behind and 10 ppm fast, a
+//! server that answers with the true time after 1 ms each way. The engine steps the
+//! clock on its first update and then synchronises. A real driver does the same with a
+//! socket, a timer and the kernel clock (the `ntpkit` crate's `daemon` and `clock`).
+//!
+//! ```
+//! use ntpkit_engine::{
+//!     apply_clock_command, Action, ClockError, ClockLimits, ClockState, Engine, EngineConfig,
+//!     SourceConfig, SyncStatus, SystemClock,
+//! };
+//! use ntpkit_wire::packet::{Header, Leap, Mode, RefId};
+//! use ntpkit_wire::time::{NtpDuration, NtpShort, NtpTimestamp, UnixTime};
+//!
+//! /// A clock in virtual time: `true_time` passes, the reading drifts and obeys commands.
+//! struct VirtualClock { true_time: f64, offset: f64, drift_ppm: f64, freq_ppm: f64 }
+//!
+//! const EPOCH: i64 = 1_780_000_000;
+//! fn at(seconds: f64) -> UnixTime {
+//!     UnixTime::new(EPOCH, 0) + NtpDuration::from_seconds(seconds)
+//! }
+//!
+//! impl VirtualClock {
+//!     fn advance(&mut self, dt: f64) {
+//!         self.offset += (self.drift_ppm + self.freq_ppm) * 1e-6 * dt;
+//!         self.true_time += dt;
+//!     }
+//!     fn reading(&self) -> NtpTimestamp {
+//!         NtpTimestamp::from_unix(at(self.true_time + self.offset))
 //!     }
 //! }
+//!
+//! impl SystemClock for VirtualClock {
+//!     fn now(&self) -> Result<UnixTime, ClockError> {
+//!         Ok(at(self.true_time + self.offset))
+//!     }
+//!     fn set_frequency(&mut self, ppm: f64) -> Result<f64, ClockError> {
+//!         self.freq_ppm = ppm;
+//!         Ok(ppm)
+//!     }
+//!     fn step(&mut self, offset: f64) -> Result<(), ClockError> {
+//!         self.offset += offset;
+//!         Ok(())
+//!     }
+//!     fn set_leap(&mut self, _leap: Leap) -> Result<(), ClockError> {
+//!         Ok(())
+//!     }
+//!     fn set_sync_status(&mut self, _status: SyncStatus) -> Result<(), ClockError> {
+//!         Ok(())
+//!     }
+//!     fn state(&self) -> Result<ClockState, ClockError> {
+//!         Err(ClockError::Os("not kept".into()))
+//!     }
+//!     fn limits(&self) -> ClockLimits {
+//!         ClockLimits::LINUX
+//!     }
+//! }
+//!
+//! /// The server's answer to `request`, which it received at true time `t`.
+//! fn reply(request: &Header, t: f64) -> Header {
+//!     let now = NtpTimestamp::from_unix(at(t));
+//!     Header {
+//!         leap: Leap::NoWarning,
+//!         version: 4,
+//!         mode: Mode::Server,
+//!         stratum: 1,
+//!         poll: request.poll,
+//!         precision: -20,
+//!         root_delay: NtpShort(0),
+//!         root_dispersion: NtpShort::from_seconds(1e-5),
+//!         reference_id: RefId::from_ascii("GPS"),
+//!         reference_ts: now,
+//!         origin_ts: request.transmit_ts,
+//!         receive_ts: now,
+//!         transmit_ts: now,
+//!     }
+//! }
+//!
+//! let mut clock = VirtualClock { true_time: 0.0, offset: -0.3, drift_ppm: 10.0, freq_ppm: 0.0 };
+//! let mut engine = Engine::new(EngineConfig::default(), clock.reading());
+//! let server = engine.add_source(
+//!     SourceConfig::server("192.0.2.1".parse().unwrap()).with_iburst(),
+//!     clock.reading(),
+//! );
+//! let mut steps = 0;
+//! while clock.true_time < 3600.0 {
+//!     // Sleep until the engine's wake-up (a clock reading), then feed it the timer.
+//!     let wait = (engine.next_wakeup() - clock.reading()).to_seconds().max(0.0);
+//!     clock.advance(wait);
+//!     let mut actions = engine.handle_timer(clock.reading());
+//!     while let Some(action) = actions.pop() {
+//!         match action {
+//!             Action::Send { assoc, packet } => {
+//!                 // On the wire: packet.serialize() out, Header::parse(&buf) back in.
+//!                 let request = Header::parse(&packet.serialize()).unwrap();
+//!                 let answer = reply(&request, clock.true_time + 0.001);
+//!                 clock.advance(0.002);
+//!                 actions.extend(engine.handle_packet(assoc, &answer, clock.reading()));
+//!             }
+//!             Action::Clock(command) => {
+//!                 let result = apply_clock_command(&mut clock, command);
+//!                 steps += matches!(result, Ok(ntpkit_engine::ClockCommand::Step { .. })) as u32;
+//!                 engine.clock_result(&command, &result);
+//!             }
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! let status = engine.system_status();
+//! assert_eq!(steps, 1);
+//! assert_eq!(status.stratum, 2);
+//! assert_eq!(engine.peer_status(server).unwrap().reach, 0xff);
+//! assert!(clock.offset.abs() < 0.001, "clock still {} s off", clock.offset);
 //! ```
 //!
 //! The discipline: see `docs/engine.md` and [`discipline`]'s module documentation.

@@ -61,10 +61,14 @@ impl ClockLimits {
 /// A read-back of the clock's discipline state.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClockState {
+    /// The frequency correction in force, ppm.
     pub frequency_ppm: f64,
+    /// The published error bounds, s (see [`SyncStatus`]).
     pub max_error: f64,
     pub est_error: f64,
+    /// Whether the clock is marked synchronised.
     pub synchronized: bool,
+    /// The leap second armed, if any.
     pub leap: Leap,
 }
 
