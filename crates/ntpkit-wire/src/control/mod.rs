@@ -7,18 +7,18 @@
 //! see REFERENCE.md §2–3.
 //!
 //! One module per layer: [`header`] (the 12-byte header, one datagram with its
-//! authentication trailer), [`fragment`] (splitting and reassembling a response),
+//! authentication trailer), [`fragments`] (splitting and reassembling a response),
 //! [`status`] (the system, peer and clock status words) and [`vars`] (`name=value` text).
 //! Everything is re-exported here.
 
-pub mod fragment;
+pub mod fragments;
 pub mod header;
 pub mod status;
 #[doc(hidden)]
 pub mod test_support;
 pub mod vars;
 
-pub use fragment::*;
+pub use fragments::*;
 pub use header::*;
 pub use status::*;
 pub use vars::*;
