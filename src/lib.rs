@@ -6,10 +6,13 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
-pub mod engine;
 pub mod metrics;
 pub mod ntpdate;
 pub mod rtc;
 pub mod sim;
 pub mod viz;
-pub mod wire;
+
+// The two library crates under crates/, re-exported so that `crate::wire::…` and
+// `crate::engine::…` keep naming them everywhere in this crate.
+pub use ntpkit_engine as engine;
+pub use ntpkit_wire as wire;

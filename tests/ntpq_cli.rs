@@ -24,7 +24,7 @@ fn server() -> String {
             || NtpTimestamp::from_system_time(std::time::SystemTime::now()),
             "198.18.0.2:123".parse().unwrap(),
         );
-        let (keys, _) = ntpkit::wire::auth::KeyStore::parse(KEYS, std::path::Path::new("keys"));
+        let (keys, _) = ntpkit::config::keys_file::parse(KEYS, std::path::Path::new("keys"));
         let mut r = Responder::new(keys, Some(1), [1; 16]);
         let mut buf = [0u8; 2048];
         while let Ok((n, from)) = sock.recv_from(&mut buf) {

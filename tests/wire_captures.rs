@@ -7,7 +7,7 @@
 //! tests/fixtures/captures/*.hex, and every expected value below is what tshark printed
 //! for that packet (tests/fixtures/captures/tshark.tsv), not something we computed.
 
-use ntpkit::wire::auth::KeyStore;
+use ntpkit::config::keys_file;
 use ntpkit::wire::message::Packet;
 use ntpkit::wire::time::{civil_from_days, NtpTimestamp, UnixTime};
 use std::path::Path;
@@ -591,7 +591,7 @@ fn tshark_time(ts: NtpTimestamp) -> String {
 #[test]
 fn captured_packets_decode_as_tshark_decoded_them() {
     let keys_path = fixtures().join("ntp.keys");
-    let (keys, diags) = KeyStore::load(&keys_path).expect("fixture keys");
+    let (keys, diags) = keys_file::load(&keys_path).expect("fixture keys");
     assert!(diags.is_empty(), "{diags:?}");
     let mut authenticated = 0;
     for want in CAPTURED {

@@ -2,12 +2,12 @@
 //! id and can sign.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use ntpkit::wire::auth::KeyStore;
+use ntpkit::config::keys_file;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let (keys, diags) = KeyStore::parse(&text, Path::new("fuzz.keys"));
+    let (keys, diags) = keys_file::parse(&text, Path::new("fuzz.keys"));
     for d in &diags {
         let _ = d.to_string();
     }

@@ -82,7 +82,7 @@ pub fn find(name: &str) -> Option<&'static Program> {
     PROGRAMS.iter().find(|p| p.name == name)
 }
 
-/// The program an argv[0] names: its file stem, also with a prefix such as `ntpkit-ntpq`
+/// The program an `argv[0]` names: its file stem, also with a prefix such as `ntpkit-ntpq`
 /// or `x86_64-ntpdate`.
 pub fn program_for_argv0(argv0: &std::ffi::OsStr) -> Option<&'static Program> {
     let stem = std::path::Path::new(argv0).file_stem()?.to_str()?;

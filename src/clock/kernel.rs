@@ -5,6 +5,7 @@
 //!
 //! Never exercise the write paths in tests on a shared machine: they change the host clock.
 
+use super::WallClock as _;
 use super::{ClockError, ClockLimits, ClockState, SyncStatus, SystemClock};
 use crate::wire::packet::Leap;
 use crate::wire::time::UnixTime;

@@ -14,108 +14,36 @@ pub use kernel::{kernel_frequency, KernelClock};
 pub use observe::ObserveOnlyClock;
 pub use simulated::SimulatedClock;
 
-use crate::wire::packet::Leap;
 use crate::wire::time::UnixTime;
 
-/// Errors from a clock backend. `PermissionDenied` is separate so that a daemon can fall
-/// back to observe-only operation with a warning instead of giving up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClockError {
-    #[error("not permitted to adjust the system clock (CAP_SYS_TIME needed)")]
-    PermissionDenied,
-    #[error("this clock is observe-only and never adjusts the system clock")]
-    ObserveOnly,
-    #[error("frequency {0} ppm is outside the supported range")]
-    FrequencyOutOfRange(String),
-    #[error("system clock call failed: {0}")]
-    Os(String),
+// The trait and its types belong to the engine, which plans against them; the backends
+// here implement it. Re-exported so that `crate::clock::X` keeps naming them.
+pub use crate::engine::system_clock::{
+    ClockError, ClockLimits, ClockState, SyncStatus, SystemClock,
+};
+
+/// Reading the wall clock is I/O, so it is here and not in wire's time types:
+/// `UnixTime::now()` wherever this trait is in scope.
+pub trait WallClock {
+    /// The system's current wall-clock time.
+    fn now() -> Self;
 }
 
-/// What the kernel is told about synchronisation quality; read by ntpstat-style tools
-/// (`adjtimex`) and by the kernel's 11-minute RTC mode, which runs only while the clock is
-/// marked synchronised.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SyncStatus {
-    /// Maximum error bound, seconds (root delay/2 + root dispersion).
-    pub max_error: f64,
-    /// Estimated error, seconds (jitter).
-    pub est_error: f64,
-    /// `false` sets STA_UNSYNC, `true` clears it.
-    pub synchronized: bool,
+impl WallClock for UnixTime {
+    fn now() -> Self {
+        UnixTime::from_system_time(std::time::SystemTime::now())
+    }
 }
 
-/// What a backend accepts, declared so that the engine plans within it (a command beyond
-/// these limits is refused, and a refused command must not be booked as done).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClockLimits {
-    /// Largest |total frequency correction| (drift compensation plus phase slew), ppm.
-    pub max_frequency_ppm: f64,
-    /// Largest |drift compensation| worth holding, ppm (the kernel's `ADJ_FREQUENCY`
-    /// range; an oscillator beyond it is broken).
-    pub max_drift_ppm: f64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl ClockLimits {
-    /// The Linux kernel backend's limits ([`KernelClock`]): ±500 ppm through
-    /// `ADJ_FREQUENCY`, beyond that the tick length, up to ±50 000 ppm (half the kernel's
-    /// ±10 % tick range).
-    pub const LINUX: ClockLimits = ClockLimits {
-        max_frequency_ppm: kernel::MAX_TOTAL_PPM,
-        max_drift_ppm: kernel::MAX_FINE_PPM,
-    };
-}
-
-/// A read-back of the clock's discipline state.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClockState {
-    pub frequency_ppm: f64,
-    pub max_error: f64,
-    pub est_error: f64,
-    pub synchronized: bool,
-    pub leap: Leap,
-}
-
-/// The system clock as the engine's commands need it.
-pub trait SystemClock {
-    /// Current reading of the clock (UTC).
-    fn now(&self) -> Result<UnixTime, ClockError>;
-    /// Set the frequency correction, ppm; positive makes the clock run faster. This is the
-    /// total correction (drift compensation plus any phase slew in progress). Returns the
-    /// frequency the clock really runs at now (the request rounded to the backend's
-    /// resolution); beyond [`SystemClock::limits`] it refuses and nothing changes.
-    fn set_frequency(&mut self, ppm: f64) -> Result<f64, ClockError>;
-    /// Step the clock by `offset` seconds (positive moves it forward).
-    fn step(&mut self, offset: f64) -> Result<(), ClockError>;
-    /// Arm (or disarm with `NoWarning`) a leap second at the end of the current UTC day.
-    fn set_leap(&mut self, leap: Leap) -> Result<(), ClockError>;
-    /// Publish error bounds and the synchronised flag.
-    fn set_sync_status(&mut self, status: SyncStatus) -> Result<(), ClockError>;
-    /// Read back the discipline state.
-    fn state(&self) -> Result<ClockState, ClockError>;
-    /// What the backend accepts.
-    fn limits(&self) -> ClockLimits;
-}
-
-impl<C: SystemClock + ?Sized> SystemClock for Box<C> {
-    fn now(&self) -> Result<UnixTime, ClockError> {
-        (**self).now()
-    }
-    fn set_frequency(&mut self, ppm: f64) -> Result<f64, ClockError> {
-        (**self).set_frequency(ppm)
-    }
-    fn step(&mut self, offset: f64) -> Result<(), ClockError> {
-        (**self).step(offset)
-    }
-    fn set_leap(&mut self, leap: Leap) -> Result<(), ClockError> {
-        (**self).set_leap(leap)
-    }
-    fn set_sync_status(&mut self, status: SyncStatus) -> Result<(), ClockError> {
-        (**self).set_sync_status(status)
-    }
-    fn state(&self) -> Result<ClockState, ClockError> {
-        (**self).state()
-    }
-    fn limits(&self) -> ClockLimits {
-        (**self).limits()
+    /// `ClockLimits::LINUX` is declared in the engine crate; it must match what
+    /// [`KernelClock`] really accepts.
+    #[test]
+    fn linux_limits_match_the_kernel_backend() {
+        assert_eq!(ClockLimits::LINUX.max_frequency_ppm, kernel::MAX_TOTAL_PPM);
+        assert_eq!(ClockLimits::LINUX.max_drift_ppm, kernel::MAX_FINE_PPM);
     }
 }

@@ -1,6 +1,7 @@
 //! A clock that reads the system time and never changes anything: for `ntpd -x`-style
 //! operation without privileges, for `ntpdate -q`, and for tests on a shared machine.
 
+use super::WallClock as _;
 use super::{ClockError, ClockLimits, ClockState, SyncStatus, SystemClock};
 use crate::wire::packet::Leap;
 use crate::wire::time::UnixTime;

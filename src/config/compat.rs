@@ -497,7 +497,7 @@ mod tests {
     fn key_type_rows_parse_as_keys() {
         for row in section(Section::KeyType) {
             let (keys, diags) =
-                crate::wire::auth::KeyStore::parse(row.example, Path::new("/etc/ntp.keys"));
+                crate::config::keys_file::parse(row.example, Path::new("/etc/ntp.keys"));
             assert!(diags.is_empty(), "{}: {diags:?}", row.name);
             assert_eq!(keys.len(), 1, "{}", row.name);
         }

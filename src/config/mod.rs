@@ -3,6 +3,7 @@ mod args;
 pub mod compat;
 pub mod diagnostic;
 pub mod drift;
+pub mod keys_file;
 pub mod lexer;
 pub mod manual;
 pub mod model;

@@ -12,7 +12,7 @@ use super::peers::PeerRow;
 use crate::wire::cmdmon::{
     Addr, NtpData, SourceData, SourceMode, SourceState, SourceStats, Status, Tracking,
 };
-use crate::wire::control::{peer_flags, PeerStatus, Select, SystemStatus, Value, VarList};
+use crate::wire::control::{peer_flags, PeerStatusWord, Select, SystemStatusWord, Value, VarList};
 use crate::wire::time::{NtpTimestamp, UnixTime};
 use std::net::IpAddr;
 
@@ -36,8 +36,8 @@ impl Source {
         self.index.saturating_add(1).min(u32::from(u16::MAX)) as u16
     }
 
-    pub fn peer_status(&self) -> PeerStatus {
-        PeerStatus {
+    pub fn peer_status(&self) -> PeerStatusWord {
+        PeerStatusWord {
             flags: peer_flags::CONFIG
                 | if self.data.reach & 0xff != 0 {
                     peer_flags::REACH
@@ -255,7 +255,7 @@ pub fn system_poll(sources: &[Source]) -> Option<i16> {
 
 /// The system status word ntpd would send in chronyd's state.
 pub fn system_status(t: &Tracking) -> u16 {
-    SystemStatus {
+    SystemStatusWord {
         leap: if t.leap > 3 { 3 } else { t.leap as u8 },
         source: clock_source(t),
         event_count: 0,

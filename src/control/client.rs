@@ -3,8 +3,9 @@
 //! the first fragment, 3 s between fragments), one retry, sequence numbers, reassembly.
 
 use crate::wire::control::{
-    self, decode_assoc_list, decode_vars, encode_request_vars, Accepted, ErrorCode, Header, Opcode,
-    PeerStatus, Reassembler, ReassemblyError, Response, SystemStatus, Value, VarList,
+    self, decode_assoc_list, decode_vars, encode_request_vars, Accepted, ControlHeader, ErrorCode,
+    Opcode, PeerStatusWord, Reassembler, ReassemblyError, Response, SystemStatusWord, Value,
+    VarList,
 };
 use crate::wire::time::NtpTimestamp;
 use std::io;
@@ -69,7 +70,7 @@ pub type MacFn = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Association {
     pub id: u16,
-    pub status: PeerStatus,
+    pub status: PeerStatusWord,
 }
 
 /// Variables read from the daemon, with the status word of the response.
@@ -230,7 +231,7 @@ impl Client {
     }
 
     fn datagram(&self, opcode: Opcode, sequence: u16, assoc: u16, data: &[u8]) -> Vec<u8> {
-        let header = Header::request(self.version, opcode, sequence, assoc);
+        let header = ControlHeader::request(self.version, opcode, sequence, assoc);
         match self
             .signer
             .as_ref()
@@ -332,14 +333,14 @@ impl Client {
 
     /// READSTAT on association 0: the system status and the association list, sorted by id
     /// as ntpq sorts it.
-    pub fn associations(&mut self) -> Result<(SystemStatus, Vec<Association>)> {
+    pub fn associations(&mut self) -> Result<(SystemStatusWord, Vec<Association>)> {
         let r = self.request(Opcode::READSTAT, 0, &[])?;
         let mut list: Vec<Association> = decode_assoc_list(&r.data)
             .into_iter()
             .map(|(id, status)| Association { id, status })
             .collect();
         list.sort_by_key(|a| a.id);
-        Ok((SystemStatus::decode(r.header.status), list))
+        Ok((SystemStatusWord::decode(r.header.status), list))
     }
 
     /// READSTAT on one association (or 0): the status word of the response.
@@ -519,7 +520,7 @@ mod tests {
     #[test]
     fn mru_rows_from_ntpsec_reply() {
         // the READ_MRU reply NTPsec 1.2.2 sent (frame 20 of the capture)
-        let capture = crate::wire::control::tests::ntpsec_capture();
+        let capture = crate::wire::control::test_support::ntpsec_capture();
         let frame = &capture.iter().find(|f| f.0 == 20).unwrap().3;
         let p = control::Packet::decode(frame).unwrap();
         let mut list = MruList::default();

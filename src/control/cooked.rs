@@ -52,7 +52,7 @@ const MONTHS: [&str; 12] = [
 
 /// ntp.org's `prettydate`: `xxxxxxxx.xxxxxxxx  Wed, Nov 25 2026 17:30:08.944` (local time).
 pub fn pretty_date(t: NtpTimestamp) -> String {
-    let unix = t.to_unix_now();
+    let unix = t.to_unix(<crate::wire::time::UnixTime as crate::clock::WallClock>::now());
     let msec = ((t.fraction() as u64 * 1000) >> 32).min(999);
     let secs = unix.secs as libc::time_t;
     // SAFETY: localtime_r only writes into the tm we hand it.
@@ -360,7 +360,7 @@ pub fn mru_table(list: &MruList, host_of: &mut dyn FnMut(&str) -> String) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::control::PeerStatus;
+    use crate::wire::control::PeerStatusWord;
 
     #[test]
     fn wrapping_matches_ntpq_output() {
@@ -401,11 +401,11 @@ mod tests {
         let list = vec![
             Association {
                 id: 12345,
-                status: PeerStatus::decode(0x961a),
+                status: PeerStatusWord::decode(0x961a),
             },
             Association {
                 id: 12346,
-                status: PeerStatus::decode(0x0000),
+                status: PeerStatusWord::decode(0x0000),
             },
         ];
         let t = associations_table(&list, false);

@@ -5,7 +5,7 @@
 
 use super::cmdmon::{self, Endpoint};
 use crate::wire::cmdmon::{ReplyBody, Request};
-use crate::wire::control::{Header, Opcode, Packet, HEADER_LEN};
+use crate::wire::control::{ControlHeader, Opcode, Packet, HEADER_LEN};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -49,8 +49,9 @@ pub fn probe(peer: SocketAddr, endpoints: Vec<Endpoint>, timeout: Duration, debu
         // (re)send what is still open
         if sends == 0 || resend_at.get(sends - 1).is_some_and(|&t| now >= start + t) {
             if let (true, Some(s)) = (m6_open, &mode6) {
-                let _ =
-                    s.send(&Header::request(2, Opcode::READSTAT, 1 + sends as u16, 0).to_bytes());
+                let _ = s.send(
+                    &ControlHeader::request(2, Opcode::READSTAT, 1 + sends as u16, 0).to_bytes(),
+                );
             }
             if let (true, Some(c)) = (cm_open, chronyd.as_mut()) {
                 match c.send_only(Request::NSources, sends as u16) {

@@ -8,7 +8,10 @@ use super::cmdmon::{self, Endpoint};
 use super::cooked::{self, Wrapped};
 use super::peers::{self, PeerTable};
 use super::stats_tables;
-use crate::wire::control::{ClockStatus, PeerStatus, SystemStatus, Value};
+use crate::wire::control::{
+    ClockStatusWord as ClockStatus, PeerStatusWord as PeerStatus, SystemStatusWord as SystemStatus,
+    Value,
+};
 use crate::wire::time::NtpTimestamp;
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;

@@ -11,7 +11,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use crate::wire::control::{Header, Opcode, HEADER_LEN, MAX_DATA_LEN};
+use crate::wire::control::{ControlHeader, Opcode, HEADER_LEN, MAX_DATA_LEN};
 
 /// The C program's message: header, 468 bytes of data, 96 of authenticator.
 pub const MESSAGE_LEN: usize = HEADER_LEN + MAX_DATA_LEN + 96;
@@ -52,7 +52,7 @@ impl Outcome {
 /// The request the C program sends: `0x16 0x02`, sequence 1, zeros to 576 bytes.
 pub fn request() -> [u8; MESSAGE_LEN] {
     let mut msg = [0u8; MESSAGE_LEN];
-    let header = Header::request(2, Opcode::READVAR, 1, 0);
+    let header = ControlHeader::request(2, Opcode::READVAR, 1, 0);
     msg[..HEADER_LEN].copy_from_slice(&header.to_bytes());
     msg
 }
@@ -341,7 +341,7 @@ mod tests {
 
     fn reply(status: u16, text: &str) -> [u8; MESSAGE_LEN] {
         let mut msg = request();
-        let mut h = Header::request(2, Opcode::READVAR, 1, 0);
+        let mut h = ControlHeader::request(2, Opcode::READVAR, 1, 0);
         h.response = true;
         h.status = status;
         h.count = text.len() as u16;

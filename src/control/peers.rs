@@ -1,7 +1,7 @@
 //! The peers table of ntpq in ntp.org 4.2.8's layout (`dopeers`/`doprintpeers`), built
 //! from the default READVAR reply of each association.
 
-use crate::wire::control::{lookup, PeerStatus, Value};
+use crate::wire::control::{lookup, PeerStatusWord, Value};
 use crate::wire::time::NtpTimestamp;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -224,7 +224,7 @@ pub fn row_from_vars(
     PeerRow {
         assid,
         status,
-        tally: PeerStatus::decode(status).tally(),
+        tally: PeerStatusWord::decode(status).tally(),
         remote,
         srcadr: srcadr_text,
         srcport: int("srcport").map(|p| p as u16),

@@ -4,7 +4,7 @@
 //! where NTPsec's ntpq parses what `Responder` makes of it. Not a model of a peer's clock.
 
 use super::server::{ControlState, MruRow, PeerVars, SystemVars, Var};
-use crate::wire::control::{ErrorCode, PeerStatus, Select, SystemStatus};
+use crate::wire::control::{ErrorCode, PeerStatusWord, Select, SystemStatusWord};
 use crate::wire::time::NtpTimestamp;
 use std::net::SocketAddr;
 
@@ -41,7 +41,7 @@ impl SampleState {
         }
     }
 
-    fn status(assoc: u16) -> Option<PeerStatus> {
+    fn status(assoc: u16) -> Option<PeerStatusWord> {
         let (select, count, event, reach) = match assoc {
             1 => (Select::SysPeer, 1, 10, true),
             2 => (Select::Candidate, 2, 4, true),
@@ -49,7 +49,7 @@ impl SampleState {
             _ => return None,
         };
         use crate::wire::control::peer_flags::*;
-        Some(PeerStatus {
+        Some(PeerStatusWord {
             flags: CONFIG | if reach { REACH } else { 0 },
             select,
             event_count: count,
@@ -67,8 +67,8 @@ impl ControlState for SampleState {
         (self.clock)()
     }
 
-    fn system_status(&self) -> SystemStatus {
-        SystemStatus {
+    fn system_status(&self) -> SystemStatusWord {
+        SystemStatusWord {
             leap: 0,
             source: 6,
             event_count: 1,
@@ -107,13 +107,13 @@ impl ControlState for SampleState {
         .to_vars()
     }
 
-    fn associations(&self) -> Vec<(u16, PeerStatus)> {
+    fn associations(&self) -> Vec<(u16, PeerStatusWord)> {
         (1..=3)
             .filter_map(|a| Self::status(a).map(|s| (a, s)))
             .collect()
     }
 
-    fn peer_vars(&self, assoc: u16) -> Option<(PeerStatus, Vec<Var>)> {
+    fn peer_vars(&self, assoc: u16) -> Option<(PeerStatusWord, Vec<Var>)> {
         let status = Self::status(assoc)?;
         let now = self.now();
         let i = assoc as usize - 1;

@@ -9,8 +9,8 @@
 use crate::config::RestrictFlags;
 use crate::wire::auth::KeyStore;
 use crate::wire::control::{
-    self, encode_assoc_list, ClockStatus, ErrorCode, Header, Opcode, Packet, PeerStatus,
-    SystemStatus, TextBuilder,
+    self, encode_assoc_list, ClockStatusWord as ClockStatus, ControlHeader as Header, ErrorCode,
+    Opcode, Packet, PeerStatusWord as PeerStatus, SystemStatusWord as SystemStatus, TextBuilder,
 };
 use crate::wire::time::NtpTimestamp;
 use std::borrow::Cow;
@@ -793,7 +793,7 @@ mod tests {
     }
 
     fn capture(frame: u32) -> Vec<u8> {
-        crate::wire::control::tests::ntpsec_capture()
+        crate::wire::control::test_support::ntpsec_capture()
             .into_iter()
             .find(|f| f.0 == frame)
             .unwrap()

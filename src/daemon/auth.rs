@@ -64,7 +64,7 @@ mod tests {
     use std::path::Path;
 
     fn auth() -> ServerAuth {
-        let (keys, d) = KeyStore::parse(
+        let (keys, d) = crate::config::keys_file::parse(
             "1 MD5 sesame\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n3 MD5 other\n",
             Path::new("keys"),
         );

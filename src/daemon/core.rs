@@ -24,6 +24,7 @@ use super::stats::{self, StatsFile};
 use super::status::SystemStatus;
 use super::view::{self, DaemonView, Discipline, PeerView};
 use crate::clock::ClockError;
+use crate::clock::WallClock as _;
 use crate::config::{AddressFamily, Association, AssociationKind, RestrictFlags, Target};
 use crate::control::server::Responder;
 use crate::engine::Engine;
@@ -32,7 +33,7 @@ use crate::engine::{
     SystemEvent,
 };
 use crate::wire::auth::KeyStore;
-use crate::wire::control::{peer_flags, PeerStatus};
+use crate::wire::control::{peer_flags, PeerStatusWord as PeerStatus};
 use crate::wire::message::Packet;
 use crate::wire::packet::{Leap, RefId};
 use crate::wire::time::{NtpTimestamp, UnixTime};
@@ -180,7 +181,7 @@ fn load_keys(settings: &Settings) -> KeyStore {
     let Some(path) = &settings.config.keys_file else {
         return KeyStore::new();
     };
-    match KeyStore::load(path) {
+    match crate::config::keys_file::load(path) {
         Ok((k, diags)) => {
             for d in diags {
                 log::warn(&d.to_string());

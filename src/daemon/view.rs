@@ -7,7 +7,9 @@ use std::net::{SocketAddr, SocketAddrV4};
 use super::server::Shared;
 use super::status::SystemStatus as ServerStatus;
 use crate::control::server::{ControlState, MruRow, PeerVars, SystemVars, Var};
-use crate::wire::control::{peer_flags, PeerStatus, Select, SystemStatus};
+use crate::wire::control::{
+    peer_flags, PeerStatusWord as PeerStatus, Select, SystemStatusWord as SystemStatus,
+};
 use crate::wire::time::NtpTimestamp;
 
 /// One association as ntpq shows it.

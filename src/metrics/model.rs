@@ -2,7 +2,7 @@
 //! our own daemon's state through the same readout ([`Mode6`]), so both endpoints report
 //! the same thing the same way. Times are in seconds here (mode 6 sends milliseconds).
 
-use crate::wire::control::{lookup, PeerStatus, SystemStatus, Value, VarList};
+use crate::wire::control::{lookup, PeerStatusWord, SystemStatusWord, Value, VarList};
 
 /// A daemon that answers mode 6 reads: over the network, or our own daemon in process.
 pub trait Mode6 {
@@ -158,7 +158,7 @@ pub fn collect(d: &mut dyn Mode6) -> Result<Snapshot, String> {
     let sys = d
         .read_vars(0, SYSTEM_VARS)
         .or_else(|_| d.read_vars(0, &[]))?;
-    let status = SystemStatus::decode(status_word);
+    let status = SystemStatusWord::decode(status_word);
     let stratum = u64_of(&sys, "stratum").unwrap_or(16).min(16) as u8;
     let since_update = match (
         lookup(&sys, "reftime").and_then(Value::as_timestamp),
@@ -227,7 +227,7 @@ pub fn collect(d: &mut dyn Mode6) -> Result<Snapshot, String> {
                 }
             }),
             poll: f64_of(&v, "hpoll").map(|p| 2f64.powf(p)),
-            select: PeerStatus::decode(word).select as u8,
+            select: PeerStatusWord::decode(word).select as u8,
             unanswered: u64_of(&v, "unreach"),
         });
     }

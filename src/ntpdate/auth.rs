@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::wire::auth::{Key, KeyStore};
+use crate::config::keys_file;
+use crate::wire::auth::Key;
 use crate::wire::packet::HEADER_LEN;
 
 /// Signs requests and checks replies with one key.
@@ -21,7 +22,7 @@ impl Authenticator {
     /// Key `id` from the keys file at `path`. Problems on other lines are returned as
     /// `file:line` warnings; an unreadable file or a missing key is an error.
     pub fn load(path: &Path, id: u32) -> Result<(Authenticator, Vec<String>), String> {
-        let (store, diagnostics) = KeyStore::load(path).map_err(|e| e.to_string())?;
+        let (store, diagnostics) = keys_file::load(path).map_err(|e| e.to_string())?;
         let notes: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
         match store.get(id) {
             Some(key) => Ok((Authenticator::new(key.clone()), notes)),

@@ -36,7 +36,7 @@ pub trait Rtc {
     fn set_update_interrupt(&mut self, on: bool) -> io::Result<()>;
     /// Wait until an update interrupt makes the device readable: Ok(false) on timeout.
     fn wait_update(&mut self, timeout: Duration) -> io::Result<bool>;
-    /// The driver name from /sys/class/rtc/<dev>/name (first word), e.g. `rtc_cmos`.
+    /// The driver name from `/sys/class/rtc/<dev>/name` (first word), e.g. `rtc_cmos`.
     fn driver_name(&self) -> Option<String> {
         None
     }

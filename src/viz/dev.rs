@@ -96,7 +96,7 @@ fn octaves(n: usize, span: usize, min_terms: usize) -> Vec<usize> {
 }
 
 /// Overlapping Allan deviation of phase samples `x` spaced `tau0` apart:
-/// σy²(τ) = Σ (x[i+2m] − 2x[i+m] + x[i])² / (2 τ² (N − 2m)), τ = m τ0.
+/// σy²(τ) = Σ (x[i+2m] − 2x[i+m] + x\[i\])² / (2 τ² (N − 2m)), τ = m τ0.
 /// Points are (τ, σy(τ)) at octave-spaced τ.
 pub fn adev(x: &[f64], tau0: f64) -> Vec<(f64, f64)> {
     let n = x.len();
@@ -114,7 +114,7 @@ pub fn adev(x: &[f64], tau0: f64) -> Vec<(f64, f64)> {
 }
 
 /// Time deviation of phase samples: σx²(τ) = Σ_j [Σ_{i=j}^{j+m−1} (x[i+2m] − 2x[i+m] +
-/// x[i])]² / (6 m² (N − 3m + 1)), i.e. τ²/3 · Mod σy²(τ).
+/// x\[i\])]² / (6 m² (N − 3m + 1)), i.e. τ²/3 · Mod σy²(τ).
 pub fn tdev(x: &[f64], tau0: f64) -> Vec<(f64, f64)> {
     let n = x.len();
     octaves(n, 3, 2)

@@ -186,8 +186,8 @@ impl Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::auth::KeyType;
-    use crate::wire::time::NtpTimestamp;
+    use crate::auth::KeyType;
+    use crate::time::NtpTimestamp;
 
     fn header() -> Header {
         Header::client_request(4, 6, NtpTimestamp(0x1234_5678_9abc_def0))

@@ -8,7 +8,7 @@
 //! Times are plain `f64` seconds on the caller's own monotonic time line (`at`, `now`):
 //! the filter never reads a clock.
 
-use crate::wire::time::NtpTimestamp;
+use ntpkit_wire::time::NtpTimestamp;
 
 /// Frequency tolerance: how fast an old sample's error bound grows (15 ppm).
 pub const PHI: f64 = 15e-6;
@@ -340,7 +340,7 @@ fn sanitize(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::time::NtpDuration;
+    use ntpkit_wire::time::NtpDuration;
 
     fn ts(s: f64) -> NtpTimestamp {
         NtpTimestamp::from_parts(3_900_000_000, 0) + NtpDuration::from_seconds(s)

@@ -5,7 +5,7 @@
 //! Pure functions over [`Candidate`]s; every candidate gets an [`Outcome`] whose code is
 //! the mode 6 peer status "select" field (ntpq's tally character).
 
-use crate::wire::packet::Leap;
+use ntpkit_wire::packet::Leap;
 
 use super::filter::PHI;
 
@@ -68,7 +68,7 @@ impl Candidate {
 
 /// The mode 6 peer-status select codes (ntpq tally characters): the wire layer owns the
 /// type, so what the engine decides and what ntpq decodes are one enum.
-pub use crate::wire::control::Select as Outcome;
+pub use ntpkit_wire::control::Select as Outcome;
 
 /// Why a candidate was rejected before the intersection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

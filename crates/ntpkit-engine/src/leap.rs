@@ -3,8 +3,8 @@
 //! flag is set, so the flag must only be set on the last day; sources announce a leap
 //! with their LI bits for up to a month, which ntpd reads as "at the end of this month".
 
-use crate::wire::packet::Leap;
-use crate::wire::time::{civil_from_days, days_from_civil};
+use ntpkit_wire::packet::Leap;
+use ntpkit_wire::time::{civil_from_days, days_from_civil};
 
 /// Seconds from 1900 (NTP era 0) to 1970.
 const NTP_UNIX: i64 = 2_208_988_800;

@@ -1,4 +1,6 @@
-//! Symmetric-key authentication: the keys file and the legacy MAC (key id + digest).
+//! Symmetric-key authentication: the keys file's text and the legacy MAC (key id + digest).
+//! Reading the file and reporting its problems as `file:line` diagnostics is the `ntpkit`
+//! crate's business (`config::keys_file`); here is only text → keys.
 //!
 //! Digests, as ntp.org and NTPsec compute them (REFERENCE.md §1.7, RFC 8573):
 //! - MD5 and SHA-1: `H(key || data)`, 16 and 20 bytes;
@@ -8,10 +10,8 @@
 //! before the MAC; for mode 6 (ntpq `-a`, `controlkey`) the padded control message. The
 //! functions here take any byte slice so both can use them.
 
-use crate::config::diagnostic::{ConfigError, Diagnostic, Location};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 
 /// The largest digest we produce (SHA-1).
 pub const MAX_DIGEST_LEN: usize = 20;
@@ -189,6 +189,54 @@ pub enum AuthError {
     Truncated(usize),
 }
 
+/// What is wrong with one keys-file line. Every kind but [`KeyLineError::Duplicate`] means
+/// the line was skipped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyLineError {
+    /// A field is missing (`"key id"`, `"key type"`, `"key"`).
+    #[error("missing {0}")]
+    Missing(&'static str),
+    #[error("key id '{0}' is not a number from 1 to {MAX_KEY_ID}")]
+    BadId(String),
+    #[error("unknown key type '{0}' (MD5, SHA1, AES128CMAC)")]
+    UnknownType(String),
+    #[error("a key of up to 20 characters must be printable ASCII")]
+    NotPrintable,
+    /// Longer than 20 characters and not all hex digits; the length in characters.
+    #[error("a key longer than 20 characters must be hex digits ({0} characters given)")]
+    NotHex(usize),
+    #[error("hex key has an odd number of digits ({0})")]
+    OddHexDigits(usize),
+    #[error("hex key longer than 64 digits ({0})")]
+    HexTooLong(usize),
+    #[error("bad address '{0}' in key's address list")]
+    BadAddress(String),
+    #[error("unexpected '{0}'")]
+    Unexpected(String),
+    /// The key id was defined on an earlier line; this later line wins (a warning, the
+    /// key is kept).
+    #[error("key {0} defined again; the later line wins")]
+    Duplicate(u32),
+}
+
+impl KeyLineError {
+    /// Whether the line was still used (only a redefinition is).
+    pub fn is_warning(&self) -> bool {
+        matches!(self, KeyLineError::Duplicate(_))
+    }
+}
+
+/// A problem on one keys-file line: where (line and column count from 1; the column is
+/// absent when the whole line is meant) and what.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {error}")]
+pub struct KeyLineIssue {
+    pub line: usize,
+    pub column: Option<usize>,
+    #[source]
+    pub error: KeyLineError,
+}
+
 /// The keys of a keys file, by id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyStore {
@@ -220,20 +268,22 @@ impl KeyStore {
         self.keys.keys().copied()
     }
 
-    /// Read a keys file (`keyid type key [addresses]` lines). Bad lines are reported as
-    /// `file:line` diagnostics and skipped, as ntpd does; only an unreadable file fails.
-    pub fn load(path: &Path) -> Result<(KeyStore, Vec<Diagnostic>), ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(KeyStore::parse(&String::from_utf8_lossy(&bytes), path))
-    }
-
-    /// Parse keys-file text; `origin` names the file in diagnostics.
-    pub fn parse(text: &str, origin: &Path) -> (KeyStore, Vec<Diagnostic>) {
+    /// Parse keys-file text (`keyid type key [addresses]` lines, `#` comments). Bad lines
+    /// are skipped, as ntpd does, and returned as [`KeyLineIssue`]s with their line (and
+    /// column) numbers; a key defined again replaces the earlier one (a warning).
+    ///
+    /// ```
+    /// use ntpkit_wire::auth::{KeyStore, KeyLineError};
+    ///
+    /// let (keys, issues) = KeyStore::from_text("1 MD5 secret # comment\n2 FOO x\n");
+    /// assert_eq!(keys.ids().collect::<Vec<_>>(), [1]);
+    /// assert_eq!((issues[0].line, issues[0].column), (2, Some(3)));
+    /// assert_eq!(issues[0].error, KeyLineError::UnknownType("FOO".into()));
+    /// assert_eq!(issues[0].error.to_string(), "unknown key type 'FOO' (MD5, SHA1, AES128CMAC)");
+    /// ```
+    pub fn from_text(text: &str) -> (KeyStore, Vec<KeyLineIssue>) {
         let mut store = KeyStore::new();
-        let mut diags = Vec::new();
+        let mut issues = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("");
             if line.trim().is_empty() {
@@ -242,20 +292,22 @@ impl KeyStore {
             match parse_key_line(line) {
                 Ok(key) => {
                     if store.keys.contains_key(&key.id) {
-                        diags.push(Diagnostic::warning(
-                            Location::new(origin, i + 1, None),
-                            format!("key {} defined again; the later line wins", key.id),
-                        ));
+                        issues.push(KeyLineIssue {
+                            line: i + 1,
+                            column: None,
+                            error: KeyLineError::Duplicate(key.id),
+                        });
                     }
                     store.insert(key);
                 }
-                Err((column, message)) => diags.push(Diagnostic::error(
-                    Location::new(origin, i + 1, Some(column)),
-                    message,
-                )),
+                Err((column, error)) => issues.push(KeyLineIssue {
+                    line: i + 1,
+                    column: Some(column),
+                    error,
+                }),
             }
         }
-        (store, diags)
+        (store, issues)
     }
 
     /// Sign `data` with key `id`: the MAC trailer (key id + digest) to append.
@@ -292,46 +344,37 @@ impl KeyStore {
     }
 }
 
-/// One keys-file line (comment already removed) → key, or (column, message).
-fn parse_key_line(line: &str) -> Result<Key, (usize, String)> {
+/// One keys-file line (comment already removed) → key, or (column, what is wrong).
+fn parse_key_line(line: &str) -> Result<Key, (usize, KeyLineError)> {
     let fields = fields_with_columns(line);
     let end_col = line.chars().count() + 1;
-    let field = |i: usize, what: &str| {
+    let field = |i: usize, what: &'static str| {
         fields
             .get(i)
             .copied()
-            .ok_or_else(|| (end_col, format!("missing {what}")))
+            .ok_or((end_col, KeyLineError::Missing(what)))
     };
     let (id_col, id_text) = field(0, "key id")?;
     let id: u32 = id_text
         .parse()
         .ok()
         .filter(|id| (1..=MAX_KEY_ID).contains(id))
-        .ok_or_else(|| {
-            (
-                id_col,
-                format!("key id '{id_text}' is not a number from 1 to {MAX_KEY_ID}"),
-            )
-        })?;
+        .ok_or_else(|| (id_col, KeyLineError::BadId(id_text.to_string())))?;
     let (type_col, type_text) = field(1, "key type")?;
-    let key_type = KeyType::from_name(type_text).ok_or_else(|| {
-        (
-            type_col,
-            format!("unknown key type '{type_text}' (MD5, SHA1, AES128CMAC)"),
-        )
-    })?;
+    let key_type = KeyType::from_name(type_text)
+        .ok_or_else(|| (type_col, KeyLineError::UnknownType(type_text.to_string())))?;
     let (key_col, key_text) = field(2, "key")?;
     let secret = decode_secret(key_text).map_err(|m| (key_col, m))?;
     if let Some(&(col, addrs)) = fields.get(3) {
         for a in addrs.split(',').filter(|a| !a.is_empty()) {
             let ip = a.split('/').next().unwrap_or(a);
             if ip.parse::<std::net::IpAddr>().is_err() {
-                return Err((col, format!("bad address '{a}' in key's address list")));
+                return Err((col, KeyLineError::BadAddress(a.to_string())));
             }
         }
     }
     if let Some(&(col, extra)) = fields.get(4) {
-        return Err((col, format!("unexpected '{extra}'")));
+        return Err((col, KeyLineError::Unexpected(extra.to_string())));
     }
     Ok(Key {
         id,
@@ -342,24 +385,22 @@ fn parse_key_line(line: &str) -> Result<Key, (usize, String)> {
 
 /// ≤ 20 characters: the key is the printable ASCII text itself; longer: hex digits (up to
 /// 64, i.e. 32 bytes, as NTPsec allows).
-fn decode_secret(text: &str) -> Result<Vec<u8>, String> {
+fn decode_secret(text: &str) -> Result<Vec<u8>, KeyLineError> {
     let n = text.chars().count();
     if n <= 20 {
         if !text.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("a key of up to 20 characters must be printable ASCII".into());
+            return Err(KeyLineError::NotPrintable);
         }
         return Ok(text.as_bytes().to_vec());
     }
     if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "a key longer than 20 characters must be hex digits ({n} characters given)"
-        ));
+        return Err(KeyLineError::NotHex(n));
     }
     if n % 2 != 0 {
-        return Err(format!("hex key has an odd number of digits ({n})"));
+        return Err(KeyLineError::OddHexDigits(n));
     }
     if n > 64 {
-        return Err(format!("hex key longer than 64 digits ({n})"));
+        return Err(KeyLineError::HexTooLong(n));
     }
     Ok((0..n)
         .step_by(2)
@@ -463,7 +504,7 @@ mod tests {
 6 aes-128 000102030405060708090a0b0c0d0e0f 127.0.0.1,192.0.2.0/24
 65535 md5 max
 ";
-        let (ks, d) = KeyStore::parse(text, Path::new("/etc/ntp.keys"));
+        let (ks, d) = KeyStore::from_text(text);
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(ks.len(), 7);
         assert_eq!(ks.get(1).unwrap().secret, b"secret1");
@@ -477,39 +518,29 @@ mod tests {
     }
 
     #[test]
-    fn keys_file_errors_name_file_line_column() {
+    fn keys_file_errors_carry_line_column_and_kind() {
         let text = "1 M ok\n0 M zero\n2 FOO x\n3 M\n4 M 0123456789abcdef0123456789abcdefxyz\n\
-                    5 M 0123456789abcdef0123456789abcdef012\n70000 M big\n6 M k 999.1.1.1\n";
-        let (ks, d) = KeyStore::parse(text, Path::new("/etc/ntp.keys"));
+                    5 M 0123456789abcdef0123456789abcdef012\n70000 M big\n6 M k 999.1.1.1\n\
+                    1 M again\n7 M k 127.0.0.1 extra\n";
+        let (ks, d) = KeyStore::from_text(text);
         assert_eq!(ks.len(), 1);
-        let s: Vec<String> = d.iter().map(|d| d.to_string()).collect();
-        assert_eq!(s.len(), 7, "{s:#?}");
-        assert!(
-            s[0].starts_with("/etc/ntp.keys:2:1: error: key id '0'"),
-            "{}",
-            s[0]
+        assert_eq!(ks.get(1).unwrap().secret, b"again");
+        let got: Vec<(usize, Option<usize>, KeyLineError)> =
+            d.into_iter().map(|i| (i.line, i.column, i.error)).collect();
+        use KeyLineError::*;
+        assert_eq!(
+            got,
+            [
+                (2, Some(1), BadId("0".into())),
+                (3, Some(3), UnknownType("FOO".into())),
+                (4, Some(4), Missing("key")),
+                (5, Some(5), NotHex(35)),
+                (6, Some(5), OddHexDigits(35)),
+                (7, Some(1), BadId("70000".into())),
+                (8, Some(7), BadAddress("999.1.1.1".into())),
+                (9, None, Duplicate(1)),
+                (10, Some(17), Unexpected("extra".into())),
+            ]
         );
-        assert!(
-            s[1].starts_with("/etc/ntp.keys:3:3: error: unknown key type 'FOO'"),
-            "{}",
-            s[1]
-        );
-        assert!(
-            s[2].starts_with("/etc/ntp.keys:4:4: error: missing key"),
-            "{}",
-            s[2]
-        );
-        assert!(
-            s[3].contains(":5:5: error: a key longer than 20"),
-            "{}",
-            s[3]
-        );
-        assert!(
-            s[4].contains(":6:5: error: hex key has an odd number"),
-            "{}",
-            s[4]
-        );
-        assert!(s[5].contains(":7:1: error: key id '70000'"), "{}", s[5]);
-        assert!(s[6].contains(":8:7: error: bad address"), "{}", s[6]);
     }
 }

@@ -8,9 +8,9 @@ use super::leap;
 use super::peer::{Association, ReplyOutcome, PHI};
 use super::select::{self, Candidate, SelectParams};
 use super::types::*;
-use crate::clock::SyncStatus;
-use crate::wire::packet::{Header, KissCode, Leap, RefId};
-use crate::wire::time::{NtpDuration, NtpShort, NtpTimestamp, UnixTime};
+use crate::system_clock::SyncStatus;
+use ntpkit_wire::packet::{Header, KissCode, Leap, RefId};
+use ntpkit_wire::time::{NtpDuration, NtpShort, NtpTimestamp, UnixTime};
 use std::net::IpAddr;
 
 /// Before the first clock update, wait this long for every server to answer, so that an
@@ -46,7 +46,16 @@ impl Fuzz {
     }
 }
 
-/// The clock-discipline engine. See the module documentation of [`crate::engine`].
+/// What the selection made of the sources: indices into the association list.
+struct Chosen {
+    peer_index: usize,
+    /// Candidates and the system peer after clustering.
+    survivors: Vec<usize>,
+    /// The selection jitter (becomes `sys_jitter`).
+    jitter: f64,
+}
+
+/// The clock-discipline engine. See the module documentation of [`crate`].
 #[derive(Clone, Debug)]
 pub struct Engine {
     config: EngineConfig,
@@ -448,15 +457,36 @@ impl Engine {
         for a in &mut self.assocs {
             a.pending_local_update = false;
         }
-        if self.discipline.phase == Phase::Start && t < self.first_source_at + FIRST_UPDATE_WAIT {
-            let waiting = self
+        if self.waiting_for_first_samples(t) {
+            return;
+        }
+        let Some(chosen) = self.select_sources(t, actions) else {
+            return;
+        };
+        let (combined, peer_index) = self.combine_agreeing(t, &chosen.survivors, chosen.peer_index);
+        let first = self.discipline.phase == Phase::Start;
+        if !self.discipline_clock(t, combined, actions) {
+            return;
+        }
+        self.adopt_system_peer(peer_index, &chosen.survivors, actions);
+        self.update_system_variables(t, peer_index, chosen.jitter, first, actions);
+    }
+
+    /// At start-up, wait (up to [`FIRST_UPDATE_WAIT`]) until every selectable source has a
+    /// sample, so that the first update sees them all.
+    fn waiting_for_first_samples(&self, t: f64) -> bool {
+        self.discipline.phase == Phase::Start
+            && t < self.first_source_at + FIRST_UPDATE_WAIT
+            && self
                 .assocs
                 .iter()
-                .any(|a| !a.demobilized && !a.config.noselect && !a.filter.has_data());
-            if waiting {
-                return;
-            }
-        }
+                .any(|a| !a.demobilized && !a.config.noselect && !a.filter.has_data())
+    }
+
+    /// Run the selection over the sources whose estimators are ready and record each
+    /// one's outcome (everyone else is rejected). `None` when there is no system peer
+    /// (losing the previous one is an event).
+    fn select_sources(&mut self, t: f64, actions: &mut Vec<Action>) -> Option<Chosen> {
         let system_precision = 2f64.powi(self.config.precision as i32);
         let mut idx = Vec::new();
         for (i, a) in self.assocs.iter_mut().enumerate() {
@@ -490,9 +520,8 @@ impl Engine {
             if self.sys_peer.take().is_some() {
                 self.system_event(SystemEvent::NoSysPeer, actions);
             }
-            return;
+            return None;
         };
-        let mut peer_index = idx[peer_k];
         let survivors: Vec<usize> = selection
             .survivors
             .iter()
@@ -504,7 +533,22 @@ impl Engine {
             })
             .map(|&k| idx[k])
             .collect();
-        let selection_jitter = selection.jitter;
+        Some(Chosen {
+            peer_index: idx[peer_k],
+            survivors,
+            jitter: selection.jitter,
+        })
+    }
+
+    /// Combine the estimators of the survivors of the system peer's kind that agree with
+    /// the largest group; returns the combined estimate and the system peer (handed over
+    /// to the group's anchor if it disagrees).
+    fn combine_agreeing(
+        &mut self,
+        t: f64,
+        survivors: &[usize],
+        mut peer_index: usize,
+    ) -> (Combined, usize) {
         let peer_is_local = self.assocs[peer_index].is_local_clock();
         // Combine the estimators of the survivors of the system peer's kind that agree
         // with the largest group. The selection's intervals grow with the clock filter's
@@ -571,7 +615,12 @@ impl Engine {
             frequency: y_sum / wy_sum,
             offset_var: 1.0 / w_sum,
         };
-        let first = self.discipline.phase == Phase::Start;
+        (combined, peer_index)
+    }
+
+    /// Hand the combined estimate to the discipline and carry out its decision. Returns
+    /// `false` when the update ends here (a panic or a spike).
+    fn discipline_clock(&mut self, t: f64, combined: Combined, actions: &mut Vec<Action>) -> bool {
         let decision = self.discipline.update(
             t,
             combined,
@@ -583,11 +632,11 @@ impl Engine {
             Decision::Panic(offset) => {
                 self.system_event(SystemEvent::PanicStop, actions);
                 actions.push(Action::Panic { offset });
-                return;
+                return false;
             }
             Decision::Spike => {
                 self.system_event(SystemEvent::SpikeDetect, actions);
-                return;
+                return false;
             }
             Decision::Adjust(commands) => {
                 let mut stepped = false;
@@ -604,8 +653,18 @@ impl Engine {
             }
             self.system_event(SystemEvent::ClockStep, actions);
         }
+        true
+    }
+
+    /// Mark the system peer and announce a change of system peer.
+    fn adopt_system_peer(
+        &mut self,
+        peer_index: usize,
+        survivors: &[usize],
+        actions: &mut Vec<Action>,
+    ) {
         let peer_id = self.assocs[peer_index].id;
-        for &i in &survivors {
+        for &i in survivors {
             if i == peer_index {
                 self.assocs[i].select = SelectCode::SysPeer;
             }
@@ -618,6 +677,18 @@ impl Engine {
                 PeerEvent::SysPeer,
             )));
         }
+    }
+
+    /// The system variables follow the system peer (stratum, refid, root distance); then
+    /// the kernel's sync status, the leap second and the poll interval.
+    fn update_system_variables(
+        &mut self,
+        t: f64,
+        peer_index: usize,
+        selection_jitter: f64,
+        first: bool,
+        actions: &mut Vec<Action>,
+    ) {
         let p = &self.assocs[peer_index];
         self.source_leap = p.leap;
         self.leap = Leap::NoWarning;
@@ -857,7 +928,7 @@ impl Engine {
     }
 
     /// The clock's answer to a command this engine issued: the command as the clock
-    /// carried it out ([`crate::engine::apply_clock_command`]'s result: a frequency rounded
+    /// carried it out ([`crate::apply_clock_command`]'s result: a frequency rounded
     /// to the clock's resolution) or its refusal. The engine books only what the clock did
     /// (a refused frequency leaves the clock where it was, a refused step never happened)
     /// and plans again from there. A driver that never answers is taken to have carried
@@ -865,7 +936,7 @@ impl Engine {
     pub fn clock_result(
         &mut self,
         requested: &ClockCommand,
-        result: &Result<ClockCommand, crate::clock::ClockError>,
+        result: &Result<ClockCommand, crate::system_clock::ClockError>,
     ) {
         let t = self.last_now;
         let applied = result.as_ref().ok();

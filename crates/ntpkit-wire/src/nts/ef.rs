@@ -12,8 +12,8 @@
 //! AEAD's output (16-byte SIV ‖ encrypted extension fields).
 
 use super::aead::{AeadError, AeadKey};
-use crate::wire::extension::{ExtensionError, ExtensionField, MIN_FIELD_LEN};
-use crate::wire::packet::HEADER_LEN;
+use crate::extension::{ExtensionError, ExtensionField, MIN_FIELD_LEN};
+use crate::packet::HEADER_LEN;
 
 /// Extension field types (RFC 8915 §7.5).
 pub mod ef_type {
@@ -436,7 +436,7 @@ mod tests {
     fn capture(name: &str) -> Vec<u8> {
         let path = format!(
             "{}/tests/fixtures/captures/{name}.hex",
-            env!("CARGO_MANIFEST_DIR")
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
         );
         let text = std::fs::read_to_string(path).unwrap();
         let hex: String = text.chars().filter(|c| c.is_ascii_hexdigit()).collect();

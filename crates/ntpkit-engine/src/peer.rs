@@ -6,8 +6,8 @@ use super::estimator::{Estimator, Measurement, Outcome};
 use super::filter::{ClockFilter, FilterOutcome, Sample, Start};
 use super::select::{self, Candidate};
 use super::types::{AssocId, Exchange, PeerEvent, SelectCode, SourceConfig, SourceKind};
-use crate::wire::packet::{Header, KissCode, Leap, Mode, RefId};
-use crate::wire::time::NtpTimestamp;
+use ntpkit_wire::packet::{Header, KissCode, Leap, Mode, RefId};
+use ntpkit_wire::time::NtpTimestamp;
 
 pub(crate) use super::filter::PHI;
 const BURST_PACKETS: u8 = 8;

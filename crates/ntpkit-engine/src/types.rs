@@ -1,8 +1,8 @@
 //! The engine's vocabulary: configuration in, actions out, events and status snapshots.
 
-use crate::clock::{ClockLimits, SyncStatus};
-use crate::wire::packet::{Header, KissCode, Leap, RefId};
-use crate::wire::time::NtpTimestamp;
+use crate::system_clock::{ClockLimits, SyncStatus};
+use ntpkit_wire::packet::{Header, KissCode, Leap, RefId};
+use ntpkit_wire::time::NtpTimestamp;
 use std::net::IpAddr;
 
 /// Identifies an association (a configured source). Numbered like ntpd's association IDs.
@@ -27,13 +27,16 @@ pub enum SourceKind {
 /// One association's configuration (`server … minpoll … maxpoll … iburst …`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SourceConfig {
+    /// A server, a symmetric peer or the LOCAL clock driver, with its address.
     pub kind: SourceKind,
+    /// Poll interval bounds, log2 seconds (`minpoll`/`maxpoll`).
     pub minpoll: i8,
     pub maxpoll: i8,
     /// Eight packets 2 s apart while unreachable (the rest only after a reply).
     pub iburst: bool,
     /// Eight packets 2 s apart at every poll while reachable.
     pub burst: bool,
+    /// `prefer`: chosen as system peer when it survives selection.
     pub prefer: bool,
     /// Polled and shown, never selected.
     pub noselect: bool,
@@ -97,11 +100,13 @@ impl SourceConfig {
         }
     }
 
+    /// The same source with `iburst`.
     pub fn with_iburst(mut self) -> Self {
         self.iburst = true;
         self
     }
 
+    /// The same source with `minpoll`/`maxpoll` (maxpoll raised to minpoll if below).
     pub fn with_polls(mut self, minpoll: i8, maxpoll: i8) -> Self {
         self.minpoll = minpoll;
         self.maxpoll = maxpoll.max(minpoll);
@@ -169,6 +174,7 @@ impl Default for StepPolicy {
 /// System-wide configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EngineConfig {
+    /// When to step rather than slew (`tinker step/stepout/panic`, `-g`).
     pub step: StepPolicy,
     /// Frequency restored from the drift file, ppm (None: unknown, learn it).
     pub initial_frequency_ppm: Option<f64>,
@@ -200,13 +206,13 @@ pub struct EngineConfig {
     /// Assumed oscillator wander (random-walk frequency noise, fraction per √s); the
     /// estimator adapts from here.
     pub wander: f64,
-    /// What the clock backend accepts ([`crate::clock::SystemClock::limits`]): every
+    /// What the clock backend accepts ([`crate::system_clock::SystemClock::limits`]): every
     /// command is planned within it.
     pub clock_limits: ClockLimits,
     /// Seed for the poll-interval fuzz (deterministic).
     pub seed: u64,
-    /// The `leapfile`, parsed ([`crate::engine::leap::LeapTable::parse`]).
-    pub leap_table: Option<crate::engine::leap::LeapTable>,
+    /// The `leapfile`, parsed ([`crate::leap::LeapTable::parse`]).
+    pub leap_table: Option<crate::leap::LeapTable>,
 }
 
 impl Default for EngineConfig {
@@ -234,7 +240,7 @@ impl Default for EngineConfig {
     }
 }
 
-/// A command for the system clock (see [`crate::clock::SystemClock`]).
+/// A command for the system clock (see [`crate::system_clock::SystemClock`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ClockCommand {
     /// Set the total frequency correction, ppm (drift compensation plus any phase slew in
@@ -321,8 +327,12 @@ pub use super::select::Outcome as SelectCode;
 /// Per-association status for `ntpq` peer variables (REFERENCE.md §3.3). Times in seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerStatus {
+    /// The association.
     pub id: AssocId,
+    /// Its configuration.
     pub config: SourceConfig,
+    /// The server's header as last received: leap, stratum, precision (log2 s), root
+    /// delay and dispersion (s), refid, reference time.
     pub leap: Leap,
     pub stratum: u8,
     pub precision: i8,
@@ -334,22 +344,30 @@ pub struct PeerStatus {
     pub rec: NtpTimestamp,
     /// Our last transmit timestamp (`xmt`), the server's receive/transmit (`org` echo).
     pub xmt: NtpTimestamp,
+    /// Reachability register: one bit per poll, newest lowest.
     pub reach: u8,
+    /// Polls since the last reply.
     pub unreach: u32,
+    /// Our mode and the peer's (`hmode`, `pmode`), poll exponents (`hpoll`, `ppoll`).
     pub hmode: u8,
     pub pmode: u8,
     pub hpoll: i8,
     pub ppoll: i8,
+    /// Packet tests that failed on the last reply (`FLASH_*` bits).
     pub flash: u16,
+    /// The clock filter's offset, delay, dispersion and jitter, s.
     pub offset: f64,
     pub delay: f64,
     pub dispersion: f64,
     pub jitter: f64,
     /// Clock filter stages, newest first: (offset, delay, dispersion), s.
     pub filter: Vec<(f64, f64, f64)>,
+    /// What selection made of it (the tally character).
     pub select: SelectCode,
+    /// Peer event counter and last event (status word).
     pub event_count: u8,
     pub last_event: u8,
+    /// Packets sent to and received from it.
     pub sent: u64,
     pub received: u64,
     /// Root distance used by selection, s.
@@ -362,6 +380,8 @@ pub struct PeerStatus {
 /// System variables for `ntpq -c rv` (REFERENCE.md §3.2). Times in seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SystemStatus {
+    /// Leap indicator, stratum, precision (log2 s), root delay and dispersion (s), refid
+    /// and reference time, as this server would send them.
     pub leap: Leap,
     pub stratum: u8,
     pub precision: i8,
@@ -378,12 +398,14 @@ pub struct SystemStatus {
     pub offset: f64,
     /// Frequency correction, ppm (what the drift file stores).
     pub frequency_ppm: f64,
+    /// Selection jitter and the clock's own jitter, s.
     pub sys_jitter: f64,
     pub clk_jitter: f64,
     /// ppm
     pub clk_wander: f64,
     /// Sync source class for the status word: 6 NTP, 5 local clock, 0 none.
     pub sync_source: u8,
+    /// System event counter and last event (status word).
     pub event_count: u8,
     pub last_event: u8,
     /// Whether the clock is synchronised (leap != 3).

@@ -803,7 +803,7 @@ mod tests {
     fn fixture(name: &str) -> Reply {
         let path = format!(
             "{}/tests/fixtures/cmdmon/{name}.hex",
-            env!("CARGO_MANIFEST_DIR")
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
         );
         let text = std::fs::read_to_string(&path).unwrap();
         decode_reply(&hex(&text)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -811,7 +811,10 @@ mod tests {
 
     #[test]
     fn every_captured_reply_decodes() {
-        let dir = format!("{}/tests/fixtures/cmdmon", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!(
+            "{}/tests/fixtures/cmdmon",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
+        );
         let mut n = 0;
         for e in std::fs::read_dir(dir).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();

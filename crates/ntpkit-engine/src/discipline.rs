@@ -8,7 +8,7 @@
 //! phase error with a short slew — no PLL/FLL gains, no loop to ring.
 
 use super::types::{ClockCommand, StepPolicy};
-use crate::clock::ClockLimits;
+use crate::system_clock::ClockLimits;
 use std::collections::VecDeque;
 
 /// The initial fast correction ends once the offset is this small, s.

@@ -69,11 +69,6 @@ impl NtpTimestamp {
         pivot + diff
     }
 
-    /// Resolve against the current system time.
-    pub fn to_unix_now(self) -> UnixTime {
-        self.to_unix(UnixTime::now())
-    }
-
     /// The mode 6 text form `0x%08x.%08x`.
     pub fn to_hex_string(self) -> String {
         format!("0x{:08x}.{:08x}", self.seconds(), self.fraction())
@@ -216,9 +211,6 @@ impl UnixTime {
                 UnixTime { secs, nanos }
             }
         }
-    }
-    pub fn now() -> Self {
-        Self::from_system_time(SystemTime::now())
     }
     pub fn to_system_time(self) -> SystemTime {
         if self.secs >= 0 {
