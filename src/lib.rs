@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod engine;
+pub mod localtime;
 pub mod metrics;
 pub mod ntpdate;
 pub mod rtc;
