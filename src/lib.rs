@@ -10,6 +10,7 @@ pub mod engine;
 pub mod localtime;
 pub mod metrics;
 pub mod ntpdate;
+pub mod random;
 pub mod rtc;
 pub mod sim;
 pub mod viz;
