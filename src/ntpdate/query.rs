@@ -271,16 +271,11 @@ fn handle_reply(
             return;
         }
     }
-    match header.kiss_code() {
-        // INIT and STEP only say "not synchronised (yet)": an ordinary unsynchronised
-        // reply, shown with stratum 16 and never chosen.
-        Some(KissCode::Other(code)) if matches!(&code, b"INIT" | b"STEP") => {}
-        Some(code) => {
-            st.query.kiss = Some(code);
-            st.next_send = None;
-            return;
-        }
-        None => {}
+    // Other codes (INIT, STEP…) are an ordinary unsynchronised reply, never chosen.
+    if let Some(code) = header.kiss_instruction() {
+        st.query.kiss = Some(code);
+        st.next_send = None;
+        return;
     }
     if header.receive_ts.is_zero() || header.transmit_ts.is_zero() {
         st.query.bogus += 1;
