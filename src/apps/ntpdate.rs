@@ -112,6 +112,7 @@ pub fn command() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("The ranking as JSON, for scripts; never sets the clock"),
         )
+        .arg(super::color::arg())
         .arg(
             Arg::new("servers")
                 .value_name("server")
@@ -164,6 +165,7 @@ fn options(m: &ArgMatches) -> Result<Options, String> {
         log_version: m.get_flag("verbose"),
         rank: m.get_flag("rank"),
         json: m.get_flag("json"),
+        color: super::color::enabled(m),
         servers: m
             .get_many::<String>("servers")
             .map(|v| v.cloned().collect())
