@@ -9,7 +9,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::rtc::hwclock::{self, Control, Env, Function, DEFAULT_ADJFILE};
 use crate::rtc::sync::Report;
-use crate::rtc::sysclock::KernelClock;
+use crate::rtc::sysclock::KernelTimeOfDay;
 use crate::rtc::Timeval;
 
 pub fn command() -> Command {
@@ -182,7 +182,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     let mut out = Terminal { prog: prog.clone() };
-    let mut clock = KernelClock;
+    let mut clock = KernelTimeOfDay;
     let mut env = Env {
         open_rtc: &mut hwclock::open_device,
         clock: &mut clock,

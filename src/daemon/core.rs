@@ -15,7 +15,7 @@ use super::run::ChosenClock;
 use super::server::{Handoff, HandoffKind, Shared};
 use super::settings::{Options, Settings};
 use super::stats::{self, StatsFile};
-use super::status::SystemStatus;
+use super::status::ServerStatus;
 use super::view::{self, DaemonView, Discipline, PeerView};
 use crate::clock::ClockError;
 use crate::config::{AddressFamily, Association, AssociationKind, RestrictFlags, Target};
@@ -1377,7 +1377,7 @@ impl Core {
     /// Make the server answer with the engine's view of the system.
     fn publish(&mut self) {
         let st = self.engine.system_status();
-        let mut status = SystemStatus {
+        let mut status = ServerStatus {
             leap: st.leap,
             stratum: st.stratum.clamp(1, 16),
             precision: st.precision,

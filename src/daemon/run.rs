@@ -16,7 +16,7 @@ use super::mru::Mru;
 use super::process::{self, PidFile, StartupPipe};
 use super::server::{self, Handoff, Round, Shared};
 use super::settings::{Options, Settings};
-use super::status::{measure_precision, SystemStatus};
+use super::status::{measure_precision, ServerStatus};
 use crate::clock::{ClockError, KernelClock, ObserveOnlyClock, SyncStatus, SystemClock};
 
 /// Exit codes: 0 clean exit, 1 start-up failure (config, sockets, privileges).
@@ -147,7 +147,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
     };
     let per_shard_bytes = settings.mru_bytes / shards.max(1);
     let shared = Arc::new(Shared {
-        status: RwLock::new(SystemStatus::unsynchronised(precision)),
+        status: RwLock::new(ServerStatus::unsynchronised(precision)),
         access: RwLock::new(settings.access.clone()),
         mru_shards: (0..shards)
             .map(|_| {
