@@ -1,6 +1,7 @@
 //! Shared helpers for system tests: the ntpkit binary, loud skips, and a namespace LAN.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod lan;
 pub mod peers;
 
