@@ -161,3 +161,13 @@ pub fn chronyc_sources(
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A process's resident set (VmRSS), KiB; panics if it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process alive");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
