@@ -150,13 +150,7 @@ fn short_of(id: &str) -> char {
 
 fn options(m: &ArgMatches) -> Result<Options, String> {
     let mut o = Options {
-        family: if m.get_flag("ipv4") {
-            Family::V4
-        } else if m.get_flag("ipv6") {
-            Family::V6
-        } else {
-            Family::Any
-        },
+        family: Family::from_flags(m.get_flag("ipv4"), m.get_flag("ipv6")),
         always_step: m.get_flag("step"),
         always_slew: m.get_flag("slew"),
         debug: m.get_flag("debug"),

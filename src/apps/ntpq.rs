@@ -151,13 +151,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
     };
     let opts = Options {
-        family: if m.get_flag("ipv4") {
-            Family::V4
-        } else if m.get_flag("ipv6") {
-            Family::V6
-        } else {
-            Family::Any
-        },
+        family: Family::from_flags(m.get_flag("ipv4"), m.get_flag("ipv6")),
         numeric: m.get_flag("numeric"),
         wide: m.get_flag("wide"),
         debug: m.get_count("debug") > 0,

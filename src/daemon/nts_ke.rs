@@ -399,7 +399,10 @@ mod tests {
 
     /// The system tests' certificate helpers (std only), so the two cannot drift apart.
     mod certs {
-        include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/certs.rs"));
+        include!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/common/certs.rs"
+        ));
     }
 
     /// A CA `name` in `dir`, as DER.
