@@ -14,8 +14,7 @@ use common::certs::{make_ca, make_cert};
 use common::{lan::Lan, ntpd, peers};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(40);
