@@ -49,7 +49,7 @@ pub fn decide(when: Option<&str>, env: impl Fn(&str) -> Option<OsString>, tty: b
 mod tests {
     use super::*;
 
-    fn with(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + '_ {
+    fn with<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
         move |name| {
             vars.iter()
                 .find(|(k, _)| *k == name)
