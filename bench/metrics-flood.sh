@@ -11,39 +11,14 @@
 # Needs root (namespaces). Never touches the clock: ntpd runs --observe-only without
 # CAP_SYS_TIME. Bounded: REQUESTS per run and SECONDS (default 10) per run.
 #   bench/metrics-flood.sh [REQUESTS] [ROUNDS]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 requests=${1:-400000}
 rounds=${2:-3}
 seconds=${SECONDS_PER_RUN:-10}
-cargo build --release --quiet --bin ntpkit --bin ntpload
-bin=$PWD/target/release
-work=$(mktemp -d)
-nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
+bench_needs_root
+bench_build --bin ntpkit --bin ntpload
 id=nkmf$$
-names=(gen srv fld)
-cleanup() {
-  for ns in "${names[@]/#/$id}" ${id}br; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add ${id}br
-ip -n ${id}br link add br0 type bridge
-ip -n ${id}br link set br0 up
-i=1
-for n in "${names[@]}"; do
-  ns=$id$n
-  ip netns add "$ns"
-  ip link add v$i netns "$ns" type veth peer name p$i netns ${id}br
-  ip -n ${id}br link set p$i master br0 up
-  ip -n "$ns" addr add 198.18.0.$i/24 dev v$i
-  ip -n "$ns" link set v$i up
-  ip -n "$ns" link set lo up
-  i=$((i + 1))
-done
+bench_lan "$id" gen srv fld
 printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nmetrics 198.18.0.2:9975 allow 198.18.0.0/24\n' >"$work/ntp.conf"
 ip netns exec ${id}srv "${nocap[@]}" "$bin/ntpkit" ntpd --observe-only -n -c "$work/ntp.conf" >"$work/ntpd.log" 2>&1 &
 sleep 3

@@ -5,24 +5,12 @@
 # filter, bounded estimator) and the MRU is capped, so RSS at the end of a short run is
 # its steady state; run longer (MINUTES=60) for the literal hour.
 #   bench/ntpd-rss.sh [MINUTES]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 minutes=${1:-2}
-cargo build --release --quiet --bin ntpkit
-bin=$PWD/target/release
-chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
-work=$(mktemp -d)
+bench_needs_root
+bench_build --bin ntpkit
 ns=nkrss$$   # unique: two runs at once must not share a namespace
-nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
-cleanup() {
-  for p in $(ip netns pids $ns 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  ip netns del $ns 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add $ns
-ip -n $ns link set lo up
+bench_ns $ns
 servers=""
 for i in $(seq 1 10); do
   ip -n $ns addr add "10.99.0.$i/32" dev lo

@@ -14,49 +14,18 @@
 # Needs root. Never touches the clock (no CAP_SYS_TIME, chronyd -x, our ntpd
 # --observe-only). Bounded by REQUESTS and SERVE_SECONDS (default 10) per server and round.
 #   bench/ntpd-serve-nts.sh [REQUESTS] [ROUNDS]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 requests=${1:-300000}
 rounds=${2:-3}
 seconds=${SERVE_SECONDS:-10}
 handshakes=${SERVE_HANDSHAKES:-2000}
-cargo build --release --quiet --bin ntpkit --bin ntpload
-bin=$PWD/target/release
-chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
-work=$(mktemp -d)
-nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
+bench_needs_root
+bench_build --bin ntpkit --bin ntpload
 id=nknts$$
 br=${id}br gen=${id}gen srv=${id}srv
 server_ip=198.18.0.2
 if [ "$(nproc)" -ge 2 ]; then on_server=(taskset -c 0) on_generator=(taskset -c 1); else on_server=() on_generator=(); fi
-kill_ns() {
-  for _ in $(seq 50); do
-    local pids; pids=$(ip netns pids "$1" 2>/dev/null || true)
-    [ -z "$pids" ] && return 0
-    # shellcheck disable=SC2086
-    kill -TERM $pids 2>/dev/null || true
-    sleep 0.1
-  done
-}
-cleanup() {
-  for ns in $srv $gen $br; do kill_ns "$ns"; ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$br"
-ip -n "$br" link set lo up
-ip -n "$br" link add br0 type bridge
-ip -n "$br" link set br0 up
-n=1
-for host in $gen $srv; do
-  ip netns add "$host"
-  ip -n "$br" link add "v$n" type veth peer name eth0 netns "$host"
-  ip -n "$br" link set "v$n" master br0 up
-  ip -n "$host" addr add "198.18.0.$n/24" dev eth0
-  ip -n "$host" link set eth0 up
-  ip -n "$host" link set lo up
-  n=$((n + 1))
-done
+bench_lan "$id" gen srv
 ip netns exec "$gen" ping -c 1 -W 2 "$server_ip" >/dev/null
 
 (cd "$work" &&
@@ -101,7 +70,7 @@ bench() {
   t0=$(ns_ticks "$srv")
   out=$(load --requests "$requests" --threads 1 --window 64 --seconds "$seconds")
   t1=$(ns_ticks "$srv")
-  kill_ns "$srv"
+  bench_kill_ns "$srv"
   local r rps naks
   r=$(sed -E 's/.*replies=([0-9]+).*/\1/' <<<"$out")
   rps=$(sed -E 's/.*replies_per_sec=([0-9]+).*/\1/' <<<"$out")

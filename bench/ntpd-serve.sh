@@ -37,19 +37,15 @@
 # SERVE_PIN=0 runs unpinned, SERVE_RPS=1 with receive steering, SERVE_CALLGRIND=0 skips
 # the instruction count, SERVE_SYSCALLS=0 the system-call count (perf), SERVE_WINDOW sets
 # the generator's requests in flight (default 64).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 requests=${1:-2000000}
 rounds=${2:-3}
 seconds=${SERVE_SECONDS:-20}
 window=${SERVE_WINDOW:-64}
 pin=${SERVE_PIN:-1}
 rps=${SERVE_RPS:-0}
-cargo build --release --quiet --bin ntpkit --bin ntpload
-bin=$PWD/target/release
-chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
-work=$(mktemp -d)
-nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
+bench_needs_root
+bench_build --bin ntpkit --bin ntpload
 id=nkserve$$
 br=${id}br gen=${id}gen srv=${id}srv
 server_ip=198.18.0.2
@@ -59,45 +55,8 @@ else
   pin=0 on_server=() on_generator=() gen_threads=2
 fi
 
-kill_ns() {
-  local ns=$1
-  for _ in $(seq 50); do
-    local pids; pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [ -z "$pids" ] && return 0
-    # shellcheck disable=SC2086
-    kill -TERM $pids 2>/dev/null || true
-    sleep 0.1
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    # shellcheck disable=SC2086
-    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
-  done
-}
-cleanup() {
-  for ns in $srv $gen $br; do
-    kill_ns "$ns"
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# The LAN: a bridge namespace with one veth port per host.
-ip netns add "$br"
-ip -n "$br" link set lo up
-ip -n "$br" link add br0 type bridge
-ip -n "$br" link set br0 up
-n=1
-for host in $gen $srv; do
-  ip netns add "$host"
-  ip -n "$br" link add "v$n" type veth peer name eth0 netns "$host"
-  ip -n "$br" link set "v$n" master br0 up
-  ip -n "$host" addr add "198.18.0.$n/24" dev eth0
-  ip -n "$host" link set eth0 up
-  ip -n "$host" link set lo up
-  n=$((n + 1))
-done
-# a switch forwards frames without running iptables on them
-ip netns exec "$br" sh -c 'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e "$f" ] && echo 0 >"$f"; done; true'
+# The LAN: a bridge namespace with one veth port per host (v1 generator, v2 server).
+bench_lan "$id" gen srv
 if [ "$rps" = 1 ] && [ "$pin" = 1 ]; then
   # v1 receives what the generator sends: the server's CPU (0) does the rest of its path;
   # v2 receives the server's replies: the generator's CPU (1) does theirs.
@@ -140,7 +99,7 @@ bench() {
   done
   if [ $ok = 0 ]; then
     echo "$name: never answered; log:" >&2; cat "$work/$name.log" >&2
-    kill_ns "$srv"; return 0
+    bench_kill_ns "$srv"; return 0
   fi
   if [ "${pass:-cpu}" = syscalls ]; then
     # system calls per reply: perf counts every thread's syscall entries over a short load
@@ -150,7 +109,7 @@ bench() {
     sleep 0.5
     local out; out=$(load --requests 1000000 --threads "$gen_threads" --window "$window" --seconds 3)
     wait "$perf_pid" || true
-    kill_ns "$srv"
+    bench_kill_ns "$srv"
     local calls replies
     calls=$(awk -F, '/raw_syscalls/ {print $1}' "$work/$name.perf")
     replies=$(sed -E 's/.*replies=([0-9]+).*/\1/' <<<"$out")
@@ -163,7 +122,7 @@ bench() {
   out=$(load --requests "$requests" --threads "$gen_threads" --window "$window" --seconds "$seconds")
   t1=$(ns_ticks "$srv")
   local rss; rss=$(ns_rss_kb "$srv")
-  kill_ns "$srv"
+  bench_kill_ns "$srv"
   local replies rps secs
   replies=$(sed -E 's/.*replies=([0-9]+).*/\1/' <<<"$out")
   rps=$(sed -E 's/.*replies_per_sec=([0-9]+).*/\1/' <<<"$out")
@@ -234,7 +193,7 @@ if [ "${SERVE_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
   for _ in $(seq 100); do [ -z "$(ip netns pids "$srv")" ] && break; sleep 0.1; done
   # + the 10 replies of the probe that found it ready
   cg_replies=$(( $(sed -E 's/.*replies=([0-9]+).*/\1/' <<<"$cg_out") + 10 ))
-  kill_ns "$srv"
+  bench_kill_ns "$srv"
   sleep 0.5
   ir=$(awk '/^summary:/ {print $2}' "$work/cg.out" 2>/dev/null || true)
   # nothing counted (the loop inlined away, say) must not read as a tiny figure

@@ -5,45 +5,14 @@
 # without CAP_SYS_TIME, and both clients only query.
 #
 #   bench/ntpdate.sh [RUNS]        (default 20 runs of each)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 runs=${1:-20}
-[ "$(id -u)" = 0 ] || { echo "bench/ntpdate.sh: needs root (network namespaces)" >&2; exit 1; }
-chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
-for p in ntpd ntpdate ntpdig setpriv ip "$chronyd"; do
-  command -v "$p" >/dev/null || [ -x "$p" ] || { echo "bench/ntpdate.sh: needs $p" >&2; exit 1; }
-done
-
-cargo build --release --quiet
-ours=$PWD/target/release/ntpkit
-
+bench_needs_root
+bench_needs ntpd ntpdate ntpdig setpriv ip "$chronyd"
+bench_build --bin ntpkit
 id=nkbench$$
-tmp=$(mktemp -d)
-nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
-hosts=()
-cleanup() {
-  for ns in "${hosts[@]}" "${id}br"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ip netns add "${id}br"
-ip -n "${id}br" link add br0 type bridge
-ip -n "${id}br" link set br0 up
-for i in 1 2 3 4; do
-  ns=${id}h$i
-  hosts+=("$ns")
-  ip netns add "$ns"
-  ip -n "${id}br" link add "v$i" type veth peer name eth0 netns "$ns"
-  ip -n "${id}br" link set "v$i" master br0 up
-  ip -n "$ns" addr add "198.18.0.$i/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-  mkdir -p "$tmp/h$i"
-done
+tmp=$work
+bench_lan "$id" h1 h2 h3 h4
 
 # h1: NTPsec orphan server; h2, h3: chronyd serving their local clock. NTPsec's default
 # rate limit (1 packet/s on average, bursts of 20) is raised, as for a LAN server: the

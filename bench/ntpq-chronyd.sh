@@ -6,39 +6,25 @@
 #
 #   bench/ntpq-chronyd.sh [RUNS]          (default 30 interleaved runs of each)
 #   NTPKIT_BIN=path bench/ntpq-chronyd.sh (skip the release build)
-set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 RUNS=${1:-30}
-cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "bench/ntpq-chronyd.sh: needs root (network namespaces)" >&2; exit 2; }
+bench_needs_root
 PATH=$PATH:/opt/chrony/usr/sbin:/opt/chrony/usr/bin
-for p in chronyd chronyc ip setpriv; do
-  command -v $p >/dev/null || { echo "bench/ntpq-chronyd.sh: needs $p" >&2; exit 2; }
-done
-if [ -z "${NTPKIT_BIN:-}" ]; then
-  cargo build --release --quiet --bin ntpkit
-  NTPKIT_BIN=$PWD/target/release/ntpkit
-fi
+bench_needs chronyd chronyc ip setpriv
+bench_build --bin ntpkit
+NTPKIT_BIN=$ours
 NS=nkc$$
-D=$(mktemp -d)
+D=$work
 chmod 700 "$D"
-cleanup() {
-  ip netns pids $NS 2>/dev/null | xargs -r kill 2>/dev/null || true
-  sleep 0.5
-  ip netns del $NS 2>/dev/null || true
-  rm -rf "$D"
-}
-trap cleanup EXIT
-ip netns add $NS
-ip -n $NS link set lo up
-NOTIME="setpriv --inh-caps=-sys_time --bounding-set=-sys_time"
+bench_ns $NS
 for s in 2 3; do
   printf 'local stratum %s\nallow all\nbindaddress 127.0.0.%s\ncmdport 0\ndriftfile %s/d%s\npidfile %s/p%s\nbindcmdaddress %s/s%s.sock\n' \
     $((s + 4)) $s "$D" $s "$D" $s "$D" $s > "$D/server$s.conf"
-  ip netns exec $NS $NOTIME chronyd -x -d -u root -f "$D/server$s.conf" > "$D/server$s.log" 2>&1 &
+  ip netns exec $NS "${nocap[@]}" chronyd -x -d -u root -f "$D/server$s.conf" > "$D/server$s.log" 2>&1 &
 done
 printf 'port 0\nserver 127.0.0.2 iburst minpoll 0 maxpoll 2\nserver 127.0.0.3 iburst minpoll 0 maxpoll 2\nserver 127.0.0.4 iburst\ndriftfile %s/c.drift\npidfile %s/c.pid\nbindcmdaddress %s/c.sock\n' \
   "$D" "$D" "$D" > "$D/client.conf"
-ip netns exec $NS $NOTIME chronyd -x -d -u root -f "$D/client.conf" > "$D/client.log" 2>&1 &
+ip netns exec $NS "${nocap[@]}" chronyd -x -d -u root -f "$D/client.conf" > "$D/client.log" 2>&1 &
 S=$D/c.sock
 for i in $(seq 60); do
   ip netns exec $NS chronyc -n -h "$S" sources 2>/dev/null | grep -q '^\^\*' && break

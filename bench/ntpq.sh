@@ -5,39 +5,20 @@
 #
 #   bench/ntpq.sh [RUNS]          (default 30 runs of each, interleaved)
 #   NTPKIT_BIN=path bench/ntpq.sh (skip the release build, e.g. to time a debug build)
-set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 RUNS=${1:-30}
-cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "bench/ntpq.sh: needs root (network namespaces)" >&2; exit 2; }
-for p in ntpd ntpq ip setpriv; do
-  command -v $p >/dev/null || { echo "bench/ntpq.sh: needs $p" >&2; exit 2; }
-done
-if [ -z "${NTPKIT_BIN:-}" ]; then
-  cargo build --release --quiet
-  NTPKIT_BIN=$PWD/target/release/ntpkit
-fi
+bench_needs_root
+bench_needs ntpd ntpq ip setpriv
+bench_build --bin ntpkit
+NTPKIT_BIN=$ours
 ID=nkb$$
 A=${ID}a; B=${ID}b
-D=$(mktemp -d)
-cleanup() {
-  for n in $A $B; do ip netns pids $n 2>/dev/null | xargs -r kill 2>/dev/null || true; done
-  sleep 0.5
-  ip netns del $A 2>/dev/null || true; ip netns del $B 2>/dev/null || true
-  rm -rf "$D"
-}
-trap cleanup EXIT
-ip netns add $A; ip netns add $B
-ip link add ${ID}x type veth peer name ${ID}y
-ip link set ${ID}x netns $A; ip link set ${ID}y netns $B
-ip -n $A addr add 198.18.0.1/24 dev ${ID}x; ip -n $B addr add 198.18.0.2/24 dev ${ID}y
-for n in $A $B; do ip -n $n link set lo up; done
-ip -n $A link set ${ID}x up; ip -n $B link set ${ID}y up
-mkdir -p "$D/a" "$D/b"
+D=$work
+bench_lan "$ID" a b
 printf 'tos orphan 5 orphanwait 0\nrestrict default\nrestrict 127.0.0.1\nrestrict ::1\ndriftfile %s/a/drift\n' "$D" > "$D/a/ntp.conf"
 printf 'restrict default\nrestrict 127.0.0.1\nrestrict ::1\ndriftfile %s/b/drift\nserver 198.18.0.1 iburst minpoll 3 maxpoll 4\n' "$D" > "$D/b/ntp.conf"
-NOTIME="setpriv --inh-caps=-sys_time --bounding-set=-sys_time"
-ip netns exec $A $NOTIME ntpd -n -c "$D/a/ntp.conf" > "$D/a/log" 2>&1 &
-ip netns exec $B $NOTIME ntpd -n -c "$D/b/ntp.conf" > "$D/b/log" 2>&1 &
+ip netns exec $A "${nocap[@]}" ntpd -n -c "$D/a/ntp.conf" > "$D/a/log" 2>&1 &
+ip netns exec $B "${nocap[@]}" ntpd -n -c "$D/b/ntp.conf" > "$D/b/log" 2>&1 &
 for i in $(seq 90); do
   ip netns exec $B ntpq -pn 2>/dev/null | grep -q '^\*' && break
   sleep 1

@@ -6,39 +6,13 @@
 # touches the clock: every daemon runs without CAP_SYS_TIME, chronyd and ours with -x.
 #
 #   bench/sync.sh [TIMEOUT_SECONDS]     (default 90; "n/a" when a daemon never gets there)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 timeout=${1:-90}
-[ "$(id -u)" = 0 ] || { echo "bench/sync.sh: needs root (network namespaces)" >&2; exit 2; }
-cargo build --release --quiet --bin ntpkit
-ours=$PWD/target/release/ntpkit
-chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
+bench_needs_root
+bench_build --bin ntpkit
 id=nksync$$
-tmp=$(mktemp -d)
-nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
-hosts=()
-cleanup() {
-  for ns in "${hosts[@]}" "${id}br"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "${id}br"
-ip -n "${id}br" link add br0 type bridge
-ip -n "${id}br" link set br0 up
-for i in 1 2 3; do
-  ns=${id}h$i
-  hosts+=("$ns")
-  ip netns add "$ns"
-  ip -n "${id}br" link add "v$i" type veth peer name eth0 netns "$ns"
-  ip -n "${id}br" link set "v$i" master br0 up
-  ip -n "$ns" addr add "198.18.0.$i/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-  mkdir -p "$tmp/h$i"
-done
+tmp=$work
+bench_lan "$id" h1 h2 h3
 printf 'tos orphan 5 orphanwait 0\nrestrict default\ndriftfile %s/h1/drift\n' "$tmp" >"$tmp/h1/ntp.conf"
 ip netns exec "${id}h1" "${nocap[@]}" ntpd -n -c "$tmp/h1/ntp.conf" >"$tmp/h1/log" 2>&1 &
 for _ in $(seq 100); do

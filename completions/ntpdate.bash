@@ -23,7 +23,7 @@ _ntpdate() {
 
     case "${cmd}" in
         ntpdate)
-            opts="-4 -6 -a -b -B -d -e -k -o -p -q -s -t -u -v -h --rank --json --help"
+            opts="-4 -6 -a -b -B -d -e -k -o -p -q -s -t -u -v -h --rank --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -62,6 +62,10 @@ _ntpdate() {
                     ;;
                 -t)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -4,6 +4,9 @@ complete -c ntpdate -s k -d 'Keys file [default: /etc/ntp.keys]' -r -F
 complete -c ntpdate -s o -d 'NTP version to send, 1-4 [default: 4]' -r
 complete -c ntpdate -s p -d 'Samples per server, 1-8 [default: 4]' -r
 complete -c ntpdate -s t -d 'Seconds to wait for each reply, in 0.2 s steps, at least 1 [default: 2]' -r
+complete -c ntpdate -l color -d 'Colour the output: auto (on a terminal, honouring NO_COLOR/CLICOLOR), always or never' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c ntpdate -s 4 -d 'Use IPv4 addresses only'
 complete -c ntpdate -s 6 -d 'Use IPv6 addresses only'
 complete -c ntpdate -s b -d 'Always step the clock (settimeofday)'

@@ -21,6 +21,7 @@ _ntpdate() {
 '-o+[NTP version to send, 1-4 \[default\: 4\]]:version#:_default' \
 '-p+[Samples per server, 1-8 \[default\: 4\]]:samples:_default' \
 '-t+[Seconds to wait for each reply, in 0.2 s steps, at least 1 \[default\: 2\]]:timeo:_default' \
+'--color=[Colour the output\: auto (on a terminal, honouring NO_COLOR/CLICOLOR), always or never]::WHEN:(auto always never)' \
 '(-6)-4[Use IPv4 addresses only]' \
 '-6[Use IPv6 addresses only]' \
 '-b[Always step the clock (settimeofday)]' \

@@ -23,7 +23,7 @@ _ntpq() {
 
     case "${cmd}" in
         ntpq)
-            opts="-4 -6 -c -d -i -n -p -w -a -k -h --ipv4 --ipv6 --command --debug-level --interactive --numeric --peers --wide --old-rv --authentication --keyfile --json --watch --protocol --socket --help"
+            opts="-4 -6 -c -d -i -n -p -w -a -k -h --ipv4 --ipv6 --command --debug-level --interactive --numeric --peers --wide --old-rv --authentication --keyfile --json --color --watch --protocol --socket --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -51,6 +51,10 @@ _ntpq() {
                     ;;
                 -k)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --watch)

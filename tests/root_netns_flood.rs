@@ -42,16 +42,6 @@ fn start(test: &str, hosts: usize, conf: &str) -> Option<(Lan, u32)> {
     Some((lan, pid))
 }
 
-/// The daemon's resident set, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("daemon alive");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS")
-}
-
 /// A client on `sock` asking the server with one request in flight (transmit timestamps
 /// `first_xmt` + 1, + 2, …), `pause` after each, until `stop`: (asked, answered). An answer
 /// is the reply to this request (origin = our transmit time).
@@ -135,7 +125,7 @@ fn root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_mem
     };
     peers::wait_serving(&lan, 4, "198.18.0.1", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
-    let rss_before = rss_kib(pid);
+    let rss_before = common::rss_kib(pid);
 
     let stop = Arc::new(AtomicBool::new(false));
     // host 3: NTPsec's ntpdig every 4 s, under the same `limited kod` policy as the flooder
@@ -172,7 +162,7 @@ fn root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_mem
     flood(&flooder, 150_000, 10_000, |i| request(i as u64).to_vec());
     let flood_secs = flood_start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(1));
-    let rss_client_flood = rss_kib(pid);
+    let rss_client_flood = common::rss_kib(pid);
     // 50k mode 6 requests and stray server replies: these go to the main loop
     flood(&flooder, 50_000, 10_000, |i| {
         if i % 2 == 0 {
@@ -190,7 +180,7 @@ fn root_netns_flood_limited_kod_keeps_serving_others_with_bounded_kisses_and_mem
     let (polite_asked, polite_answered) = polite.join().unwrap();
     let (fast_asked, fast_answered) = fast.join().unwrap();
     let (kisses, other) = listener.join().unwrap();
-    let rss_after = rss_kib(pid);
+    let rss_after = common::rss_kib(pid);
     eprintln!(
         "MEASURED: flood of 150k requests in {flood_secs:.1} s + 50k mode 6/mode 4; flooder got \
          {kisses} RATE kisses and {other} other replies; polite client {polite_answered}/{polite_asked}; \
@@ -443,7 +433,7 @@ fn root_netns_flood_from_thousands_of_sources_stays_bounded_by_the_mru_cap() {
         .unwrap_or_else(|| panic!("not serving:\n{}", lan.log(1, "ntpkit.log")));
     let bin = common::ntpkit_bin();
     let ours = [bin.to_str().unwrap(), "ntpq"];
-    let rss_before = rss_kib(pid);
+    let rss_before = common::rss_kib(pid);
 
     let stop = Arc::new(AtomicBool::new(false));
     // host 3: a fast legitimate client (its address is not `limited`), one request in flight
@@ -483,7 +473,7 @@ fn root_netns_flood_from_thousands_of_sources_stays_bounded_by_the_mru_cap() {
     stop.store(true, Ordering::Relaxed);
     let (asked, answered) = legit.join().unwrap();
     let (kisses, time_replies) = listener.join().unwrap();
-    let rss_after = rss_kib(pid);
+    let rss_after = common::rss_kib(pid);
 
     let monstats = lan.run(
         1,

@@ -323,16 +323,6 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// The daemon's resident set, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("daemon alive");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS")
-}
-
 #[test]
 fn root_netns_metrics_flood_leaves_memory_bounded_and_ntp_served() {
     let test = "root_netns_metrics_flood_leaves_memory_bounded_and_ntp_served";
@@ -351,7 +341,7 @@ fn root_netns_metrics_flood_leaves_memory_bounded_and_ntp_served() {
         get(&ns3, "198.18.0.1:9975", "/metrics", None).filter(|r| r.0 == 200)
     })
     .unwrap_or_else(|| panic!("no /metrics:\n{}", lan.log(1, "ntpkit.log")));
-    let rss_before = rss_kib(pid);
+    let rss_before = common::rss_kib(pid);
 
     // host 3 asks for the time, one request in flight, all through the flood
     let stop = Arc::new(AtomicBool::new(false));
@@ -431,7 +421,7 @@ fn root_netns_metrics_flood_leaves_memory_bounded_and_ntp_served() {
         let a = answered.load(Ordering::Relaxed);
         std::thread::sleep(Duration::from_secs(1));
         answered_during.push(answered.load(Ordering::Relaxed) - a);
-        rss_peak = rss_peak.max(rss_kib(pid));
+        rss_peak = rss_peak.max(common::rss_kib(pid));
     }
     for f in floods {
         f.join().unwrap();

@@ -10,123 +10,14 @@
 //! expired server (test `…_rejects`). Every daemon runs without CAP_SYS_TIME; ours observe-only.
 
 mod common;
+use common::certs::{make_ca, make_cert};
 use common::{lan::Lan, ntpd, peers};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(40);
-
-fn openssl(dir: &Path, faketime: Option<&str>, args: &[&str]) {
-    let mut argv: Vec<&str> = Vec::new();
-    if let Some(t) = faketime {
-        argv.extend(["faketime", t]);
-    }
-    argv.push("openssl");
-    argv.extend_from_slice(args);
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`NAME.pem`, `NAME.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) -> PathBuf {
-    openssl(
-        dir,
-        None,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "30",
-            "-subj",
-            &format!("/CN=ntpkit test {name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    dir.join(format!("{name}.pem"))
-}
-
-/// A server certificate for `ip` signed by CA `ca`: (cert, key). `faketime` signs it at
-/// another date (an expired certificate: 30 days from 2020).
-fn make_cert(
-    dir: &Path,
-    ca: &str,
-    name: &str,
-    ip: &str,
-    faketime: Option<&str>,
-) -> (PathBuf, PathBuf) {
-    let ext = dir.join(format!("{name}.ext"));
-    std::fs::write(
-        &ext,
-        format!("subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n"),
-    )
-    .unwrap();
-    openssl(
-        dir,
-        None,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={ip}"),
-        ],
-    );
-    openssl(
-        dir,
-        faketime,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "30",
-            "-extfile",
-            ext.to_str().unwrap(),
-        ],
-    );
-    (
-        dir.join(format!("{name}.pem")),
-        dir.join(format!("{name}.key")),
-    )
-}
 
 /// chronyd as an NTS server on host `i` (local stratum 2).
 fn chronyd_nts(lan: &Lan, i: usize, cert: &Path, key: &Path) {

@@ -12,97 +12,19 @@
 //! cookies) is answered with NTSN and the clients recover by a new key exchange.
 
 mod common;
-use common::{lan::Lan, ntpd, peers};
+use common::{certs, lan::Lan, ntpd, peers};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const TEST: &str = "root_netns_nts_server_chronyd_and_ntpsec_clients";
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A private CA and a server certificate (`name`.pem / `name`.key) for IP:198.18.0.1.
+/// A private CA (once) and a server certificate (`name`.pem / `name`.key) for IP:198.18.0.1.
 fn make_certs(dir: &Path, name: &str) {
     if !dir.join("ca.pem").exists() {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=ntpkit test CA",
-            ],
-        );
+        certs::make_ca(dir, "ca");
     }
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:198.18.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let (key, csr, pem) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.pem"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            "/CN=198.18.0.1",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+    certs::make_cert(dir, "ca", name, "198.18.0.1", None);
 }
 
 /// Our server's NTS counters, read with our ntpq on host 1.

@@ -574,12 +574,9 @@ fn tshark_time(ts: NtpTimestamp) -> String {
     let t = ts.to_unix(pivot);
     let (y, m, d) = civil_from_days(t.secs.div_euclid(86_400));
     let s = t.secs.rem_euclid(86_400);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     format!(
         "{} {:>2}, {y} {:02}:{:02}:{:02}.{:09} UTC",
-        MONTHS[(m - 1) as usize],
+        ntpkit::localtime::MONTHS[(m - 1) as usize],
         d,
         s / 3600,
         s / 60 % 60,

@@ -1,6 +1,7 @@
 //! `hwclock`: read or set the hardware clock (RTC), with util-linux's flags, output,
 //! messages and exit codes. The work is in `rtc::hwclock`.
 
+use super::flag;
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -8,19 +9,8 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::rtc::hwclock::{self, Control, Env, Function, DEFAULT_ADJFILE};
 use crate::rtc::sync::Report;
-use crate::rtc::sysclock::KernelClock;
+use crate::rtc::sysclock::KernelTimeOfDay;
 use crate::rtc::Timeval;
-
-fn flag(id: &'static str, short: Option<char>, long: &'static str, help: &'static str) -> Arg {
-    let a = Arg::new(id)
-        .long(long)
-        .action(ArgAction::SetTrue)
-        .help(help);
-    match short {
-        Some(c) => a.short(c),
-        None => a,
-    }
-}
 
 pub fn command() -> Command {
     Command::new("hwclock")
@@ -34,51 +24,46 @@ pub fn command() -> Command {
         .infer_long_args(true)
         // getopt: an option given again is no error, the last value wins.
         .args_override_self(true)
-        .arg(flag(
-            "show",
-            Some('r'),
-            "show",
-            "display the RTC time (the default)",
-        ))
-        .arg(flag("get", None, "get", "display drift corrected RTC time"))
-        .arg(flag("set", None, "set", "set the RTC according to --date"))
-        .arg(flag(
-            "hctosys",
-            Some('s'),
-            "hctosys",
-            "set the system time from the RTC",
-        ))
-        .arg(flag(
-            "systohc",
-            Some('w'),
-            "systohc",
-            "set the RTC from the system time",
-        ))
-        .arg(flag(
-            "systz",
-            None,
-            "systz",
-            "send timescale configurations to the kernel",
-        ))
-        .arg(flag(
-            "adjust",
-            Some('a'),
-            "adjust",
-            "adjust the RTC to account for systematic drift",
-        ))
-        .arg(flag(
-            "predict",
-            None,
-            "predict",
-            "predict the drifted RTC time according to --date",
-        ))
-        .arg(flag("utc", Some('u'), "utc", "the RTC timescale is UTC"))
-        .arg(flag(
-            "localtime",
-            Some('l'),
-            "localtime",
-            "the RTC timescale is Local",
-        ))
+        .arg(
+            flag("show", "display the RTC time (the default)")
+                .short('r')
+                .long("show"),
+        )
+        .arg(flag("get", "display drift corrected RTC time").long("get"))
+        .arg(flag("set", "set the RTC according to --date").long("set"))
+        .arg(
+            flag("hctosys", "set the system time from the RTC")
+                .short('s')
+                .long("hctosys"),
+        )
+        .arg(
+            flag("systohc", "set the RTC from the system time")
+                .short('w')
+                .long("systohc"),
+        )
+        .arg(flag("systz", "send timescale configurations to the kernel").long("systz"))
+        .arg(
+            flag("adjust", "adjust the RTC to account for systematic drift")
+                .short('a')
+                .long("adjust"),
+        )
+        .arg(
+            flag(
+                "predict",
+                "predict the drifted RTC time according to --date",
+            )
+            .long("predict"),
+        )
+        .arg(
+            flag("utc", "the RTC timescale is UTC")
+                .short('u')
+                .long("utc"),
+        )
+        .arg(
+            flag("localtime", "the RTC timescale is Local")
+                .short('l')
+                .long("localtime"),
+        )
         .arg(
             Arg::new("rtc")
                 .short('f')
@@ -99,18 +84,8 @@ pub fn command() -> Command {
                 .value_name("sec")
                 .help("delay used when set new RTC time"),
         )
-        .arg(flag(
-            "update-drift",
-            None,
-            "update-drift",
-            "update the RTC drift factor",
-        ))
-        .arg(flag(
-            "noadjfile",
-            None,
-            "noadjfile",
-            "do not use /etc/adjtime",
-        ))
+        .arg(flag("update-drift", "update the RTC drift factor").long("update-drift"))
+        .arg(flag("noadjfile", "do not use /etc/adjtime").long("noadjfile"))
         .arg(
             Arg::new("adjfile")
                 .long("adjfile")
@@ -118,25 +93,24 @@ pub fn command() -> Command {
                 .help("use an alternate file to /etc/adjtime")
                 .value_hint(clap::ValueHint::FilePath),
         )
-        .arg(flag("test", None, "test", "dry run; implies --verbose"))
-        .arg(flag(
-            "verbose",
-            Some('v'),
-            "verbose",
-            "display more details",
-        ))
-        .arg(flag(
-            "debug",
-            Some('D'),
-            "debug",
-            "deprecated: use --verbose",
-        ))
-        .arg(flag(
-            "directisa",
-            None,
-            "directisa",
-            "accepted for compatibility; the RTC is always used through /dev/rtc",
-        ))
+        .arg(flag("test", "dry run; implies --verbose").long("test"))
+        .arg(
+            flag("verbose", "display more details")
+                .short('v')
+                .long("verbose"),
+        )
+        .arg(
+            flag("debug", "deprecated: use --verbose")
+                .short('D')
+                .long("debug"),
+        )
+        .arg(
+            flag(
+                "directisa",
+                "accepted for compatibility; the RTC is always used through /dev/rtc",
+            )
+            .long("directisa"),
+        )
         .arg(
             Arg::new("version")
                 .short('V')
@@ -208,7 +182,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     let mut out = Terminal { prog: prog.clone() };
-    let mut clock = KernelClock;
+    let mut clock = KernelTimeOfDay;
     let mut env = Env {
         open_rtc: &mut hwclock::open_device,
         clock: &mut clock,

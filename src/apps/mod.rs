@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 
+pub mod color;
 pub mod exporter;
 pub mod hwclock;
 pub mod multicall;
@@ -11,6 +12,14 @@ pub mod ntpdate;
 pub mod ntpq;
 pub mod ntpstat;
 pub mod viz;
+
+/// An on/off switch (clap's `SetTrue`), named by the caller: `flag("quiet", "…").short('q')`.
+/// The one helper the programs' `command()`s share.
+pub(crate) fn flag(id: &'static str, help: &'static str) -> clap::Arg {
+    clap::Arg::new(id)
+        .action(clap::ArgAction::SetTrue)
+        .help(help)
+}
 
 /// A program of the multi-call binary.
 pub struct Program {

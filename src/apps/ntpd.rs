@@ -1,6 +1,7 @@
 //! `ntpd`: NTP daemon: keeps the clock in step and serves time.
 //! Flags follow ntp.org/NTPsec's ntpd; the work is in `crate::daemon`.
 
+use super::flag;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -36,25 +37,35 @@ pub fn command() -> Command {
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("Configuration file (default /etc/ntp.conf)"),
         )
-        .arg(flag(
-            "foreground",
-            'n',
-            "nofork",
-            "Stay in the foreground; log to stderr unless -l",
-        ))
-        .arg(flag(
-            "panicgate",
-            'g',
-            "panicgate",
-            "Allow the first adjustment to exceed the panic threshold",
-        ))
-        .arg(flag("quit", 'q', "quit", "Set the clock once and exit"))
-        .arg(flag(
-            "slew",
-            'x',
-            "slew",
-            "Slew up to 600 s: the step threshold becomes 600 s (ntp.org's -x)",
-        ))
+        .arg(
+            flag(
+                "foreground",
+                "Stay in the foreground; log to stderr unless -l",
+            )
+            .short('n')
+            .long("nofork"),
+        )
+        .arg(
+            flag(
+                "panicgate",
+                "Allow the first adjustment to exceed the panic threshold",
+            )
+            .short('g')
+            .long("panicgate"),
+        )
+        .arg(
+            flag("quit", "Set the clock once and exit")
+                .short('q')
+                .long("quit"),
+        )
+        .arg(
+            flag(
+                "slew",
+                "Slew up to 600 s: the step threshold becomes 600 s (ntp.org's -x)",
+            )
+            .short('x')
+            .long("slew"),
+        )
         .arg(
             Arg::new("observe")
                 .long("observe-only")
@@ -139,12 +150,11 @@ pub fn command() -> Command {
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("chroot to DIR after reading the configuration, before dropping privileges"),
         )
-        .arg(flag(
-            "nice",
-            'N',
-            "nice",
-            "Run at high priority (SCHED_FIFO, as ntpd)",
-        ))
+        .arg(
+            flag("nice", "Run at high priority (SCHED_FIFO, as ntpd)")
+                .short('N')
+                .long("nice"),
+        )
         .arg(
             Arg::new("priority")
                 .short('P')
@@ -153,8 +163,13 @@ pub fn command() -> Command {
                 .value_parser(clap::value_parser!(i32))
                 .help("Run at SCHED_FIFO priority PRIO"),
         )
-        .arg(flag("ipv4", '4', "ipv4", "Use IPv4 only"))
-        .arg(flag("ipv6", '6', "ipv6", "Use IPv6 only").conflicts_with("ipv4"))
+        .arg(flag("ipv4", "Use IPv4 only").short('4').long("ipv4"))
+        .arg(
+            flag("ipv6", "Use IPv6 only")
+                .short('6')
+                .long("ipv6")
+                .conflicts_with("ipv4"),
+        )
         .arg(
             Arg::new("interface")
                 .short('I')
@@ -163,12 +178,14 @@ pub fn command() -> Command {
                 .action(ArgAction::Append)
                 .help("Serve on this interface name or address only (repeatable)"),
         )
-        .arg(flag(
-            "novirtualips",
-            'L',
-            "novirtualips",
-            "Do not listen on virtual interfaces (names with a colon)",
-        ))
+        .arg(
+            flag(
+                "novirtualips",
+                "Do not listen on virtual interfaces (names with a colon)",
+            )
+            .short('L')
+            .long("novirtualips"),
+        )
         .arg(
             Arg::new("updateinterval")
                 .short('U')
@@ -207,45 +224,52 @@ pub fn command() -> Command {
                 .action(ArgAction::Append)
                 .help("As --var, and listed by a plain 'ntpq -c rv' (as 'setvar … default')"),
         )
-        .arg(flag(
-            "authreq",
-            'a',
-            "authreq",
-            "Require authentication for symmetric passive peers (the default)",
-        ))
+        .arg(
+            flag(
+                "authreq",
+                "Require authentication for symmetric passive peers (the default)",
+            )
+            .short('a')
+            .long("authreq"),
+        )
         .arg(
             flag(
                 "authnoreq",
-                'A',
-                "authnoreq",
                 "Do not require authentication (accepted; ntpkit always requires it)",
             )
+            .short('A')
+            .long("authnoreq")
             .conflicts_with("authreq"),
         )
-        .arg(flag(
-            "bcastsync",
-            'b',
-            "bcastsync",
-            "Sync to broadcast servers (accepted; no broadcast client here)",
-        ))
-        .arg(flag(
-            "force-step",
-            'G',
-            "force-step-once",
-            "Step any initial offset correction (accepted; not implemented)",
-        ))
-        .arg(flag(
-            "mdns",
-            'm',
-            "mdns",
-            "Register with mDNS (accepted; not implemented)",
-        ))
-        .arg(flag(
-            "modifymmtimer",
-            'M',
-            "modifymmtimer",
-            "Windows multimedia timer (accepted; Windows only)",
-        ))
+        .arg(
+            flag(
+                "bcastsync",
+                "Sync to broadcast servers (accepted; no broadcast client here)",
+            )
+            .short('b')
+            .long("bcastsync"),
+        )
+        .arg(
+            flag(
+                "force-step",
+                "Step any initial offset correction (accepted; not implemented)",
+            )
+            .short('G')
+            .long("force-step-once"),
+        )
+        .arg(
+            flag("mdns", "Register with mDNS (accepted; not implemented)")
+                .short('m')
+                .long("mdns"),
+        )
+        .arg(
+            flag(
+                "modifymmtimer",
+                "Windows multimedia timer (accepted; Windows only)",
+            )
+            .short('M')
+            .long("modifymmtimer"),
+        )
         .arg(
             Arg::new("propagationdelay")
                 .short('r')
@@ -290,14 +314,6 @@ pub fn command() -> Command {
                 .hide(true)
                 .help("Server worker threads per address (0: one per CPU, at most 4)"),
         )
-}
-
-fn flag(id: &'static str, short: char, long: &'static str, help: &'static str) -> Arg {
-    Arg::new(id)
-        .short(short)
-        .long(long)
-        .action(ArgAction::SetTrue)
-        .help(help)
 }
 
 fn path_arg(id: &'static str, short: char, long: &'static str, help: &'static str) -> Arg {

@@ -1,6 +1,7 @@
 //! `ntpdate`: query NTP servers once and set (or just show) the clock.
 //! Flags, output and exit codes of ntp.org 4.2.8; the work is in `crate::ntpdate`.
 
+use super::flag;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -11,13 +12,6 @@ use crate::ntpdate::{self, target::Family, Options};
 /// ntp.org's usage line, printed on every usage error.
 pub const USAGE: &str = "usage: ntpdate [-46bBdqsuv] [-a key#] [-e delay] [-k file] [-p samples] \
                          [-o version#] [-t timeo] server ...";
-
-fn flag(id: &'static str, short: char, help: &'static str) -> Arg {
-    Arg::new(id)
-        .short(short)
-        .action(ArgAction::SetTrue)
-        .help(help)
-}
 
 fn value(id: &'static str, short: char, name: &'static str, help: &'static str) -> Arg {
     Arg::new(id)
@@ -40,25 +34,27 @@ pub fn command() -> Command {
              (and the clock set unless -q), 1 none usable or the clock could not be set, \
              2 usage error.",
         )
-        .arg(flag("ipv4", '4', "Use IPv4 addresses only").conflicts_with("ipv6"))
-        .arg(flag("ipv6", '6', "Use IPv6 addresses only"))
+        .arg(
+            flag("ipv4", "Use IPv4 addresses only")
+                .short('4')
+                .conflicts_with("ipv6"),
+        )
+        .arg(flag("ipv6", "Use IPv6 addresses only").short('6'))
         .arg(value(
             "key",
             'a',
             "key#",
             "Authenticate with this key id from the keys file",
         ))
-        .arg(flag("step", 'b', "Always step the clock (settimeofday)"))
-        .arg(flag(
-            "slew",
-            'B',
-            "Always slew the clock (adjtime), even past 0.5 s",
-        ))
-        .arg(flag(
-            "debug",
-            'd',
-            "Debug: show every sample and the selection; never set the clock",
-        ))
+        .arg(flag("step", "Always step the clock (settimeofday)").short('b'))
+        .arg(flag("slew", "Always slew the clock (adjtime), even past 0.5 s").short('B'))
+        .arg(
+            flag(
+                "debug",
+                "Debug: show every sample and the selection; never set the clock",
+            )
+            .short('d'),
+        )
         .arg(value(
             "delay",
             'e',
@@ -82,28 +78,28 @@ pub fn command() -> Command {
             "samples",
             "Samples per server, 1-8 [default: 4]",
         ))
-        .arg(flag(
-            "query",
-            'q',
-            "Query only: print, do not set the clock",
-        ))
-        .arg(flag(
-            "syslog",
-            's',
-            "Log the result to syslog instead of standard output",
-        ))
+        .arg(flag("query", "Query only: print, do not set the clock").short('q'))
+        .arg(
+            flag(
+                "syslog",
+                "Log the result to syslog instead of standard output",
+            )
+            .short('s'),
+        )
         .arg(value(
             "timeout",
             't',
             "timeo",
             "Seconds to wait for each reply, in 0.2 s steps, at least 1 [default: 2]",
         ))
-        .arg(flag(
-            "unprivileged",
-            'u',
-            "Use an unprivileged source port (ntpkit always does)",
-        ))
-        .arg(flag("verbose", 'v', "Log the version"))
+        .arg(
+            flag(
+                "unprivileged",
+                "Use an unprivileged source port (ntpkit always does)",
+            )
+            .short('u'),
+        )
+        .arg(flag("verbose", "Log the version").short('v'))
         .arg(
             Arg::new("rank")
                 .long("rank")
@@ -116,6 +112,7 @@ pub fn command() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("The ranking as JSON, for scripts; never sets the clock"),
         )
+        .arg(super::color::arg())
         .arg(
             Arg::new("servers")
                 .value_name("server")
@@ -153,13 +150,7 @@ fn short_of(id: &str) -> char {
 
 fn options(m: &ArgMatches) -> Result<Options, String> {
     let mut o = Options {
-        family: if m.get_flag("ipv4") {
-            Family::V4
-        } else if m.get_flag("ipv6") {
-            Family::V6
-        } else {
-            Family::Any
-        },
+        family: Family::from_flags(m.get_flag("ipv4"), m.get_flag("ipv6")),
         always_step: m.get_flag("step"),
         always_slew: m.get_flag("slew"),
         debug: m.get_flag("debug"),
@@ -168,6 +159,7 @@ fn options(m: &ArgMatches) -> Result<Options, String> {
         log_version: m.get_flag("verbose"),
         rank: m.get_flag("rank"),
         json: m.get_flag("json"),
+        color: super::color::enabled(m),
         servers: m
             .get_many::<String>("servers")
             .map(|v| v.cloned().collect())

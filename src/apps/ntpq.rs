@@ -106,6 +106,7 @@ pub fn command() -> clap::Command {
                 .action(ArgAction::SetTrue)
                 .help("Print every command's result as one JSON object per line"),
         )
+        .arg(super::color::arg())
         .arg(
             Arg::new("watch")
                 .long("watch")
@@ -149,20 +150,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
-    let stdout_tty = std::io::stdout().is_terminal();
     let opts = Options {
-        family: if m.get_flag("ipv4") {
-            Family::V4
-        } else if m.get_flag("ipv6") {
-            Family::V6
-        } else {
-            Family::Any
-        },
+        family: Family::from_flags(m.get_flag("ipv4"), m.get_flag("ipv6")),
         numeric: m.get_flag("numeric"),
         wide: m.get_flag("wide"),
         debug: m.get_count("debug") > 0,
         json: m.get_flag("json"),
-        color: stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        color: super::color::enabled(&m),
         old_rv: m.get_flag("old-rv"),
         timeout: None,
         key_id: m.get_one::<u32>("keyid").copied(),

@@ -28,6 +28,34 @@ pub enum AddressFamily {
     V6,
 }
 
+/// `-4` / `-6` on the command line of ntpdate and ntpq: which addresses of a name to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Family {
+    #[default]
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    /// From the `-4` and `-6` switches (`-4` wins if both are given, as before).
+    pub fn from_flags(v4: bool, v6: bool) -> Family {
+        match (v4, v6) {
+            (true, _) => Family::V4,
+            (false, true) => Family::V6,
+            (false, false) => Family::Any,
+        }
+    }
+
+    pub fn admits(self, ip: IpAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+}
+
 /// What an association points at.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {

@@ -47,14 +47,7 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Address family restriction (`-4` / `-6`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Family {
-    #[default]
-    Any,
-    V4,
-    V6,
-}
+pub use crate::config::Family;
 
 /// Signs requests: a key id and the MAC function over the padded request (see
 /// `wire::auth` for the key types).
@@ -165,11 +158,7 @@ pub fn resolve(spec: &str, family: Family) -> Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = (host.as_str(), port)
         .to_socket_addrs()
         .map_err(|e| Error::Resolve(format!("{host}: {e}")))?
-        .filter(|a| match family {
-            Family::Any => true,
-            Family::V4 => a.is_ipv4(),
-            Family::V6 => a.is_ipv6(),
-        })
+        .filter(|a| family.admits(a.ip()))
         .collect();
     let mut sorted: Vec<SocketAddr> = addrs.iter().filter(|a| a.is_ipv4()).copied().collect();
     sorted.extend(addrs.iter().filter(|a| a.is_ipv6()));

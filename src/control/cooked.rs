@@ -4,6 +4,7 @@
 
 use super::client::{Association, MruList};
 use super::peers::{parse_addr, round_decimal};
+use crate::localtime::LocalTime;
 use crate::wire::control::{Select, Value};
 use crate::wire::time::NtpTimestamp;
 
@@ -45,33 +46,23 @@ impl Wrapped {
     }
 }
 
-const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 /// ntp.org's `prettydate`: `xxxxxxxx.xxxxxxxx  Wed, Nov 25 2026 17:30:08.944` (local time).
 pub fn pretty_date(t: NtpTimestamp) -> String {
-    let unix = t.to_unix(<crate::wire::time::UnixTime as crate::clock::WallClock>::now());
     let msec = ((t.fraction() as u64 * 1000) >> 32).min(999);
-    let secs = unix.secs as libc::time_t;
-    // SAFETY: localtime_r only writes into the tm we hand it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
+    let Some(lt) = LocalTime::at(t.to_unix(<crate::wire::time::UnixTime as crate::clock::WallClock>::now()).secs) else {
         return format!("{:08x}.{:08x}", t.seconds(), t.fraction());
-    }
+    };
     format!(
         "{:08x}.{:08x}  {}, {} {:2} {:4} {:2}:{:02}:{:02}.{:03}",
         t.seconds(),
         t.fraction(),
-        DAYS[tm.tm_wday.rem_euclid(7) as usize],
-        MONTHS[tm.tm_mon.rem_euclid(12) as usize],
-        tm.tm_mday,
-        tm.tm_year + 1900,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
+        lt.weekday_name(),
+        lt.month_name(),
+        lt.day,
+        lt.year,
+        lt.hour,
+        lt.minute,
+        lt.second,
         msec
     )
 }

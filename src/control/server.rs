@@ -221,7 +221,7 @@ impl SystemVars {
 /// (ntp.org sends `201701010000`; ntpkit speaks NTPsec's dialect).
 fn leap_date(ntp_seconds: i64) -> String {
     // saturating: the value comes from a leapfile, which may say anything
-    let unix = ntp_seconds.saturating_sub(2_208_988_800);
+    let unix = ntp_seconds.saturating_sub(crate::wire::time::UNIX_NTP_OFFSET as i64);
     let (y, m, d) = crate::wire::time::civil_from_days(unix.div_euclid(86_400));
     let secs = unix.rem_euclid(86_400);
     format!(

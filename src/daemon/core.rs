@@ -21,7 +21,7 @@ use super::netio::{self, now_ntp};
 use super::server::{Handoff, HandoffKind, Shared};
 use super::settings::{Options, Settings};
 use super::stats::{self, StatsFile};
-use super::status::SystemStatus;
+use super::status::ServerStatus;
 use super::view::{self, DaemonView, Discipline, PeerView};
 use crate::clock::ClockError;
 use crate::clock::WallClock as _;
@@ -161,22 +161,6 @@ fn is_refclock(addr: SocketAddr) -> bool {
     matches!(addr.ip(), IpAddr::V4(a) if a.octets()[..2] == [127, 127])
 }
 
-fn random_secret() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    let n = unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, b.len(), 0) };
-    if n != b.len() as isize {
-        let seed = now_ntp().0 ^ ((std::process::id() as u64) << 32);
-        b[..8].copy_from_slice(&seed.to_le_bytes());
-        b[8..].copy_from_slice(
-            &seed
-                .rotate_left(29)
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .to_le_bytes(),
-        );
-    }
-    b
-}
-
 fn load_keys(settings: &Settings) -> KeyStore {
     let Some(path) = &settings.config.keys_file else {
         return KeyStore::new();
@@ -285,7 +269,11 @@ impl Core {
         let enabled = |name: &str| {
             settings.config.system.stats && settings.config.enabled_stats().any(|(n, _)| n == name)
         };
-        let responder = Responder::new(keys.clone(), settings.config.control_key, random_secret());
+        let responder = Responder::new(
+            keys.clone(),
+            settings.config.control_key,
+            crate::random::array(),
+        );
         let mut core = Core {
             loopstats: open_stats("loopstats", settings.loopstats),
             peerstats: open_stats("peerstats", settings.peerstats),

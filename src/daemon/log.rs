@@ -70,31 +70,17 @@ pub fn reopen() {
     }
 }
 
-fn timestamp() -> String {
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&ts.tv_sec, &mut tm) };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{:2} {} {:02}:{:02}:{:02}",
-        tm.tm_mday,
-        MONTHS[tm.tm_mon.clamp(0, 11) as usize],
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
-}
-
 pub fn log(level: Level, msg: &str) {
     let verbose = DEBUG.load(Ordering::Relaxed);
     if level == Level::Debug && verbose == 0 {
         return;
     }
     let mut g = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
-    let line = format!("{} ntpd[{}]: {msg}\n", timestamp(), std::process::id());
+    let line = format!(
+        "{} ntpd[{}]: {msg}\n",
+        crate::localtime::log_stamp_now(),
+        std::process::id()
+    );
     match g.as_mut() {
         None => {
             let _ = std::io::stderr().write_all(line.as_bytes());

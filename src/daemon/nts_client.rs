@@ -36,25 +36,6 @@ pub struct NtsSession {
     pub ntp_addr: SocketAddr,
 }
 
-/// Bytes from the kernel's random source (RFC 8915 wants unpredictable identifiers and
-/// nonces). getrandom(2) never fails for short reads once the pool is initialised.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    let mut filled = 0;
-    while filled < N {
-        // SAFETY: the pointer and length describe the unfilled tail of `b`.
-        let n = unsafe {
-            libc::getrandom(b[filled..].as_mut_ptr() as *mut libc::c_void, N - filled, 0)
-        };
-        if n <= 0 {
-            // EINTR or no entropy source: retry; getrandom blocks only at early boot.
-            continue;
-        }
-        filled += n as usize;
-    }
-    b
-}
-
 impl NtsSession {
     pub fn new(outcome: KeOutcome) -> NtsSession {
         let mut cookies: VecDeque<Vec<u8>> = outcome.cookies.into();
@@ -77,8 +58,8 @@ impl NtsSession {
         let header: &[u8; HEADER_LEN] = header.get(..HEADER_LEN)?.try_into().ok()?;
         let cookie = self.cookies.pop_front()?;
         let placeholders = (MAX_COOKIES - 1).saturating_sub(self.cookies.len());
-        let uid = random_bytes::<32>();
-        let nonce = random_bytes::<{ ef::NONCE_LEN }>();
+        let uid = crate::random::array::<32>();
+        let nonce = crate::random::array::<{ ef::NONCE_LEN }>();
         let out =
             ef::build_request(header, &uid, &cookie, placeholders, &self.keys.c2s, &nonce).ok()?;
         self.pending_uid = Some(uid);

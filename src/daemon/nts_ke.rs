@@ -397,51 +397,17 @@ fn check_response(addr: &SocketAddr, resp: &Response, offered: &[Aead]) -> Resul
 mod tests {
     use super::*;
 
-    fn openssl(dir: &Path, args: &[&str]) {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    /// The system tests' certificate helpers (std only), so the two cannot drift apart.
+    mod certs {
+        include!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/common/certs.rs"
+        ));
     }
 
-    /// A CA `name` (`name.pem`, `name.key`) in `dir`, and its DER certificate.
+    /// A CA `name` in `dir`, as DER.
     fn ca(dir: &Path, name: &str) -> CertificateDer<'static> {
-        let (key, pem, subj) = (
-            format!("{name}.key"),
-            format!("{name}.pem"),
-            format!("/CN=ntpkit test {name}"),
-        );
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &pem,
-                "-days",
-                "30",
-                "-subj",
-                &subj,
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-        CertificateDer::from_pem_file(dir.join(pem)).unwrap()
+        CertificateDer::from_pem_file(certs::make_ca(dir, name)).unwrap()
     }
 
     fn verifier(root: CertificateDer<'static>, synced: bool) -> NoCertTimeCheck {
@@ -472,49 +438,8 @@ mod tests {
         let d = dir.path();
         let good = ca(d, "good");
         let other = ca(d, "other");
-        std::fs::write(
-            d.join("ee.ext"),
-            "subjectAltName=IP:198.18.0.2\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(
-            d,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "ee.key",
-                "-out",
-                "ee.csr",
-                "-subj",
-                "/CN=198.18.0.2",
-            ],
-        );
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "ee.csr",
-                "-CA",
-                "good.pem",
-                "-CAkey",
-                "good.key",
-                "-CAcreateserial",
-                "-out",
-                "ee.pem",
-                "-days",
-                "30",
-                "-extfile",
-                "ee.ext",
-            ],
-        );
-        let ee = CertificateDer::from_pem_file(d.join("ee.pem")).unwrap();
+        let (ee, _) = certs::make_cert(d, "good", "ee", "198.18.0.2", None);
+        let ee = CertificateDer::from_pem_file(ee).unwrap();
         let name = ServerName::IpAddress("198.18.0.2".parse::<IpAddr>().unwrap().into());
         let now = UnixTime::now().as_secs();
         let after = UnixTime::since_unix_epoch(Duration::from_secs(now + 400 * 86_400));

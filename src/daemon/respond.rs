@@ -8,7 +8,7 @@ use super::access::{
     AccessPolicy, RES_DONTSERVE, RES_DONTTRUST, RES_IGNORE, RES_KOD, RES_LIMITED, RES_NOQUERY,
 };
 use super::mru::Mru;
-use super::status::SystemStatus;
+use super::status::ServerStatus;
 use crate::wire::packet::{Leap, RefId, HEADER_LEN};
 use crate::wire::time::{NtpShort, NtpTimestamp};
 
@@ -50,7 +50,7 @@ pub fn respond(
     rx: NtpTimestamp,
     access: &dyn AccessPolicy,
     mru: Option<&mut Mru>,
-    status: &SystemStatus,
+    status: &ServerStatus,
     out: &mut [u8; HEADER_LEN],
 ) -> Outcome {
     let Some(&first) = req.first() else {
@@ -167,8 +167,8 @@ mod tests {
     fn src(s: &str) -> SocketAddr {
         s.parse().unwrap()
     }
-    fn synced() -> SystemStatus {
-        SystemStatus {
+    fn synced() -> ServerStatus {
+        ServerStatus {
             leap: Leap::NoWarning,
             stratum: 11,
             precision: -23,
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn unsynchronised_means_alarm_and_stratum_zero_on_the_wire() {
         let mut out = [0u8; 48];
-        let st = SystemStatus::unsynchronised(-20);
+        let st = ServerStatus::unsynchronised(-20);
         let o = respond(
             &request(3, 3, 1),
             src("10.0.0.1:123"),

@@ -17,7 +17,7 @@ use super::mru::Mru;
 use super::process::{self, PidFile, StartupPipe};
 use super::server::{self, Handoff, Round, Shared};
 use super::settings::{Options, Settings};
-use super::status::{measure_precision, SystemStatus};
+use super::status::{measure_precision, ServerStatus};
 
 /// Exit codes: 0 clean exit, 1 start-up failure (config, sockets, privileges).
 pub const EXIT_FAILURE: i32 = 1;
@@ -205,7 +205,7 @@ fn shared_state(
     };
     let per_shard_bytes = settings.mru_bytes / shards.max(1);
     Arc::new(Shared {
-        status: RwLock::new(SystemStatus::unsynchronised(precision)),
+        status: RwLock::new(ServerStatus::unsynchronised(precision)),
         access: RwLock::new(settings.access.clone()),
         mru_shards: (0..shards)
             .map(|_| {

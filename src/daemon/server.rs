@@ -21,7 +21,7 @@ use super::auth::AuthVerdict;
 use super::mru::Mru;
 use super::netio::{now_ntp, LocalAddr, RecvBatch, SendBatch};
 use super::respond::{respond, DropReason, Outcome};
-use super::status::SystemStatus;
+use super::status::ServerStatus;
 use crate::wire::packet::HEADER_LEN;
 use crate::wire::time::NtpTimestamp;
 
@@ -65,7 +65,7 @@ pub fn count_dropped_handoff(shared: &Shared) {
 
 /// State the workers read and the main loop writes.
 pub struct Shared {
-    pub status: RwLock<SystemStatus>,
+    pub status: RwLock<ServerStatus>,
     pub access: RwLock<Arc<dyn AccessPolicy>>,
     /// One MRU shard per serving socket (None: monitoring disabled).
     pub mru_shards: Vec<Arc<Mutex<Mru>>>,
@@ -85,11 +85,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn status(&self) -> SystemStatus {
+    pub fn status(&self) -> ServerStatus {
         *self.status.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn set_status(&self, s: SystemStatus) {
+    pub fn set_status(&self, s: ServerStatus) {
         *self.status.write().unwrap_or_else(|e| e.into_inner()) = s;
     }
 

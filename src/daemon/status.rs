@@ -7,8 +7,10 @@ use crate::wire::time::NtpTimestamp;
 /// Internal stratum meaning "unsynchronised"; sent as 0 on the wire, as ntpd does.
 pub const STRATUM_UNSPEC: u8 = 16;
 
+/// The system variables this server puts in every reply (not the mode 6 system status
+/// word, which wire's control module encodes).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SystemStatus {
+pub struct ServerStatus {
     pub leap: Leap,
     /// 1–15 synchronised, 16 unsynchronised (internal numbering).
     pub stratum: u8,
@@ -25,10 +27,10 @@ pub struct SystemStatus {
 /// Dispersion growth rate (RFC 5905 PHI, 15 ppm).
 pub const PHI: f64 = 15e-6;
 
-impl SystemStatus {
+impl ServerStatus {
     /// The state at start: alarm, stratum 16, refid INIT.
     pub fn unsynchronised(precision: i8) -> Self {
-        SystemStatus {
+        ServerStatus {
             leap: Leap::Unsync,
             stratum: STRATUM_UNSPEC,
             precision,

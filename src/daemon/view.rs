@@ -5,7 +5,7 @@
 use std::net::{SocketAddr, SocketAddrV4};
 
 use super::server::Shared;
-use super::status::SystemStatus as ServerStatus;
+use super::status::ServerStatus;
 use crate::control::server::{ControlState, MruRow, PeerVars, SystemVars, Var};
 use crate::wire::control::{
     peer_flags, PeerStatusWord as PeerStatus, Select, SystemStatusWord as SystemStatus,

@@ -53,6 +53,8 @@ pub struct Options {
     pub rank: bool,
     /// `--json`: print the ranking as JSON (query only).
     pub json: bool,
+    /// `--color` and the environment (apps::color): colour the `--rank` table.
+    pub color: bool,
     pub servers: Vec<String>,
 }
 
@@ -73,6 +75,7 @@ impl Default for Options {
             log_version: false,
             rank: false,
             json: false,
+            color: false,
             servers: Vec::new(),
         }
     }
@@ -135,7 +138,7 @@ pub fn run(opts: &Options) -> i32 {
             rank::json(&decision) + "\n"
         } else {
             let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
-            rank::table(&decision, tty)
+            rank::table(&decision, tty, opts.color)
         };
         let _ = std::io::stdout().write_all(text.as_bytes());
         return if decision.chosen.is_some() { 0 } else { 1 };

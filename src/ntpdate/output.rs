@@ -49,30 +49,6 @@ pub fn result_message(step: bool, server: SocketAddr, offset: f64) -> String {
     )
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// ntp.org's `humanlogtime()`: local time as `%2d %s %02d:%02d:%02d`.
-pub fn human_log_time(unix_secs: i64) -> String {
-    // SAFETY: tm is plain data; localtime_r only writes into it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let t = unix_secs as libc::time_t;
-    // SAFETY: both pointers are valid for the call.
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        return "?? ??? ??:??:??".into();
-    }
-    format!(
-        "{:2} {} {:02}:{:02}:{:02}",
-        tm.tm_mday,
-        MONTHS.get(tm.tm_mon as usize).unwrap_or(&"???"),
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
-}
-
 /// Where log lines go: the terminal (notices on stdout, errors on stderr, with the time
 /// and `ntpdate[PID]` prefix) or syslog (`-s`; ident `ntpdate`, LOG_PID, facility daemon).
 pub struct Logger {
@@ -111,7 +87,7 @@ impl Logger {
             .unwrap_or(0);
         let line = format!(
             "{} ntpdate[{}]: {}\n",
-            human_log_time(now),
+            crate::localtime::log_stamp(now),
             std::process::id(),
             msg
         );
@@ -150,13 +126,5 @@ mod tests {
             result_message(true, b, 2.5),
             "step time server [2001:db8::1]:1123 offset 2.500000 sec"
         );
-    }
-
-    #[test]
-    fn human_time_shape() {
-        let t = human_log_time(1_700_000_000);
-        // " D Mon HH:MM:SS" or "DD Mon HH:MM:SS": always 15 characters
-        assert_eq!(t.len(), 15, "{t:?}");
-        assert!(MONTHS.contains(&&t[3..6]), "{t:?}");
     }
 }

@@ -215,7 +215,7 @@ fn send_request(
     samples: usize,
     interim: Duration,
 ) {
-    let transmit = NtpTimestamp(random_u64());
+    let transmit = NtpTimestamp(crate::random::u64());
     let header = Header::client_request(cfg.version.clamp(1, 4), 6, transmit);
     let mut packet = header.serialize().to_vec();
     if let Some(auth) = &cfg.auth {
@@ -271,16 +271,11 @@ fn handle_reply(
             return;
         }
     }
-    match header.kiss_code() {
-        // INIT and STEP only say "not synchronised (yet)": an ordinary unsynchronised
-        // reply, shown with stratum 16 and never chosen.
-        Some(KissCode::Other(code)) if matches!(&code, b"INIT" | b"STEP") => {}
-        Some(code) => {
-            st.query.kiss = Some(code);
-            st.next_send = None;
-            return;
-        }
-        None => {}
+    // Other codes (INIT, STEP…) are an ordinary unsynchronised reply, never chosen.
+    if let Some(code) = header.kiss_instruction() {
+        st.query.kiss = Some(code);
+        st.next_send = None;
+        return;
     }
     if header.receive_ts.is_zero() || header.transmit_ts.is_zero() {
         st.query.bogus += 1;
@@ -327,20 +322,4 @@ fn wait_readable(sockets: &Sockets, wait: Duration) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    // SAFETY: the buffer is valid for 8 bytes.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n == 8 {
-        return u64::from_le_bytes(b);
-    }
-    // No getrandom (very old kernel): time and address bits, still not guessable off-path
-    // to the nanosecond.
-    let t = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    t.rotate_left(29) ^ (&b as *const _ as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }

@@ -2,7 +2,7 @@
 //! terminal, NO_COLOR honoured) or JSON (`--json`). The score is documented in
 //! docs/ntpdate.md; keep the two in step.
 
-use owo_colors::{OwoColorize, Stream};
+use owo_colors::OwoColorize;
 use serde::Serialize;
 
 use crate::engine::select::{Outcome, RejectReason};
@@ -160,9 +160,9 @@ pub fn json(d: &Decision) -> String {
     serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-/// The ranking as a table. `tty` chooses box-drawing characters; colour is decided per
-/// line by owo-colors (a terminal, and NO_COLOR unset).
-pub fn table(d: &Decision, tty: bool) -> String {
+/// The ranking as a table. `tty` chooses box-drawing characters, `color` (apps::color's
+/// policy) whether rows are coloured by their outcome.
+pub fn table(d: &Decision, tty: bool, color: bool) -> String {
     use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
     let mut t = Table::new();
     t.load_preset(if tty {
@@ -212,8 +212,8 @@ pub fn table(d: &Decision, tty: bool) -> String {
     for (n, line) in t.lines().enumerate() {
         let row = n.checked_sub(3).and_then(|r| order.get(r));
         let painted = match row {
-            Some(&(i, _)) => paint(&line, &d.servers[i]),
-            None => line,
+            Some(&(i, _)) if color => paint(&line, &d.servers[i]),
+            _ => line,
         };
         out.push_str(&painted);
         out.push('\n');
@@ -222,28 +222,15 @@ pub fn table(d: &Decision, tty: bool) -> String {
 }
 
 fn paint(line: &str, s: &ServerView) -> String {
-    let l = line.to_string();
     if s.kiss.is_some() {
-        return l
-            .if_supports_color(Stream::Stdout, |t| t.magenta().to_string())
-            .to_string();
+        return line.magenta().to_string();
     }
     match s.outcome {
-        Outcome::SysPeer => l
-            .if_supports_color(Stream::Stdout, |t| t.green().bold().to_string())
-            .to_string(),
-        Outcome::Candidate | Outcome::Backup | Outcome::Excess => l
-            .if_supports_color(Stream::Stdout, |t| t.green().to_string())
-            .to_string(),
-        Outcome::Outlier => l
-            .if_supports_color(Stream::Stdout, |t| t.yellow().to_string())
-            .to_string(),
-        Outcome::Falsetick => l
-            .if_supports_color(Stream::Stdout, |t| t.red().to_string())
-            .to_string(),
-        _ => l
-            .if_supports_color(Stream::Stdout, |t| t.dimmed().to_string())
-            .to_string(),
+        Outcome::SysPeer => line.green().bold().to_string(),
+        Outcome::Candidate | Outcome::Backup | Outcome::Excess => line.green().to_string(),
+        Outcome::Outlier => line.yellow().to_string(),
+        Outcome::Falsetick => line.red().to_string(),
+        _ => line.dimmed().to_string(),
     }
 }
 
@@ -306,7 +293,7 @@ mod tests {
         let d = decision();
         let order: Vec<usize> = ordered(&d).iter().map(|&(i, _)| i).collect();
         assert_eq!(order, vec![2, 0, 1, 3]);
-        let text = table(&d, false);
+        let text = table(&d, false, false);
         let lines: Vec<&str> = text.lines().collect();
         assert!(
             lines[3].contains("192.0.2.3") && lines[3].contains("best"),

@@ -1,28 +1,11 @@
 //! Server arguments: `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 address, resolved to
 //! every address of the name (ntpdate queries them all, each as its own server).
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 
 pub const NTP_PORT: u16 = 123;
 
-/// Which address families to use (`-4`, `-6`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Family {
-    #[default]
-    Any,
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn admits(self, ip: IpAddr) -> bool {
-        match self {
-            Family::Any => true,
-            Family::V4 => ip.is_ipv4(),
-            Family::V6 => ip.is_ipv6(),
-        }
-    }
-}
+pub use crate::config::Family;
 
 /// A server argument split into host and port.
 #[derive(Clone, Debug, PartialEq, Eq)]

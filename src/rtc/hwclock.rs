@@ -7,7 +7,7 @@ use std::io;
 use super::adjtime::{Adjtime, Timescale};
 use super::device::{RtcDevice, DEFAULT_PATHS};
 use super::sync::{self, strerror, Report};
-use super::sysclock::SystemClock;
+use super::sysclock::TimeOfDay;
 use super::{Rtc, RtcTime, Timeval};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -45,7 +45,7 @@ pub const DEFAULT_ADJFILE: &str = "/etc/adjtime";
 /// go (`info` = stdout, `warn` = stderr with the program prefix).
 pub struct Env<'a> {
     pub open_rtc: &'a mut dyn FnMut(&str) -> io::Result<Box<dyn Rtc>>,
-    pub clock: &'a mut dyn SystemClock,
+    pub clock: &'a mut dyn TimeOfDay,
     pub out: &'a mut dyn Report,
     /// The system time when the program started (util-linux `startup_time`).
     pub startup: Timeval,
@@ -889,7 +889,7 @@ mod tests {
         deny: bool,
     }
 
-    impl SystemClock for FakeClock {
+    impl TimeOfDay for FakeClock {
         fn now(&mut self) -> Timeval {
             let mut t = self.now.borrow_mut();
             *t = t.inc(0.0001);

@@ -5,7 +5,9 @@ use std::io;
 
 use super::Timeval;
 
-pub trait SystemClock {
+/// The system clock as hwclock reads and sets it: gettimeofday/settimeofday and the kernel
+/// time zone (not `clock::SystemClock`, the daemon's adjtimex-level clock).
+pub trait TimeOfDay {
     fn now(&mut self) -> Timeval;
     /// settimeofday(NULL, {minuteswest, 0}): the kernel time zone (and, on the first call
     /// after boot, warp_clock / persistent_clock_is_local).
@@ -22,9 +24,9 @@ struct KernelTimezone {
 }
 
 /// The kernel's clock. Setting it needs CAP_SYS_TIME; without it the calls fail with EPERM.
-pub struct KernelClock;
+pub struct KernelTimeOfDay;
 
-impl SystemClock for KernelClock {
+impl TimeOfDay for KernelTimeOfDay {
     fn now(&mut self) -> Timeval {
         Timeval::now()
     }

@@ -1,6 +1,7 @@
 //! Shared helpers for system tests: the ntpkit binary, loud skips, and a namespace LAN.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod lan;
 pub mod peers;
 
@@ -159,4 +160,14 @@ pub fn chronyc_sources(
         ],
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A process's resident set (VmRSS), KiB; panics if it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process alive");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
 }

@@ -4,10 +4,10 @@
 //! with their LI bits for up to a month, which ntpd reads as "at the end of this month".
 
 use ntpkit_wire::packet::Leap;
-use ntpkit_wire::time::{civil_from_days, days_from_civil};
+use ntpkit_wire::time::{civil_from_days, days_from_civil, UNIX_NTP_OFFSET};
 
 /// Seconds from 1900 (NTP era 0) to 1970.
-const NTP_UNIX: i64 = 2_208_988_800;
+const NTP_UNIX: i64 = UNIX_NTP_OFFSET as i64;
 /// Arm the kernel this long before the leap.
 pub const ARM_BEFORE: i64 = 86_400;
 /// Announce the leap to our clients (LI bits) this long before it.

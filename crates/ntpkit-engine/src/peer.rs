@@ -398,7 +398,7 @@ impl Association {
         // Only RATE, DENY and RSTR are instructions (ntpd's kiss_code_check); any other
         // code (INIT, STEP…) is an unsynchronised server's ordinary reply: it counts for
         // reachability and is rejected below by its leap bits.
-        if let Some(code @ (KissCode::Rate | KissCode::Deny | KissCode::Rstr)) = reply.kiss_code() {
+        if let Some(code) = reply.kiss_instruction() {
             self.flash = FLASH_DENIED;
             return ReplyOutcome::Kiss(code);
         }

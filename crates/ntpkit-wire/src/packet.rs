@@ -271,6 +271,16 @@ impl Header {
             None
         }
     }
+
+    /// The Kiss-o'-Death instruction this reply carries: RATE, DENY or RSTR, the only codes
+    /// with protocol significance (RFC 5905 §7.4; ntpd's `kiss_code_check` acts on no
+    /// other). Any other code (INIT, STEP, X…) is an unsynchronised server's ordinary
+    /// reply, discarded as a sample and no reason to stop asking, as NTPsec's ntpdig drops
+    /// every stratum-0 reply. The one rule for the engine and ntpdate.
+    pub fn kiss_instruction(&self) -> Option<KissCode> {
+        self.kiss_code()
+            .filter(|k| !matches!(k, KissCode::Other(_)))
+    }
 }
 
 #[cfg(test)]
@@ -308,6 +318,34 @@ mod tests {
         assert_eq!(h.kiss_code(), Some(KissCode::Rate));
         h.reference_id = RefId::from_ascii("DENY");
         assert!(h.kiss_code().unwrap().demobilizes());
+    }
+
+    #[test]
+    fn only_rate_deny_and_rstr_are_kiss_instructions() {
+        let mut h = Header::client_request(4, 6, NtpTimestamp(5));
+        h.mode = Mode::Server;
+        h.stratum = 0;
+        for (code, kiss) in [
+            ("RATE", Some(KissCode::Rate)),
+            ("DENY", Some(KissCode::Deny)),
+            ("RSTR", Some(KissCode::Rstr)),
+            ("INIT", None),
+            ("STEP", None),
+            ("AUTH", None),
+            ("CRYP", None),
+            ("NKEY", None),
+            ("XFOO", None),
+        ] {
+            h.reference_id = RefId::from_ascii(code);
+            assert_eq!(h.kiss_instruction(), kiss, "{code}");
+        }
+        // RATE outside a kiss-shaped reply (synchronised, or not mode 4) is no kiss
+        h.reference_id = RefId::from_ascii("RATE");
+        h.leap = Leap::NoWarning;
+        assert_eq!(h.kiss_instruction(), None);
+        h.leap = Leap::Unsync;
+        h.mode = Mode::SymmetricActive;
+        assert_eq!(h.kiss_instruction(), None);
     }
 
     #[test]

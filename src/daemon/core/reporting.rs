@@ -7,7 +7,7 @@ impl Core {
     /// Make the server answer with the engine's view of the system.
     pub(super) fn publish(&mut self) {
         let st = self.engine.system_status();
-        let mut status = SystemStatus {
+        let mut status = ServerStatus {
             leap: st.leap,
             stratum: st.stratum.clamp(1, 16),
             precision: st.precision,

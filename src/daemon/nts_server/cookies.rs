@@ -36,12 +36,12 @@ pub fn random_bytes(buf: &mut [u8]) {
         static BUF: RefCell<(Box<[u8; POOL]>, usize)> = RefCell::new((Box::new([0; POOL]), POOL));
     }
     if buf.len() > POOL / 4 {
-        return getrandom_fill(buf);
+        return crate::random::fill(buf);
     }
     BUF.with(|b| {
         let (pool, used) = &mut *b.borrow_mut();
         if *used + buf.len() > POOL {
-            getrandom_fill(&mut pool[..]);
+            crate::random::fill(&mut pool[..]);
             *used = 0;
         }
         buf.copy_from_slice(&pool[*used..*used + buf.len()]);
@@ -49,26 +49,6 @@ pub fn random_bytes(buf: &mut [u8]) {
         pool[*used..*used + buf.len()].fill(0);
         *used += buf.len();
     })
-}
-
-fn getrandom_fill(buf: &mut [u8]) {
-    let mut done = 0;
-    while done < buf.len() {
-        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
-        let n = unsafe {
-            libc::getrandom(
-                buf[done..].as_mut_ptr() as *mut libc::c_void,
-                buf.len() - done,
-                0,
-            )
-        };
-        if n > 0 {
-            done += n as usize;
-        } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            // getrandom(2) without GRND_NONBLOCK only fails on a kernel without it (< 3.17)
-            panic!("getrandom: {}", std::io::Error::last_os_error());
-        }
-    }
 }
 
 pub struct CookieKey {
