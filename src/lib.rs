@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod ntpdate;
 pub mod rtc;
 pub mod sim;
+pub mod sys;
 pub mod viz;
 pub mod wire;

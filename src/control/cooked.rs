@@ -54,13 +54,9 @@ const MONTHS: [&str; 12] = [
 pub fn pretty_date(t: NtpTimestamp) -> String {
     let unix = t.to_unix_now();
     let msec = ((t.fraction() as u64 * 1000) >> 32).min(999);
-    let secs = unix.secs as libc::time_t;
-    // SAFETY: localtime_r only writes into the tm we hand it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
+    let Some(tm) = crate::sys::clock::broken_down(unix.secs, false) else {
         return format!("{:08x}.{:08x}", t.seconds(), t.fraction());
-    }
+    };
     format!(
         "{:08x}.{:08x}  {}, {} {:2} {:4} {:2}:{:02}:{:02}.{:03}",
         t.seconds(),

@@ -175,8 +175,7 @@ fn is_refclock(addr: SocketAddr) -> bool {
 
 fn random_secret() -> [u8; 16] {
     let mut b = [0u8; 16];
-    let n = unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, b.len(), 0) };
-    if n != b.len() as isize {
+    if getrandom::getrandom(&mut b).is_err() {
         let seed = now_ntp().0 ^ ((std::process::id() as u64) << 32);
         b[..8].copy_from_slice(&seed.to_le_bytes());
         b[8..].copy_from_slice(

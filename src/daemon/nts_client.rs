@@ -40,17 +40,9 @@ pub struct NtsSession {
 /// nonces). getrandom(2) never fails for short reads once the pool is initialised.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    let mut filled = 0;
-    while filled < N {
-        // SAFETY: the pointer and length describe the unfilled tail of `b`.
-        let n = unsafe {
-            libc::getrandom(b[filled..].as_mut_ptr() as *mut libc::c_void, N - filled, 0)
-        };
-        if n <= 0 {
-            // EINTR or no entropy source: retry; getrandom blocks only at early boot.
-            continue;
-        }
-        filled += n as usize;
+    // No entropy source at all: retry; getrandom blocks only at early boot.
+    while getrandom::getrandom(&mut b).is_err() {
+        std::thread::yield_now();
     }
     b
 }

@@ -38,7 +38,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
     let (listeners, drops) = match bound {
         Ok(l) => l,
         Err(e) => {
-            log::error(&e);
+            log::error(&e.to_string());
             if !opts.foreground {
                 eprintln!("ntpd: {e}");
             }
@@ -123,7 +123,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
     }
     if let Some(dir) = &opts.jaildir {
         if let Err(e) = super::privilege::chroot(dir) {
-            return fail(&mut startup, e);
+            return fail(&mut startup, e.to_string());
         }
         log::info(&format!("chroot to {}", dir.display()));
     }
@@ -454,10 +454,8 @@ async fn main_loop(
 
 /// `interface drop`: read and discard everything that arrives on `sock`.
 fn drain(sock: Arc<UdpSocket>) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    use tokio::io::unix::AsyncFd;
     sock.set_nonblocking(true)?;
-    // SAFETY: the Arc keeps the socket (and so its descriptor) open for the AsyncFd's life.
-    let fd = unsafe { AsyncFd::register(sock) }.map_err(std::io::Error::from)?;
+    let fd = crate::sys::socket::register_async(sock)?;
     Ok(tokio::spawn(async move {
         let mut buf = [0u8; 64];
         loop {
@@ -488,10 +486,8 @@ fn serve_in_runtime(
     handoff: mpsc::Sender<Handoff>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::fd::AsRawFd;
-    use tokio::io::unix::AsyncFd;
     sock.set_nonblocking(true)?;
-    // SAFETY: the Arc keeps the socket (and so its descriptor) open for the AsyncFd's life.
-    let fd = unsafe { AsyncFd::register(sock) }.map_err(std::io::Error::from)?;
+    let fd = crate::sys::socket::register_async(sock)?;
     Ok(tokio::spawn(async move {
         loop {
             let Ok(mut guard) = fd.readable().await else {

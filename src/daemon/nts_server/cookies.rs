@@ -52,22 +52,9 @@ pub fn random_bytes(buf: &mut [u8]) {
 }
 
 fn getrandom_fill(buf: &mut [u8]) {
-    let mut done = 0;
-    while done < buf.len() {
-        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
-        let n = unsafe {
-            libc::getrandom(
-                buf[done..].as_mut_ptr() as *mut libc::c_void,
-                buf.len() - done,
-                0,
-            )
-        };
-        if n > 0 {
-            done += n as usize;
-        } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            // getrandom(2) without GRND_NONBLOCK only fails on a kernel without it (< 3.17)
-            panic!("getrandom: {}", std::io::Error::last_os_error());
-        }
+    // getrandom(2) only fails on a kernel without it (< 3.17) and no /dev/urandom either
+    if let Err(e) = getrandom::getrandom(buf) {
+        panic!("getrandom: {e}");
     }
 }
 
