@@ -53,7 +53,6 @@ pub fn bind_udp(spec: &BindSpec) -> io::Result<UdpSocket> {
     if let Some(dev) = &spec.device {
         s.bind_device(Some(dev.as_bytes()))?;
     }
-    let fd = s.as_raw_fd();
     setsockopt(&s, sockopt::ReceiveTimestampns, &true)?;
     // Kernel transmit timestamps for the datagrams that ask for one (interleaved replies;
     // the client socket switches to every datagram). A kernel without them serves basic
