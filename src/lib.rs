@@ -12,6 +12,7 @@ pub mod ntpdate;
 pub mod random;
 pub mod rtc;
 pub mod sim;
+pub mod sys;
 pub mod viz;
 
 // The two library crates under crates/, re-exported so that `crate::wire::…` and

@@ -30,13 +30,8 @@ impl LocalTime {
     /// `unix_secs` in local time; `None` where the C library cannot say (a year out of its
     /// range).
     pub fn at(unix_secs: i64) -> Option<LocalTime> {
-        let t = libc::time_t::try_from(unix_secs).ok()?;
-        // SAFETY: an all-zero `struct tm` is a valid value (integers and a null pointer).
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers are valid for the call; the _r variant writes only `tm`.
-        if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-            return None;
-        }
+        // the one localtime_r call lives with the other unsafe code, in sys::clock
+        let tm = crate::sys::clock::broken_down(unix_secs, false)?;
         Some(LocalTime {
             year: tm.tm_year.checked_add(1900)?,
             month: (tm.tm_mon.rem_euclid(12) + 1) as u8,

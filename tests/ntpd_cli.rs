@@ -102,7 +102,10 @@ fn config_diagnostics_name_file_and_line_and_the_daemon_still_runs() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let status = child.wait().unwrap();
     assert!(text.contains("serving on"), "{text}");
     assert!(

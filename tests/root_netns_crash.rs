@@ -41,7 +41,8 @@ fn start(lan: &Lan, conf: &Path, pidfile: &Path, log: &Path) -> Child {
 }
 
 fn signal(child: &Child, sig: i32) {
-    unsafe { libc::kill(child.id() as i32, sig) };
+    let sig = nix::sys::signal::Signal::try_from(sig).expect("a signal number");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig);
 }
 
 fn frequency(lan: &Lan) -> Option<String> {

@@ -338,37 +338,26 @@ fn root_netns_flood_amplification_of_every_unauthenticated_request() {
 /// Send `data` to `dst` from the local address `src` (IP_PKTINFO), on a wildcard socket:
 /// one socket speaks for every address of the flooder's `local` /16 route.
 fn send_from(sock: &UdpSocket, src: std::net::Ipv4Addr, dst: SocketAddr, data: &[u8]) -> bool {
-    use std::mem::{size_of, zeroed};
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
     use std::os::fd::AsRawFd;
     let SocketAddr::V4(dst) = dst else {
         return false;
     };
-    unsafe {
-        let mut to: libc::sockaddr_in = zeroed();
-        to.sin_family = libc::AF_INET as libc::sa_family_t;
-        to.sin_port = dst.port().to_be();
-        to.sin_addr.s_addr = u32::from(*dst.ip()).to_be();
-        let mut iov = libc::iovec {
-            iov_base: data.as_ptr() as *mut libc::c_void,
-            iov_len: data.len(),
-        };
-        let mut control = [0u64; 8];
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_name = &mut to as *mut _ as *mut libc::c_void;
-        msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as u32) as _;
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::IPPROTO_IP;
-        (*c).cmsg_type = libc::IP_PKTINFO;
-        (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as _;
-        let mut info: libc::in_pktinfo = zeroed();
-        info.ipi_spec_dst.s_addr = u32::from(src).to_be();
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::in_pktinfo, info);
-        libc::sendmsg(sock.as_raw_fd(), &msg, 0) >= 0
-    }
+    let info = libc::in_pktinfo {
+        ipi_ifindex: 0,
+        ipi_spec_dst: libc::in_addr {
+            s_addr: u32::from(src).to_be(),
+        },
+        ipi_addr: libc::in_addr { s_addr: 0 },
+    };
+    sendmsg(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(data)],
+        &[ControlMessage::Ipv4PacketInfo(&info)],
+        MsgFlags::empty(),
+        Some(&SockaddrIn::from(dst)),
+    )
+    .is_ok()
 }
 
 /// Rows of an `mrulist` table (after its `=====` rule), by the ntpq given in `argv`.

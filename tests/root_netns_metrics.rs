@@ -13,7 +13,7 @@ mod common;
 use common::{netns_udp, ntpd};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,10 +27,11 @@ fn connect_in(ns: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
         let f = std::fs::File::open(&path)?;
-        // SAFETY: setns on a valid namespace fd affects only this helper thread.
-        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // setns moves only this helper thread
+        rustix::thread::move_into_link_name_space(
+            f.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )?;
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         s.set_write_timeout(Some(Duration::from_secs(5)))?;

@@ -260,7 +260,10 @@ fn root_netns_ntpd_sighup_reopens_the_log_and_sigterm_saves_drift_removes_pidfil
     .expect("synchronised to LOCAL");
     // log rotation: move the file away, SIGHUP, and the daemon writes a fresh one
     std::fs::rename(dir.join("ntpd.log"), dir.join("ntpd.log.1")).unwrap();
-    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    );
     lan.wait_for(Duration::from_secs(10), || {
         std::fs::read_to_string(dir.join("ntpd.log"))
             .ok()
@@ -269,7 +272,10 @@ fn root_netns_ntpd_sighup_reopens_the_log_and_sigterm_saves_drift_removes_pidfil
     })
     .expect("log reopened after SIGHUP");
     let t = Instant::now();
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());

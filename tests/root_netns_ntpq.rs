@@ -209,11 +209,14 @@ fn serve_responder(
     let path = format!("/run/netns/{ns}");
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
+        use std::os::fd::AsFd;
         let f = std::fs::File::open(&path).expect("netns handle");
-        // SAFETY: setns on this thread only; the fd is valid for the call.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        // setns moves this thread only
+        let rc = rustix::thread::move_into_link_name_space(
+            f.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        );
+        rc.unwrap_or_else(|e| panic!("setns: {e}"));
         let sock = UdpSocket::bind("0.0.0.0:123").expect("bind port 123 in the namespace");
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();

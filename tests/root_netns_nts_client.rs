@@ -306,9 +306,12 @@ fn closing_ke_server(ns: &str, addr: &str) {
     let addr = addr.to_string();
     let listener = std::thread::spawn(move || {
         let f = std::fs::File::open(&path).unwrap();
-        // SAFETY: setns on an open namespace file; only this helper thread moves.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}");
+        // only this helper thread moves
+        let rc = rustix::thread::move_into_link_name_space(
+            f.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        );
+        rc.unwrap_or_else(|e| panic!("setns {path}: {e}"));
         TcpListener::bind(&addr).expect("bind in namespace")
     })
     .join()
@@ -537,10 +540,12 @@ fn raw_udp_in(ns: &str) -> socket2::Socket {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
         let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns on a valid namespace fd; only this helper thread moves, the
-        // socket keeps the namespace it was created in.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        // only this helper thread moves
+        let rc = rustix::thread::move_into_link_name_space(
+            f.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        );
+        rc.unwrap_or_else(|e| panic!("setns {path}: {e}"));
         let s = socket2::Socket::new(
             socket2::Domain::IPV4,
             socket2::Type::RAW,
@@ -559,16 +564,12 @@ fn raw_udp_in(ns: &str) -> socket2::Socket {
 /// our `port` the sniffer holds or sees within 20 s.
 fn sniffed_nts_reply(sniffer: &socket2::Socket, port: u16) -> Option<Vec<u8>> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+    let mut buf = [0u8; 2048];
     while std::time::Instant::now() < deadline {
-        let Ok(n) = sniffer.recv(&mut buf) else {
+        let Ok(n) = std::io::Read::read(&mut &*sniffer, &mut buf) else {
             continue;
         };
-        // SAFETY: recv initialised the first n bytes.
-        let d: Vec<u8> = buf[..n]
-            .iter()
-            .map(|b| unsafe { b.assume_init() })
-            .collect();
+        let d = &buf[..n];
         let ihl = usize::from(d.first()? & 0x0f) * 4;
         if d.len() < ihl + 8 || d[12..16] != [198, 18, 0, 4] {
             continue;

@@ -15,8 +15,9 @@
 //! `--key-exchanges N` (with `--nts`): only key exchanges, N of them spread over the
 //! threads, each a full TLS 1.3 handshake; prints `key_exchanges=`, `ke_per_sec=`.
 
+use nix::poll::{poll, PollFd, PollFlags};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,12 +206,8 @@ fn worker(
             in_flight += 1;
         }
         let _ = send.flush(fd);
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        unsafe { libc::poll(&mut pfd, 1, 5) };
+        let mut pfd = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut pfd, 5u8);
         while let Ok(n) = recv.recv(fd, false) {
             for i in 0..n {
                 if let Some(p) = recv.get(i) {

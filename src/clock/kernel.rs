@@ -10,22 +10,10 @@ use super::{ClockError, ClockLimits, ClockState, SyncStatus, SystemClock};
 use crate::wire::packet::Leap;
 use crate::wire::time::UnixTime;
 
-// Linux uapi <linux/timex.h>; glibc's libc crate does not export all of these.
-const ADJ_FREQUENCY: u32 = 0x0002;
-const ADJ_MAXERROR: u32 = 0x0004;
-const ADJ_ESTERROR: u32 = 0x0008;
-const ADJ_STATUS: u32 = 0x0010;
-const ADJ_SETOFFSET: u32 = 0x0100;
-const ADJ_NANO: u32 = 0x2000;
-const ADJ_TICK: u32 = 0x4000;
-const STA_PLL: i32 = 0x0001;
-const STA_PPSFREQ: i32 = 0x0002;
-const STA_PPSTIME: i32 = 0x0004;
-const STA_FLL: i32 = 0x0008;
-const STA_INS: i32 = 0x0010;
-const STA_DEL: i32 = 0x0020;
-const STA_UNSYNC: i32 = 0x0040;
-const STA_FREQHOLD: i32 = 0x0080;
+use libc::{
+    ADJ_ESTERROR, ADJ_FREQUENCY, ADJ_MAXERROR, ADJ_NANO, ADJ_SETOFFSET, ADJ_STATUS, ADJ_TICK,
+    STA_DEL, STA_FLL, STA_FREQHOLD, STA_INS, STA_PLL, STA_PPSFREQ, STA_PPSTIME, STA_UNSYNC,
+};
 
 /// Kernel frequency unit: ppm scaled by 2^16.
 const FREQ_SCALE: f64 = 65536.0;
@@ -78,8 +66,7 @@ impl KernelClock {
     /// Open the kernel clock. Reading works unprivileged; writes need CAP_SYS_TIME and
     /// fail with [`ClockError::PermissionDenied`] otherwise.
     pub fn new() -> Result<Self, ClockError> {
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let hz = rustix::param::clock_ticks_per_second();
         let hz = if hz > 0 { hz as i64 } else { 100 };
         let clock = KernelClock {
             nominal_tick: 1_000_000 / hz,
@@ -89,16 +76,11 @@ impl KernelClock {
     }
 
     fn adjtime(&self, tx: &mut libc::timex) -> Result<i32, ClockError> {
-        // SAFETY: `tx` is a valid, initialised timex owned by the caller for the call.
-        let rc = unsafe { libc::clock_adjtime(libc::CLOCK_REALTIME, tx) };
-        if rc < 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::EPERM) | Some(libc::EACCES) => ClockError::PermissionDenied,
-                _ => ClockError::Os(err.to_string()),
-            });
-        }
-        Ok(rc)
+        // through libc: clock simulators intercept clock_adjtime there
+        crate::sys::clock::adjtime_realtime(tx).map_err(|err| match err.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => ClockError::PermissionDenied,
+            _ => ClockError::Os(err.to_string()),
+        })
     }
 
     fn read(&self) -> Result<libc::timex, ClockError> {
@@ -108,10 +90,7 @@ impl KernelClock {
     }
 }
 
-fn zeroed_timex() -> libc::timex {
-    // SAFETY: timex is a plain C struct for which all-zero bytes are a valid value.
-    unsafe { std::mem::zeroed() }
-}
+use crate::sys::clock::empty_timex as zeroed_timex;
 
 impl SystemClock for KernelClock {
     fn now(&self) -> Result<UnixTime, ClockError> {

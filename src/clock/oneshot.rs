@@ -14,18 +14,8 @@ pub fn slew(offset: f64) -> Result<(), ClockError> {
         )));
     }
     let micros = (offset * 1e6).round() as i64;
-    let tv = libc::timeval {
-        tv_sec: micros.div_euclid(1_000_000) as libc::time_t,
-        tv_usec: micros.rem_euclid(1_000_000) as libc::suseconds_t,
-    };
-    // SAFETY: `tv` is a valid timeval; the old-delta pointer may be null.
-    let rc = unsafe { libc::adjtime(&tv, std::ptr::null_mut()) };
-    if rc < 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::EPERM) | Some(libc::EACCES) => ClockError::PermissionDenied,
-            _ => ClockError::Os(err.to_string()),
-        });
-    }
-    Ok(())
+    crate::sys::clock::slew_once(micros).map_err(|err| match err.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => ClockError::PermissionDenied,
+        _ => ClockError::Os(err.to_string()),
+    })
 }

@@ -429,6 +429,14 @@ impl Client {
         }
     }
 
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match &self.transport {
+            Transport::Udp(s) => s.as_fd(),
+            Transport::Unix { socket, .. } => socket.as_fd(),
+        }
+    }
+
     pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         match &self.transport {

@@ -6,9 +6,10 @@
 use super::cmdmon::{self, Endpoint};
 use crate::wire::cmdmon::{ReplyBody, Request};
 use crate::wire::control::{ControlHeader, Opcode, Packet, HEADER_LEN};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 /// What answered.
@@ -67,54 +68,48 @@ pub fn probe(peer: SocketAddr, endpoints: Vec<Endpoint>, timeout: Duration, debu
         let next = resend_at
             .get(sends - 1)
             .map_or(deadline, |&t| (start + t).min(deadline));
-        let mut fds = Vec::with_capacity(2);
-        if let (true, Some(s)) = (m6_open, &mode6) {
-            fds.push(libc::pollfd {
-                fd: s.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        if let (true, Some(c)) = (cm_open, &chronyd) {
-            fds.push(libc::pollfd {
-                fd: c.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
         let wait = next.saturating_duration_since(Instant::now());
-        let ms = wait.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-        // SAFETY: `fds` is a valid, initialised array of `fds.len()` pollfd structs that
-        // outlives the call; poll only writes their `revents`.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if n <= 0 {
-            continue;
-        }
-        for p in &fds {
-            if p.revents == 0 {
+        let ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+        let (m6_ready, cm_ready) = {
+            let mut fds = Vec::with_capacity(2);
+            let m6 = (m6_open && mode6.is_some()).then_some(fds.len());
+            if let (Some(_), Some(s)) = (m6, &mode6) {
+                fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+            }
+            let cm = (cm_open && chronyd.is_some()).then_some(fds.len());
+            if let (Some(_), Some(c)) = (cm, &chronyd) {
+                fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+            }
+            let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+            if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
                 continue;
             }
-            if mode6.as_ref().is_some_and(|s| s.as_raw_fd() == p.fd) {
-                match mode6.as_ref().map(|s| s.recv(&mut buf)) {
-                    Some(Ok(n)) if is_mode6_reply(&buf[..n]) => return Found::Mode6,
-                    Some(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => m6_open = false,
-                    _ => {}
+            let ready = |i: Option<usize>| {
+                i.is_some_and(|i| fds[i].revents().is_some_and(|r| !r.is_empty()))
+            };
+            (ready(m6), ready(cm))
+        };
+        if m6_ready {
+            match mode6.as_ref().map(|s| s.recv(&mut buf)) {
+                Some(Ok(n)) if is_mode6_reply(&buf[..n]) => return Found::Mode6,
+                Some(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => m6_open = false,
+                _ => {}
+            }
+        }
+        if let (true, Some(c), Some(s)) = (cm_ready, chronyd.as_mut(), seq) {
+            match c.try_reply(s) {
+                Ok(Some(reply)) => {
+                    let count = match reply.body {
+                        ReplyBody::NSources(n) => Some(n),
+                        _ => None,
+                    };
+                    let c = chronyd.take().expect("checked above");
+                    return Found::Chronyd(Box::new(c), count);
                 }
-            } else if let (Some(c), Some(s)) = (chronyd.as_mut(), seq) {
-                match c.try_reply(s) {
-                    Ok(Some(reply)) => {
-                        let count = match reply.body {
-                            ReplyBody::NSources(n) => Some(n),
-                            _ => None,
-                        };
-                        let c = chronyd.take().expect("checked above");
-                        return Found::Chronyd(Box::new(c), count);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        cm_refused = e.is_refused();
-                        cm_open = false;
-                    }
+                Ok(None) => {}
+                Err(e) => {
+                    cm_refused = e.is_refused();
+                    cm_open = false;
                 }
             }
         }

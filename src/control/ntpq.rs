@@ -312,28 +312,7 @@ pub struct Session<'w> {
 
 /// Turn an address into a host name (`getnameinfo`, numeric when there is none).
 fn reverse_lookup(addr: IpAddr) -> String {
-    use std::ffi::CStr;
-    let sa: socket2::SockAddr = std::net::SocketAddr::new(addr, 0).into();
-    let mut host = [0 as libc::c_char; 1025];
-    // SAFETY: sa is a valid sockaddr of the stated length; host is a writable buffer.
-    let rc = unsafe {
-        libc::getnameinfo(
-            sa.as_ptr(),
-            sa.len(),
-            host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
-            std::ptr::null_mut(),
-            0,
-            0,
-        )
-    };
-    if rc != 0 {
-        return addr.to_string();
-    }
-    // SAFETY: getnameinfo NUL-terminates on success.
-    unsafe { CStr::from_ptr(host.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
+    crate::sys::socket::host_name(addr).unwrap_or_else(|| addr.to_string())
 }
 
 impl<'w> Session<'w> {

@@ -148,9 +148,7 @@ impl ClientNet {
 }
 
 fn spawn_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Reply>) -> io::Result<()> {
-    use tokio::io::unix::AsyncFd;
-    // SAFETY: the Arc keeps the socket (and its descriptor) open for the AsyncFd's life.
-    let fd = unsafe { AsyncFd::register(sock) }.map_err(io::Error::from)?;
+    let fd = crate::sys::socket::register_async(sock)?;
     tokio::spawn(async move {
         let mut batch = RecvBatch::new(8);
         loop {

@@ -24,47 +24,26 @@ pub struct LocalAddress {
 
 /// Every address of every interface that is up (getifaddrs).
 pub fn local_addresses() -> io::Result<Vec<LocalAddress>> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    use nix::net::if_::InterfaceFlags;
     let mut out = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: getifaddrs returned a valid list that we free only after the walk.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_flags & libc::IFF_UP as u32 == 0 {
+    for ifa in nix::ifaddrs::getifaddrs()? {
+        if !ifa.flags.contains(InterfaceFlags::IFF_UP) {
             continue;
         }
-        let interface = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
-        let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
-        let (addr, scope) = match family {
-            libc::AF_INET => {
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                (
-                    IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))),
-                    0,
-                )
-            }
-            libc::AF_INET6 => {
-                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                (
-                    IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)),
-                    sin6.sin6_scope_id,
-                )
-            }
-            _ => continue,
+        let Some(a) = ifa.address else { continue };
+        let (addr, scope) = if let Some(sin) = a.as_sockaddr_in() {
+            (IpAddr::V4(sin.ip()), 0)
+        } else if let Some(sin6) = a.as_sockaddr_in6() {
+            (IpAddr::V6(sin6.ip()), sin6.scope_id())
+        } else {
+            continue;
         };
         out.push(LocalAddress {
-            interface,
+            interface: ifa.interface_name,
             addr,
             scope,
         });
     }
-    unsafe { libc::freeifaddrs(head) };
     Ok(out)
 }
 

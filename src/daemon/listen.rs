@@ -32,7 +32,21 @@ pub struct ToBind {
 
 /// What to open: `-I` names (ntpd: these replace every `interface` rule), else the
 /// config's `interface` rules applied to the host's addresses, else the wildcards.
-pub fn plan(opts: &Options, settings: &Settings) -> Result<Vec<ToBind>, String> {
+/// Why ntpd cannot listen.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("cannot list the network interfaces: {0}")]
+    Interfaces(io::Error),
+    #[error("cannot bind {label}: {err}")]
+    Bind { label: String, err: io::Error },
+    #[error("no address to listen on")]
+    NoAddress,
+    /// Every serving address failed, each for a reason that alone would have been skipped.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    AllFailed(Vec<ListenError>),
+}
+
+pub fn plan(opts: &Options, settings: &Settings) -> Result<Vec<ToBind>, ListenError> {
     let rules = &settings.config.interfaces;
     if !opts.interfaces.is_empty() || rules.is_empty() {
         if !opts.interfaces.is_empty() && !rules.is_empty() {
@@ -54,8 +68,7 @@ pub fn plan(opts: &Options, settings: &Settings) -> Result<Vec<ToBind>, String> 
             })
             .collect());
     }
-    let addresses = interfaces::local_addresses()
-        .map_err(|e| format!("cannot list the network interfaces: {e}"))?;
+    let addresses = interfaces::local_addresses().map_err(ListenError::Interfaces)?;
     Ok(
         interfaces::plan(rules, opts.families, opts.port, &addresses)
             .into_iter()
@@ -105,7 +118,7 @@ pub fn bind_all(
     plan: &[ToBind],
     per_addr: usize,
     binder: &mut impl Binder,
-) -> Result<Bound, String> {
+) -> Result<Bound, ListenError> {
     let mut groups = Vec::new();
     let mut drops = Vec::new();
     let mut skipped = Vec::new();
@@ -132,13 +145,17 @@ pub fn bind_all(
             }
             continue;
         }
-        let failed = |e: io::Error, skipped: &mut Vec<String>| {
-            let msg = format!("cannot bind {}: {e}", b.label);
-            if e.kind() == io::ErrorKind::AddrInUse || !other_family_planned(b.addr) {
-                return Err(msg);
+        let failed = |err: io::Error, skipped: &mut Vec<ListenError>| {
+            let in_use = err.kind() == io::ErrorKind::AddrInUse;
+            let e = ListenError::Bind {
+                label: b.label.clone(),
+                err,
+            };
+            if in_use || !other_family_planned(b.addr) {
+                return Err(e);
             }
-            log::warn(&format!("{msg}; serving the other address family"));
-            skipped.push(msg);
+            log::warn(&format!("{e}; serving the other address family"));
+            skipped.push(e);
             Ok(())
         };
         // Port 0 (tests): let the first socket pick, the rest of the group join it.
@@ -165,7 +182,12 @@ pub fn bind_all(
                     });
                 }
                 // the family works (the first socket is bound): this is no family problem
-                Err(e) if !group.is_empty() => return Err(format!("cannot bind {}: {e}", b.label)),
+                Err(err) if !group.is_empty() => {
+                    return Err(ListenError::Bind {
+                        label: b.label.clone(),
+                        err,
+                    })
+                }
                 Err(e) => {
                     failed(e, &mut skipped)?;
                     break;
@@ -184,9 +206,9 @@ pub fn bind_all(
     }
     if groups.is_empty() {
         return Err(if skipped.is_empty() {
-            "no address to listen on".into()
+            ListenError::NoAddress
         } else {
-            skipped.join("; ")
+            ListenError::AllFailed(skipped)
         });
     }
     Ok((groups, drops))
@@ -296,7 +318,8 @@ mod tests {
         plan[0].label = plan[0].addr.to_string();
         let e = bind_all(&plan, 1, &mut b)
             .err()
-            .expect("in use must stop the daemon");
+            .expect("in use must stop the daemon")
+            .to_string();
         assert!(e.contains("127.0.0.1:123") && e.contains("in use"), "{e}");
     }
 
@@ -308,7 +331,8 @@ mod tests {
         };
         let e = bind_all(&loopbacks(0)[1..], 1, &mut b)
             .err()
-            .expect("-6 without IPv6");
+            .expect("-6 without IPv6")
+            .to_string();
         assert!(e.starts_with("cannot bind [::1]:0: "), "{e}");
         let mut b = Failing {
             v6: None,
@@ -316,7 +340,8 @@ mod tests {
         };
         let e = bind_all(&loopbacks(0), 1, &mut b)
             .err()
-            .expect("nothing bound");
+            .expect("nothing bound")
+            .to_string();
         assert!(e.contains("127.0.0.1:0") && e.contains("[::1]:0"), "{e}");
     }
 }

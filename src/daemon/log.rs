@@ -45,14 +45,7 @@ pub fn init(target: Target, debug: u8) -> std::io::Result<()> {
         _ => None,
     };
     if let Target::Syslog = target {
-        static IDENT: &[u8] = b"ntpd\0";
-        unsafe {
-            libc::openlog(
-                IDENT.as_ptr() as *const libc::c_char,
-                libc::LOG_PID | libc::LOG_NDELAY,
-                libc::LOG_DAEMON,
-            )
-        };
+        crate::sys::syslog::open(c"ntpd", true);
     }
     *LOGGER.lock().unwrap_or_else(|e| e.into_inner()) = Some(Logger { target, file });
     Ok(())
@@ -90,8 +83,7 @@ pub fn log(level: Level, msg: &str) {
                 let _ = f.write_all(line.as_bytes());
             }
             (Target::Syslog, _) => {
-                let text = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();
-                unsafe { libc::syslog(level as i32, c"%s".as_ptr(), text.as_ptr()) };
+                crate::sys::syslog::send(level as i32, msg);
             }
             _ => {
                 let _ = std::io::stderr().write_all(line.as_bytes());

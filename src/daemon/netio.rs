@@ -4,41 +4,24 @@
 //! recvmmsg/sendmmsg. The clock is read only through libc's `clock_gettime`.
 
 use std::io;
-use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
+use nix::sys::socket::{setsockopt, sockopt};
+
+use crate::sys::socket::{control_messages, push_control_message, Datagrams, SockName, CTL_BUF};
 use crate::wire::time::{NtpTimestamp, UnixTime};
 
 /// CLOCK_REALTIME in nanoseconds since the Unix epoch, through libc (clknetsim-friendly).
 pub fn realtime_nanos() -> u64 {
-    let mut ts: libc::timespec = unsafe { zeroed() };
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    let (secs, nanos) = crate::sys::clock::realtime();
+    secs as u64 * 1_000_000_000 + u64::from(nanos)
 }
 
 /// The realtime clock as an NTP timestamp.
 pub fn now_ntp() -> NtpTimestamp {
-    let mut ts: libc::timespec = unsafe { zeroed() };
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    NtpTimestamp::from_unix(UnixTime::new(ts.tv_sec, ts.tv_nsec as u32))
-}
-
-fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            &value as *const i32 as *const libc::c_void,
-            size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let (secs, nanos) = crate::sys::clock::realtime();
+    NtpTimestamp::from_unix(UnixTime::new(secs, nanos))
 }
 
 /// How to bind one server socket.
@@ -70,8 +53,7 @@ pub fn bind_udp(spec: &BindSpec) -> io::Result<UdpSocket> {
     if let Some(dev) = &spec.device {
         s.bind_device(Some(dev.as_bytes()))?;
     }
-    let fd = s.as_raw_fd();
-    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+    setsockopt(&s, sockopt::ReceiveTimestampns, &true)?;
     // Kernel transmit timestamps for the datagrams that ask for one (interleaved replies;
     // the client socket switches to every datagram). A kernel without them serves basic
     // mode only.
@@ -79,9 +61,9 @@ pub fn bind_udp(spec: &BindSpec) -> io::Result<UdpSocket> {
         super::log::debug(&format!("SO_TIMESTAMPING on {}: {e}", spec.addr));
     }
     if spec.addr.is_ipv4() {
-        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+        setsockopt(&s, sockopt::Ipv4PacketInfo, &true)?;
     } else {
-        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+        setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true)?;
     }
     s.bind(&spec.addr.into())?;
     Ok(s.into())
@@ -107,68 +89,9 @@ pub fn set_recv_timeout(sock: &UdpSocket, ms: u64) -> io::Result<()> {
     sock.set_read_timeout(Some(std::time::Duration::from_millis(ms.max(1))))
 }
 
-fn to_storage(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    let mut st: libc::sockaddr_storage = unsafe { zeroed() };
-    match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*a.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            unsafe { std::ptr::write(&mut st as *mut _ as *mut libc::sockaddr_in, sin) };
-            (st, size_of::<libc::sockaddr_in>() as libc::socklen_t)
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            unsafe { std::ptr::write(&mut st as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            (st, size_of::<libc::sockaddr_in6>() as libc::socklen_t)
-        }
-    }
-}
-
-fn from_storage(st: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match st.ss_family as i32 {
-        libc::AF_INET => {
-            let sin = unsafe { &*(st as *const _ as *const libc::sockaddr_in) };
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
-                u16::from_be(sin.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            let sin6 = unsafe { &*(st as *const _ as *const libc::sockaddr_in6) };
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
-                u16::from_be(sin6.sin6_port),
-                sin6.sin6_flowinfo,
-                sin6.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
-}
-
 /// Largest datagram we read: a header, extension fields and a MAC fit easily; mode 6
 /// requests are at most 480 bytes plus a MAC.
 pub const RECV_BUF: usize = 1024;
-/// Room for SCM_TIMESTAMPNS and IP(V6)_PKTINFO control messages (and, on the way out, a
-/// request for the datagram's kernel transmit timestamp).
-/// (192: with SO_TIMESTAMPING on and a kernel without OPT_RX_FILTER, received datagrams
-/// carry SCM_TIMESTAMPING too, and a truncated buffer would lose the pktinfo after it.)
-const CTL_BUF: usize = 192;
-
 /// Where a request arrived: the destination address and interface, so the reply can leave
 /// from the same address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,32 +108,16 @@ pub struct Received<'a> {
     pub local: Option<LocalAddr>,
 }
 
-#[repr(C, align(8))]
-#[derive(Clone, Copy)]
-struct CtlBuf([u8; CTL_BUF]);
-
 /// A batch of receive buffers for recvmmsg.
 pub struct RecvBatch {
-    bufs: Vec<[u8; RECV_BUF]>,
-    names: Vec<libc::sockaddr_storage>,
-    iovs: Vec<libc::iovec>,
-    ctls: Vec<CtlBuf>,
-    hdrs: Vec<libc::mmsghdr>,
+    slots: Datagrams<RECV_BUF>,
     count: usize,
 }
 
-// The raw pointers inside only ever point into the batch's own vectors.
-unsafe impl Send for RecvBatch {}
-
 impl RecvBatch {
     pub fn new(size: usize) -> Self {
-        let size = size.max(1);
         RecvBatch {
-            bufs: vec![[0u8; RECV_BUF]; size],
-            names: vec![unsafe { zeroed() }; size],
-            iovs: vec![unsafe { zeroed() }; size],
-            ctls: vec![CtlBuf([0; CTL_BUF]); size],
-            hdrs: vec![unsafe { zeroed() }; size],
+            slots: Datagrams::new(size),
             count: 0,
         }
     }
@@ -218,41 +125,13 @@ impl RecvBatch {
     /// Receive up to the batch size; `wait` blocks for the first datagram (MSG_WAITFORONE
     /// semantics) on a blocking socket, otherwise returns WouldBlock when nothing is queued.
     pub fn recv(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
-        let n = self.bufs.len();
-        for i in 0..n {
-            self.iovs[i] = libc::iovec {
-                iov_base: self.bufs[i].as_mut_ptr() as *mut libc::c_void,
-                iov_len: RECV_BUF,
-            };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = &mut self.names[i] as *mut _ as *mut libc::c_void;
-            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            h.msg_control = self.ctls[i].0.as_mut_ptr() as *mut libc::c_void;
-            h.msg_controllen = CTL_BUF as _;
-            h.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
-        }
         let flags = if wait {
             libc::MSG_WAITFORONE
         } else {
             libc::MSG_DONTWAIT
         };
-        let r = unsafe {
-            libc::recvmmsg(
-                fd,
-                self.hdrs.as_mut_ptr(),
-                n as u32,
-                flags as _,
-                std::ptr::null_mut(),
-            )
-        };
-        if r < 0 {
-            self.count = 0;
-            return Err(io::Error::last_os_error());
-        }
-        self.count = r as usize;
+        self.count = 0;
+        self.count = self.slots.recv(fd, flags)?;
         Ok(self.count)
     }
 
@@ -268,12 +147,11 @@ impl RecvBatch {
         if i >= self.count {
             return None;
         }
-        let h = &self.hdrs[i];
-        let src = from_storage(&self.names[i])?;
-        let len = (h.msg_len as usize).min(RECV_BUF);
-        let (rx, local) = parse_cmsgs(&h.msg_hdr);
+        let (data, name, ctl) = self.slots.received(i);
+        let src = name.get()?;
+        let (rx, local) = parse_cmsgs(ctl);
         Some(Received {
-            data: &self.bufs[i][..len],
+            data,
             src,
             rx,
             local,
@@ -281,50 +159,58 @@ impl RecvBatch {
     }
 }
 
-fn parse_cmsgs(msg: &libc::msghdr) -> (Option<NtpTimestamp>, Option<LocalAddr>) {
+/// Reads a kernel struct from control-message data: `N` bytes of it at `at`.
+fn bytes<const N: usize>(data: &[u8], at: usize) -> Option<[u8; N]> {
+    data.get(at..at + N)?.try_into().ok()
+}
+
+fn parse_cmsgs(ctl: &[u8]) -> (Option<NtpTimestamp>, Option<LocalAddr>) {
     let mut rx = None;
     let mut local = None;
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        while !c.is_null() {
-            let data = libc::CMSG_DATA(c);
-            match ((*c).cmsg_level, (*c).cmsg_type) {
-                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
-                    let ts: libc::timespec =
-                        std::ptr::read_unaligned(data as *const libc::timespec);
+    for (level, kind, data) in control_messages(ctl) {
+        match (level, kind) {
+            // struct timespec { time_t tv_sec; long tv_nsec; }
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                if let (Some(s), Some(ns)) = (bytes::<8>(data, 0), bytes::<8>(data, 8)) {
                     rx = Some(NtpTimestamp::from_unix(UnixTime::new(
-                        ts.tv_sec,
-                        ts.tv_nsec as u32,
+                        i64::from_ne_bytes(s),
+                        i64::from_ne_bytes(ns) as u32,
                     )));
                 }
-                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
-                    let pi: libc::in_pktinfo =
-                        std::ptr::read_unaligned(data as *const libc::in_pktinfo);
-                    local = Some(LocalAddr {
-                        addr: IpAddr::V4(Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr))),
-                        ifindex: pi.ipi_ifindex as u32,
-                    });
-                }
-                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
-                    let pi: libc::in6_pktinfo =
-                        std::ptr::read_unaligned(data as *const libc::in6_pktinfo);
-                    local = Some(LocalAddr {
-                        addr: IpAddr::V6(Ipv6Addr::from(pi.ipi6_addr.s6_addr)),
-                        ifindex: pi.ipi6_ifindex,
-                    });
-                }
-                _ => {}
             }
-            c = libc::CMSG_NXTHDR(msg, c);
+            // struct in_pktinfo { int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr; }
+            (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                if let (Some(ifindex), Some(addr)) = (bytes::<4>(data, 0), bytes::<4>(data, 8)) {
+                    local = Some(LocalAddr {
+                        addr: IpAddr::V4(Ipv4Addr::from(addr)),
+                        ifindex: i32::from_ne_bytes(ifindex) as u32,
+                    });
+                }
+            }
+            // struct in6_pktinfo { in6_addr ipi6_addr; unsigned ipi6_ifindex; }
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                if let (Some(addr), Some(ifindex)) = (bytes::<16>(data, 0), bytes::<4>(data, 16)) {
+                    local = Some(LocalAddr {
+                        addr: IpAddr::V6(Ipv6Addr::from(addr)),
+                        ifindex: u32::from_ne_bytes(ifindex),
+                    });
+                }
+            }
+            _ => {}
         }
     }
     (rx, local)
 }
 
+const _: () = {
+    assert!(std::mem::size_of::<libc::timespec>() == 16);
+    assert!(std::mem::size_of::<libc::in_pktinfo>() == 12);
+    assert!(std::mem::size_of::<libc::in6_pktinfo>() == 20);
+};
+
 /// Replies waiting for one sendmmsg.
 pub struct SendBatch {
-    bufs: Vec<[u8; RECV_BUF]>,
-    lens: Vec<usize>,
+    slots: Datagrams<RECV_BUF>,
     /// Whether the transmit timestamp is stamped at send time.
     stamp: Vec<bool>,
     /// Whether the kernel is asked for the datagram's transmit timestamp (txstamp.rs).
@@ -333,34 +219,22 @@ pub struct SendBatch {
     failed: Vec<bool>,
     /// The transmit time the last flush stamped.
     flushed_at: NtpTimestamp,
-    names: Vec<(libc::sockaddr_storage, libc::socklen_t)>,
-    ctls: Vec<CtlBuf>,
-    ctl_lens: Vec<usize>,
-    iovs: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
     count: usize,
     /// Replies the kernel took, and those it refused or never got, since `take_totals`.
     sent_total: u64,
     refused_total: u64,
 }
 
-unsafe impl Send for SendBatch {}
-
 impl SendBatch {
     pub fn new(size: usize) -> Self {
-        let size = size.max(1);
+        let slots = Datagrams::new(size);
+        let size = slots.capacity();
         SendBatch {
-            bufs: vec![[0u8; RECV_BUF]; size],
-            lens: vec![0; size],
+            slots,
             stamp: vec![false; size],
             tx_request: vec![false; size],
             failed: vec![false; size],
             flushed_at: NtpTimestamp::ZERO,
-            names: vec![(unsafe { zeroed() }, 0); size],
-            ctls: vec![CtlBuf([0; CTL_BUF]); size],
-            ctl_lens: vec![0; size],
-            iovs: vec![unsafe { zeroed() }; size],
-            hdrs: vec![unsafe { zeroed() }; size],
             count: 0,
             sent_total: 0,
             refused_total: 0,
@@ -368,7 +242,7 @@ impl SendBatch {
     }
 
     pub fn is_full(&self) -> bool {
-        self.count == self.bufs.len()
+        self.count == self.slots.capacity()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -396,17 +270,18 @@ impl SendBatch {
         }
         let i = self.count;
         let len = data.len().min(RECV_BUF);
-        self.bufs[i][..len].copy_from_slice(&data[..len]);
-        self.lens[i] = len;
+        let (buf, name, ctl) = self.slots.slot_mut(i);
+        buf[..len].copy_from_slice(&data[..len]);
+        *name = SockName::new(dst);
+        let mut ctl_len = write_pktinfo(ctl, local);
         self.stamp[i] = stamp_tx && len >= 48;
-        self.names[i] = to_storage(dst);
-        self.ctl_lens[i] = write_pktinfo(&mut self.ctls[i].0, local);
         self.tx_request[i] = false;
         if kernel_tx {
-            let used = self.ctl_lens[i];
-            self.ctl_lens[i] = super::txstamp::write_tx_request(&mut self.ctls[i].0, used, false);
-            self.tx_request[i] = self.ctl_lens[i] > used;
+            let used = ctl_len;
+            ctl_len = super::txstamp::write_tx_request(ctl, used, false);
+            self.tx_request[i] = ctl_len > used;
         }
+        self.slots.set_lens(i, len, ctl_len);
         self.count += 1;
         Some(i)
     }
@@ -432,26 +307,8 @@ impl SendBatch {
             return Ok(0);
         }
         self.count = 0;
-        for i in 0..n {
-            self.iovs[i] = libc::iovec {
-                iov_base: self.bufs[i].as_mut_ptr() as *mut libc::c_void,
-                iov_len: self.lens[i],
-            };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = &mut self.names[i].0 as *mut _ as *mut libc::c_void;
-            h.msg_namelen = self.names[i].1;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            if self.ctl_lens[i] > 0 {
-                h.msg_control = self.ctls[i].0.as_mut_ptr() as *mut libc::c_void;
-                h.msg_controllen = self.ctl_lens[i] as _;
-            } else {
-                h.msg_control = std::ptr::null_mut();
-                h.msg_controllen = 0;
-            }
-            h.msg_flags = 0;
-        }
-        // Stamped as late as possible: after all other preparation, right before the call.
+        // Stamped as late as possible: right before the call (sys::socket then only points
+        // the headers at the buffers).
         // The low bit cleared: a server's transmit timestamp never equals a receive
         // timestamp of ours (those have it set, see respond.rs), as chronyd does.
         self.flushed_at = NtpTimestamp(now_ntp().0 & !1);
@@ -459,42 +316,38 @@ impl SendBatch {
         for i in 0..n {
             self.failed[i] = false;
             if self.stamp[i] {
-                self.bufs[i][40..48].copy_from_slice(&tx);
+                self.slots.slot_mut(i).0[40..48].copy_from_slice(&tx);
             }
         }
         let mut sent = 0usize;
         let mut refused = 0usize;
         while sent < n {
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.hdrs[sent..].as_mut_ptr(),
-                    (n - sent) as u32,
-                    libc::MSG_DONTWAIT as _,
-                )
-            };
-            if r <= 0 {
-                let e = io::Error::last_os_error();
+            let r = self.slots.send(fd, sent, n);
+            match r {
+                Ok(k) if k > 0 => sent += k,
                 // skip the datagram that failed (e.g. no route) and keep going
-                if r < 0
-                    && e.kind() != io::ErrorKind::WouldBlock
-                    && e.kind() != io::ErrorKind::Interrupted
+                Err(e)
+                    if e.kind() != io::ErrorKind::WouldBlock
+                        && e.kind() != io::ErrorKind::Interrupted =>
                 {
                     self.failed[sent] = true;
                     sent += 1;
                     refused += 1;
-                    continue;
                 }
-                for f in &mut self.failed[sent..n] {
-                    *f = true;
+                _ => {
+                    for f in &mut self.failed[sent..n] {
+                        *f = true;
+                    }
+                    if sent == 0 {
+                        self.refused_total += n as u64;
+                        return Err(match r {
+                            Err(e) => e,
+                            Ok(_) => io::Error::last_os_error(),
+                        });
+                    }
+                    break;
                 }
-                if sent == 0 {
-                    self.refused_total += n as u64;
-                    return Err(e);
-                }
-                break;
             }
-            sent += r as usize;
         }
         let delivered = sent - refused;
         self.sent_total += delivered as u64;
@@ -510,48 +363,25 @@ impl SendBatch {
     }
 }
 
+/// IP_PKTINFO / IPV6_PKTINFO naming the reply's source address; returns the bytes used.
 fn write_pktinfo(buf: &mut [u8; CTL_BUF], local: Option<LocalAddr>) -> usize {
     let Some(local) = local else { return 0 };
     if local.addr.is_multicast() || matches!(local.addr, IpAddr::V4(a) if a.is_broadcast()) {
         return 0;
     }
-    unsafe {
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_control = buf.as_mut_ptr() as *mut libc::c_void;
-        match local.addr {
-            IpAddr::V4(a) => {
-                let space = libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as u32) as usize;
-                msg.msg_controllen = space as _;
-                let c = libc::CMSG_FIRSTHDR(&msg);
-                (*c).cmsg_level = libc::IPPROTO_IP;
-                (*c).cmsg_type = libc::IP_PKTINFO;
-                (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as _;
-                let pi = libc::in_pktinfo {
-                    ipi_ifindex: 0,
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from(a).to_be(),
-                    },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::in_pktinfo, pi);
-                space
-            }
-            IpAddr::V6(a) => {
-                let space = libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) as usize;
-                msg.msg_controllen = space as _;
-                let c = libc::CMSG_FIRSTHDR(&msg);
-                (*c).cmsg_level = libc::IPPROTO_IPV6;
-                (*c).cmsg_type = libc::IPV6_PKTINFO;
-                (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as _;
-                let pi = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: a.octets(),
-                    },
-                    ipi6_ifindex: local.ifindex,
-                };
-                std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::in6_pktinfo, pi);
-                space
-            }
+    match local.addr {
+        IpAddr::V4(a) => {
+            // struct in_pktinfo: ifindex 0, ipi_spec_dst = the source, ipi_addr unused
+            let mut pi = [0u8; 12];
+            pi[4..8].copy_from_slice(&a.octets());
+            push_control_message(buf, 0, libc::IPPROTO_IP, libc::IP_PKTINFO, &pi)
+        }
+        IpAddr::V6(a) => {
+            // struct in6_pktinfo: the source address and the interface
+            let mut pi = [0u8; 20];
+            pi[..16].copy_from_slice(&a.octets());
+            pi[16..].copy_from_slice(&local.ifindex.to_ne_bytes());
+            push_control_message(buf, 0, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &pi)
         }
     }
 }

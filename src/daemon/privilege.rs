@@ -2,7 +2,6 @@
 //! `-P`), hand the drift file and the statistics directory to the `-u` user, and chroot
 //! (`-i`). The order in [`super::run`] is ntp.org's: pidfile, these, chroot, then setuid.
 
-use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -27,55 +26,55 @@ pub fn fifo_priority(want: Priority, min: i32, max: i32) -> i32 {
 /// before any thread is started (threads inherit the policy). Failures are logged; the
 /// daemon runs on at its old priority, as ntpd does.
 pub fn raise_priority(want: Priority) {
-    // SAFETY: plain system calls on the calling thread with a valid sched_param.
-    let (min, max) = unsafe {
-        (
-            libc::sched_get_priority_min(libc::SCHED_FIFO),
-            libc::sched_get_priority_max(libc::SCHED_FIFO),
-        )
-    };
-    let param = libc::sched_param {
-        sched_priority: fifo_priority(want, min, max),
-    };
-    // SAFETY: as above; `param` outlives the call.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
-        log::info(&format!(
-            "running at SCHED_FIFO priority {}",
-            param.sched_priority
-        ));
-        return;
-    }
-    let fifo_err = io::Error::last_os_error();
-    // SAFETY: setpriority on our own process; no pointers.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, FALLBACK_NICE) } == 0 {
-        log::notice(&format!(
+    let fifo_err =
+        match crate::sys::process::set_fifo_priority(|min, max| fifo_priority(want, min, max)) {
+            Ok(p) => {
+                log::info(&format!("running at SCHED_FIFO priority {p}"));
+                return;
+            }
+            Err(e) => e,
+        };
+    match rustix::process::setpriority_process(None, FALLBACK_NICE) {
+        Ok(()) => log::notice(&format!(
             "sched_setscheduler(SCHED_FIFO): {fifo_err}; running at nice {FALLBACK_NICE} instead"
-        ));
-    } else {
-        log::error(&format!(
+        )),
+        Err(e) => log::error(&format!(
             "cannot raise the priority: sched_setscheduler: {fifo_err}; setpriority: {}",
-            io::Error::last_os_error()
-        ));
+            io::Error::from(e)
+        )),
     }
 }
 
-/// `-i DIR`: chroot there and make it the working directory.
-pub fn chroot(dir: &Path) -> Result<(), String> {
-    let c = CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| format!("-i {}: bad directory name", dir.display()))?;
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    if unsafe { libc::chroot(c.as_ptr()) } != 0 {
-        return Err(format!(
-            "-i {}: chroot: {}",
-            dir.display(),
-            io::Error::last_os_error()
-        ));
-    }
-    std::env::set_current_dir("/").map_err(|e| format!("-i {}: chdir /: {e}", dir.display()))
+/// Why `-i DIR` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChrootError {
+    #[error("-i {}: bad directory name", .0.display())]
+    BadName(PathBuf),
+    #[error("-i {}: {call}: {err}", .dir.display())]
+    Os {
+        dir: PathBuf,
+        call: &'static str,
+        err: io::Error,
+    },
 }
 
-/// A directory ntpd may take over for its user: one it just made, or one named for NTP
-/// (`/var/lib/ntp`, `/var/log/ntpstats`, `/var/lib/ntpsec`…). Never `/var/log` or `/tmp`.
+pub fn chroot(dir: &Path) -> Result<(), ChrootError> {
+    if dir.as_os_str().as_bytes().contains(&0) {
+        return Err(ChrootError::BadName(dir.into()));
+    }
+    let os = |call: &'static str| {
+        move |err: io::Error| ChrootError::Os {
+            dir: dir.into(),
+            call,
+            err,
+        }
+    };
+    nix::unistd::chroot(dir)
+        .map_err(io::Error::from)
+        .map_err(os("chroot"))?;
+    std::env::set_current_dir("/").map_err(os("chdir /"))
+}
+
 fn dedicated(dir: &Path) -> bool {
     dir.file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase().contains("ntp"))
@@ -189,9 +188,8 @@ mod tests {
     fn missing_directories_are_created_for_the_user() {
         let dir = tempfile::tempdir().unwrap();
         let me = Ids {
-            // SAFETY: getuid/getgid cannot fail.
-            uid: unsafe { libc::getuid() },
-            gid: unsafe { libc::getgid() },
+            uid: rustix::process::getuid().as_raw(),
+            gid: rustix::process::getgid().as_raw(),
         };
         let stats = dir.path().join("a/ntpstats");
         let drift = dir.path().join("lib/ntp/drift");

@@ -1,11 +1,15 @@
 //! Process lifecycle: daemonising (with a pipe so the parent exits with the child's start-up
 //! verdict), the pidfile, and dropping root while keeping CAP_SYS_TIME.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::unistd::{Gid, Group, Uid, User};
+use rustix::thread::{CapabilitySet, CapabilitySets};
+
+use crate::sys::process::{fork_single_threaded, ForkResult};
 
 /// The child's end of the start-up pipe: report "ready" or an error to the waiting parent,
 /// and with `-w` later "synchronised".
@@ -60,29 +64,24 @@ impl StartupPipe {
 
 /// Wait up to `secs` for one byte on `fd`: Some(byte), or None on timeout or end of file.
 fn read_byte_within(f: &mut File, secs: u32) -> Option<u8> {
-    use std::os::fd::AsRawFd;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs.into());
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             return None;
         }
-        let mut pfd = libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd for the duration of the call.
-        match unsafe { libc::poll(&mut pfd, 1, ms) } {
-            0 => return None,
-            n if n < 0 => {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return None;
-            }
-            _ => {
+        let mut pfd = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut pfd,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) => return None,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+            Ok(_) => {
                 let mut b = [0u8; 1];
                 return match f.read(&mut b) {
                     Ok(1) => Some(b[0]),
@@ -98,40 +97,29 @@ fn read_byte_within(f: &mut File, secs: u32) -> Option<u8> {
 /// (`-w SECS`) the parent then waits up to SECS for the first synchronisation and exits 0,
 /// or ETIMEDOUT when it did not come. Must run before any thread is started.
 pub fn daemonize(wait_sync: Option<u32>) -> io::Result<StartupPipe> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 fills the two-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: no other thread runs yet (the caller's contract), so the child may go on.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => {
-            // SAFETY: closing our copy of the read end; setsid has no arguments.
-            unsafe { libc::close(fds[0]) };
-            unsafe { libc::setsid() };
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    match fork_single_threaded()? {
+        ForkResult::Child => {
+            drop(read_end);
+            let _ = nix::unistd::setsid();
             let _ = std::env::set_current_dir("/");
-            let devnull = CString::new("/dev/null").expect("no NUL");
-            // SAFETY: a valid path; the descriptors are ours to redirect.
-            let fd = unsafe { libc::open(devnull.as_ptr(), libc::O_RDWR) };
-            if fd >= 0 {
-                for target in 0..3 {
-                    unsafe { libc::dup2(fd, target) };
-                }
-                if fd > 2 {
-                    unsafe { libc::close(fd) };
+            if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2_stdin(&null);
+                let _ = nix::unistd::dup2_stdout(&null);
+                let _ = nix::unistd::dup2_stderr(&null);
+                // with stdin closed, /dev/null itself became 0-2: keep it open
+                if std::os::fd::AsRawFd::as_raw_fd(&null) <= 2 {
+                    let _ = std::os::fd::IntoRawFd::into_raw_fd(null);
                 }
             }
             Ok(StartupPipe {
-                // SAFETY: fds[1] is the write end, owned from here on by this File.
-                file: Some(unsafe { File::from_raw_fd(fds[1]) }),
+                file: Some(File::from(write_end)),
                 await_sync: wait_sync.is_some(),
             })
         }
-        _ => {
-            // SAFETY: closing the write end; fds[0] is then owned by the File.
-            unsafe { libc::close(fds[1]) };
-            let mut f = unsafe { File::from_raw_fd(fds[0]) };
+        ForkResult::Parent { .. } => {
+            drop(write_end);
+            let mut f = File::from(read_end);
             let mut first = [0u8; 1];
             if matches!(f.read(&mut first), Ok(1)) && first[0] == READY {
                 let Some(secs) = wait_sync else {
@@ -187,67 +175,59 @@ pub struct Ids {
     pub gid: u32,
 }
 
+/// Why `-u user[:group]` does not resolve.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("bad user name {0:?}")]
+    BadUserName(String),
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    #[error("bad group name {0:?}")]
+    BadGroupName(String),
+    #[error("unknown group {0:?}")]
+    UnknownGroup(String),
+    #[error("user {0} has no group; give one as {0}:GROUP")]
+    NoGroup(String),
+}
+
 /// Resolve `user[:group]` (names or numbers).
-pub fn lookup_ids(spec: &str) -> Result<Ids, String> {
+pub fn lookup_ids(spec: &str) -> Result<Ids, LookupError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let (uid, user_gid) = if let Ok(n) = user.parse::<u32>() {
-        let pw = unsafe { libc::getpwuid(n) };
-        (
-            n,
-            if pw.is_null() {
-                None
-            } else {
-                Some(unsafe { (*pw).pw_gid })
-            },
-        )
+        let pw = User::from_uid(Uid::from_raw(n)).ok().flatten();
+        (n, pw.map(|pw| pw.gid.as_raw()))
     } else {
-        let name = CString::new(user).map_err(|_| format!("bad user name {user:?}"))?;
-        let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-        if pw.is_null() {
-            return Err(format!("unknown user {user:?}"));
+        if user.contains('\0') {
+            return Err(LookupError::BadUserName(user.into()));
         }
-        unsafe { ((*pw).pw_uid, Some((*pw).pw_gid)) }
+        match User::from_name(user).ok().flatten() {
+            Some(pw) => (pw.uid.as_raw(), Some(pw.gid.as_raw())),
+            None => return Err(LookupError::UnknownUser(user.into())),
+        }
     };
     let gid = match group {
         Some(g) if !g.is_empty() => {
             if let Ok(n) = g.parse::<u32>() {
                 n
+            } else if g.contains('\0') {
+                return Err(LookupError::BadGroupName(g.into()));
             } else {
-                let name = CString::new(g).map_err(|_| format!("bad group name {g:?}"))?;
-                let gr = unsafe { libc::getgrnam(name.as_ptr()) };
-                if gr.is_null() {
-                    return Err(format!("unknown group {g:?}"));
+                match Group::from_name(g).ok().flatten() {
+                    Some(gr) => gr.gid.as_raw(),
+                    None => return Err(LookupError::UnknownGroup(g.into())),
                 }
-                unsafe { (*gr).gr_gid }
             }
         }
-        _ => {
-            user_gid.ok_or_else(|| format!("user {user} has no group; give one as {user}:GROUP"))?
-        }
+        _ => user_gid.ok_or_else(|| LookupError::NoGroup(user.into()))?,
     };
     Ok(Ids { uid, gid })
 }
 
 const CAP_NET_BIND_SERVICE: u32 = 10;
 const CAP_SYS_TIME: u32 = 25;
-/// `_LINUX_CAPABILITY_VERSION_3`.
-const CAP_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
 
 /// The capabilities kept across `-u`: CAP_SYS_TIME (when the clock is ours to adjust) and
 /// CAP_NET_BIND_SERVICE, as NTPsec keeps them; only those the process has.
@@ -259,75 +239,45 @@ pub fn kept_capabilities(keep_time: bool, permitted: u32) -> u32 {
     want & permitted
 }
 
-/// The permitted set (capabilities 0–31) of this process.
-fn permitted_capabilities() -> io::Result<u32> {
-    let mut header = CapHeader {
-        version: CAP_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: capget writes two CapData (version 3) into `data`, which has room for them.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut header as *mut CapHeader,
-            data.as_mut_ptr(),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
+/// A system call of [`drop_privileges`] that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{call}: {err}")]
+pub struct PrivilegeError {
+    pub call: &'static str,
+    pub err: io::Error,
+}
+
+fn failed<E: Into<io::Error>>(call: &'static str) -> impl FnOnce(E) -> PrivilegeError {
+    move |e| PrivilegeError {
+        call,
+        err: e.into(),
     }
-    Ok(data[0].permitted)
 }
 
 /// Switch to `ids`, keeping only CAP_SYS_TIME (when `keep_time`) and CAP_NET_BIND_SERVICE so
 /// the clock can still be disciplined. Sockets are bound before this.
-pub fn drop_privileges(ids: Ids, keep_time: bool) -> Result<(), String> {
-    let os = |what: &str| format!("{what}: {}", io::Error::last_os_error());
-    let keep = kept_capabilities(
-        keep_time,
-        permitted_capabilities().map_err(|e| format!("capget: {e}"))?,
-    );
-    // SAFETY: plain system calls with valid arguments; `groups` outlives setgroups.
-    unsafe {
-        if keep != 0 && libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
-            return Err(os("prctl(PR_SET_KEEPCAPS)"));
-        }
-        let groups = [ids.gid];
-        if libc::setgroups(1, groups.as_ptr()) != 0 {
-            return Err(os("setgroups"));
-        }
-        if libc::setgid(ids.gid) != 0 {
-            return Err(os("setgid"));
-        }
-        if libc::setuid(ids.uid) != 0 {
-            return Err(os("setuid"));
-        }
-    }
+pub fn drop_privileges(ids: Ids, keep_time: bool) -> Result<(), PrivilegeError> {
+    // capabilities 0–31 are all that matter here (both kept ones are below 32)
+    let permitted = rustix::thread::capabilities(None)
+        .map_err(failed("capget"))?
+        .permitted
+        .bits() as u32;
+    let keep = kept_capabilities(keep_time, permitted);
     if keep != 0 {
-        let mut header = CapHeader {
-            version: CAP_VERSION_3,
-            pid: 0,
+        rustix::thread::set_keep_capabilities(true).map_err(failed("prctl(PR_SET_KEEPCAPS)"))?;
+    }
+    let gid = Gid::from_raw(ids.gid);
+    nix::unistd::setgroups(&[gid]).map_err(failed("setgroups"))?;
+    nix::unistd::setgid(gid).map_err(failed("setgid"))?;
+    nix::unistd::setuid(Uid::from_raw(ids.uid)).map_err(failed("setuid"))?;
+    if keep != 0 {
+        let keep = CapabilitySet::from_bits_retain(keep.into());
+        let sets = CapabilitySets {
+            effective: keep,
+            permitted: keep,
+            inheritable: CapabilitySet::empty(),
         };
-        let data = [
-            CapData {
-                effective: keep,
-                permitted: keep,
-                inheritable: 0,
-            },
-            CapData::default(),
-        ];
-        // SAFETY: capset reads two CapData (version 3) from `data`.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_capset,
-                &mut header as *mut CapHeader,
-                data.as_ptr(),
-            )
-        };
-        if r != 0 {
-            return Err(os("capset"));
-        }
+        rustix::thread::set_capabilities(None, sets).map_err(failed("capset"))?;
     }
     Ok(())
 }
@@ -342,9 +292,11 @@ mod tests {
         assert_eq!(lookup_ids("0:0").unwrap(), Ids { uid: 0, gid: 0 });
         assert!(lookup_ids("no-such-user-ntpkit")
             .unwrap_err()
+            .to_string()
             .contains("unknown user"));
         assert!(lookup_ids("root:no-such-group-ntpkit")
             .unwrap_err()
+            .to_string()
             .contains("unknown group"));
     }
 

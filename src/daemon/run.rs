@@ -514,10 +514,8 @@ fn spawn_due_work(
 
 /// `interface drop`: read and discard everything that arrives on `sock`.
 fn drain(sock: Arc<UdpSocket>) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    use tokio::io::unix::AsyncFd;
     sock.set_nonblocking(true)?;
-    // SAFETY: the Arc keeps the socket (and so its descriptor) open for the AsyncFd's life.
-    let fd = unsafe { AsyncFd::register(sock) }.map_err(std::io::Error::from)?;
+    let fd = crate::sys::socket::register_async(sock)?;
     Ok(tokio::spawn(async move {
         let mut buf = [0u8; 64];
         loop {
@@ -548,10 +546,8 @@ fn serve_in_runtime(
     handoff: mpsc::Sender<Handoff>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::fd::AsRawFd;
-    use tokio::io::unix::AsyncFd;
     sock.set_nonblocking(true)?;
-    // SAFETY: the Arc keeps the socket (and so its descriptor) open for the AsyncFd's life.
-    let fd = unsafe { AsyncFd::register(sock) }.map_err(std::io::Error::from)?;
+    let fd = crate::sys::socket::register_async(sock)?;
     Ok(tokio::spawn(async move {
         loop {
             let Ok(mut guard) = fd.readable().await else {

@@ -44,21 +44,11 @@ pub fn version_string() -> String {
 }
 
 fn uname() -> (String, String) {
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return ("unknown".into(), "Linux".into());
-    }
-    let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
+    let u = rustix::system::uname();
+    let field = |f: &std::ffi::CStr| f.to_string_lossy().into_owned();
     (
-        field(&u.machine),
-        format!("{}/{}", field(&u.sysname), field(&u.release)),
+        field(u.machine()),
+        format!("{}/{}", field(u.sysname()), field(u.release())),
     )
 }
 

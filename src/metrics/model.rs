@@ -245,7 +245,5 @@ pub fn collect(d: &mut dyn Mode6) -> Result<Snapshot, String> {
 pub fn own_rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok().filter(|&p| p > 0).unwrap_or(4096))
+    Some(pages * rustix::param::page_size() as u64)
 }

@@ -1,7 +1,6 @@
 //! ntpdate 4.2.8's text: the per-server lines and its msyslog-style log lines
 //! (` 5 Jan 12:00:01 ntpdate[1234]: …` on stdout, errors on stderr, or syslog with `-s`).
 
-use std::ffi::CString;
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -58,10 +57,7 @@ pub struct Logger {
 impl Logger {
     pub fn new(syslog: bool) -> Logger {
         if syslog {
-            // openlog keeps the pointer: the ident must live for the whole process.
-            static IDENT: &std::ffi::CStr = c"ntpdate";
-            // SAFETY: IDENT is a static NUL-terminated string.
-            unsafe { libc::openlog(IDENT.as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+            crate::sys::syslog::open(c"ntpdate", false);
         }
         Logger { syslog }
     }
@@ -76,9 +72,7 @@ impl Logger {
 
     fn log(&self, level: libc::c_int, msg: &str) {
         if self.syslog {
-            let text = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-            // SAFETY: format and argument are valid NUL-terminated strings.
-            unsafe { libc::syslog(level, c"%s".as_ptr(), text.as_ptr()) };
+            crate::sys::syslog::send(level, msg);
             return;
         }
         let now = std::time::SystemTime::now()

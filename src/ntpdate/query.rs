@@ -10,7 +10,6 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::filter::Sample;
@@ -302,24 +301,20 @@ fn handle_reply(
 }
 
 fn wait_readable(sockets: &Sockets, wait: Duration) -> io::Result<()> {
-    let mut fds: Vec<libc::pollfd> = sockets
-        .all()
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let all = sockets.all();
+    let mut fds: Vec<PollFd> = all
         .iter()
-        .map(|s| libc::pollfd {
-            fd: s.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
         .collect();
     // Round up, so that a wake-up 0.4 ms away does not become a busy loop.
     let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the call.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
+    match poll(
+        &mut fds,
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+    ) {
+        Err(e) if e != nix::errno::Errno::EINTR => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }

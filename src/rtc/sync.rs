@@ -32,10 +32,11 @@ pub const BUSY_WAIT_LIMIT: Duration = Duration::from_millis(1500);
 /// C `strerror` text of an I/O error, without Rust's " (os error N)" suffix.
 pub fn strerror(e: &io::Error) -> String {
     match e.raw_os_error() {
+        // std's text is the C library's strerror_r, plus the suffix
         Some(code) => {
-            // SAFETY: strerror returns a valid NUL-terminated static (or thread) string.
-            let s = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
-            s.to_string_lossy().into_owned()
+            let text = io::Error::from_raw_os_error(code).to_string();
+            let suffix = format!(" (os error {code})");
+            text.strip_suffix(&suffix).unwrap_or(&text).to_string()
         }
         None => e.to_string(),
     }

@@ -16,13 +16,6 @@ pub trait TimeOfDay {
     fn set_time(&mut self, tv: Timeval) -> io::Result<()>;
 }
 
-/// `struct timezone` as the settimeofday system call reads it (libc keeps it opaque).
-#[repr(C)]
-struct KernelTimezone {
-    minutes_west: libc::c_int,
-    dst_time: libc::c_int,
-}
-
 /// The kernel's clock. Setting it needs CAP_SYS_TIME; without it the calls fail with EPERM.
 pub struct KernelTimeOfDay;
 
@@ -32,37 +25,17 @@ impl TimeOfDay for KernelTimeOfDay {
     }
 
     fn set_timezone(&mut self, minutes_west: i32) -> io::Result<()> {
-        let tz = KernelTimezone {
-            minutes_west,
-            dst_time: 0,
-        };
-        // glibc's settimeofday refuses a time zone; the raw system call still takes one.
-        // SAFETY: a null timeval and a valid timezone pointer are what the call expects.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_settimeofday,
-                std::ptr::null::<libc::timeval>(),
-                &tz as *const KernelTimezone,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        crate::sys::clock::set_kernel_timezone(minutes_west)
     }
 
     fn set_time(&mut self, tv: Timeval) -> io::Result<()> {
-        let t = libc::timeval {
+        let t = rustix::time::Timespec {
             tv_sec: tv.sec,
-            tv_usec: tv.usec,
+            tv_nsec: tv.usec * 1000,
         };
-        // SAFETY: valid timeval pointer, null timezone.
-        let rc = unsafe { libc::settimeofday(&t, std::ptr::null()) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        Ok(rustix::time::clock_settime(
+            rustix::time::ClockId::Realtime,
+            t,
+        )?)
     }
 }

@@ -3,6 +3,8 @@
 
 use std::ffi::c_int;
 
+use crate::sys::clock::broken_down;
+
 /// `struct rtc_time` from linux/rtc.h: 9 ints, 36 bytes; tm_year counts from 1900 and
 /// tm_mon from 0, as in `struct tm`.
 #[repr(C)]
@@ -41,24 +43,15 @@ impl RtcTime {
     /// Unix time of this broken-down time read as UTC (`timegm`) or local time (`mktime`,
     /// DST unknown). None when the C library rejects it (util-linux's "invalid values").
     pub fn to_unix(&self, utc: bool) -> Option<i64> {
-        // SAFETY: an all-zero `struct tm` is valid (tm_zone null is allowed).
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        tm.tm_sec = self.tm_sec;
-        tm.tm_min = self.tm_min;
-        tm.tm_hour = self.tm_hour;
-        tm.tm_mday = self.tm_mday;
-        tm.tm_mon = self.tm_mon;
-        tm.tm_year = self.tm_year;
-        tm.tm_isdst = -1;
-        // SAFETY: tm is a valid, initialised struct tm owned by us.
-        let t = unsafe {
-            if utc {
-                libc::timegm(&mut tm)
-            } else {
-                libc::mktime(&mut tm)
-            }
-        };
-        (t != -1).then_some(t)
+        let fields = [
+            self.tm_sec,
+            self.tm_min,
+            self.tm_hour,
+            self.tm_mday,
+            self.tm_mon,
+            self.tm_year,
+        ];
+        crate::sys::clock::from_broken_down(fields, -1, utc)
     }
 
     /// `YYYY/MM/DD hh:mm:ss`, as util-linux's verbose lines print it.
@@ -73,21 +66,6 @@ impl RtcTime {
             self.tm_sec
         )
     }
-}
-
-fn broken_down(secs: i64, utc: bool) -> Option<libc::tm> {
-    let t: libc::time_t = secs;
-    // SAFETY: zeroed struct tm is a valid output buffer.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call; the _r variants are thread-safe.
-    let ok = unsafe {
-        if utc {
-            !libc::gmtime_r(&t, &mut tm).is_null()
-        } else {
-            !libc::localtime_r(&t, &mut tm).is_null()
-        }
-    };
-    ok.then_some(tm)
 }
 
 /// Seconds east of UTC of the local time zone at `secs`.

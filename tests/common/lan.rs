@@ -207,15 +207,13 @@ fn kill_namespace(ns: &str) {
             return;
         }
         for pid in pids {
-            unsafe { libc_kill(pid, 9) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 impl Drop for Lan {

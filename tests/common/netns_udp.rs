@@ -4,7 +4,7 @@
 //! at full speed without a helper program.
 
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 /// A UDP socket bound to `0.0.0.0:0` inside namespace `ns` (as `ip netns` names it).
@@ -13,8 +13,11 @@ pub fn socket_in(ns: &str) -> UdpSocket {
     std::thread::spawn(move || {
         let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         // only this thread moves; the socket stays in the namespace after it exits
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        let rc = rustix::thread::move_into_link_name_space(
+            f.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        );
+        rc.unwrap_or_else(|e| panic!("setns {path}: {e}"));
         let s = UdpSocket::bind("0.0.0.0:0").expect("bind in namespace");
         s.set_read_timeout(Some(Duration::from_millis(200)))
             .expect("timeout");
