@@ -61,10 +61,10 @@ pub fn command() -> Command {
         .arg(
             Arg::new("timeout")
                 .long("timeout")
-                .value_name("MS")
-                .value_parser(clap::value_parser!(u64).range(10..=60_000))
-                .default_value("1000")
-                .help("how long to wait for each mode 6 answer"),
+                .value_name("DURATION")
+                .value_parser(answer_timeout)
+                .default_value("1s")
+                .help("how long to wait for each mode 6 answer (10ms to 60s; a plain number is milliseconds)"),
         )
         .arg(
             Arg::new("targets")
@@ -178,6 +178,16 @@ fn target_query(query: Option<&str>) -> Option<String> {
         .map(|v| v.replace("%3A", ":").replace("%3a", ":"))
 }
 
+/// `--timeout`: 10 ms to 60 s, plain numbers in milliseconds as before.
+fn answer_timeout(text: &str) -> anyhow::Result<Duration> {
+    let d = super::duration::milliseconds(text)?;
+    anyhow::ensure!(
+        (Duration::from_millis(10)..=Duration::from_secs(60)).contains(&d),
+        "{text} is not within 10ms to 60s"
+    );
+    Ok(d)
+}
+
 pub fn main(args: Vec<OsString>) -> i32 {
     let m = match super::matches_or_exit(command(), &args) {
         Ok(m) => m,
@@ -233,7 +243,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
     let settings = Arc::new(Settings {
         targets,
-        timeout: Duration::from_millis(*m.get_one::<u64>("timeout").expect("default")),
+        timeout: *m.get_one::<Duration>("timeout").expect("default"),
         key,
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()

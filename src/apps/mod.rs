@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 
+pub mod duration;
 pub mod exporter;
 pub mod hwclock;
 pub mod multicall;

@@ -23,7 +23,7 @@ fn command() -> Command {
         .arg(Arg::new("leap").long("leap").value_name("none|insert|delete").help("Leap indicator the servers announce"))
         .arg(Arg::new("minpoll").long("minpoll").value_parser(clap::value_parser!(i8)).help("minpoll [default 6]"))
         .arg(Arg::new("maxpoll").long("maxpoll").value_parser(clap::value_parser!(i8)).help("maxpoll [default 10]"))
-        .arg(Arg::new("duration").long("duration").value_name("S").value_parser(clap::value_parser!(f64)).help("Simulated time [default 40000]"))
+        .arg(Arg::new("duration").long("duration").value_name("DURATION").value_parser(ntpkit::apps::duration::seconds).help("Simulated time, e.g. 11h or 40000 (plain numbers are seconds) [default 11h 6m 40s]"))
         .arg(Arg::new("seed").long("seed").value_parser(clap::value_parser!(u64)).help("Random seed [default 1]"))
         .arg(Arg::new("loopstats").long("loopstats").value_name("FILE").help("Also write the run's clock updates as ntpd's loopstats lines to FILE (for ntpkit viz --sim)"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the result as JSON"))
@@ -76,7 +76,9 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
     set!("offset", offset, f64);
     set!("loss", loss, f64);
     set!("servers", servers, usize);
-    set!("duration", duration, f64);
+    if let Some(d) = m.get_one::<std::time::Duration>("duration") {
+        c.duration = d.as_secs_f64();
+    }
     set!("seed", seed, u64);
     set!("minpoll", minpoll, i8);
     set!("maxpoll", maxpoll, i8);
