@@ -14,7 +14,7 @@ use clap::{Arg, ArgAction, Command};
 use crate::config::MetricsListen;
 use crate::control::client::{Client, Signer};
 use crate::metrics::http::{self, Request, Response};
-use crate::metrics::{collect, Mode6, Writer};
+use crate::metrics::{collect, Mode6, ReadError, Writer};
 use crate::wire::control::VarList;
 
 pub fn command() -> Command {
@@ -84,8 +84,8 @@ struct Target {
 struct Remote(Client);
 
 impl Mode6 for Remote {
-    fn associations(&mut self) -> Result<(u16, Vec<(u16, u16)>), String> {
-        let (st, list) = self.0.associations().map_err(|e| e.to_string())?;
+    fn associations(&mut self) -> Result<(u16, Vec<(u16, u16)>), ReadError> {
+        let (st, list) = self.0.associations()?;
         Ok((
             st.encode(),
             list.into_iter()
@@ -93,11 +93,8 @@ impl Mode6 for Remote {
                 .collect(),
         ))
     }
-    fn read_vars(&mut self, assoc: u16, names: &[&str]) -> Result<VarList, String> {
-        self.0
-            .read_vars(assoc, names)
-            .map(|v| v.vars)
-            .map_err(|e| e.to_string())
+    fn read_vars(&mut self, assoc: u16, names: &[&str]) -> Result<VarList, ReadError> {
+        Ok(self.0.read_vars(assoc, names)?.vars)
     }
 }
 
@@ -113,15 +110,16 @@ fn signer(key: &Option<(u32, PathBuf)>) -> Option<Signer> {
 }
 
 /// Read one target: its snapshot, or why not.
-fn scrape(t: &Target, s: &Settings) -> (Result<crate::metrics::Snapshot, String>, f64) {
+fn scrape(t: &Target, s: &Settings) -> (anyhow::Result<crate::metrics::Snapshot>, f64) {
     let start = Instant::now();
     let result = Client::connect_addr(t.addr, s.timeout)
-        .map_err(|e| e.to_string())
+        .map_err(ReadError::from)
         .and_then(|mut c| {
             c.signer = signer(&s.key);
             c.always_auth = c.signer.is_some();
             collect(&mut Remote(c))
-        });
+        })
+        .map_err(anyhow::Error::from);
     (result, start.elapsed().as_secs_f64())
 }
 
@@ -142,7 +140,10 @@ fn render(s: &Settings, only: Option<&str>, format: crate::metrics::Format) -> O
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| (Err("panicked".into()), 0.0)))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| (Err(anyhow::anyhow!("panicked")), 0.0))
+            })
             .collect()
     });
     let mut w = Writer::default();
