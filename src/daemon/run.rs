@@ -110,7 +110,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         .enabled
         .then(|| super::nts_server::ke::Prepared::new(&settings.config.nts, unix_now()))
     {
-        Some(Err(e)) => return fail(&mut startup, e),
+        Some(Err(e)) => return fail(&mut startup, e.to_string()),
         Some(Ok(p)) => Some(p),
         None => None,
     };
