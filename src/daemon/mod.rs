@@ -17,6 +17,7 @@ pub mod status;
 
 pub use load::start;
 pub mod auth;
+pub mod chosen_clock;
 pub mod client;
 pub mod config_bridge;
 pub mod core;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::chosen_clock::{choose_clock, ChosenClock};
 use super::client;
 use super::core::{Core, KeDone, Preloaded, Resolved};
 use super::listen::{self, Listener};
@@ -17,7 +18,6 @@ use super::process::{self, PidFile, StartupPipe};
 use super::server::{self, Handoff, Round, Shared};
 use super::settings::{Options, Settings};
 use super::status::{measure_precision, SystemStatus};
-use crate::clock::{ClockError, KernelClock, ObserveOnlyClock, SyncStatus, SystemClock};
 
 /// Exit codes: 0 clean exit, 1 start-up failure (config, sockets, privileges).
 pub const EXIT_FAILURE: i32 = 1;
@@ -28,38 +28,15 @@ const HANDOFF_QUEUE: usize = 1024;
 /// Run the daemon with already-loaded settings. Returns the process exit code.
 pub fn run(opts: Options, settings: Settings) -> i32 {
     let precision = measure_precision();
-    let per_addr = if opts.single_thread {
-        1
-    } else {
-        worker_count(&opts)
-    };
-    let bound = listen::plan(&opts, &settings)
-        .and_then(|plan| listen::bind_all(&plan, per_addr, &mut listen::Kernel));
-    let (listeners, drops) = match bound {
-        Ok(l) => l,
-        Err(e) => {
-            log::error(&e);
-            if !opts.foreground {
-                eprintln!("ntpd: {e}");
-            }
-            return EXIT_FAILURE;
-        }
-    };
-    let metrics_sock = match settings.config.metrics.as_ref().map(super::metrics::bind) {
-        Some(Err(e)) => {
-            let listen = settings.config.metrics.as_ref().map(|m| m.addr);
-            let msg = format!(
-                "metrics {}: {e}",
-                listen.map(|a| a.to_string()).unwrap_or_default()
-            );
+    let bound = match bind_sockets(&opts, &settings) {
+        Ok(b) => b,
+        Err(msg) => {
             log::error(&msg);
             if !opts.foreground {
                 eprintln!("ntpd: {msg}");
             }
             return EXIT_FAILURE;
         }
-        Some(Ok(s)) => Some(s),
-        None => None,
     };
     let mut startup = if opts.foreground {
         StartupPipe::none()
@@ -72,81 +49,162 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
             }
         }
     };
-    let fail = |startup: &mut StartupPipe, msg: String| {
-        log::error(&msg);
-        startup.failed(&format!("ntpd: {msg}"));
-        EXIT_FAILURE
+    match start_as_root(&opts, &settings, precision, bound, &mut startup) {
+        Ok(code) => code,
+        Err(msg) => {
+            log::error(&msg);
+            startup.failed(&format!("ntpd: {msg}"));
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// The sockets bound before anything else: the NTP listeners (a group per address), the
+/// `interface drop` ones, and the metrics endpoint's.
+struct Bound {
+    listeners: Vec<Vec<Listener>>,
+    drops: Vec<Listener>,
+    metrics: Option<std::net::TcpListener>,
+}
+
+fn bind_sockets(opts: &Options, settings: &Settings) -> Result<Bound, String> {
+    let per_addr = if opts.single_thread {
+        1
+    } else {
+        worker_count(opts)
     };
-    // ntp.org's order: priority, pidfile and files as root, chroot, then setuid
+    let (listeners, drops) = listen::plan(opts, settings)
+        .and_then(|plan| listen::bind_all(&plan, per_addr, &mut listen::Kernel))
+        .map_err(|e| e.to_string())?;
+    let metrics = match settings.config.metrics.as_ref().map(super::metrics::bind) {
+        Some(Err(e)) => {
+            let listen = settings.config.metrics.as_ref().map(|m| m.addr);
+            return Err(format!(
+                "metrics {}: {e}",
+                listen.map(|a| a.to_string()).unwrap_or_default()
+            ));
+        }
+        Some(Ok(s)) => Some(s),
+        None => None,
+    };
+    Ok(Bound {
+        listeners,
+        drops,
+        metrics,
+    })
+}
+
+/// What is done as root, in ntp.org's order (priority, pidfile and files as root, chroot,
+/// then setuid), and then the runtime and the main loop. `Err`: the start-up failure to
+/// log and report; `Ok`: the exit code.
+fn start_as_root(
+    opts: &Options,
+    settings: &Settings,
+    precision: i8,
+    bound: Bound,
+    startup: &mut StartupPipe,
+) -> Result<i32, String> {
     if let Some(p) = opts.priority {
         super::privilege::raise_priority(p);
     }
-    let clock = choose_clock(super::settings::asked_observe_only(&opts, &settings));
+    let clock = choose_clock(super::settings::asked_observe_only(opts, settings));
     let ids = match opts.user.as_deref().map(|u| (u, process::lookup_ids(u))) {
-        Some((u, Err(e))) => return fail(&mut startup, format!("-u {u}: {e}")),
+        Some((u, Err(e))) => return Err(format!("-u {u}: {e}")),
         Some((_, Ok(ids))) => Some(ids),
         None => None,
     };
     let pidfile_path = opts.pidfile.clone().or_else(|| settings.pidfile.clone());
     let _pidfile = match pidfile_path.as_deref().map(PidFile::create) {
         Some(Err(e)) => {
-            return fail(
-                &mut startup,
-                format!(
-                    "pidfile {}: {e}",
-                    pidfile_path.unwrap_or_default().display()
-                ),
-            )
+            return Err(format!(
+                "pidfile {}: {e}",
+                pidfile_path.unwrap_or_default().display()
+            ))
         }
         Some(Ok(p)) => Some(p),
         None => None,
     };
     // keys files are often readable by root only (CentOS's /etc/ntp/keys is 0600)
-    let preloaded = Preloaded::read(&settings);
+    let preloaded = Preloaded::read(settings);
     // `nts enable`: certificate, key and cookie keys are read (and the port bound) as root
-    let nts = match settings
+    let nts = settings
         .config
         .nts
         .enabled
         .then(|| super::nts_server::ke::Prepared::new(&settings.config.nts, unix_now()))
-    {
-        Some(Err(e)) => return fail(&mut startup, e.to_string()),
-        Some(Ok(p)) => Some(p),
-        None => None,
-    };
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    give_up_root(opts, settings, ids, clock.observe_only)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let shared = shared_state(
+        opts,
+        settings,
+        bound.listeners.len(),
+        precision,
+        nts.as_ref().map(|p| p.server.clone()),
+    );
+    if let Some(p) = nts {
+        let _guard = runtime.enter();
+        p.spawn().map_err(|e| format!("NTS-KE server: {e}"))?;
+    }
+    let code = runtime.block_on(main_loop(
+        opts,
+        settings,
+        &bound.listeners,
+        &bound.drops,
+        shared,
+        (clock, preloaded, bound.metrics),
+        startup,
+    ));
+    drop(runtime);
+    Ok(code)
+}
+
+/// With `-u`: the files the daemon keeps writing change hands, `-i` chroots, and the user
+/// and group change (keeping CAP_SYS_TIME when the clock is to be disciplined).
+fn give_up_root(
+    opts: &Options,
+    settings: &Settings,
+    ids: Option<process::Ids>,
+    observe_only: bool,
+) -> Result<(), String> {
     if let Some(ids) = ids {
         super::privilege::hand_over_files(
             settings.driftfile.as_deref(),
-            stats_dir(&settings).as_deref(),
+            stats_dir(settings).as_deref(),
             ids,
         );
     }
     if let Some(dir) = &opts.jaildir {
-        if let Err(e) = super::privilege::chroot(dir) {
-            return fail(&mut startup, e);
-        }
+        super::privilege::chroot(dir).map_err(|e| e.to_string())?;
         log::info(&format!("chroot to {}", dir.display()));
     }
     if let (Some(ids), Some(user)) = (ids, &opts.user) {
-        if let Err(e) = process::drop_privileges(ids, !clock.observe_only) {
-            return fail(&mut startup, format!("-u {user}: {e}"));
-        }
+        process::drop_privileges(ids, !observe_only).map_err(|e| format!("-u {user}: {e}"))?;
         log::info(&format!("switched to uid {} gid {}", ids.uid, ids.gid));
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(&mut startup, format!("cannot start the runtime: {e}")),
-    };
+    Ok(())
+}
+
+/// What the server threads and the core share: the published status, the restrictions,
+/// the MRU list (sharded, one shard per serving thread), counters, keys and the stop flag.
+fn shared_state(
+    opts: &Options,
+    settings: &Settings,
+    listener_groups: usize,
+    precision: i8,
+    nts_server: Option<Arc<super::nts_server::NtsServer>>,
+) -> Arc<Shared> {
     let shards = if opts.single_thread {
-        listeners.len()
+        listener_groups
     } else {
-        listeners.len() * worker_count(&opts)
+        listener_groups * worker_count(opts)
     };
     let per_shard_bytes = settings.mru_bytes / shards.max(1);
-    let shared = Arc::new(Shared {
+    Arc::new(Shared {
         status: RwLock::new(SystemStatus::unsynchronised(precision)),
         access: RwLock::new(settings.access.clone()),
         mru_shards: (0..shards)
@@ -162,31 +220,14 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
         counters: Default::default(),
         stop: Default::default(),
         symmetric_peers: Default::default(),
-        nts_server: nts.as_ref().map(|p| p.server.clone()),
+        nts_server,
         // as many remembered replies as the MRU list has sources (chronyd's
         // clientloglimit covers both), sharded like it
         xleave: Some(super::xleave::ServerTable::new(
             settings.mru_bytes / super::mru::ENTRY_COST,
             shards,
         )),
-    });
-    if let Some(p) = nts {
-        let _guard = runtime.enter();
-        if let Err(e) = p.spawn() {
-            return fail(&mut startup, format!("NTS-KE server: {e}"));
-        }
-    }
-    let code = runtime.block_on(main_loop(
-        &opts,
-        &settings,
-        &listeners,
-        &drops,
-        shared,
-        (clock, preloaded, metrics_sock),
-        &mut startup,
-    ));
-    drop(runtime);
-    code
+    })
 }
 
 fn unix_now() -> u64 {
@@ -216,71 +257,6 @@ fn worker_count(opts: &Options) -> usize {
         .min(4)
 }
 
-/// The clock the daemon disciplines: observe-only with `--observe-only` or `disable ntp`;
-/// otherwise the kernel clock,
-/// unless the first write (marking the clock unsynchronised until our first update, as
-/// ntp.org's ntpd does) is refused, in which case we warn and observe only.
-pub struct ChosenClock {
-    pub clock: Box<dyn SystemClock + Send>,
-    pub observe_only: bool,
-}
-
-impl ChosenClock {
-    pub fn observe() -> ChosenClock {
-        ChosenClock {
-            clock: Box::new(ObserveOnlyClock::new()),
-            observe_only: true,
-        }
-    }
-}
-
-fn choose_clock(observe_only: bool) -> ChosenClock {
-    let observe = ChosenClock::observe;
-    if observe_only {
-        log::notice(
-            "observe-only (--observe-only or 'disable ntp'): the system clock will not be adjusted",
-        );
-        return observe();
-    }
-    let mut kernel = match KernelClock::new() {
-        Ok(k) => k,
-        Err(e) => {
-            log::warn(&format!(
-                "cannot use the kernel clock ({e}); observing only"
-            ));
-            return observe();
-        }
-    };
-    // As ntp.org's ntpd at start: the kernel hears "unsynchronised, error unknown" (16 s,
-    // the kernel's limit) until our first clock update, so adjtimex readers (ntpstat,
-    // node_exporter's node_timex_*) never see a previous run's "synchronised" carried
-    // over. It doubles as the trial write that tells whether we may adjust the clock.
-    let trial = kernel.set_sync_status(SyncStatus {
-        max_error: 16.0,
-        est_error: 16.0,
-        synchronized: false,
-    });
-    match trial {
-        Ok(()) => ChosenClock {
-            clock: Box::new(kernel),
-            observe_only: false,
-        },
-        Err(ClockError::PermissionDenied) => {
-            log::warn(
-                "not permitted to adjust the system clock (no CAP_SYS_TIME): \
-                 continuing in observe-only mode, as with --observe-only",
-            );
-            observe()
-        }
-        Err(e) => {
-            log::warn(&format!(
-                "the kernel clock refused an adjustment ({e}); observing only"
-            ));
-            observe()
-        }
-    }
-}
-
 async fn main_loop(
     opts: &Options,
     settings: &Settings,
@@ -292,82 +268,22 @@ async fn main_loop(
     (clock, preloaded, metrics_sock): (ChosenClock, Preloaded, Option<std::net::TcpListener>),
     startup: &mut StartupPipe,
 ) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
     // Bounded: a flood of mode 6 or stray packets is dropped, never queued without limit.
-    let (handoff_tx, mut handoff_rx) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
+    let (handoff_tx, handoff_rx) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
     let sockets: Vec<Arc<UdpSocket>> = listeners.iter().flatten().map(|l| l.sock.clone()).collect();
-    let mut threads = Vec::new();
-    let mut local_tasks = Vec::new();
-    let mut index = 0;
-    for group in listeners {
-        for l in group {
-            let round = Round::new(index);
-            if opts.single_thread {
-                match serve_in_runtime(l.sock.clone(), shared.clone(), round, handoff_tx.clone()) {
-                    Ok(t) => local_tasks.push(t),
-                    Err(e) => {
-                        let msg = format!("cannot serve on {}: {e}", l.label);
-                        log::error(&msg);
-                        startup.failed(&format!("ntpd: {msg}"));
-                        return EXIT_FAILURE;
-                    }
-                }
-            } else {
-                let tx = handoff_tx.clone();
-                let counters = shared.clone();
-                match server::spawn_worker(
-                    format!("ntpd-serve{index}"),
-                    l.sock.clone(),
-                    shared.clone(),
-                    round,
-                    move |h| {
-                        if tx.try_send(h).is_err() {
-                            server::count_dropped_handoff(&counters);
-                        }
-                    },
-                ) {
-                    Ok(t) => threads.push(t),
-                    Err(e) => {
-                        let msg = format!("cannot start a server thread: {e}");
-                        log::error(&msg);
-                        startup.failed(&format!("ntpd: {msg}"));
-                        shared.stop.store(true, Ordering::Relaxed);
-                        return EXIT_FAILURE;
-                    }
-                }
-            }
-            index += 1;
-        }
-    }
-    let (metrics_tx, mut metrics_rx) = super::metrics::channel();
-    if let (Some(sock), Some(listen)) = (metrics_sock, settings.config.metrics.clone()) {
-        let addr = listen.addr;
-        match super::metrics::spawn(sock, listen, metrics_tx) {
-            Ok(t) => {
-                log::info(&format!("metrics on http://{addr}/metrics"));
-                local_tasks.push(t);
-            }
-            Err(e) => log::warn(&format!("cannot serve metrics on {addr}: {e}")),
-        }
-    } else {
-        drop(metrics_tx);
-    }
-    for l in drops {
-        match drain(l.sock.clone()) {
-            Ok(t) => local_tasks.push(t),
-            Err(e) => log::warn(&format!("cannot drain {}: {e}", l.label)),
-        }
-    }
-    let (mut term, mut int, mut hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        _ => {
-            startup.failed("ntpd: cannot install signal handlers");
+    let mut servers = match start_servers(opts, listeners, &shared, &handoff_tx) {
+        Ok(s) => s,
+        Err(msg) => {
+            log::error(&msg);
+            startup.failed(&format!("ntpd: {msg}"));
             return EXIT_FAILURE;
         }
+    };
+    let metrics_rx = start_metrics(metrics_sock, settings, &mut servers.tasks);
+    start_draining(drops, &mut servers.tasks);
+    let Some(signals) = Signals::install() else {
+        startup.failed("ntpd: cannot install signal handlers");
+        return EXIT_FAILURE;
     };
     log::notice(&format!(
         "ntpd (ntpkit {}) serving on {} socket{}{}",
@@ -389,7 +305,145 @@ async fn main_loop(
         clock,
         preloaded,
     );
-    let mut client_rx = core.start_client();
+    let client_rx = core.start_client();
+    let inputs = Inputs {
+        signals,
+        handoff: handoff_rx,
+        client: client_rx,
+        metrics: metrics_rx,
+    };
+    let exit = run_events(&mut core, inputs, startup).await;
+    core.shutdown();
+    servers.stop(&shared);
+    exit
+}
+
+/// The serving threads (or, single-threaded, tasks) and the other tasks the loop started.
+struct Servers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Servers {
+    /// Orderly exit: the threads see the stop flag and are joined, the tasks aborted.
+    fn stop(self, shared: &Shared) {
+        shared.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.abort();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A fast path on every listening socket: a thread each, or a task on this runtime with
+/// `--single-thread`. Packets it cannot answer itself go to `handoff`. `Err`: the message
+/// for the log and the start-up pipe (what was started is stopped).
+fn start_servers(
+    opts: &Options,
+    listeners: &[Vec<Listener>],
+    shared: &Arc<Shared>,
+    handoff: &mpsc::Sender<Handoff>,
+) -> Result<Servers, String> {
+    let mut servers = Servers {
+        threads: Vec::new(),
+        tasks: Vec::new(),
+    };
+    for (index, l) in listeners.iter().flatten().enumerate() {
+        let round = Round::new(index);
+        if opts.single_thread {
+            match serve_in_runtime(l.sock.clone(), shared.clone(), round, handoff.clone()) {
+                Ok(t) => servers.tasks.push(t),
+                Err(e) => return Err(format!("cannot serve on {}: {e}", l.label)),
+            }
+        } else {
+            let tx = handoff.clone();
+            let counters = shared.clone();
+            match server::spawn_worker(
+                format!("ntpd-serve{index}"),
+                l.sock.clone(),
+                shared.clone(),
+                round,
+                move |h| {
+                    if tx.try_send(h).is_err() {
+                        server::count_dropped_handoff(&counters);
+                    }
+                },
+            ) {
+                Ok(t) => servers.threads.push(t),
+                Err(e) => {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    return Err(format!("cannot start a server thread: {e}"));
+                }
+            }
+        }
+    }
+    Ok(servers)
+}
+
+/// The `/metrics` endpoint on the socket bound at start, if configured: the receiver of
+/// its requests for a snapshot (closed when there is no endpoint).
+fn start_metrics(
+    sock: Option<std::net::TcpListener>,
+    settings: &Settings,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> mpsc::Receiver<super::metrics::Ask> {
+    let (metrics_tx, metrics_rx) = super::metrics::channel();
+    if let (Some(sock), Some(listen)) = (sock, settings.config.metrics.clone()) {
+        let addr = listen.addr;
+        match super::metrics::spawn(sock, listen, metrics_tx) {
+            Ok(t) => {
+                log::info(&format!("metrics on http://{addr}/metrics"));
+                tasks.push(t);
+            }
+            Err(e) => log::warn(&format!("cannot serve metrics on {addr}: {e}")),
+        }
+    }
+    metrics_rx
+}
+
+/// `interface drop` sockets: a task each that reads and discards.
+fn start_draining(drops: &[Listener], tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
+    for l in drops {
+        match drain(l.sock.clone()) {
+            Ok(t) => tasks.push(t),
+            Err(e) => log::warn(&format!("cannot drain {}: {e}", l.label)),
+        }
+    }
+}
+
+/// SIGTERM and SIGINT end the daemon; SIGHUP reopens the log file.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Some(Signals {
+            term: signal(SignalKind::terminate()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
+    }
+}
+
+/// What the main loop waits on besides its timers.
+struct Inputs {
+    signals: Signals,
+    /// Packets the fast path hands over.
+    handoff: mpsc::Receiver<Handoff>,
+    /// Replies on the client sockets (none without network associations).
+    client: Option<mpsc::Receiver<client::Reply>>,
+    metrics: mpsc::Receiver<super::metrics::Ask>,
+}
+
+/// The main loop: every event goes to the core until a signal or the core itself (`-q`
+/// done, panic) ends it. Returns the exit code.
+async fn run_events(core: &mut Core, mut inputs: Inputs, startup: &mut StartupPipe) -> i32 {
     let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<Resolved>();
     let (ke_tx, mut ke_rx) = mpsc::unbounded_channel::<KeDone>();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -397,29 +451,20 @@ async fn main_loop(
     tick.tick().await;
     let engine_timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(engine_timer);
-    let exit = loop {
+    let Inputs {
+        signals: Signals { term, int, hup },
+        handoff: handoff_rx,
+        client: client_rx,
+        metrics: metrics_rx,
+    } = &mut inputs;
+    loop {
         if let Some(code) = core.exit {
-            break code;
+            return code;
         }
-        for (index, name, v4, v6) in core.due_names() {
-            let tx = resolved_tx.clone();
-            let blocking = core.blocking_dns;
-            tokio::spawn(async move {
-                let result = client::resolve(&name, v4, v6, blocking).await;
-                let _ = tx.send(Resolved { index, result });
-            });
-        }
-        // NTS key exchanges: TLS on their own tasks, the outcome comes back as a message
-        for (slot, job) in core.due_key_exchanges() {
-            let tx = ke_tx.clone();
-            tokio::spawn(async move {
-                let result = super::nts_ke::key_exchange(job).await;
-                let _ = tx.send(KeDone { slot, result });
-            });
-        }
+        spawn_due_work(core, &resolved_tx, &ke_tx);
         tokio::select! {
-            _ = term.recv() => { log::notice("ntpd exiting on signal 15 (SIGTERM)"); break 0; }
-            _ = int.recv() => { log::notice("ntpd exiting on signal 2 (SIGINT)"); break 0; }
+            _ = term.recv() => { log::notice("ntpd exiting on signal 15 (SIGTERM)"); return 0; }
+            _ = int.recv() => { log::notice("ntpd exiting on signal 2 (SIGINT)"); return 0; }
             _ = hup.recv() => { log::reopen(); log::notice("SIGHUP: log file reopened"); }
             Some(h) = handoff_rx.recv() => core.handoff(h),
             Some(r) = async { match client_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => core.client_reply(r),
@@ -440,16 +485,31 @@ async fn main_loop(
         if due < engine_timer.deadline() {
             engine_timer.as_mut().reset(due);
         }
-    };
-    core.shutdown();
-    shared.stop.store(true, Ordering::Relaxed);
-    for t in local_tasks {
-        t.abort();
     }
-    for t in threads {
-        let _ = t.join();
+}
+
+/// Start what the core wants done off the loop: name resolutions and NTS key exchanges
+/// (TLS), each on its own task; the outcome comes back as a message.
+fn spawn_due_work(
+    core: &mut Core,
+    resolved: &mpsc::UnboundedSender<Resolved>,
+    ke: &mpsc::UnboundedSender<KeDone>,
+) {
+    for (index, name, v4, v6) in core.due_names() {
+        let tx = resolved.clone();
+        let blocking = core.blocking_dns;
+        tokio::spawn(async move {
+            let result = client::resolve(&name, v4, v6, blocking).await;
+            let _ = tx.send(Resolved { index, result });
+        });
     }
-    exit
+    for (slot, job) in core.due_key_exchanges() {
+        let tx = ke.clone();
+        tokio::spawn(async move {
+            let result = super::nts_ke::key_exchange(job).await;
+            let _ = tx.send(KeDone { slot, result });
+        });
+    }
 }
 
 /// `interface drop`: read and discard everything that arrives on `sock`.

@@ -188,6 +188,20 @@ fn read_adjtime(ctl: &Control, env: &mut Env) -> Result<Adjtime, ()> {
     Ok(adj)
 }
 
+/// One reading of the RTC (util-linux's `hclocktime`, `read_time`, `startup_hclocktime`,
+/// `tdrift`); all zero when the operation does not read the clock.
+#[derive(Clone, Copy, Default)]
+struct Reading {
+    /// The RTC's time, corrected for drift (except for `--show`).
+    hclock: Timeval,
+    /// The system time just after the read.
+    read_time: Timeval,
+    /// `hclock` as of the program's start.
+    startup_hclock: Timeval,
+    /// The drift correction applied.
+    tdrift: Timeval,
+}
+
 struct Op<'c> {
     ctl: &'c Control,
     universal: bool,
@@ -209,15 +223,7 @@ impl Op<'_> {
             self.adj.dirty = true;
         }
         if f == Function::Predict {
-            let target = ctl.date.unwrap_or(0);
-            let tdrift = self.drift(target, env);
-            let predicted =
-                Timeval::new(target, 0).inc(-(tdrift.sec as f64 + tdrift.usec as f64 / 1e6));
-            if ctl.verbose {
-                env.out.info(&format!("Target date:   {target}"));
-                env.out.info(&format!("Predicted RTC: {}", predicted.sec));
-            }
-            return display(predicted, env);
+            return self.predict(env);
         }
         if f == Function::SysTz {
             return self.set_system_clock(env.startup, false, env);
@@ -225,39 +231,18 @@ impl Op<'_> {
         let Some(rtc) = rtc else { return 1 };
         let rtc: &mut dyn Rtc = rtc.as_mut();
 
-        let mut hclock = Timeval::default();
-        let mut read_time = Timeval::default();
-        let mut startup_hclock = Timeval::default();
-        let mut tdrift = Timeval::default();
+        let mut reading = Reading::default();
         if !matches!(f, Function::Set | Function::SysToHc) || ctl.update_drift {
-            // Timing critical: tick, read, timestamp, in this order and nothing between.
-            if ctl.verbose {
-                env.out.info("Waiting for clock tick...");
+            match self.read_at_tick(rtc, env) {
+                Some(r) => reading = r,
+                None => return 1,
             }
-            let ticked = sync::synchronize_to_tick(rtc, ctl.verbose, env.out);
-            if ctl.verbose {
-                env.out.info(if ticked.is_ok() {
-                    "...got clock tick"
-                } else {
-                    "...synchronization failed"
-                });
-            }
-            if ticked.is_err() {
-                return 1;
-            }
-            let read = sync::read_or_report(rtc, env.out);
-            read_time = env.clock.now();
-            let Some(secs) = read.ok().and_then(|t| self.rtc_to_unix(&t, env)) else {
-                env.out.warn("RTC read returned an invalid value.");
-                return 1;
-            };
-            tdrift = self.drift(secs, env);
-            hclock = Timeval::new(secs, 0);
-            if f != Function::Show {
-                hclock = tdrift.inc(secs as f64);
-            }
-            startup_hclock = hclock.inc(env.startup.diff(read_time));
         }
+        let Reading {
+            hclock,
+            startup_hclock,
+            ..
+        } = reading;
         match f {
             Function::Show | Function::Get => return display(startup_hclock, env),
             Function::Set => {
@@ -270,30 +255,8 @@ impl Op<'_> {
                 }
             }
             Function::Adjust => {
-                if tdrift.sec > 0 || tdrift.sec < -1 {
-                    if self.adj.last_adj_time == 0 {
-                        if ctl.verbose {
-                            env.out.info("Not setting clock because last adjustment time is zero, so history is bad.");
-                        }
-                    } else if self.adj.drift_factor.abs() > super::adjtime::MAX_DRIFT {
-                        if ctl.verbose {
-                            env.out.info(&format!(
-                                "Not setting clock because drift factor {:.6} is far too high.",
-                                self.adj.drift_factor
-                            ));
-                        }
-                    } else {
-                        let reference = read_time.inc(-(hclock.usec as f64 / 1e6));
-                        if self.set_exact(rtc, hclock.sec, reference, env).is_err() {
-                            return 1;
-                        }
-                        self.adj.last_adj_time = hclock.sec;
-                        self.adj.not_adjusted = 0.0;
-                        self.adj.dirty = true;
-                    }
-                } else {
-                    env.out
-                        .info("Needed adjustment is less than one second, so not setting clock.");
+                if self.adjust(rtc, &reading, env).is_err() {
+                    return 1;
                 }
             }
             Function::SysToHc => {
@@ -313,6 +276,87 @@ impl Op<'_> {
             return self.save_adjtime(env);
         }
         0
+    }
+
+    /// `--predict`: what the RTC will read at `--date`, given the drift on record.
+    fn predict(&self, env: &mut Env) -> i32 {
+        let target = self.ctl.date.unwrap_or(0);
+        let tdrift = self.drift(target, env);
+        let predicted =
+            Timeval::new(target, 0).inc(-(tdrift.sec as f64 + tdrift.usec as f64 / 1e6));
+        if self.ctl.verbose {
+            env.out.info(&format!("Target date:   {target}"));
+            env.out.info(&format!("Predicted RTC: {}", predicted.sec));
+        }
+        display(predicted, env)
+    }
+
+    /// Read the RTC at the start of one of its seconds, and what that reading means with
+    /// the drift on record; `None` (reported) when the tick or the read fails.
+    fn read_at_tick(&self, rtc: &mut dyn Rtc, env: &mut Env) -> Option<Reading> {
+        let verbose = self.ctl.verbose;
+        // Timing critical: tick, read, timestamp, in this order and nothing between.
+        if verbose {
+            env.out.info("Waiting for clock tick...");
+        }
+        let ticked = sync::synchronize_to_tick(rtc, verbose, env.out);
+        if verbose {
+            env.out.info(if ticked.is_ok() {
+                "...got clock tick"
+            } else {
+                "...synchronization failed"
+            });
+        }
+        if ticked.is_err() {
+            return None;
+        }
+        let read = sync::read_or_report(rtc, env.out);
+        let read_time = env.clock.now();
+        let Some(secs) = read.ok().and_then(|t| self.rtc_to_unix(&t, env)) else {
+            env.out.warn("RTC read returned an invalid value.");
+            return None;
+        };
+        let tdrift = self.drift(secs, env);
+        let mut hclock = Timeval::new(secs, 0);
+        if self.ctl.function != Function::Show {
+            hclock = tdrift.inc(secs as f64);
+        }
+        Some(Reading {
+            hclock,
+            read_time,
+            startup_hclock: hclock.inc(env.startup.diff(read_time)),
+            tdrift,
+        })
+    }
+
+    /// `--adjust`: set the RTC by the drift on record, when that is a second or more and
+    /// the record can be trusted. `Err` when the write failed (reported).
+    fn adjust(&mut self, rtc: &mut dyn Rtc, r: &Reading, env: &mut Env) -> Result<(), ()> {
+        let verbose = self.ctl.verbose;
+        if !(r.tdrift.sec > 0 || r.tdrift.sec < -1) {
+            env.out
+                .info("Needed adjustment is less than one second, so not setting clock.");
+        } else if self.adj.last_adj_time == 0 {
+            if verbose {
+                env.out.info(
+                    "Not setting clock because last adjustment time is zero, so history is bad.",
+                );
+            }
+        } else if self.adj.drift_factor.abs() > super::adjtime::MAX_DRIFT {
+            if verbose {
+                env.out.info(&format!(
+                    "Not setting clock because drift factor {:.6} is far too high.",
+                    self.adj.drift_factor
+                ));
+            }
+        } else {
+            let reference = r.read_time.inc(-(r.hclock.usec as f64 / 1e6));
+            self.set_exact(rtc, r.hclock.sec, reference, env)?;
+            self.adj.last_adj_time = r.hclock.sec;
+            self.adj.not_adjusted = 0.0;
+            self.adj.dirty = true;
+        }
+        Ok(())
     }
 
     fn drift(&self, systime: i64, env: &mut Env) -> Timeval {
