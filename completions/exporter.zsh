@@ -21,7 +21,7 @@ _exporter() {
 '--keyid=[sign every mode 6 request with this key (restrict noquery lifted for it)]:KEYID:_default' \
 '-k+[the ntp.keys(5) file holding KEYID]:FILE:_files' \
 '--keyfile=[the ntp.keys(5) file holding KEYID]:FILE:_files' \
-'--timeout=[how long to wait for each mode 6 answer]:MS:_default' \
+'--timeout=[how long to wait for each mode 6 answer (10ms to 60s; a plain number is milliseconds)]:DURATION:_default' \
 '-h[Print help (see more with '\''--help'\'')]' \
 '--help[Print help (see more with '\''--help'\'')]' \
 '*::targets -- daemons to read\: HOST, HOST\:PORT or \[V6\]\:PORT:_default' \

@@ -212,25 +212,34 @@ fn colour_only_on_a_tty_and_never_with_no_color() {
 #[test]
 fn watch_repeats_the_table() {
     let host = server();
-    let o = Command::new("timeout")
-        .args([
-            "2",
-            common::ntpkit_bin().to_str().unwrap(),
-            "ntpq",
-            "-pn",
-            "--watch",
-            "0.3",
-            &host,
-        ])
+    // the old plain seconds and humantime's form
+    for period in ["0.3", "300ms"] {
+        let o = Command::new("timeout")
+            .args([
+                "2",
+                common::ntpkit_bin().to_str().unwrap(),
+                "ntpq",
+                "-pn",
+                "--watch",
+                period,
+                &host,
+            ])
+            .output()
+            .unwrap();
+        let text = out(&o);
+        let headers = text.matches("     remote           refid").count();
+        assert!(headers >= 2, "{period}: {text}");
+        assert!(
+            !text.contains("\x1b[2J"),
+            "no screen clearing when not a tty"
+        );
+    }
+    let o = Command::new(common::ntpkit_bin())
+        .args(["ntpq", "-pn", "--watch", "soon", &host])
         .output()
         .unwrap();
-    let text = out(&o);
-    let headers = text.matches("     remote           refid").count();
-    assert!(headers >= 2, "{text}");
-    assert!(
-        !text.contains("\x1b[2J"),
-        "no screen clearing when not a tty"
-    );
+    assert_eq!(o.status.code(), Some(1), "ntpq's usage error");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"soon\" is not a duration"));
 }
 
 #[test]

@@ -14,7 +14,7 @@ use clap::{Arg, ArgAction, Command};
 use crate::config::MetricsListen;
 use crate::control::client::{Client, Signer};
 use crate::metrics::http::{self, Request, Response};
-use crate::metrics::{collect, Mode6, Writer};
+use crate::metrics::{collect, Mode6, ReadError, Writer};
 use crate::wire::control::VarList;
 
 pub fn command() -> Command {
@@ -61,10 +61,10 @@ pub fn command() -> Command {
         .arg(
             Arg::new("timeout")
                 .long("timeout")
-                .value_name("MS")
-                .value_parser(clap::value_parser!(u64).range(10..=60_000))
-                .default_value("1000")
-                .help("how long to wait for each mode 6 answer"),
+                .value_name("DURATION")
+                .value_parser(answer_timeout)
+                .default_value("1s")
+                .help("how long to wait for each mode 6 answer (10ms to 60s; a plain number is milliseconds)"),
         )
         .arg(
             Arg::new("targets")
@@ -84,8 +84,8 @@ struct Target {
 struct Remote(Client);
 
 impl Mode6 for Remote {
-    fn associations(&mut self) -> Result<(u16, Vec<(u16, u16)>), String> {
-        let (st, list) = self.0.associations().map_err(|e| e.to_string())?;
+    fn associations(&mut self) -> Result<(u16, Vec<(u16, u16)>), ReadError> {
+        let (st, list) = self.0.associations()?;
         Ok((
             st.encode(),
             list.into_iter()
@@ -93,11 +93,8 @@ impl Mode6 for Remote {
                 .collect(),
         ))
     }
-    fn read_vars(&mut self, assoc: u16, names: &[&str]) -> Result<VarList, String> {
-        self.0
-            .read_vars(assoc, names)
-            .map(|v| v.vars)
-            .map_err(|e| e.to_string())
+    fn read_vars(&mut self, assoc: u16, names: &[&str]) -> Result<VarList, ReadError> {
+        Ok(self.0.read_vars(assoc, names)?.vars)
     }
 }
 
@@ -113,15 +110,16 @@ fn signer(key: &Option<(u32, PathBuf)>) -> Option<Signer> {
 }
 
 /// Read one target: its snapshot, or why not.
-fn scrape(t: &Target, s: &Settings) -> (Result<crate::metrics::Snapshot, String>, f64) {
+fn scrape(t: &Target, s: &Settings) -> (anyhow::Result<crate::metrics::Snapshot>, f64) {
     let start = Instant::now();
     let result = Client::connect_addr(t.addr, s.timeout)
-        .map_err(|e| e.to_string())
+        .map_err(ReadError::from)
         .and_then(|mut c| {
             c.signer = signer(&s.key);
             c.always_auth = c.signer.is_some();
             collect(&mut Remote(c))
-        });
+        })
+        .map_err(anyhow::Error::from);
     (result, start.elapsed().as_secs_f64())
 }
 
@@ -142,7 +140,10 @@ fn render(s: &Settings, only: Option<&str>, format: crate::metrics::Format) -> O
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| (Err("panicked".into()), 0.0)))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| (Err(anyhow::anyhow!("panicked")), 0.0))
+            })
             .collect()
     });
     let mut w = Writer::default();
@@ -176,6 +177,16 @@ fn target_query(query: Option<&str>) -> Option<String> {
         .split('&')
         .find_map(|kv| kv.strip_prefix("target="))
         .map(|v| v.replace("%3A", ":").replace("%3a", ":"))
+}
+
+/// `--timeout`: 10 ms to 60 s, plain numbers in milliseconds as before.
+fn answer_timeout(text: &str) -> anyhow::Result<Duration> {
+    let d = super::duration::milliseconds(text)?;
+    anyhow::ensure!(
+        (Duration::from_millis(10)..=Duration::from_secs(60)).contains(&d),
+        "{text} is not within 10ms to 60s"
+    );
+    Ok(d)
 }
 
 pub fn main(args: Vec<OsString>) -> i32 {
@@ -233,7 +244,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
     let settings = Arc::new(Settings {
         targets,
-        timeout: Duration::from_millis(*m.get_one::<u64>("timeout").expect("default")),
+        timeout: *m.get_one::<Duration>("timeout").expect("default"),
         key,
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 
 pub mod color;
+pub mod duration;
 pub mod exporter;
 pub mod hwclock;
 pub mod multicall;

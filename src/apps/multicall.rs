@@ -1,6 +1,7 @@
 //! The umbrella `ntpkit` command: `ntpkit PROGRAM ARGS…`, `--list`, `install-links`,
 //! `completion` and `manpage`.
 
+use anyhow::{bail, Context};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -81,7 +82,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             match install_links(&dir, m.get_flag("hard"), m.get_flag("force")) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("ntpkit: install-links: {e}");
+                    eprintln!("ntpkit: install-links: {e:#}");
                     1
                 }
             }
@@ -129,12 +130,12 @@ pub fn manpage(program: &super::Program) -> Vec<u8> {
 /// The programs `install-links` makes links for.
 const LINKED: &[&str] = &["ntpd", "ntpdate", "ntpq", "ntpstat", "hwclock"];
 
-fn install_links(dir: &Path, hard: bool, force: bool) -> Result<(), String> {
+fn install_links(dir: &Path, hard: bool, force: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
-        .map_err(|e| format!("cannot find this binary: {e}"))?;
+        .context("cannot find this binary")?;
     if !dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
+        bail!("{}: not a directory", dir.display());
     }
     // the drop-in names only: `exporter` and the like are run as `ntpkit PROGRAM`, a link
     // with such a generic name in /usr/bin would be a nuisance
@@ -145,21 +146,21 @@ fn install_links(dir: &Path, hard: bool, force: bool) -> Result<(), String> {
         }
         if link.symlink_metadata().is_ok() {
             if !force {
-                return Err(format!(
+                bail!(
                     "{}: exists and is not a link to {} (use --force to replace it)",
                     link.display(),
                     exe.display()
-                ));
+                );
             }
             std::fs::remove_file(&link)
-                .map_err(|e| format!("{}: cannot remove: {e}", link.display()))?;
+                .with_context(|| format!("{}: cannot remove", link.display()))?;
         }
         let made = if hard {
             std::fs::hard_link(&exe, &link)
         } else {
             std::os::unix::fs::symlink(&exe, &link)
         };
-        made.map_err(|e| format!("{}: {e}", link.display()))?;
+        made.with_context(|| link.display().to_string())?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! Flags, output and exit codes of ntp.org 4.2.8; the work is in `crate::ntpdate`.
 
 use super::flag;
+use anyhow::{anyhow, bail};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -129,14 +130,14 @@ fn usage_error(msg: &str) -> i32 {
     2
 }
 
-fn number<T: std::str::FromStr>(m: &ArgMatches, id: &str) -> Result<Option<T>, String> {
+fn number<T: std::str::FromStr>(m: &ArgMatches, id: &str) -> anyhow::Result<Option<T>> {
     match m.get_one::<String>(id) {
         None => Ok(None),
         Some(s) => s
             .trim()
             .parse()
             .map(Some)
-            .map_err(|_| format!("invalid value {s:?} for -{}", short_of(id))),
+            .map_err(|_| anyhow!("invalid value {s:?} for -{}", short_of(id))),
     }
 }
 
@@ -148,7 +149,7 @@ fn short_of(id: &str) -> char {
         .unwrap_or('?')
 }
 
-fn options(m: &ArgMatches) -> Result<Options, String> {
+fn options(m: &ArgMatches) -> anyhow::Result<Options> {
     let mut o = Options {
         family: Family::from_flags(m.get_flag("ipv4"), m.get_flag("ipv6")),
         always_step: m.get_flag("step"),
@@ -168,13 +169,13 @@ fn options(m: &ArgMatches) -> Result<Options, String> {
     };
     if let Some(k) = number::<u32>(m, "key")? {
         if k == 0 {
-            return Err("key 0 is invalid".into());
+            bail!("key 0 is invalid");
         }
         o.key_id = Some(k);
     }
     if let Some(e) = number::<f64>(m, "delay")? {
         if !(0.0..=1.0).contains(&e) {
-            return Err(format!("encryption delay {e} is unlikely"));
+            bail!("encryption delay {e} is unlikely");
         }
     }
     if let Some(path) = m.get_one::<PathBuf>("keyfile") {
@@ -182,13 +183,13 @@ fn options(m: &ArgMatches) -> Result<Options, String> {
     }
     if let Some(v) = number::<i64>(m, "version")? {
         if !(1..=4).contains(&v) {
-            return Err(format!("version number {v} is invalid"));
+            bail!("version number {v} is invalid");
         }
         o.version = v as u8;
     }
     if let Some(p) = number::<i64>(m, "samples")? {
         if !(1..=8).contains(&p) {
-            return Err(format!("number of samples ({p}) is invalid"));
+            bail!("number of samples ({p}) is invalid");
         }
         o.samples = p as usize;
     }
@@ -218,6 +219,6 @@ pub fn main(args: Vec<OsString>) -> i32 {
     };
     match options(&matches) {
         Ok(o) => ntpdate::run(&o),
-        Err(msg) => usage_error(&msg),
+        Err(e) => usage_error(&format!("{e:#}")),
     }
 }

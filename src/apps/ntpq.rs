@@ -110,11 +110,14 @@ pub fn command() -> clap::Command {
         .arg(
             Arg::new("watch")
                 .long("watch")
-                .value_name("SECS")
+                .value_name("DURATION")
                 .num_args(0..=1)
-                .default_missing_value("2")
-                .value_parser(clap::value_parser!(f64))
-                .help("Repeat the commands every SECS seconds, redrawing in place"),
+                .default_missing_value("2s")
+                .value_parser(super::duration::seconds)
+                .help(
+                    "Repeat the commands every DURATION (2s when not given; e.g. 500ms, 1m; \
+                     a plain number is seconds), redrawing in place",
+                ),
         )
         .arg(
             Arg::new("protocol")
@@ -184,11 +187,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
     );
     let interactive = m.get_flag("interactive") || commands.is_empty();
 
-    if let Some(secs) = m.get_one::<f64>("watch").copied() {
+    if let Some(period) = m.get_one::<Duration>("watch").copied() {
         if commands.is_empty() {
             commands.push("peers".into());
         }
-        return watch(opts, &hosts, &commands, secs);
+        return watch(opts, &hosts, &commands, period);
     }
 
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
@@ -237,8 +240,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 /// `--watch`: run the commands, clear the screen, print, sleep; until interrupted.
-fn watch(opts: Options, hosts: &[String], commands: &[String], secs: f64) -> i32 {
-    let period = Duration::from_secs_f64(secs.clamp(0.1, 86400.0));
+fn watch(opts: Options, hosts: &[String], commands: &[String], period: Duration) -> i32 {
+    let period = period.clamp(Duration::from_millis(100), Duration::from_secs(86_400));
     let tty = std::io::stdout().is_terminal();
     loop {
         let (mut buf, mut err) = (Vec::new(), Vec::new());

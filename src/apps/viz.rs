@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
+use anyhow::{anyhow, bail, Context};
 use clap::{Arg, ArgAction, Command};
 
 use crate::viz::{page, stats};
@@ -84,7 +85,7 @@ pub fn command() -> Command {
 
 /// A time on the command line: Unix seconds, or RFC 3339 in UTC (`T` or a space, seconds
 /// and the `Z` optional).
-pub fn parse_time(s: &str) -> Result<f64, String> {
+pub fn parse_time(s: &str) -> anyhow::Result<f64> {
     if let Ok(v) = s.parse::<f64>() {
         if v.is_finite() {
             return Ok(v);
@@ -102,7 +103,7 @@ pub fn parse_time(s: &str) -> Result<f64, String> {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0)
         })
-        .map_err(|e| format!("{s:?}: {e} (expected e.g. 2026-11-25T06:00:00Z or Unix seconds)"))
+        .map_err(|e| anyhow!("{s:?}: {e} (expected e.g. 2026-11-25T06:00:00Z or Unix seconds)"))
 }
 
 /// The window [start, end] the options ask for; `newest` is the last record's time.
@@ -130,17 +131,17 @@ pub fn main(args: Vec<OsString>) -> i32 {
     match run(&m) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("ntpkit viz: {e}");
+            eprintln!("ntpkit viz: {e:#}");
             1
         }
     }
 }
 
-fn run(m: &clap::ArgMatches) -> Result<(), String> {
+fn run(m: &clap::ArgMatches) -> anyhow::Result<()> {
     let quiet = m.get_flag("quiet");
-    let time = |name: &str| -> Result<Option<f64>, String> {
+    let time = |name: &str| -> anyhow::Result<Option<f64>> {
         m.get_one::<String>(name)
-            .map(|s| parse_time(s).map_err(|e| format!("--{name} {e}")))
+            .map(|s| parse_time(s).map_err(|e| anyhow!("--{name} {e}")))
             .transpose()
     };
     let (start, end) = (time("start")?, time("end")?);
@@ -151,14 +152,14 @@ fn run(m: &clap::ArgMatches) -> Result<(), String> {
         .collect();
     let mut s = stats::read_paths(&paths)?;
     if s.loops.is_empty() && s.peers.is_empty() {
-        return Err(format!(
+        bail!(
             "no loopstats or peerstats records in {}",
             paths
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        );
     }
     let newest = s
         .loops
@@ -171,7 +172,7 @@ fn run(m: &clap::ArgMatches) -> Result<(), String> {
     s.loops.retain(|r| r.t >= from && r.t <= to);
     s.peers.retain(|r| r.t >= from && r.t <= to);
     if s.loops.is_empty() && s.peers.is_empty() {
-        return Err("no records in the time window (--start/--end/--period)".into());
+        bail!("no records in the time window (--start/--end/--period)");
     }
     let sim = match m.get_one::<PathBuf>("sim") {
         Some(p) => {
@@ -237,9 +238,9 @@ fn run(m: &clap::ArgMatches) -> Result<(), String> {
         std::io::stdout()
             .lock()
             .write_all(html.as_bytes())
-            .map_err(|e| format!("standard output: {e}"))
+            .context("standard output")
     } else {
-        std::fs::write(out, html).map_err(|e| format!("{}: {e}", out.display()))
+        std::fs::write(out, html).with_context(|| out.display().to_string())
     }
 }
 
@@ -262,7 +263,10 @@ mod tests {
         assert_eq!(parse_time("2026-11-25T01:00:00Z").unwrap(), 1_795_568_400.0);
         assert_eq!(parse_time("2026-11-25 01:00").unwrap(), 1_795_568_400.0);
         assert_eq!(parse_time("2026-11-25").unwrap(), 1_795_564_800.0);
-        assert!(parse_time("yesterday").unwrap_err().contains("yesterday"));
+        assert!(parse_time("yesterday")
+            .unwrap_err()
+            .to_string()
+            .contains("yesterday"));
         let day = Some(Duration::from_secs(86_400));
         assert_eq!(window(None, None, day, 1e6), (1e6 - 86_400.0, 1e6));
         assert_eq!(window(Some(10.0), None, day, 1e6), (10.0, 86_410.0));

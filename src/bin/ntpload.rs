@@ -16,6 +16,7 @@
 //! threads, each a full TLS 1.3 handshake; prints `key_exchanges=`, `ke_per_sec=`.
 
 use nix::poll::{poll, PollFd, PollFlags};
+use anyhow::{anyhow, bail, Context};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +41,7 @@ struct Args {
     xleave: bool,
 }
 
-fn parse() -> Result<Args, String> {
+fn parse() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     let mut a = Args {
         target: "127.0.0.1:123".parse().expect("literal"),
@@ -54,46 +55,32 @@ fn parse() -> Result<Args, String> {
     };
     let mut target = None;
     while let Some(arg) = it.next() {
-        let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        let mut val = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
         match arg.as_str() {
-            "--requests" => {
-                a.requests = val("--requests")?
-                    .parse()
-                    .map_err(|e| format!("--requests: {e}"))?
-            }
-            "--threads" => {
-                a.threads = val("--threads")?
-                    .parse()
-                    .map_err(|e| format!("--threads: {e}"))?
-            }
-            "--window" => {
-                a.window = val("--window")?
-                    .parse()
-                    .map_err(|e| format!("--window: {e}"))?
-            }
+            "--requests" => a.requests = val("--requests")?.parse().context("--requests")?,
+            "--threads" => a.threads = val("--threads")?.parse().context("--threads")?,
+            "--window" => a.window = val("--window")?.parse().context("--window")?,
             "--seconds" => {
-                a.seconds = val("--seconds")?
-                    .parse()
-                    .map_err(|e| format!("--seconds: {e}"))?
+                a.seconds = ntpkit::apps::duration::seconds(&val("--seconds")?)
+                    .context("--seconds")?
+                    .as_secs_f64()
             }
             "--nts" => a.nts = Some((val("--nts")?.into(), a.nts.and_then(|n| n.1))),
             "--key-exchanges" => {
-                a.key_exchanges = val("--key-exchanges")?
-                    .parse()
-                    .map_err(|e| format!("--key-exchanges: {e}"))?
+                a.key_exchanges = val("--key-exchanges")?.parse().context("--key-exchanges")?
             }
             "--nts-ke" => {
                 let ke = val("--nts-ke")?;
                 a.nts = Some((a.nts.map(|n| n.0).unwrap_or_default(), Some(ke)));
             }
             "--xleave" => a.xleave = true,
-            s if !s.starts_with('-') => target = Some(s.parse().map_err(|e| format!("{s}: {e}"))?),
-            s => return Err(format!("unknown option {s}")),
+            s if !s.starts_with('-') => target = Some(s.parse().with_context(|| s.to_string())?),
+            s => bail!("unknown option {s}"),
         }
     }
-    a.target = target.ok_or(
-        "usage: ntpload ADDR:PORT [--requests N] [--threads T] [--window W] [--seconds S] [--xleave] [--nts CA_FILE [--nts-ke HOST:PORT]]",
-    )?;
+    a.target = target.ok_or_else(|| anyhow!(
+        "usage: ntpload ADDR:PORT [--requests N] [--threads T] [--window W] [--seconds S] [--xleave] [--nts CA_FILE [--nts-ke HOST:PORT]]"
+    ))?;
     a.threads = a.threads.clamp(1, 64);
     a.window = a.window.clamp(1, 1024);
     Ok(a)
@@ -107,21 +94,20 @@ struct NtsSession {
 
 /// One NTS-KE session against `ke` (blocking rustls), trusting only the certificates in
 /// `ca`.
-fn key_exchange(ke: &str, ca: &std::path::Path) -> Result<NtsSession, String> {
+fn key_exchange(ke: &str, ca: &std::path::Path) -> anyhow::Result<NtsSession> {
     use ntpkit::wire::nts::{aead, ke as rec, ALPN, NEXT_PROTOCOL_NTPV4};
     use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
     use std::io::{Read, Write};
     let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let pem = std::fs::read(ca).with_context(|| ca.display().to_string())?;
     for c in CertificateDer::pem_slice_iter(&pem) {
         roots
-            .add(c.map_err(|e| format!("{}: {e}", ca.display()))?)
-            .map_err(|e| format!("{}: {e}", ca.display()))?;
+            .add(c.with_context(|| ca.display().to_string())?)
+            .with_context(|| ca.display().to_string())?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![ALPN.to_vec()];
@@ -129,25 +115,24 @@ fn key_exchange(ke: &str, ca: &std::path::Path) -> Result<NtsSession, String> {
         .rsplit_once(':')
         .map_or(ke, |h| h.0)
         .trim_matches(['[', ']']);
-    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-    let tcp = std::net::TcpStream::connect(ke).map_err(|e| format!("{ke}: {e}"))?;
+    let name = ServerName::try_from(host.to_string()).with_context(|| host.to_string())?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), name)?;
+    let tcp = std::net::TcpStream::connect(ke).with_context(|| ke.to_string())?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     tls.write_all(&rec::Request::ntpv4(&[15]).encode())
-        .map_err(|e| format!("{ke}: {e}"))?;
+        .with_context(|| ke.to_string())?;
     let mut buf = Vec::new();
     let _ = tls.read_to_end(&mut buf);
-    let resp = rec::Response::decode(&buf).map_err(|e| format!("{ke}: {e}"))?;
+    let resp = rec::Response::decode(&buf).with_context(|| ke.to_string())?;
     if resp.error.is_some() || resp.cookies.is_empty() {
-        return Err(format!("{ke}: no cookies ({resp:?})"));
+        bail!("{ke}: no cookies ({resp:?})");
     }
-    let alg = aead::Aead::from_id(resp.aead.unwrap_or(15)).ok_or("unknown AEAD")?;
+    let alg = aead::Aead::from_id(resp.aead.unwrap_or(15)).context("unknown AEAD")?;
     let keys = aead::derive_keys(NEXT_PROTOCOL_NTPV4, alg, |label, ctx, out| {
         tls.conn
             .export_keying_material(out, label.as_bytes(), Some(ctx))
             .map(|_| ())
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     Ok(NtsSession {
         c2s: keys.c2s,
         cookies: resp.cookies,
@@ -238,7 +223,7 @@ fn main() {
     let a = match parse() {
         Ok(a) => Arc::new(a),
         Err(e) => {
-            eprintln!("ntpload: {e}");
+            eprintln!("ntpload: {e:#}");
             std::process::exit(2);
         }
     };
@@ -289,7 +274,7 @@ fn main() {
             match key_exchange(&ke, ca) {
                 Ok(s) => Some(Arc::new(s)),
                 Err(e) => {
-                    eprintln!("ntpload: NTS-KE: {e}");
+                    eprintln!("ntpload: NTS-KE: {e:#}");
                     std::process::exit(1);
                 }
             }

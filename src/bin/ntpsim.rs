@@ -1,5 +1,6 @@
 //! ntpsim: the engine against simulated servers in virtual time (clknetsim's model).
 
+use anyhow::{anyhow, bail};
 use clap::{Arg, ArgAction, Command};
 use ntpkit::sim::{run, Scenario, SimConfig, SimResult};
 use ntpkit::wire::packet::Leap;
@@ -23,7 +24,7 @@ fn command() -> Command {
         .arg(Arg::new("leap").long("leap").value_name("none|insert|delete").help("Leap indicator the servers announce"))
         .arg(Arg::new("minpoll").long("minpoll").value_parser(clap::value_parser!(i8)).help("minpoll [default 6]"))
         .arg(Arg::new("maxpoll").long("maxpoll").value_parser(clap::value_parser!(i8)).help("maxpoll [default 10]"))
-        .arg(Arg::new("duration").long("duration").value_name("S").value_parser(clap::value_parser!(f64)).help("Simulated time [default 40000]"))
+        .arg(Arg::new("duration").long("duration").value_name("DURATION").value_parser(ntpkit::apps::duration::seconds).help("Simulated time, e.g. 11h or 40000 (plain numbers are seconds) [default 11h 6m 40s]"))
         .arg(Arg::new("seed").long("seed").value_parser(clap::value_parser!(u64)).help("Random seed [default 1]"))
         .arg(Arg::new("loopstats").long("loopstats").value_name("FILE").help("Also write the run's clock updates as ntpd's loopstats lines to FILE (for ntpkit viz --sim)"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the result as JSON"))
@@ -32,20 +33,20 @@ fn command() -> Command {
         .arg(Arg::new("matrix").long("matrix").action(ArgAction::SetTrue).help("Run seeds 1-10 of the robustness matrix (models the engine was not designed on) and print median and worst per row"))
 }
 
-fn parse_pair(s: &str, what: &str) -> Result<(f64, f64), String> {
+fn parse_pair(s: &str, what: &str) -> anyhow::Result<(f64, f64)> {
     let (a, b) = s
         .split_once(':')
-        .ok_or_else(|| format!("--{what} {s}: expected A:B"))?;
+        .ok_or_else(|| anyhow!("--{what} {s}: expected A:B"))?;
     let a: f64 = a
         .parse()
-        .map_err(|_| format!("--{what} {s}: bad number {a:?}"))?;
+        .map_err(|_| anyhow!("--{what} {s}: bad number {a:?}"))?;
     let b: f64 = b
         .parse()
-        .map_err(|_| format!("--{what} {s}: bad number {b:?}"))?;
+        .map_err(|_| anyhow!("--{what} {s}: bad number {b:?}"))?;
     Ok((a, b))
 }
 
-fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
+fn config(m: &clap::ArgMatches) -> anyhow::Result<SimConfig> {
     let mut c = SimConfig::default();
     if let Some(name) = m.get_one::<String>("row") {
         c = matrix_rows()
@@ -54,12 +55,12 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
             .map(|(_, _, c)| c)
             .ok_or_else(|| {
                 let names: Vec<&str> = matrix_rows().iter().map(|r| r.0).collect();
-                format!("unknown row {name:?} ({})", names.join(", "))
+                anyhow!("unknown row {name:?} ({})", names.join(", "))
             })?;
     }
     if let Some(s) = m.get_one::<String>("scenario") {
         Scenario::parse(s)
-            .ok_or_else(|| format!("unknown scenario {s:?} (S1..S5)"))?
+            .ok_or_else(|| anyhow!("unknown scenario {s:?} (S1..S5)"))?
             .apply(&mut c);
     }
     macro_rules! set {
@@ -76,7 +77,9 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
     set!("offset", offset, f64);
     set!("loss", loss, f64);
     set!("servers", servers, usize);
-    set!("duration", duration, f64);
+    if let Some(d) = m.get_one::<std::time::Duration>("duration") {
+        c.duration = d.as_secs_f64();
+    }
     set!("seed", seed, u64);
     set!("minpoll", minpoll, i8);
     set!("maxpoll", maxpoll, i8);
@@ -84,9 +87,7 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
         for s in v {
             let (k, o) = parse_pair(s, "falseticker")?;
             if k < 1.0 || k.fract() != 0.0 {
-                return Err(format!(
-                    "--falseticker {s}: K must be a server number from 1"
-                ));
+                bail!("--falseticker {s}: K must be a server number from 1");
             }
             c.falsetickers.push((k as usize, o));
         }
@@ -106,7 +107,7 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
             "none" => Leap::NoWarning,
             "insert" => Leap::Insert,
             "delete" => Leap::Delete,
-            other => return Err(format!("--leap {other}: expected none, insert or delete")),
+            other => bail!("--leap {other}: expected none, insert or delete"),
         };
     }
     for (name, v) in [
@@ -117,46 +118,43 @@ fn config(m: &clap::ArgMatches) -> Result<SimConfig, String> {
         ("--offset", c.offset),
     ] {
         if !v.is_finite() {
-            return Err(format!("{name} must be a finite number"));
+            bail!("{name} must be a finite number");
         }
     }
     if c.freq_ppm.abs() > 500.0 {
-        return Err("--freq-ppm must be within ±500 (the kernel's frequency range)".into());
+        bail!("--freq-ppm must be within ±500 (the kernel's frequency range)");
     }
     if c.wander < 0.0 || c.delay_base < 0.0 || c.delay_exp < 0.0 {
-        return Err("--wander, --delay-base and --delay-exp must not be negative".into());
+        bail!("--wander, --delay-base and --delay-exp must not be negative");
     }
     if c.delay_base + c.delay_exp > 10.0 || c.offset.abs() > 1e6 {
-        return Err("delays above 10 s or offsets above 1e6 s are outside the model".into());
+        bail!("delays above 10 s or offsets above 1e6 s are outside the model");
     }
     if !(3..=17).contains(&c.minpoll) || !(3..=17).contains(&c.maxpoll) || c.minpoll > c.maxpoll {
-        return Err("--minpoll/--maxpoll must be within 3..17, minpoll <= maxpoll".into());
+        bail!("--minpoll/--maxpoll must be within 3..17, minpoll <= maxpoll");
     }
     for (at, len) in c.outages.iter().chain(c.server_steps.iter()) {
         if !at.is_finite() || !len.is_finite() {
-            return Err("--outage/--server-step values must be finite".into());
+            bail!("--outage/--server-step values must be finite");
         }
     }
     if let Some((k, _)) = c.falsetickers.iter().find(|(k, _)| *k > c.servers) {
-        return Err(format!(
-            "--falseticker {k}: there are only {} servers",
-            c.servers
-        ));
+        bail!("--falseticker {k}: there are only {} servers", c.servers);
     }
     if c.falsetickers
         .iter()
         .any(|(_, o)| !o.is_finite() || o.abs() > 1e6)
     {
-        return Err("--falseticker offsets must be finite (at most 1e6 s)".into());
+        bail!("--falseticker offsets must be finite (at most 1e6 s)");
     }
     if !(0.0..=1.0).contains(&c.loss) {
-        return Err("--loss must be within 0..1".into());
+        bail!("--loss must be within 0..1");
     }
     if c.servers == 0 || c.servers > 200 {
-        return Err("--servers must be within 1..200".into());
+        bail!("--servers must be within 1..200");
     }
     if !(c.duration > 0.0 && c.duration <= 1e8) {
-        return Err("--duration must be positive (at most 1e8 s)".into());
+        bail!("--duration must be positive (at most 1e8 s)");
     }
     Ok(c)
 }
@@ -434,7 +432,7 @@ fn main() {
     let c = match config(&m) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ntpsim: {e}");
+            eprintln!("ntpsim: {e:#}");
             std::process::exit(2);
         }
     };

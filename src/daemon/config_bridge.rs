@@ -8,10 +8,10 @@ use std::sync::Arc;
 use super::log;
 use super::mru::{Discard, ENTRY_COST};
 use super::settings::{LocalClock, Settings};
-use crate::config::Association;
 use crate::config::{
     restrict::prefix_mask, Config, RestrictEntry, RestrictFlags, Severity, Target,
 };
+use crate::config::{Association, ConfigError};
 use crate::daemon::netio::now_ntp;
 use crate::daemon::settings::Options;
 use crate::engine::leap::LeapTable;
@@ -28,13 +28,13 @@ pub fn builtin() -> Settings {
 }
 
 /// Load `path`; diagnostics are logged, a file that cannot be read at all is an error.
-pub fn from_file(path: &Path) -> Result<Settings, String> {
+pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
     load_config(path).map(settings_from)
 }
 
 /// Read `path` as ntp.conf, logging every diagnostic with its file:line.
-pub fn load_config(path: &Path) -> Result<Config, String> {
-    let (config, diagnostics) = Config::load(path).map_err(|e| e.to_string())?;
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    let (config, diagnostics) = Config::load(path)?;
     log_diagnostics(&diagnostics);
     Ok(config)
 }

@@ -14,7 +14,7 @@ use super::view::DaemonView;
 use crate::config::MetricsListen;
 use crate::control::server::{read_vars_local, ControlState};
 use crate::metrics::http::{self, Request, Response};
-use crate::metrics::{collect, Mode6, Writer};
+use crate::metrics::{collect, Mode6, ReadError, Writer};
 use crate::wire::control::VarList;
 
 /// What the main loop hands over for one scrape.
@@ -39,7 +39,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 struct Local<'a>(&'a DaemonView);
 
 impl Mode6 for Local<'_> {
-    fn associations(&mut self) -> Result<(u16, Vec<(u16, u16)>), String> {
+    fn associations(&mut self) -> Result<(u16, Vec<(u16, u16)>), ReadError> {
         let mut list: Vec<(u16, u16)> = self
             .0
             .associations()
@@ -49,8 +49,8 @@ impl Mode6 for Local<'_> {
         list.sort_by_key(|a| a.0);
         Ok((self.0.status.encode(), list))
     }
-    fn read_vars(&mut self, assoc: u16, names: &[&str]) -> Result<VarList, String> {
-        read_vars_local(self.0, assoc, names).map_err(|e| format!("mode 6 error {e:?}"))
+    fn read_vars(&mut self, assoc: u16, names: &[&str]) -> Result<VarList, ReadError> {
+        read_vars_local(self.0, assoc, names).map_err(ReadError::Local)
     }
 }
 

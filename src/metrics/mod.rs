@@ -7,5 +7,5 @@ pub mod http;
 pub mod model;
 pub mod text;
 
-pub use model::{collect, Mode6, Snapshot};
+pub use model::{collect, Mode6, ReadError, Snapshot};
 pub use text::{Format, Writer};

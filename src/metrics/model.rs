@@ -2,14 +2,25 @@
 //! our own daemon's state through the same readout ([`Mode6`]), so both endpoints report
 //! the same thing the same way. Times are in seconds here (mode 6 sends milliseconds).
 
-use crate::wire::control::{lookup, PeerStatusWord, SystemStatusWord, Value, VarList};
+use crate::wire::control::{lookup, ErrorCode, PeerStatusWord, SystemStatusWord, Value, VarList};
+
+/// Why a daemon could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Over the network: the mode 6 client's error, as ntpq words it.
+    #[error(transparent)]
+    Remote(#[from] crate::control::client::Error),
+    /// In process: the error code our own daemon's readout answered with.
+    #[error("mode 6 error {0:?}")]
+    Local(ErrorCode),
+}
 
 /// A daemon that answers mode 6 reads: over the network, or our own daemon in process.
 pub trait Mode6 {
     /// READSTAT 0: the system status word and the (association id, status word) list.
-    fn associations(&mut self) -> Result<(u16, Vec<(u16, u16)>), String>;
+    fn associations(&mut self) -> Result<(u16, Vec<(u16, u16)>), ReadError>;
     /// READVAR: the named variables (the default list when `names` is empty).
-    fn read_vars(&mut self, assoc: u16, names: &[&str]) -> Result<VarList, String>;
+    fn read_vars(&mut self, assoc: u16, names: &[&str]) -> Result<VarList, ReadError>;
 }
 
 /// The system variables.
@@ -153,7 +164,7 @@ fn read_tolerant(d: &mut dyn Mode6, assoc: u16, names: &[&str]) -> VarList {
 
 /// Scrape a daemon. Fails only when it does not answer at all (READSTAT or the system
 /// variables); a missing counter or a vanished association is left out.
-pub fn collect(d: &mut dyn Mode6) -> Result<Snapshot, String> {
+pub fn collect(d: &mut dyn Mode6) -> Result<Snapshot, ReadError> {
     let (status_word, assocs) = d.associations()?;
     let sys = d
         .read_vars(0, SYSTEM_VARS)

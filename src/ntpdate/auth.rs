@@ -8,6 +8,21 @@ use crate::config::keys_file;
 use crate::wire::auth::Key;
 use crate::wire::packet::HEADER_LEN;
 
+/// Why `-a KEY -k KEYFILE` gives no key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The keys file could not be read (its message names the file).
+    #[error("{0}")]
+    Unreadable(Box<dyn std::error::Error + Send + Sync>),
+    /// No such key; `notes` are the file's `file:line` diagnostics, one per line after.
+    #[error("authentication key {id} unknown{}", notes_after(.notes))]
+    Unknown { id: u32, notes: Vec<String> },
+}
+
+fn notes_after(notes: &[String]) -> String {
+    notes.iter().map(|n| format!("\n{n}")).collect()
+}
+
 /// Signs requests and checks replies with one key.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
@@ -21,18 +36,13 @@ impl Authenticator {
 
     /// Key `id` from the keys file at `path`. Problems on other lines are returned as
     /// `file:line` warnings; an unreadable file or a missing key is an error.
-    pub fn load(path: &Path, id: u32) -> Result<(Authenticator, Vec<String>), String> {
-        let (store, diagnostics) = keys_file::load(path).map_err(|e| e.to_string())?;
+    pub fn load(path: &Path, id: u32) -> Result<(Authenticator, Vec<String>), KeyError> {
+        let (store, diagnostics) =
+            keys_file::load(path).map_err(|e| KeyError::Unreadable(e.into()))?;
         let notes: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
         match store.get(id) {
             Some(key) => Ok((Authenticator::new(key.clone()), notes)),
-            None => {
-                let mut msg = format!("authentication key {id} unknown");
-                for n in &notes {
-                    msg.push_str(&format!("\n{n}"));
-                }
-                Err(msg)
-            }
+            None => Err(KeyError::Unknown { id, notes }),
         }
     }
 
@@ -105,7 +115,7 @@ mod tests {
         std::fs::write(&path, "1 M secret\n2 NOPE x\n").unwrap();
         let (_, notes) = Authenticator::load(&path, 1).unwrap();
         assert!(notes[0].contains("ntp.keys:2"), "{notes:?}");
-        let err = Authenticator::load(&path, 9).unwrap_err();
+        let err = Authenticator::load(&path, 9).unwrap_err().to_string();
         assert!(err.starts_with("authentication key 9 unknown"), "{err}");
         assert!(Authenticator::load(&dir.path().join("none"), 1).is_err());
     }

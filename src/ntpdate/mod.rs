@@ -99,8 +99,8 @@ pub fn run(opts: &Options) -> i32 {
     }
     let authenticator = match opts.key_id.map(|id| load_key(&log, opts, id)).transpose() {
         Ok(a) => a,
-        Err(msg) => {
-            log.error(&msg);
+        Err(e) => {
+            log.error(&e.to_string());
             return 1;
         }
     };
@@ -174,7 +174,7 @@ pub fn run(opts: &Options) -> i32 {
     0
 }
 
-fn load_key(log: &Logger, opts: &Options, id: u32) -> Result<auth::Authenticator, String> {
+fn load_key(log: &Logger, opts: &Options, id: u32) -> Result<auth::Authenticator, auth::KeyError> {
     let (authenticator, notes) = auth::Authenticator::load(&opts.keyfile, id)?;
     for n in notes {
         log.error(&n);
@@ -182,19 +182,26 @@ fn load_key(log: &Logger, opts: &Options, id: u32) -> Result<auth::Authenticator
     Ok(authenticator)
 }
 
-/// Step or slew the system clock. Errors read like ntpdate's (`Operation not
-/// permitted`), since they follow `step-systime: `.
-fn set_clock(step: bool, offset: f64) -> Result<(), String> {
-    let describe = |e: ClockError| match e {
+/// A failed step or slew, worded as ntpdate words it after `step-systime: `.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe(.0))]
+struct SetClockError(ClockError);
+
+fn describe(e: &ClockError) -> String {
+    match e {
         // strerror(EPERM), as ntpdate's `%m` prints it
         ClockError::PermissionDenied => "Operation not permitted".to_string(),
         other => other.to_string(),
-    };
+    }
+}
+
+/// Step or slew the system clock.
+fn set_clock(step: bool, offset: f64) -> Result<(), SetClockError> {
     if step {
-        let mut clock = KernelClock::new().map_err(describe)?;
-        clock.step(offset).map_err(describe)
+        let mut clock = KernelClock::new().map_err(SetClockError)?;
+        clock.step(offset).map_err(SetClockError)
     } else {
-        crate::clock::oneshot::slew(offset).map_err(describe)
+        crate::clock::oneshot::slew(offset).map_err(SetClockError)
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::dev::{deviations, Summary};
-use super::plot::{self, Series, XAxis};
+use super::plot::{self, PlotError, Series, XAxis};
 use super::stats::{PeerRecord, Stats};
 
 /// What the page is made of.
@@ -32,7 +32,7 @@ struct Page {
 }
 
 impl Page {
-    fn section(&mut self, id: &str, heading: &str, about: &str, svg: Result<String, String>) {
+    fn section(&mut self, id: &str, heading: &str, about: &str, svg: Result<String, PlotError>) {
         let _ = writeln!(
             self.body,
             "<section id=\"{id}\"><h2>{}</h2>",
@@ -46,7 +46,7 @@ impl Page {
                 let _ = writeln!(
                     self.body,
                     "<p class=\"none\">Not drawn: {}.</p>",
-                    escape(&e)
+                    escape(&e.to_string())
                 );
             }
         }
@@ -98,9 +98,9 @@ pub fn render(input: &Input) -> String {
             .filter(|p| p.1.is_finite())
             .collect()
     };
-    let need = |v: &Vec<(f64, f64)>| -> Result<(), String> {
+    let need = |v: &Vec<(f64, f64)>| -> Result<(), PlotError> {
         if v.is_empty() {
-            Err("no loopstats records".into())
+            Err(PlotError::NotEnoughData("no loopstats records"))
         } else {
             Ok(())
         }
@@ -200,7 +200,7 @@ pub fn render(input: &Input) -> String {
         "How often each clock offset occurred: a narrow peak at zero is a well-disciplined \
          clock; a second peak or a long tail points at a bad source or a route change.",
         if hist.is_empty() {
-            Err("no loopstats records".into())
+            Err(PlotError::NotEnoughData("no loopstats records"))
         } else {
             plot::histogram(
                 "Local clock time offset histogram",
@@ -222,7 +222,7 @@ pub fn render(input: &Input) -> String {
             })
             .collect()
     };
-    let none = || Err::<String, String>("no peerstats records".into());
+    let none = || Err::<String, PlotError>(PlotError::NotEnoughData("no peerstats records"));
     let (ps, pu) = plot::time_unit(s.peers.iter().map(|r| r.offset));
     page.section(
         "peer-offsets",
@@ -330,7 +330,9 @@ pub fn render(input: &Input) -> String {
          −1 is white phase noise (measurement noise), −½ white frequency noise; where the \
          curve turns up, wander and temperature take over.",
         if adevs.is_empty() {
-            Err("fewer than five records per series".into())
+            Err(PlotError::NotEnoughData(
+                "fewer than five records per series",
+            ))
         } else {
             plot::log_log("Allan deviation", "σy(τ)", &adevs)
         },
@@ -341,7 +343,9 @@ pub fn render(input: &Input) -> String {
         "Time deviation σx(τ) (τ²/3 times the modified Allan variance, square-rooted): the \
          time error to expect over each averaging time, in seconds.",
         if tdevs.is_empty() {
-            Err("fewer than six records per series".into())
+            Err(PlotError::NotEnoughData(
+                "fewer than six records per series",
+            ))
         } else {
             plot::log_log("Time deviation", "σx(τ) (s)", &tdevs)
         },
@@ -361,7 +365,9 @@ pub fn render(input: &Input) -> String {
             "The real run's loopstats offsets and an ntpsim run's, each from its first record: \
              how close the model of the network and oscillator is to this machine.",
             if simulated.is_empty() {
-                Err("the ntpsim file has no loopstats records".into())
+                Err(PlotError::NotEnoughData(
+                    "the ntpsim file has no loopstats records",
+                ))
             } else {
                 plot::time_series(
                     "Local clock time offset: real run and ntpsim",

@@ -124,14 +124,27 @@ fn number_label(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    format!("drawing: {e}")
+/// Why a chart was not drawn.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlotError {
+    /// The SVG backend failed (its message, which is generic over the backend).
+    #[error("drawing: {0}")]
+    Drawing(String),
+    #[error("no positive points to draw")]
+    NoPositivePoints,
+    /// The input has too little to draw this chart (the text says what is missing).
+    #[error("{0}")]
+    NotEnoughData(&'static str),
+}
+
+fn err(e: impl std::fmt::Display) -> PlotError {
+    PlotError::Drawing(e.to_string())
 }
 
 /// Draw with `f` on a fresh white SVG canvas and return the document.
 fn svg(
-    f: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
-) -> Result<String, String> {
+    f: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), PlotError>,
+) -> Result<String, PlotError> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
@@ -148,7 +161,7 @@ pub fn time_series(
     y_desc: &str,
     x: XAxis,
     series: &[Series],
-) -> Result<String, String> {
+) -> Result<String, PlotError> {
     let all = || series.iter().flat_map(|s| s.points.iter());
     let (x0, x1) = range(all().map(|p| p.0), 0.0);
     let (y0, y1) = range(all().map(|p| p.1), 0.05);
@@ -212,7 +225,12 @@ pub fn time_series(
 }
 
 /// A histogram of `values` (already in the unit `x_desc` names), `bins` equal bins.
-pub fn histogram(title: &str, x_desc: &str, values: &[f64], bins: usize) -> Result<String, String> {
+pub fn histogram(
+    title: &str,
+    x_desc: &str,
+    values: &[f64],
+    bins: usize,
+) -> Result<String, PlotError> {
     let v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     let (lo, hi) = range(v.iter().copied(), 0.0);
     let width = (hi - lo) / bins as f64;
@@ -264,7 +282,7 @@ pub fn histogram(title: &str, x_desc: &str, values: &[f64], bins: usize) -> Resu
 }
 
 /// Deviations over averaging time, both axes logarithmic.
-pub fn log_log(title: &str, y_desc: &str, series: &[Series]) -> Result<String, String> {
+pub fn log_log(title: &str, y_desc: &str, series: &[Series]) -> Result<String, PlotError> {
     let all = || {
         series
             .iter()
@@ -278,7 +296,7 @@ pub fn log_log(title: &str, y_desc: &str, series: &[Series]) -> Result<String, S
         (l.min(p.1), h.max(p.1))
     });
     if !x0.is_finite() || !y0.is_finite() {
-        return Err("no positive points to draw".into());
+        return Err(PlotError::NoPositivePoints);
     }
     // whole decades, so the log axis has labels
     let dec = |v: f64, up: bool| {

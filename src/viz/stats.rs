@@ -57,6 +57,46 @@ pub struct Stats {
     pub files: Vec<PathBuf>,
 }
 
+/// Why a stats line did not parse (reported after its `file:line: `).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("{found} fields, a {kind} line has {want}")]
+    FieldCount {
+        found: usize,
+        kind: &'static str,
+        want: usize,
+    },
+    #[error("bad MJD or seconds of day")]
+    Time,
+    #[error("{what} {text:?} is not a number")]
+    NotANumber { what: &'static str, text: String },
+    #[error("status {0:?}")]
+    Status(String),
+}
+
+/// Why a set of stats files could not be read. The message is complete (it includes
+/// the I/O error), so the I/O error is not also offered as `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{}: {error}", .path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: no loopstats or peerstats files in this directory", .0.display())]
+    EmptyDirectory(PathBuf),
+    /// No line of the file parsed: `first` is `file:line: why` of its first line.
+    #[error("{first} (no line of this file is {kind})")]
+    NotStats { first: String, kind: &'static str },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ReadError + '_ {
+    move |error| ReadError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
 /// MJD and seconds of the day (the first two fields of every stats line) to Unix time.
 fn unix_time(mjd: &str, secs: &str) -> Option<f64> {
     let mjd: f64 = mjd.parse().ok()?;
@@ -65,22 +105,29 @@ fn unix_time(mjd: &str, secs: &str) -> Option<f64> {
         .then_some((mjd - MJD_UNIX_EPOCH) * 86_400.0 + secs)
 }
 
-fn number(s: &str, what: &str) -> Result<f64, String> {
+fn number(s: &str, what: &'static str) -> Result<f64, LineError> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(format!("{what} {s:?} is not a number")),
+        _ => Err(LineError::NotANumber {
+            what,
+            text: s.to_string(),
+        }),
     }
 }
 
 /// `MJD secs offset freq [jitter [wander [poll]]]`: ntp.org and NTPsec write seven fields;
 /// jitter and wander are optional so that older files still plot.
-pub fn parse_loop(line: &str) -> Result<LoopRecord, String> {
+pub fn parse_loop(line: &str) -> Result<LoopRecord, LineError> {
     let f: Vec<&str> = line.split_whitespace().collect();
     if f.len() < 4 {
-        return Err(format!("{} fields, a loopstats line has 7", f.len()));
+        return Err(LineError::FieldCount {
+            found: f.len(),
+            kind: "loopstats",
+            want: 7,
+        });
     }
-    let t = unix_time(f[0], f[1]).ok_or("bad MJD or seconds of day")?;
-    let opt = |i: usize, what: &str| -> Result<f64, String> {
+    let t = unix_time(f[0], f[1]).ok_or(LineError::Time)?;
+    let opt = |i: usize, what: &'static str| -> Result<f64, LineError> {
         f.get(i).map_or(Ok(f64::NAN), |s| number(s, what))
     };
     Ok(LoopRecord {
@@ -93,13 +140,17 @@ pub fn parse_loop(line: &str) -> Result<LoopRecord, String> {
 }
 
 /// `MJD secs address status offset delay dispersion jitter`.
-pub fn parse_peer(line: &str) -> Result<PeerRecord, String> {
+pub fn parse_peer(line: &str) -> Result<PeerRecord, LineError> {
     let f: Vec<&str> = line.split_whitespace().collect();
     if f.len() < 8 {
-        return Err(format!("{} fields, a peerstats line has 8", f.len()));
+        return Err(LineError::FieldCount {
+            found: f.len(),
+            kind: "peerstats",
+            want: 8,
+        });
     }
-    let t = unix_time(f[0], f[1]).ok_or("bad MJD or seconds of day")?;
-    let status = u16::from_str_radix(f[3], 16).map_err(|_| format!("status {:?}", f[3]))?;
+    let t = unix_time(f[0], f[1]).ok_or(LineError::Time)?;
+    let status = u16::from_str_radix(f[3], 16).map_err(|_| LineError::Status(f[3].to_string()))?;
     Ok(PeerRecord {
         t,
         peer: f[2].to_string(),
@@ -132,8 +183,8 @@ pub fn kind_of(path: &Path, text: &str) -> Option<Kind> {
 
 /// The stats files a directory holds: `loopstats*` and `peerstats*`, compressed
 /// generations left out (logrotate's `.gz`), sorted by name so day files come in order.
-fn files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    let rd = std::fs::read_dir(dir).map_err(io_error(dir))?;
     let mut v: Vec<PathBuf> = rd
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -153,16 +204,13 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Read every file (directories: their stats files), skipping the same file seen twice —
 /// `filegen … link` makes `loopstats` a hard link to today's `loopstats.YYYYMMDD`.
-pub fn read_paths(paths: &[PathBuf]) -> Result<Stats, String> {
+pub fn read_paths(paths: &[PathBuf]) -> Result<Stats, ReadError> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
             let found = files_in(p)?;
             if found.is_empty() {
-                return Err(format!(
-                    "{}: no loopstats or peerstats files in this directory",
-                    p.display()
-                ));
+                return Err(ReadError::EmptyDirectory(p.clone()));
             }
             files.extend(found);
         } else {
@@ -172,7 +220,7 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Stats, String> {
     let mut seen = HashSet::new();
     let mut stats = Stats::default();
     for f in files {
-        let meta = std::fs::metadata(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let meta = std::fs::metadata(&f).map_err(io_error(&f))?;
         if !seen.insert(
             std::os::unix::fs::MetadataExt::ino(&meta)
                 ^ std::os::unix::fs::MetadataExt::dev(&meta).rotate_left(32),
@@ -191,11 +239,11 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Stats, String> {
 
 /// Parse one file into `stats`. A file none of whose lines parse is an error naming its
 /// first line (it is not a stats file); otherwise bad lines are skipped and counted.
-pub fn read_file(path: &Path, stats: &mut Stats) -> Result<(), String> {
+pub fn read_file(path: &Path, stats: &mut Stats) -> Result<(), ReadError> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(io_error(path))?;
     let text = String::from_utf8_lossy(&bytes);
     let Some(kind) = kind_of(path, &text) else {
         return Ok(()); // empty: ntpd had not written yet
@@ -219,12 +267,12 @@ pub fn read_file(path: &Path, stats: &mut Stats) -> Result<(), String> {
     }
     if let Some(first) = first_bad {
         if good == 0 {
-            let what = if kind == Kind::Loop {
+            let kind = if kind == Kind::Loop {
                 "loopstats"
             } else {
                 "peerstats"
             };
-            return Err(format!("{first} (no line of this file is {what})"));
+            return Err(ReadError::NotStats { first, kind });
         }
         stats.first_bad.push(first);
     }
@@ -286,18 +334,23 @@ mod tests {
     fn bad_lines_say_why() {
         assert!(parse_loop("60281 82298.531 -0.000002861")
             .unwrap_err()
+            .to_string()
             .contains("3 fields"));
         assert!(parse_loop("60281 82298.531 x -5.5 0 0 6")
             .unwrap_err()
+            .to_string()
             .contains("offset"));
         assert!(parse_loop("60281 99999 0 -5.5 0 0 6")
             .unwrap_err()
+            .to_string()
             .contains("seconds"));
         assert!(parse_loop("60281 1 nan -5.5 0 0 6")
             .unwrap_err()
+            .to_string()
             .contains("offset"));
         assert!(parse_peer("60281 1 192.0.2.1 zz 0 0 0 0")
             .unwrap_err()
+            .to_string()
             .contains("status"));
     }
 
@@ -340,13 +393,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("loopstats");
         std::fs::write(&p, "\n<html>\n").unwrap();
-        let e = read_paths(std::slice::from_ref(&p)).unwrap_err();
+        let e = read_paths(std::slice::from_ref(&p))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with(&format!("{}:2: ", p.display())), "{e}");
         let missing = dir.path().join("nope");
-        assert!(read_paths(&[missing]).unwrap_err().contains("nope"));
+        assert!(read_paths(&[missing])
+            .unwrap_err()
+            .to_string()
+            .contains("nope"));
         let empty = tempfile::tempdir().unwrap();
         assert!(read_paths(&[empty.path().to_path_buf()])
             .unwrap_err()
+            .to_string()
             .contains("no loopstats"));
     }
 }

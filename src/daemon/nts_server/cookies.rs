@@ -106,6 +106,17 @@ pub struct CookieKeys {
     keys: Vec<CookieKey>,
 }
 
+/// Why the cookie key file is not usable (the daemon then starts with a new key).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CookieFileError {
+    #[error("line 1: not an ntpkit cookie key file ('{}' expected)", FILE_MAGIC)]
+    NotOurs,
+    #[error("line {line}: {what}")]
+    BadLine { line: usize, what: &'static str },
+    #[error("no keys")]
+    NoKeys,
+}
+
 impl CookieKeys {
     pub fn fresh(now: u64) -> CookieKeys {
         CookieKeys {
@@ -212,15 +223,11 @@ impl CookieKeys {
         s
     }
 
-    pub fn parse(text: &str) -> Result<CookieKeys, String> {
+    pub fn parse(text: &str) -> Result<CookieKeys, CookieFileError> {
         let mut lines = text.lines().enumerate();
         match lines.next() {
             Some((_, l)) if l.trim() == FILE_MAGIC => {}
-            _ => {
-                return Err(format!(
-                    "line 1: not an ntpkit cookie key file ('{FILE_MAGIC}' expected)"
-                ))
-            }
+            _ => return Err(CookieFileError::NotOurs),
         }
         let mut keys = Vec::new();
         for (i, line) in lines {
@@ -228,7 +235,7 @@ impl CookieKeys {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |what: &str| format!("line {}: {what}", i + 1);
+            let bad = |what: &'static str| CookieFileError::BadLine { line: i + 1, what };
             let w: Vec<&str> = line.split_whitespace().collect();
             let [id, created, key] = w[..] else {
                 return Err(bad("expected 'id created key'"));
@@ -245,7 +252,7 @@ impl CookieKeys {
             keys.push(CookieKey::new(id, created, k));
         }
         if keys.is_empty() {
-            return Err("no keys".into());
+            return Err(CookieFileError::NoKeys);
         }
         keys.sort_by_key(|k| std::cmp::Reverse(k.created));
         keys.truncate(KEPT);

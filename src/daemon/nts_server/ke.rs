@@ -18,11 +18,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use super::cookies::CookieKeys;
-use super::tls::Identity;
+use super::tls::{Identity, IdentityError};
 use super::{NtsServer, MAX_COOKIES};
 use crate::config::nts::NtsDirective;
 use crate::daemon::log;
-use crate::wire::nts::aead::{derive_keys, Aead};
+use crate::wire::nts::aead::{derive_keys, Aead, AeadError};
 use crate::wire::nts::ke::{self, error_code, Request, Response};
 use crate::wire::nts::NEXT_PROTOCOL_NTPV4;
 
@@ -34,6 +34,47 @@ pub const SESSION_TIMEOUT: Duration = Duration::from_secs(5);
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// NTPsec's (Debian's) default place for the cookie keys.
 pub const DEFAULT_COOKIE_FILE: &str = "/var/lib/ntpsec/nts-keys";
+
+/// Why `nts enable` cannot serve; `at` is the directive's `file:line: ` (or empty).
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("{at}nts enable needs 'nts cert FILE' and 'nts key FILE'")]
+    NoCertOrKey { at: String },
+    #[error("{at}{error}")]
+    Identity {
+        at: String,
+        error: Box<IdentityError>,
+    },
+    #[error("{at}NTS-KE port {port}: {error}")]
+    Bind {
+        at: String,
+        port: u16,
+        error: std::io::Error,
+    },
+}
+
+/// Why one key exchange failed (logged at info with the client's address).
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("TLS handshake: {0}")]
+    Handshake(std::io::Error),
+    #[error("client did not offer ALPN ntske/1")]
+    NoAlpn,
+    #[error("reading the request: {0}")]
+    Read(std::io::Error),
+    #[error("connection closed before the end of the request")]
+    ClosedEarly,
+    #[error("bad request: {0}")]
+    BadRequest(ke::KeError),
+    #[error("sending the response: {0}")]
+    Send(std::io::Error),
+    #[error("no protocol in common (offered {0:?})")]
+    NoProtocolInCommon(Vec<u16>),
+    #[error("no AEAD in common (offered {0:?})")]
+    NoAeadInCommon(Vec<u16>),
+    #[error("key derivation: {0}")]
+    KeyDerivation(AeadError),
+}
 
 /// Everything read before the daemon gives up root: the certificate, its key, the cookie
 /// keys and the listening socket.
@@ -48,25 +89,31 @@ pub struct Prepared {
 impl Prepared {
     /// Read the files and bind the port. An error names the file or the port; the daemon
     /// refuses to start on it (an `nts enable` that cannot serve is a configuration error).
-    pub fn new(nts: &NtsDirective, now: u64) -> Result<Prepared, String> {
+    pub fn new(nts: &NtsDirective, now: u64) -> Result<Prepared, PrepareError> {
         let at = nts
             .enable_at
             .as_ref()
             .map(|l| format!("{l}: "))
             .unwrap_or_default();
         let (Some(cert), Some(key)) = (&nts.cert, &nts.key) else {
-            return Err(format!(
-                "{at}nts enable needs 'nts cert FILE' and 'nts key FILE'"
-            ));
+            return Err(PrepareError::NoCertOrKey { at });
         };
-        let identity = Identity::load(cert, key, nts.ciphersuites.as_deref())
-            .map_err(|e| format!("{at}{e}"))?;
+        let identity = Identity::load(cert, key, nts.ciphersuites.as_deref()).map_err(|error| {
+            PrepareError::Identity {
+                at: at.clone(),
+                error: Box::new(error),
+            }
+        })?;
         let cookie_file = nts
             .cookie
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_COOKIE_FILE));
         let keys = load_cookie_keys(&cookie_file, now, nts.rotate_secs);
-        let listener = bind(nts.port).map_err(|e| format!("{at}NTS-KE port {}: {e}", nts.port))?;
+        let listener = bind(nts.port).map_err(|error| PrepareError::Bind {
+            at,
+            port: nts.port,
+            error,
+        })?;
         log::notice(&format!(
             "NTS-KE server on port {} (TLS 1.3, certificate {}: {}); cookie keys in {}",
             nts.port,
@@ -258,7 +305,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<KeState>) {
                     ));
                     return;
                 }
-                Ok(Err(e)) => e,
+                Ok(Err(e)) => e.to_string(),
                 Err(_) => format!(
                     "no complete exchange within {} s",
                     SESSION_TIMEOUT.as_secs()
@@ -278,7 +325,7 @@ fn bump_bad(server: &NtsServer) {
 }
 
 /// One key exchange. Returns the AEAD agreed on, or why it failed.
-async fn session(stream: tokio::net::TcpStream, state: &KeState) -> Result<Aead, String> {
+async fn session(stream: tokio::net::TcpStream, state: &KeState) -> Result<Aead, SessionError> {
     let config = state
         .tls
         .read()
@@ -289,9 +336,9 @@ async fn session(stream: tokio::net::TcpStream, state: &KeState) -> Result<Aead,
     let mut tls = acceptor
         .accept(stream)
         .await
-        .map_err(|e| format!("TLS handshake: {e}"))?;
+        .map_err(SessionError::Handshake)?;
     if tls.get_ref().1.alpn_protocol() != Some(super::tls::ALPN_NTSKE) {
-        return Err("client did not offer ALPN ntske/1".into());
+        return Err(SessionError::NoAlpn);
     }
     let mut buf = Vec::with_capacity(256);
     let len = loop {
@@ -301,17 +348,14 @@ async fn session(stream: tokio::net::TcpStream, state: &KeState) -> Result<Aead,
             Err(e) => break Err(e),
         }
         let mut chunk = [0u8; 1024];
-        let n = tls
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("reading the request: {e}"))?;
+        let n = tls.read(&mut chunk).await.map_err(SessionError::Read)?;
         if n == 0 {
-            return Err("connection closed before the end of the request".into());
+            return Err(SessionError::ClosedEarly);
         }
         buf.extend_from_slice(&chunk[..n]);
     };
     let (response, result) = match len.and_then(|n| Request::decode(&buf[..n])) {
-        Err(e) => (Response::error(e.code()), Err(format!("bad request: {e}"))),
+        Err(e) => (Response::error(e.code()), Err(SessionError::BadRequest(e))),
         Ok(req) => {
             let conn = &tls.get_ref().1;
             respond(&req, &state.settings, &state.server, |label, ctx, out| {
@@ -322,7 +366,7 @@ async fn session(stream: tokio::net::TcpStream, state: &KeState) -> Result<Aead,
     };
     tls.write_all(&response.encode())
         .await
-        .map_err(|e| format!("sending the response: {e}"))?;
+        .map_err(SessionError::Send)?;
     let _ = tls.shutdown().await;
     result
 }
@@ -344,15 +388,12 @@ fn respond<E: std::fmt::Display>(
     settings: &NtsDirective,
     server: &NtsServer,
     export: impl FnMut(&str, &[u8], &mut [u8]) -> Result<(), E>,
-) -> (Response, Result<Aead, String>) {
+) -> (Response, Result<Aead, SessionError>) {
     if !req.next_protocols.contains(&NEXT_PROTOCOL_NTPV4) {
         // §4.1.2: an empty Next Protocol record says none of the offered ones is served
         return (
             Response::default(),
-            Err(format!(
-                "no protocol in common (offered {:?})",
-                req.next_protocols
-            )),
+            Err(SessionError::NoProtocolInCommon(req.next_protocols.clone())),
         );
     }
     let offered: Vec<Aead> = req
@@ -370,7 +411,7 @@ fn respond<E: std::fmt::Display>(
                 no_aead_in_common: true,
                 ..Response::default()
             },
-            Err(format!("no AEAD in common (offered {:?})", req.aead)),
+            Err(SessionError::NoAeadInCommon(req.aead.clone())),
         );
     };
     let keys = match derive_keys(NEXT_PROTOCOL_NTPV4, aead, export) {
@@ -378,7 +419,7 @@ fn respond<E: std::fmt::Display>(
         Err(e) => {
             return (
                 Response::error(error_code::INTERNAL_SERVER_ERROR),
-                Err(format!("key derivation: {e}")),
+                Err(SessionError::KeyDerivation(e)),
             )
         }
     };
@@ -422,7 +463,7 @@ mod tests {
         let mut settings = NtsDirective::default();
         let req = Request::ntpv4(&[17, 15]);
         let (resp, ok) = respond(&req, &settings, &server, export);
-        assert_eq!(ok, Ok(Aead::AesSivCmac256));
+        assert_eq!(ok.map_err(|e| e.to_string()), Ok(Aead::AesSivCmac256));
         assert_eq!((resp.next_protocols, resp.aead), (vec![0], Some(15)));
         assert_eq!(resp.cookies.len(), 8);
         let (inside, _) = server.keys().open(&resp.cookies[3]).unwrap();
@@ -445,7 +486,10 @@ mod tests {
         assert!(resp.next_protocols.is_empty() && resp.cookies.is_empty());
         // no AEAD we have: no cookies either
         let (resp, ok) = respond(&Request::ntpv4(&[30, 1]), &settings, &server, export);
-        assert_eq!(ok, Err("no AEAD in common (offered [30, 1])".into()));
+        assert_eq!(
+            ok.map_err(|e| e.to_string()),
+            Err("no AEAD in common (offered [30, 1])".into())
+        );
         assert!(resp.cookies.is_empty() && resp.aead.is_none() && resp.no_aead_in_common);
         // on the wire: NTPv4, an AEAD record with an empty body, no cookie, no server/port
         let back = Response::decode(&resp.encode()).unwrap();

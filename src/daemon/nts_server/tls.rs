@@ -43,31 +43,62 @@ pub struct Identity {
     pub summary: String,
 }
 
+/// Why the certificate and key could not be used; every message names the file(s).
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Unreadable, or not PEM (`what` is `cert` or `key`).
+    #[error("nts {what} {}: {error}", .path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("nts cert {}: no PEM certificate in the file", .0.display())]
+    NoCertificate(PathBuf),
+    #[error("TLS 1.3: {0}")]
+    Tls13(rustls::Error),
+    /// rustls refused the pair (a key that does not match the certificate, say).
+    #[error("nts cert {} / nts key {}: {error}", .cert.display(), .key.display())]
+    Pair {
+        cert: PathBuf,
+        key: PathBuf,
+        error: rustls::Error,
+    },
+}
+
 impl Identity {
     /// Read both files and build the TLS configuration. Errors name the file.
     pub fn load(
         cert_path: &Path,
         key_path: &Path,
         suites: Option<&[String]>,
-    ) -> Result<Identity, String> {
+    ) -> Result<Identity, IdentityError> {
         // stat first: a file replaced while we read it is seen as changed next time
         let stamps = (stamp(cert_path), stamp(key_path));
-        let read = |p: &Path, what: &str| {
-            std::fs::read(p).map_err(|e| format!("nts {what} {}: {e}", p.display()))
+        let read = |p: &Path, what: &'static str| {
+            std::fs::read(p).map_err(|e| IdentityError::File {
+                what,
+                path: p.to_path_buf(),
+                error: e.into(),
+            })
         };
         let cert_pem = read(cert_path, "cert")?;
         let key_pem = read(key_path, "key")?;
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("nts cert {}: {e}", cert_path.display()))?;
+            .map_err(|e| IdentityError::File {
+                what: "cert",
+                path: cert_path.to_path_buf(),
+                error: e.into(),
+            })?;
         if certs.is_empty() {
-            return Err(format!(
-                "nts cert {}: no PEM certificate in the file",
-                cert_path.display()
-            ));
+            return Err(IdentityError::NoCertificate(cert_path.to_path_buf()));
         }
-        let key = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|e| format!("nts key {}: {e}", key_path.display()))?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| IdentityError::File {
+            what: "key",
+            path: key_path.to_path_buf(),
+            error: e.into(),
+        })?;
         let mut provider = rustls::crypto::ring::default_provider();
         if let Some(names) = suites {
             provider.cipher_suites.retain(|s| {
@@ -78,15 +109,13 @@ impl Identity {
         }
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| format!("TLS 1.3: {e}"))?
+            .map_err(IdentityError::Tls13)?
             .with_no_client_auth()
             .with_single_cert(certs.clone(), key)
-            .map_err(|e| {
-                format!(
-                    "nts cert {} / nts key {}: {e}",
-                    cert_path.display(),
-                    key_path.display()
-                )
+            .map_err(|error| IdentityError::Pair {
+                cert: cert_path.to_path_buf(),
+                key: key_path.to_path_buf(),
+                error,
             })?;
         config.alpn_protocols = vec![ALPN_NTSKE.to_vec()];
         // no session resumption: every key exchange derives fresh keys from a full
