@@ -479,6 +479,7 @@ impl Core {
                 nts: None,
                 xleave: super::xleave::ClientState {
                     enabled: a.xleave && !symmetric,
+                    sym: super::xleave_sym::SymState::new(a.xleave && symmetric),
                     ..Default::default()
                 },
             },
@@ -1113,6 +1114,9 @@ impl Core {
         let Some(client) = &self.client else { return };
         let mut data = header.to_vec();
         let by_client_socket = !info.symmetric;
+        if let Some(i) = self.assocs.get_mut(&assoc).filter(|i| i.symmetric) {
+            i.xleave.sym.prepare(&mut data);
+        }
         if by_client_socket && data.len() >= 48 {
             // interleaved: the origin and receive fields name the last exchange
             let cookie = NtpTimestamp::from_be_bytes(data[40..48].try_into().unwrap_or([0; 8]));
@@ -1148,10 +1152,16 @@ impl Core {
             // a symmetric peer knows us by address and port 123
             let bound: Vec<Option<SocketAddr>> =
                 self.sockets.iter().map(|s| s.local_addr().ok()).collect();
-            match symmetric_socket(&bound, info.local, info.addr) {
+            // read just before the send: our transmit time in interleaved mode
+            let before = now_ntp();
+            let sent = match symmetric_socket(&bound, info.local, info.addr) {
                 Some(i) => netio::send_one(&self.sockets[i], &data, info.addr, None),
                 None => client.send(&data, info.addr),
+            };
+            if let (Ok(_), Some(i)) = (&sent, self.assocs.get_mut(&assoc)) {
+                i.xleave.sym.transmitted(before);
             }
+            sent
         } else {
             client.send_for(assoc.0, &data, info.addr).map(|before| {
                 if let Some(sent) = self
@@ -1360,7 +1370,10 @@ impl Core {
     ) -> Vec<Action> {
         use super::xleave::Taken;
         let symmetric = self.assocs.get(&id).is_none_or(|i| i.symmetric);
-        if symmetric || header.mode != crate::wire::packet::Mode::Server {
+        if symmetric {
+            return self.take_symmetric(id, header, r);
+        }
+        if header.mode != crate::wire::packet::Mode::Server {
             return self.engine.handle_packet(id, header, r.rx);
         }
         self.take_kernel_tx(r.src);
@@ -1383,6 +1396,43 @@ impl Core {
                 self.engine.handle_packet_exchange(id, &h, r.rx, Some(x))
             }
             Taken::Neither => self.engine.handle_packet(id, header, r.rx),
+        }
+    }
+
+    /// A symmetric peer's packet to the engine; in interleaved mode with the exchange it
+    /// completes (the origin put back to our packet's for the engine's checks).
+    fn take_symmetric(
+        &mut self,
+        id: AssocId,
+        header: &crate::wire::packet::Header,
+        r: &Reply,
+    ) -> Vec<Action> {
+        use super::xleave_sym::SymTaken;
+        // the shorter of the two polls, as the pair polls at it
+        let poll = self
+            .engine
+            .peer_status(id)
+            .map_or(8.0, |p| 2f64.powi(p.hpoll.min(p.ppoll).max(0) as i32));
+        let Some(info) = self.assocs.get_mut(&id) else {
+            return Vec::new();
+        };
+        let taken = info.xleave.sym.take(
+            header.origin_ts,
+            header.receive_ts,
+            header.transmit_ts,
+            r.rx,
+            poll,
+        );
+        match taken {
+            SymTaken::Answer {
+                cookie, exchange, ..
+            } => {
+                let mut h = *header;
+                h.origin_ts = cookie;
+                self.engine
+                    .handle_packet_exchange(id, &h, r.rx, Some(exchange))
+            }
+            SymTaken::AsIs => self.engine.handle_packet(id, header, r.rx),
         }
     }
 
@@ -1549,7 +1599,8 @@ impl Core {
                 vars.xleave = info
                     .xleave
                     .enabled
-                    .then_some(info.xleave.interleaved_samples);
+                    .then_some(info.xleave.interleaved_samples)
+                    .or(info.xleave.sym.enabled.then_some(info.xleave.sym.interleaved_samples));
                 Some(PeerView {
                     assoc_id: id.0,
                     status: self.peer_status_word(&p),

@@ -32,3 +32,4 @@ pub mod sysstats;
 pub mod txstamp;
 pub mod view;
 pub mod xleave;
+pub mod xleave_sym;

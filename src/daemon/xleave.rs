@@ -148,6 +148,8 @@ pub struct ClientState {
     /// Samples taken in interleaved mode, and whether the latest one was.
     pub interleaved_samples: u64,
     pub last_interleaved: bool,
+    /// `peer … xleave`: the symmetric association's state (see `xleave_sym`).
+    pub sym: super::xleave_sym::SymState,
 }
 
 #[derive(Clone, Copy, Debug)]
