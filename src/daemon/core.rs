@@ -1432,6 +1432,11 @@ impl Core {
                 self.engine
                     .handle_packet_exchange(id, &h, r.rx, Some(exchange))
             }
+            SymTaken::NoSample => {
+                let mut h = *header;
+                h.origin_ts = NtpTimestamp::default();
+                self.engine.handle_packet(id, &h, r.rx)
+            }
             SymTaken::AsIs => self.engine.handle_packet(id, header, r.rx),
         }
     }
@@ -1600,7 +1605,11 @@ impl Core {
                     .xleave
                     .enabled
                     .then_some(info.xleave.interleaved_samples)
-                    .or(info.xleave.sym.enabled.then_some(info.xleave.sym.interleaved_samples));
+                    .or(info
+                        .xleave
+                        .sym
+                        .enabled
+                        .then_some(info.xleave.sym.interleaved_samples));
                 Some(PeerView {
                     assoc_id: id.0,
                     status: self.peer_status_word(&p),

@@ -45,6 +45,15 @@ pub struct SymState {
     cookie: NtpTimestamp,
     sent_rx: NtpTimestamp,
     sent_tx: NtpTimestamp,
+    /// The packet before our latest: its cookie and fields (a packet crossing ours in
+    /// flight answers it).
+    prev_cookie: NtpTimestamp,
+    prev_sent_rx: NtpTimestamp,
+    prev_sent_tx: NtpTimestamp,
+    /// The peer's latest packet that answered one of ours or nothing (its transmit field
+    /// and arrival): what a basic packet of ours echoes, valid or not, so that a failed
+    /// exchange never leaves both sides echoing stale fields.
+    last_heard: Option<(NtpTimestamp, NtpTimestamp)>,
     /// Our packets since the peer's last valid one, and that count when it came.
     tx_count: u32,
     prev_tx_count: u32,
@@ -68,6 +77,9 @@ pub enum SymTaken {
     /// Not an answer we can use: the engine sees it as it came (and drops it, or keeps
     /// its transmit timestamp to echo, as for any crossing packet).
     AsIs,
+    /// The peer's, but no sample: the engine sees it with a zero origin (a packet that
+    /// answers nothing), so it counts the peer as heard and drops it.
+    NoSample,
 }
 
 /// Seconds from `a` to `b`.
@@ -114,7 +126,14 @@ impl SymState {
             pkt[24..32].copy_from_slice(&org.to_be_bytes());
             pkt[32..40].copy_from_slice(&rec.to_be_bytes());
             pkt[40..48].copy_from_slice(&xmt.to_be_bytes());
+        } else if let Some((x, r)) = self.last_heard {
+            // basic: answer the peer's latest packet, even one that was no valid answer
+            pkt[24..32].copy_from_slice(&x.to_be_bytes());
+            pkt[32..40].copy_from_slice(&r.to_be_bytes());
         }
+        self.prev_cookie = self.cookie;
+        self.prev_sent_rx = self.sent_rx;
+        self.prev_sent_tx = self.sent_tx;
         self.cookie = cookie;
         self.sent_rx = field(pkt, 32);
         self.sent_tx = field(pkt, 40);
@@ -141,13 +160,32 @@ impl SymState {
         rx: NtpTimestamp,
         poll: f64,
     ) -> SymTaken {
-        if !self.enabled || org.is_zero() || rec.is_zero() || xmt.is_zero() || self.answered {
+        if !self.enabled || xmt.is_zero() {
             return SymTaken::AsIs;
         }
-        let basic = org == self.sent_tx;
-        let interleaved = !basic && org == self.sent_rx;
-        if !basic && !interleaved {
-            return SymTaken::AsIs;
+        let ours = |o: NtpTimestamp| {
+            !o.is_zero()
+                && [
+                    self.sent_tx,
+                    self.sent_rx,
+                    self.prev_sent_tx,
+                    self.prev_sent_rx,
+                ]
+                .contains(&o)
+        };
+        // a packet echoing nothing or one of our last two: the peer's (any other origin is
+        // stale or forged and must not become what we echo)
+        if org.is_zero() || ours(org) {
+            self.last_heard = Some((xmt, rx));
+        }
+        let basic = !org.is_zero() && org == self.sent_tx;
+        let interleaved = !basic && !org.is_zero() && org == self.sent_rx;
+        if self.answered || rec.is_zero() || (!basic && !interleaved) {
+            return if ours(org) {
+                SymTaken::NoSample
+            } else {
+                SymTaken::AsIs
+            };
         }
         let exchange = if interleaved {
             self.interleaved_exchange(rec, xmt, poll)
@@ -171,10 +209,9 @@ impl SymState {
         self.prev_tx_count = self.tx_count;
         self.tx_count = 0;
         let Some(exchange) = exchange else {
-            // an interleaved packet that fails the checks: no sample, and the engine's
-            // origin check fails too, as for a packet answering nothing
+            // an interleaved packet that fails the checks: valid, but no sample
             self.last_interleaved = false;
-            return SymTaken::AsIs;
+            return SymTaken::NoSample;
         };
         self.last_interleaved = interleaved;
         if interleaved {
@@ -190,7 +227,12 @@ impl SymState {
     /// The sample an interleaved packet completes (its transmit field is when the peer's
     /// previous packet left, the one that arrived at `local_rx`), or `None` when the
     /// timestamps say a packet was missed.
-    fn interleaved_exchange(&self, rec: NtpTimestamp, xmt: NtpTimestamp, poll: f64) -> Option<Exchange> {
+    fn interleaved_exchange(
+        &self,
+        rec: NtpTimestamp,
+        xmt: NtpTimestamp,
+        poll: f64,
+    ) -> Option<Exchange> {
         let local_tx = self.local_tx?;
         if !self.have_remote {
             return None;
@@ -297,7 +339,7 @@ mod tests {
                     let o = (secs(x.t1, x.t2) + secs(x.t4, x.t3)) / 2.0;
                     self.offsets.push(o);
                 }
-                SymTaken::AsIs => self.kinds.push("-"),
+                SymTaken::AsIs | SymTaken::NoSample => self.kinds.push("-"),
             }
         }
     }
@@ -319,11 +361,21 @@ mod tests {
         // A's view: basic, then interleaved from the second exchange; the lost packet's
         // exchange is gone and the next two are basic (each side sent twice without an
         // answer, so neither may interleave), then interleaved again
-        assert_eq!(a.kinds, ["b", "x", "x", "b", "b", "x", "x"], "{:?}", a.offsets);
+        assert_eq!(
+            a.kinds,
+            ["b", "x", "x", "b", "b", "x", "x"],
+            "{:?}",
+            a.offsets
+        );
         // B's view: A's first packet answers nothing; A's second is already interleaved but
         // B holds no valid packet of A's to pair it with (no sample, as chronyd); then
         // interleaved, until A's packet answering the lost one (basic rules as above)
-        assert_eq!(b.kinds, ["-", "-", "x", "x", "-", "b", "x", "x"], "{:?}", b.offsets);
+        assert_eq!(
+            b.kinds,
+            ["-", "-", "x", "x", "-", "b", "x", "x"],
+            "{:?}",
+            b.offsets
+        );
         // interleaved samples carry the real transmit times: the true offset (B is 1 ms
         // behind A, so A measures -1 ms); basic ones are 10 µs off (half the send path)
         for (side, sign) in [(&a, -1.0), (&b, 1.0)] {
@@ -344,7 +396,16 @@ mod tests {
         let mut p = [0u8; 48];
         p[0] = 0x21;
         s.prepare(&mut p);
-        assert_eq!(s.take(ts(1.0), ts(2.0), ts(3.0), ts(4.0), 8.0), SymTaken::AsIs);
+        assert_eq!(
+            s.take(ts(1.0), ts(2.0), ts(3.0), ts(4.0), 8.0),
+            SymTaken::AsIs
+        );
+        let mut s = SymState::new(true);
+        assert_eq!(
+            s.take(ts(1.0), ts(2.0), ts(3.0), ts(4.0), 8.0),
+            SymTaken::AsIs
+        );
+        assert!(s.last_heard.is_none(), "a stranger's origin is not echoed");
         let mut s = SymState {
             enabled: true,
             ..Default::default()
@@ -353,6 +414,9 @@ mod tests {
         c[0] = 0x23;
         c[40..48].copy_from_slice(&ts(5.0).to_be_bytes());
         s.prepare(&mut c);
-        assert_eq!(s.tx_count, 0, "a client-mode poll is not a symmetric packet");
+        assert_eq!(
+            s.tx_count, 0,
+            "a client-mode poll is not a symmetric packet"
+        );
     }
 }
