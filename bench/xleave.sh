@@ -4,23 +4,32 @@
 # client measures is pure measurement error.
 #
 # Three servers, each on its own host: chronyd 4.3 (`local stratum 8`), NTPsec's ntpd
-# (orphan, stratum 5) and ours (LOCAL, stratum 10). Each has four clients, each on its own
-# host: ours, ours with `xleave`, chronyd, chronyd with `xleave`, polling every 8 s
-# (minpoll 3 maxpoll 3 iburst) for SECONDS. Per client: the median and RMS of |offset| of
-# every sample (our peerstats, chronyd's measurements log) and of the disciplined offset
-# it reports (our loopstats, chronyd's tracking log), after WARMUP seconds. NTPsec has no
-# interleaved client/server mode: its `xleave` clients run in basic mode.
+# (orphan, stratum 5) and ours (LOCAL, stratum 10). Each has six clients, each on its own
+# host: ours, ours with `xleave`, chronyd, chronyd with `xleave`, and those two chronyd
+# clients with `noselect` (chronyd-ns: never corrects its clock, like our observe-only ntpd;
+# a selected chronyd -x logs offsets against its own corrected virtual clock, which absorbs
+# a constant bias), polling every 8 s (minpoll 3 maxpoll 3 iburst) for SECONDS. Per
+# client: the median and RMS of |offset| of every raw sample (our rawstats, which logs the
+# four timestamps each sample was computed from; chronyd's measurements log) and of the
+# disciplined offset it reports (our loopstats, chronyd's tracking log), after WARMUP
+# seconds. NTPsec has no interleaved client/server mode: its `xleave` clients run in basic
+# mode.
 #
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
-#   bench/xleave.sh [SECONDS] [WARMUP]      (default 600 and 60)
+#   [XLEAVE_BIN=ntpkit] bench/xleave.sh [SECONDS] [WARMUP]      (default 600 and 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 warmup=${2:-60}
 [ "$(id -u)" = 0 ] || { echo "bench/xleave.sh: needs root (network namespaces)" >&2; exit 2; }
-cargo build --release --quiet --bin ntpkit
-ours=$PWD/target/release/ntpkit
+# XLEAVE_BIN: an ntpkit binary to measure instead of this checkout's (e.g. main's)
+if [ -n "${XLEAVE_BIN:-}" ]; then
+  ours=$XLEAVE_BIN
+else
+  cargo build --release --quiet --bin ntpkit
+  ours=$PWD/target/release/ntpkit
+fi
 chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
 id=nkxl$$
 tmp=$(mktemp -d)
@@ -31,6 +40,8 @@ cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
+  # the raw logs, for a second look (bench/run's convention)
+  mkdir -p target/bench-out && rm -rf target/bench-out/xleave && cp -r "$tmp" target/bench-out/xleave || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -39,8 +50,8 @@ ip netns add "${id}br"
 ip -n "${id}br" link add br0 type bridge
 ip -n "${id}br" link set br0 up
 ip netns exec "${id}br" sh -c 'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e "$f" ] && echo 0 >"$f"; done; true'
-# hosts 1–3 servers, 11–14 / 21–24 / 31–34 the clients of server 1 / 2 / 3
-all=(1 2 3 11 12 13 14 21 22 23 24 31 32 33 34)
+# hosts 1–3 servers, 11–16 / 21–26 / 31–36 the clients of server 1 / 2 / 3
+all=(1 2 3 11 12 13 14 15 16 21 22 23 24 25 26 31 32 33 34 35 36)
 for i in "${all[@]}"; do
   ns=${id}h$i
   hosts+=("$ns")
@@ -79,11 +90,12 @@ done
 start=$(date +%s)
 for s in 1 2 3; do
   srv=198.18.0.$s
-  for kind in 1 2 3 4; do
+  for kind in 1 2 3 4 5 6; do
     i=$((s * 10 + kind))
     x=""; [ $((kind % 2)) = 0 ] && x=" xleave"
+    [ "$kind" -ge 5 ] && x="$x noselect"
     if [ "$kind" -le 2 ]; then
-      printf 'server %s minpoll 3 maxpoll 3 iburst%s\nstatsdir %s/h%s/\nstatistics peerstats loopstats\nfilegen peerstats file peerstats type none enable\nfilegen loopstats file loopstats type none enable\nrestrict 127.0.0.1\n' \
+      printf 'server %s minpoll 3 maxpoll 3 iburst%s\nstatsdir %s/h%s/\nstatistics peerstats loopstats rawstats\nfilegen peerstats file peerstats type none enable\nfilegen loopstats file loopstats type none enable\nfilegen rawstats file rawstats type none enable\nrestrict 127.0.0.1\n' \
         "$srv" "$x" "$tmp" "$i" >"$tmp/h$i/ntp.conf"
       run "$i" "$ours" ntpd --observe-only -n -c "$tmp/h$i/ntp.conf"
     else
@@ -108,22 +120,31 @@ stats() {
 }
 # ntpd stats lines: MJD seconds-of-day … ; keep those after the cutoff
 ours_after() { awk -v c="$cutoff" '{ t = ($1 - 40587) * 86400 + $2; if (t >= c) print }' "$1" 2>/dev/null || true; }
+# rawstats lines → the offset of each sample; a reply no sample came from (logged as
+# received, its origin not our request's) has a nonsense delay and is left out
+raw_offsets() {
+  awk 'function d(a, b,  x, y) { split(a, x, "."); split(b, y, "."); return (x[1] - y[1]) + (x[2] - y[2]) * 1e-9 }
+    { off = (d($6, $5) + d($7, $8)) / 2; del = d($8, $5) - d($7, $6)
+      if (del > -1e-6 && del < 1) printf "%.9f\n", off }'
+}
 # chronyd logs: "YYYY-MM-DD HH:MM:SS …" data lines (headers start with spaces or '=')
 chrony_after() {
   awk '/^[0-9][0-9][0-9][0-9]-/' "$1" 2>/dev/null | while read -r d t rest; do
     e=$(date -u -d "$d $t" +%s)
-    [ "$e" -ge "$cutoff" ] && echo "$rest"
-  done
+    if [ "$e" -ge "$cutoff" ]; then echo "$rest"; fi
+  done || true
 }
 printf '%-8s %-15s %24s %24s\n' server client "samples median/RMS µs (n)" "disciplined median/RMS µs (n)"
 names=([1]=chronyd [2]=ntpsec [3]=ours)
-kinds=([1]=ours [2]=ours+xleave [3]=chronyd [4]=chronyd+xleave)
+kinds=([1]=ours [2]=ours+xleave [3]=chronyd [4]=chronyd+xleave [5]=chronyd-ns [6]=chronyd-ns+xleave)
 for s in 1 2 3; do
-  for kind in 1 2 3 4; do
+  for kind in 1 2 3 4 5 6; do
     i=$((s * 10 + kind))
     if [ "$kind" -le 2 ]; then
-      # peerstats: MJD s addr status offset …; loopstats: MJD s offset …
-      samp=$(ours_after "$tmp/h$i/peerstats" | awk '{print $5}' | stats)
+      # rawstats: MJD s src dst T1 T2 T3 T4 … (each exchange's raw sample, as chronyd's
+      # measurements log; peerstats would log the clock filter's pick); loopstats: MJD s
+      # offset …. Seconds and nanoseconds apart: a double holds NTP time to ~0.5 µs only.
+      samp=$(ours_after "$tmp/h$i/rawstats" | raw_offsets | stats)
       disc=$(ours_after "$tmp/h$i/loopstats" | awk '{print $3}' | stats)
     else
       # measurements: IP L St 123 567 ABCD LP RP Score Offset …; tracking: IP St Freq Skew Offset …
@@ -137,5 +158,3 @@ for s in 1 2 3; do
   done
 done
 cat "$tmp/bench"
-# the raw logs, for a second look (bench/run's convention)
-mkdir -p target/bench-out && rm -rf target/bench-out/xleave && cp -r "$tmp" target/bench-out/xleave || true

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::log;
 use super::netio::{self, now_ntp, BindSpec, RecvBatch};
-use super::txstamp::{self, Pending, TxMode};
+use super::txstamp::{self, ErrQueue, Pending, TxMode};
 use crate::wire::time::NtpTimestamp;
 use std::sync::Mutex;
 
@@ -29,7 +29,7 @@ pub struct ClientNet {
     v6: Option<Arc<UdpSocket>>,
     /// Requests waiting for their kernel transmit timestamp, per family (v4, v6): the key
     /// is (association, the request's transmit timestamp).
-    pending: [Mutex<Option<RequestStamps>>; 2],
+    pending: [Mutex<Option<(RequestStamps, ErrQueue)>>; 2],
 }
 
 /// Kernel transmit timestamps awaited, keyed by (association, request transmit timestamp).
@@ -72,11 +72,12 @@ impl ClientNet {
             sock.set_nonblocking(true)?;
             let family = usize::from(addr.starts_with('['));
             // every request's T1 from the kernel; without it, the time read before sending
-            match txstamp::enable(sock.as_raw_fd(), TxMode::Every, false) {
+            match txstamp::enable(&*sock, TxMode::Every, false) {
                 Ok(()) => {
                     *net.pending[family]
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = Some(Pending::new(64))
+                        .unwrap_or_else(|e| e.into_inner()) =
+                        Some((Pending::new(64), ErrQueue::new(8)))
                 }
                 Err(e) => log::notice(&format!("no kernel transmit timestamps on {addr}: {e}")),
             }
@@ -118,7 +119,7 @@ impl ClientNet {
         let mut pending = self.pending[usize::from(dst.is_ipv6())]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let (Some(p), Some(xmt)) = (pending.as_mut(), data.get(40..48)) {
+        if let (Some((p, _)), Some(xmt)) = (pending.as_mut(), data.get(40..48)) {
             let cookie = NtpTimestamp::from_be_bytes(xmt.try_into().unwrap_or([0; 8]));
             p.sent((assoc, cookie), before);
         }
@@ -131,14 +132,14 @@ impl ClientNet {
         let mut pending = self.pending[usize::from(dst.is_ipv6())]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let (Some(s), Some(p)) = (sock, pending.as_mut()) else {
+        let (Some(s), Some((p, queue))) = (sock, pending.as_mut()) else {
             return Vec::new();
         };
         if p.is_empty() {
             return Vec::new();
         }
         let mut stamps = Vec::new();
-        txstamp::drain(s.as_raw_fd(), &mut stamps, 64);
+        queue.drain(s.as_raw_fd(), &mut stamps, 64);
         stamps
             .iter()
             .filter_map(|st| p.matched(st).map(|(id, cookie)| (id, cookie, st.at)))

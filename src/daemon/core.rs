@@ -1237,26 +1237,32 @@ impl Core {
                 None => return,
             },
         };
+        let actions = self.take_reply(id, &header, &r);
         let Some(info) = self.assocs.get(&id) else {
             return;
         };
         if let Some(f) = self.rawstats.as_mut() {
             let t = UnixTime::now();
             let dst = info.local.map(|a| a.to_string()).unwrap_or_default();
+            // the timestamps the sample was computed from (kernel T1, interleaved T3)
+            let (mut logged, mut dst_ts) = (header, r.rx);
+            if let Some(x) = info.xleave.last_sample {
+                (logged.origin_ts, logged.receive_ts) = (x.t1, x.t2);
+                (logged.transmit_ts, dst_ts) = (x.t3, x.t4);
+            }
             let line = stats::rawstats_line(
                 t,
                 &stats::RawSample {
                     src: &r.src.ip().to_string(),
                     dst: &dst,
-                    header: &header,
-                    dst_ts: r.rx,
+                    header: &logged,
+                    dst_ts,
                 },
             );
             if let Err(e) = f.append(t, &line) {
                 log::debug(&format!("rawstats: {e}"));
             }
         }
-        let actions = self.take_reply(id, &header, &r);
         self.act(actions);
         self.record_peerstats(id);
         self.finish_once();

@@ -75,7 +75,7 @@ pub fn bind_udp(spec: &BindSpec) -> io::Result<UdpSocket> {
     // Kernel transmit timestamps for the datagrams that ask for one (interleaved replies;
     // the client socket switches to every datagram). A kernel without them serves basic
     // mode only.
-    if let Err(e) = super::txstamp::enable(fd, super::txstamp::TxMode::OnRequest, false) {
+    if let Err(e) = super::txstamp::enable(&s, super::txstamp::TxMode::OnRequest, false) {
         super::log::debug(&format!("SO_TIMESTAMPING on {}: {e}", spec.addr));
     }
     if spec.addr.is_ipv4() {

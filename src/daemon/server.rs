@@ -215,6 +215,7 @@ struct XleaveRound {
     batch: Vec<(usize, u64)>,
     pending: super::txstamp::Pending<u64>,
     stamps: Vec<super::txstamp::TxStamp>,
+    queue: super::txstamp::ErrQueue,
 }
 
 impl Round {
@@ -227,6 +228,7 @@ impl Round {
                 batch: Vec::with_capacity(BATCH),
                 pending: super::txstamp::Pending::new(4 * BATCH),
                 stamps: Vec::with_capacity(BATCH),
+                queue: super::txstamp::ErrQueue::new(2 * BATCH),
             },
         }
     }
@@ -256,7 +258,12 @@ impl Round {
             return;
         }
         self.xleave.stamps.clear();
-        if super::txstamp::drain(fd, &mut self.xleave.stamps, 4 * BATCH) == 0 {
+        if self
+            .xleave
+            .queue
+            .drain(fd, &mut self.xleave.stamps, 4 * BATCH)
+            == 0
+        {
             // the later copies of a datagram's timestamp (see txstamp::Pending) come within
             // microseconds; a round later, none is coming
             self.xleave.pending.settle();

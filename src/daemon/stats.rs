@@ -56,8 +56,11 @@ fn ntp_seconds(t: crate::wire::time::NtpTimestamp) -> String {
     format!("{}.{frac:09}", t.seconds())
 }
 
-/// One reply as rawstats records it (NTPsec): the timestamps as received, before any
-/// filtering.
+/// One reply as rawstats records it (NTPsec): the sample's four timestamps, before any
+/// filtering. A server's reply is logged with the timestamps its sample was computed from:
+/// T1 the kernel's transmit time of our request when known (NTPsec's origin is its
+/// user-space one), and in interleaved mode the previous exchange's T1, T2, T4 with this
+/// reply's T3; so the line's offset is each exchange's raw sample.
 pub struct RawSample<'a> {
     pub src: &'a str,
     pub dst: &'a str,

@@ -3,20 +3,24 @@
 //! counter (SOF_TIMESTAMPING_OPT_ID) and comes back without its payload
 //! (SOF_TIMESTAMPING_OPT_TSONLY), so the caller matches timestamps to packets by counting
 //! what it sent. Software timestamps (taken by the driver as the packet goes out) always;
-//! hardware ones where `hwtimestamp` enabled them on the interface. Only libc calls, so a
-//! simulator intercepting libc sees every one.
+//! hardware ones where `hwtimestamp` enabled them on the interface. The error queue is read
+//! with one `recvmmsg` per batch of timestamps (nix), not one `recvmsg` each.
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::mem::{size_of, zeroed};
-use std::os::fd::RawFd;
+
+use std::os::fd::{AsFd, RawFd};
+
+use nix::sys::socket::{
+    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, TimestampingFlag,
+};
+use nix::sys::time::TimeSpec;
 
 use crate::wire::time::{NtpTimestamp, UnixTime};
 
 /// Not in every libc release: the kernel's "RX timestamps only when asked for" (Linux 6.11+),
 /// which keeps SCM_TIMESTAMPING off received datagrams (they carry SCM_TIMESTAMPNS already).
 const SOF_TIMESTAMPING_OPT_RX_FILTER: u32 = 1 << 17;
-/// The control message type equals the option's number.
-const SCM_TIMESTAMPING: libc::c_int = libc::SO_TIMESTAMPING;
 
 /// How a socket's datagrams are timestamped on the way out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,40 +34,24 @@ pub enum TxMode {
 
 /// Turn kernel transmit timestamps on for `fd`. `hardware`: also report the NIC's raw
 /// hardware timestamps (the interface must have been switched on with SIOCSHWTSTAMP).
-pub fn enable(fd: RawFd, mode: TxMode, hardware: bool) -> io::Result<()> {
-    let mut flags = libc::SOF_TIMESTAMPING_SOFTWARE
-        | libc::SOF_TIMESTAMPING_OPT_ID
-        | libc::SOF_TIMESTAMPING_OPT_TSONLY;
+pub fn enable(fd: impl AsFd, mode: TxMode, hardware: bool) -> io::Result<()> {
+    let mut flags = TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE
+        | TimestampingFlag::SOF_TIMESTAMPING_OPT_ID
+        | TimestampingFlag::SOF_TIMESTAMPING_OPT_TSONLY;
     if mode == TxMode::Every {
-        flags |= libc::SOF_TIMESTAMPING_TX_SOFTWARE;
+        flags |= TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE;
         if hardware {
-            flags |= libc::SOF_TIMESTAMPING_TX_HARDWARE;
+            flags |= TimestampingFlag::SOF_TIMESTAMPING_TX_HARDWARE;
         }
     }
     if hardware {
-        flags |= libc::SOF_TIMESTAMPING_RAW_HARDWARE;
+        flags |= TimestampingFlag::SOF_TIMESTAMPING_RAW_HARDWARE;
     }
+    let filter = TimestampingFlag::from_bits_retain(SOF_TIMESTAMPING_OPT_RX_FILTER);
     // the filter first; kernels without it refuse the flag (EINVAL), then go without
-    set_flags(fd, flags | SOF_TIMESTAMPING_OPT_RX_FILTER).or_else(|_| set_flags(fd, flags))
-}
-
-fn set_flags(fd: RawFd, flags: u32) -> io::Result<()> {
-    let value = flags as libc::c_int;
-    // SAFETY: a valid pointer to an int of the size given, for the duration of the call.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPING,
-            &value as *const libc::c_int as *const libc::c_void,
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    setsockopt(&fd, sockopt::Timestamping, &(flags | filter))
+        .or_else(|_| setsockopt(&fd, sockopt::Timestamping, &flags))
+        .map_err(io::Error::from)
 }
 
 /// One transmit timestamp from the error queue.
@@ -76,80 +64,89 @@ pub struct TxStamp {
     pub hardware: bool,
 }
 
-fn to_ntp(ts: &libc::timespec) -> NtpTimestamp {
-    NtpTimestamp::from_unix(UnixTime::new(ts.tv_sec, ts.tv_nsec as u32))
+/// A kernel time as an NTP timestamp, exactly (nanoseconds rounded to the nearest 2^-32 s,
+/// no fuzz); None for the all-zero "not taken" value.
+fn to_ntp(ts: &TimeSpec) -> Option<NtpTimestamp> {
+    (ts.tv_sec() != 0 || ts.tv_nsec() != 0)
+        .then(|| NtpTimestamp::from_unix(UnixTime::new(ts.tv_sec(), ts.tv_nsec() as u32)))
 }
 
-/// Room for SCM_TIMESTAMPING (three timespecs) and IP(V6)_RECVERR (sock_extended_err plus
-/// the offender's address), with slack.
+/// Control-message room per error-queue message: SCM_TIMESTAMPING (three timespecs),
+/// SCM_TIMESTAMPNS (the socket's receive-timestamp option applies to the error queue too)
+/// and IP(V6)_RECVERR (sock_extended_err plus the offender's address), with slack.
 const ERR_CTL: usize = 256;
+/// The payload room per message: OPT_TSONLY sends none back, a little in case.
+const ERR_DATA: usize = 64;
 
-#[repr(C, align(8))]
-struct ErrCtl([u8; ERR_CTL]);
+/// A socket's error-queue reader: buffers for one `recvmmsg` of up to `batch` timestamps,
+/// allocated once.
+pub struct ErrQueue {
+    headers: MultiHeaders<()>,
+    bufs: Vec<[u8; ERR_DATA]>,
+}
 
-/// Read what the error queue holds (at most `limit` messages, never blocking) into `out`.
-/// Returns how many were read; anything but a timestamp is dropped.
-pub fn drain(fd: RawFd, out: &mut Vec<TxStamp>, limit: usize) -> usize {
-    let mut n = 0;
-    while n < limit {
-        let mut ctl = ErrCtl([0; ERR_CTL]);
-        let mut data = [0u8; 64];
-        let mut iov = libc::iovec {
-            iov_base: data.as_mut_ptr() as *mut libc::c_void,
-            iov_len: data.len(),
-        };
-        // SAFETY: an all-zero msghdr is valid; every pointer set below outlives the call.
-        let mut msg: libc::msghdr = unsafe { zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = ctl.0.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = ERR_CTL as _;
-        // SAFETY: msg describes buffers owned by this frame.
-        let r = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
-        if r < 0 {
-            break;
-        }
-        n += 1;
-        if let Some(stamp) = parse(&msg) {
-            out.push(stamp);
+// SAFETY: the raw pointers inside MultiHeaders (the mmsghdrs') point only into its own
+// heap buffers, which move with it and are used through `&mut self` alone; nothing is tied
+// to the thread that made it.
+unsafe impl Send for ErrQueue {}
+
+impl ErrQueue {
+    pub fn new(batch: usize) -> Self {
+        let batch = batch.max(1);
+        ErrQueue {
+            headers: MultiHeaders::preallocate(batch, Some(Vec::with_capacity(ERR_CTL))),
+            bufs: vec![[0; ERR_DATA]; batch],
         }
     }
-    n
+
+    /// Read what the error queue holds (at most `limit` messages, never blocking) into
+    /// `out`, a batch per system call. Returns how many were read; anything but a
+    /// timestamp is dropped.
+    pub fn drain(&mut self, fd: RawFd, out: &mut Vec<TxStamp>, limit: usize) -> usize {
+        let mut n = 0;
+        while n < limit {
+            let want = (limit - n).min(self.bufs.len());
+            let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self.bufs[..want]
+                .iter_mut()
+                .map(|b| [IoSliceMut::new(b)])
+                .collect();
+            let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
+            let Ok(msgs) = recvmmsg(fd, &mut self.headers, iovs.iter_mut(), flags, None) else {
+                break;
+            };
+            let mut got = 0;
+            for m in msgs {
+                got += 1;
+                if let Some(stamp) = m.cmsgs().ok().and_then(parse) {
+                    out.push(stamp);
+                }
+            }
+            n += got;
+            if got < want {
+                break;
+            }
+        }
+        n
+    }
 }
 
-fn parse(msg: &libc::msghdr) -> Option<TxStamp> {
+fn parse(cmsgs: impl Iterator<Item = ControlMessageOwned>) -> Option<TxStamp> {
     let mut software = None;
     let mut hardware = None;
     let mut id = None;
-    // SAFETY: the kernel filled msg_control with msg_controllen bytes of well-formed
-    // cmsgs; the CMSG_* macros stay within them and every read is unaligned-safe.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        while !c.is_null() {
-            let data = libc::CMSG_DATA(c);
-            match ((*c).cmsg_level, (*c).cmsg_type) {
-                (libc::SOL_SOCKET, SCM_TIMESTAMPING) => {
-                    let ts: [libc::timespec; 3] =
-                        std::ptr::read_unaligned(data as *const [libc::timespec; 3]);
-                    if ts[0].tv_sec != 0 || ts[0].tv_nsec != 0 {
-                        software = Some(to_ntp(&ts[0]));
-                    }
-                    if ts[2].tv_sec != 0 || ts[2].tv_nsec != 0 {
-                        hardware = Some(to_ntp(&ts[2]));
-                    }
-                }
-                (libc::IPPROTO_IP, libc::IP_RECVERR) | (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) => {
-                    let e: libc::sock_extended_err =
-                        std::ptr::read_unaligned(data as *const libc::sock_extended_err);
-                    if e.ee_errno == libc::ENOMSG as u32
-                        && e.ee_origin == libc::SO_EE_ORIGIN_TIMESTAMPING
-                    {
-                        id = Some(e.ee_data);
-                    }
-                }
-                _ => {}
+    for c in cmsgs {
+        match c {
+            ControlMessageOwned::ScmTimestampsns(ts) => {
+                software = to_ntp(&ts.system);
+                hardware = to_ntp(&ts.hw_raw);
             }
-            c = libc::CMSG_NXTHDR(msg, c);
+            ControlMessageOwned::Ipv4RecvErr(e, _) | ControlMessageOwned::Ipv6RecvErr(e, _)
+                if e.ee_errno == libc::ENOMSG as u32
+                    && e.ee_origin == libc::SO_EE_ORIGIN_TIMESTAMPING =>
+            {
+                id = Some(e.ee_data);
+            }
+            _ => {}
         }
     }
     let id = id?;
@@ -170,8 +167,7 @@ fn parse(msg: &libc::msghdr) -> Option<TxStamp> {
 
 /// Bytes a [`write_tx_request`] control message takes.
 pub fn tx_request_space() -> usize {
-    // SAFETY: CMSG_SPACE is arithmetic on its argument.
-    unsafe { libc::CMSG_SPACE(size_of::<u32>() as u32) as usize }
+    nix::sys::socket::cmsg_space::<u32>()
 }
 
 /// Append to `buf[used..]` the control message asking for this one datagram's transmit
@@ -202,6 +198,7 @@ pub fn write_tx_request(buf: &mut [u8], used: usize, hardware: bool) -> usize {
 /// transmitted packets in hardware, and its PTP hardware clock.
 pub fn hardware_support(iface: &str) -> io::Result<Option<i32>> {
     #[repr(C)]
+    #[derive(Default)]
     struct TsInfo {
         cmd: u32,
         so_timestamping: u32,
@@ -219,27 +216,29 @@ pub fn hardware_support(iface: &str) -> io::Result<Option<i32>> {
             "interface name too long",
         ));
     }
-    // SAFETY: an all-zero TsInfo is valid plain data.
-    let mut info: TsInfo = unsafe { zeroed() };
-    info.cmd = ETHTOOL_GET_TS_INFO;
+    let mut info = TsInfo {
+        cmd: ETHTOOL_GET_TS_INFO,
+        ..Default::default()
+    };
     // SAFETY: an all-zero ifreq is valid; the name fits (checked) and stays NUL-terminated.
     let mut req: libc::ifreq = unsafe { zeroed() };
     for (d, s) in req.ifr_name.iter_mut().zip(iface.bytes()) {
         *d = s as libc::c_char;
     }
     req.ifr_ifru.ifru_data = &mut info as *mut TsInfo as *mut libc::c_char;
-    // SAFETY: a plain datagram socket, closed below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: req points at info, both alive for the call; fd is ours.
-    let r = unsafe { libc::ioctl(fd, SIOCETHTOOL as _, &mut req) };
-    let err = io::Error::last_os_error();
-    // SAFETY: fd is ours and closed once.
-    unsafe { libc::close(fd) };
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: SIOCETHTOOL reads the name and writes through ifru_data into `info`, which
+    // both outlive the call; fd is an open socket owned above (closed on drop).
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCETHTOOL as _, &mut req) };
     if r != 0 {
-        return Err(err);
+        return Err(io::Error::last_os_error());
     }
     let hw = libc::SOF_TIMESTAMPING_TX_HARDWARE | libc::SOF_TIMESTAMPING_RAW_HARDWARE;
     Ok((info.so_timestamping & hw == hw && info.phc_index >= 0).then_some(info.phc_index))
@@ -365,7 +364,8 @@ mod tests {
     fn loopback_sends_come_back_with_kernel_transmit_timestamps_in_order() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        enable(tx.as_raw_fd(), TxMode::Every, false).unwrap();
+        enable(&tx, TxMode::Every, false).unwrap();
+        let mut queue = ErrQueue::new(2);
         let mut pending = Pending::new(8);
         for k in 0..3u8 {
             let before = crate::daemon::netio::now_ntp();
@@ -374,7 +374,7 @@ mod tests {
         }
         let mut got = Vec::new();
         for _ in 0..100 {
-            drain(tx.as_raw_fd(), &mut got, 16);
+            queue.drain(tx.as_raw_fd(), &mut got, 16);
             if got.len() >= 3 {
                 break;
             }

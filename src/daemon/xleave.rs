@@ -148,6 +148,9 @@ pub struct ClientState {
     /// Samples taken in interleaved mode, and whether the latest one was.
     pub interleaved_samples: u64,
     pub last_interleaved: bool,
+    /// The four timestamps of the latest sample (for rawstats: what the offset was
+    /// computed from, kernel times included).
+    pub last_sample: Option<Exchange>,
     /// `peer … xleave`: the symmetric association's state (see `xleave_sym`).
     pub sym: super::xleave_sym::SymState,
 }
@@ -217,6 +220,7 @@ impl ClientState {
         xmt: NtpTimestamp,
         t4: NtpTimestamp,
     ) -> Taken {
+        self.last_sample = None;
         let Some(sent) = self.sent else {
             return Taken::Neither;
         };
@@ -245,6 +249,10 @@ impl ClientState {
         self.sent = None;
         self.last = Some((t1, rec, t4));
         self.last_interleaved = matches!(taken, Taken::Interleaved(_));
+        self.last_sample = match taken {
+            Taken::Basic(x) | Taken::Interleaved(x) => Some(x),
+            Taken::Neither => None,
+        };
         if self.last_interleaved {
             self.interleaved_samples += 1;
         }
@@ -340,5 +348,10 @@ mod tests {
             }
         }
         assert_eq!(c.interleaved_samples, 2);
+        // rawstats logs the timestamps the last sample was computed from
+        let Some(Some(Taken::Interleaved(x))) = results.last() else {
+            panic!("{kinds:?}");
+        };
+        assert_eq!(c.last_sample, Some(*x));
     }
 }
