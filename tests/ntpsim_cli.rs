@@ -88,6 +88,7 @@ fn bad_parameters_are_reported_not_panicked_on() {
         &["--outage", "100"],
         &["--loss", "2"],
         &["--wander", "nan"],
+        &["--stamps", "nic"],
     ] {
         let out = ntpsim(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

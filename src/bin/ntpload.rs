@@ -15,8 +15,8 @@
 //! `--key-exchanges N` (with `--nts`): only key exchanges, N of them spread over the
 //! threads, each a full TLS 1.3 handshake; prints `key_exchanges=`, `ke_per_sec=`.
 
-use nix::poll::{poll, PollFd, PollFlags};
 use anyhow::{anyhow, bail, Context};
+use nix::poll::{poll, PollFd, PollFlags};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};

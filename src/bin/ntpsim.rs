@@ -22,6 +22,10 @@ fn command() -> Command {
         .arg(Arg::new("outage").long("outage").value_name("START:LEN").action(ArgAction::Append).help("No packets get through from START for LEN seconds; repeatable"))
         .arg(Arg::new("server-step").long("server-step").value_name("T:STEP").action(ArgAction::Append).help("Every server's clock jumps by STEP seconds at time T; repeatable"))
         .arg(Arg::new("leap").long("leap").value_name("none|insert|delete").help("Leap indicator the servers announce"))
+        .arg(Arg::new("stamps").long("stamps").value_name("user|kernel|hardware").help("Timestamps both sides take (their error model, told to the engine) [default: exact]"))
+        .arg(Arg::new("client-stamps").long("client-stamps").value_name("user|kernel|hardware").help("Timestamps the client takes (overrides --stamps)"))
+        .arg(Arg::new("server-stamps").long("server-stamps").value_name("user|kernel|hardware").help("Timestamps the servers take (overrides --stamps)"))
+        .arg(Arg::new("untold").long("untold").action(ArgAction::SetTrue).help("Do not tell the engine which kind of timestamps its samples carry"))
         .arg(Arg::new("minpoll").long("minpoll").value_parser(clap::value_parser!(i8)).help("minpoll [default 6]"))
         .arg(Arg::new("maxpoll").long("maxpoll").value_parser(clap::value_parser!(i8)).help("maxpoll [default 10]"))
         .arg(Arg::new("duration").long("duration").value_name("DURATION").value_parser(ntpkit::apps::duration::seconds).help("Simulated time, e.g. 11h or 40000 (plain numbers are seconds) [default 11h 6m 40s]"))
@@ -109,6 +113,28 @@ fn config(m: &clap::ArgMatches) -> anyhow::Result<SimConfig> {
             "delete" => Leap::Delete,
             other => bail!("--leap {other}: expected none, insert or delete"),
         };
+    }
+    let stamps = |flag: &str| -> anyhow::Result<_> {
+        m.get_one::<String>(flag)
+            .map(|k| {
+                ntpkit::sim::stamps::parse(k).ok_or_else(|| {
+                    anyhow::anyhow!("--{flag} {k}: expected user, kernel or hardware")
+                })
+            })
+            .transpose()
+    };
+    if let Some(k) = stamps("stamps")? {
+        c.client_stamps = Some(k);
+        c.server_stamps = Some(k);
+    }
+    if let Some(k) = stamps("client-stamps")? {
+        c.client_stamps = Some(k);
+    }
+    if let Some(k) = stamps("server-stamps")? {
+        c.server_stamps = Some(k);
+    }
+    if m.get_flag("untold") {
+        c.tell_engine_stamps = false;
     }
     for (name, v) in [
         ("--freq-ppm", c.freq_ppm),
@@ -290,6 +316,12 @@ fn matrix_rows() -> Vec<(&'static str, &'static str, SimConfig)> {
         f(&mut c);
         c
     };
+    // the namespace LAN: where timestamps, not the network, are the error (sim::stamps)
+    let quiet = with(&s1, &|c| {
+        c.delay_base = 2e-5;
+        c.delay_exp = 2e-6;
+    });
+    use ntpkit::sim::stamps::Timestamps;
     // 2026-07-01 00:00:00 UTC, a leap second's end of month, 20000 s into the run
     let leap_end_of_june: i64 = 1_782_864_000;
     vec![
@@ -365,6 +397,35 @@ fn matrix_rows() -> Vec<(&'static str, &'static str, SimConfig)> {
             with(&s1, &|c| {
                 c.servers = 3;
                 c.server_faults = vec![(1, 15_000.0, ntpkit::sim::ServerFault::Step(0.5))];
+            }),
+        ),
+        (
+            "quiet-lan",
+            "LAN at the kernel's limit: delay 2e-5+2e-6*Exp, exact stamps",
+            quiet.clone(),
+        ),
+        (
+            "stamps-user",
+            "quiet-lan, user-space timestamps both sides",
+            with(&quiet, &|c| {
+                c.client_stamps = Some(Timestamps::User);
+                c.server_stamps = Some(Timestamps::User);
+            }),
+        ),
+        (
+            "stamps-kernel",
+            "quiet-lan, kernel software timestamps both sides",
+            with(&quiet, &|c| {
+                c.client_stamps = Some(Timestamps::Kernel);
+                c.server_stamps = Some(Timestamps::Kernel);
+            }),
+        ),
+        (
+            "stamps-hw",
+            "quiet-lan, hardware timestamps both sides",
+            with(&quiet, &|c| {
+                c.client_stamps = Some(Timestamps::Hardware);
+                c.server_stamps = Some(Timestamps::Hardware);
             }),
         ),
         (

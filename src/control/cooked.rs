@@ -49,7 +49,10 @@ impl Wrapped {
 /// ntp.org's `prettydate`: `xxxxxxxx.xxxxxxxx  Wed, Nov 25 2026 17:30:08.944` (local time).
 pub fn pretty_date(t: NtpTimestamp) -> String {
     let msec = ((t.fraction() as u64 * 1000) >> 32).min(999);
-    let Some(lt) = LocalTime::at(t.to_unix(<crate::wire::time::UnixTime as crate::clock::WallClock>::now()).secs) else {
+    let Some(lt) = LocalTime::at(
+        t.to_unix(<crate::wire::time::UnixTime as crate::clock::WallClock>::now())
+            .secs,
+    ) else {
         return format!("{:08x}.{:08x}", t.seconds(), t.fraction());
     };
     format!(

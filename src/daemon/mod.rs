@@ -33,3 +33,4 @@ pub mod sysstats;
 pub mod txstamp;
 pub mod view;
 pub mod xleave;
+pub mod xleave_sym;

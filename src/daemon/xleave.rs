@@ -151,6 +151,8 @@ pub struct ClientState {
     /// The four timestamps of the latest sample (for rawstats: what the offset was
     /// computed from, kernel times included).
     pub last_sample: Option<Exchange>,
+    /// `peer … xleave`: the symmetric association's state (see `xleave_sym`).
+    pub sym: super::xleave_sym::SymState,
 }
 
 #[derive(Clone, Copy, Debug)]

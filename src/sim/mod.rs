@@ -3,6 +3,7 @@
 mod rng;
 mod run;
 mod scenario;
+pub mod stamps;
 
 pub use rng::Rng;
 pub use run::{run, run_observed, run_with, SimResult};

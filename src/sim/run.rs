@@ -126,6 +126,11 @@ pub fn run_observed(
             now(&clock),
         );
         ids.push(id);
+        if let (true, Some(c), Some(s)) =
+            (cfg.tell_engine_stamps, cfg.client_stamps, cfg.server_stamps)
+        {
+            engine.set_timestamps(id, super::stamps::worse(c, s));
+        }
         let off = cfg
             .falsetickers
             .iter()
@@ -192,7 +197,12 @@ pub fn run_observed(
             let p = queue.pop().expect("peeked");
             match p.kind {
                 PacketEvent::Reply { assoc, header } => {
-                    actions.extend(engine.handle_packet(assoc, &header, now(&clock)));
+                    // the client's receive timestamp, late by its kind's error
+                    let late = cfg
+                        .client_stamps
+                        .map_or(0.0, |k| super::stamps::rx_error(k, &mut rng));
+                    let t4 = now(&clock) + crate::wire::time::NtpDuration::from_seconds(late);
+                    actions.extend(engine.handle_packet(assoc, &header, t4));
                 }
             }
         } else if wake < next_tick {
@@ -287,7 +297,7 @@ pub fn run_observed(
                             .map(|(_, d)| d)
                             .sum::<f64>();
                     let up = (base + extra_delay(&mut rng, cfg.delay_exp, cfg.delay_tail)).max(0.0);
-                    let down = (base
+                    let mut down = (base
                         + extra_delay(
                             &mut rng,
                             cfg.delay_exp_reply.unwrap_or(cfg.delay_exp),
@@ -312,6 +322,21 @@ pub fn run_observed(
                     if lost {
                         continue;
                     }
+                    // timestamp errors (none drawn for exact stamps): T1 was read before
+                    // the request left, which it does that much later; the server stamps
+                    // its receive time late, reads its transmit time then, and the reply
+                    // leaves after that by its transmit stamp's error
+                    let (sent_late, server_rx) = match (cfg.client_stamps, cfg.server_stamps) {
+                        (None, None) => (0.0, 0.0),
+                        (c, s) => (
+                            c.map_or(0.0, |k| -super::stamps::tx_error(k, &mut rng)),
+                            s.map_or(0.0, |k| super::stamps::rx_error(k, &mut rng)),
+                        ),
+                    };
+                    if let Some(k) = cfg.server_stamps {
+                        down += server_rx - super::stamps::tx_error(k, &mut rng);
+                    }
+                    let up = up + sent_late;
                     let server_time = clock.true_instant(t + up);
                     let jumped: f64 = cfg
                         .server_steps
@@ -358,8 +383,8 @@ pub fn run_observed(
                         }),
                         reference_ts: ts,
                         origin_ts: packet.transmit_ts,
-                        receive_ts: ts,
-                        transmit_ts: ts,
+                        receive_ts: ts + crate::wire::time::NtpDuration::from_seconds(server_rx),
+                        transmit_ts: ts + crate::wire::time::NtpDuration::from_seconds(server_rx),
                     };
                     seq += 1;
                     queue.push(Pending {

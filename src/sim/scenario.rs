@@ -61,6 +61,12 @@ pub struct SimConfig {
     /// True time of the leap second the servers announce (`server_leap`): a client clock
     /// that has not armed it is a second off UTC afterwards.
     pub leap_at: Option<f64>,
+    /// The kind of timestamps the client and the servers take (`sim::stamps`); `None`:
+    /// exact timestamps, as before the model existed (the presets).
+    pub client_stamps: Option<super::stamps::Timestamps>,
+    pub server_stamps: Option<super::stamps::Timestamps>,
+    /// Tell the engine which kind its samples carry (`Engine::set_timestamps`).
+    pub tell_engine_stamps: bool,
 }
 
 impl Default for SimConfig {
@@ -90,6 +96,9 @@ impl Default for SimConfig {
             loss_bursts: None,
             route_changes: Vec::new(),
             leap_at: None,
+            client_stamps: None,
+            server_stamps: None,
+            tell_engine_stamps: true,
         }
     }
 }
@@ -162,6 +171,8 @@ impl Scenario {
         base.outages.clear();
         base.server_steps.clear();
         base.server_faults.clear();
+        base.client_stamps = None;
+        base.server_stamps = None;
         match self {
             Scenario::S1 => {}
             Scenario::S2 => {

@@ -234,6 +234,14 @@ impl Estimator {
         self.delays.iter().copied().fold(f64::INFINITY, f64::min)
     }
 
+    /// Raise (or lower back to `sd`²) the floor under the measurement variance: what the
+    /// source's timestamps can resolve (see [`super::Timestamps`]).
+    pub fn set_noise_floor(&mut self, sd: f64) {
+        if sd.is_finite() && sd >= 0.0 {
+            self.noise_floor = sd * sd;
+        }
+    }
+
     /// The variance this estimator gives a sample of this delay, s².
     pub fn sample_var(&self, delay: f64) -> f64 {
         self.measurement_var(delay)

@@ -175,6 +175,15 @@ impl Engine {
     /// The address this host reaches association `id`'s source from (the daemon finds it
     /// from the routing table). A source whose refid is that address is synchronised to
     /// us and is never selected (ntpd's loop test, TEST12).
+    /// The kind of timestamps `assoc`'s samples carry: its estimator's measurement-noise
+    /// floor becomes their error (never below the system precision). Without a call the
+    /// floor is the precision alone.
+    pub fn set_timestamps(&mut self, assoc: AssocId, kind: super::Timestamps) {
+        if let Some(a) = self.assocs.iter_mut().find(|a| a.id == assoc) {
+            a.estimator.set_noise_floor(kind.error_sd());
+        }
+    }
+
     pub fn set_local_address(&mut self, id: AssocId, local: IpAddr) {
         if let Some(a) = self.assocs.iter_mut().find(|a| a.id == id) {
             a.our_refid = Some(RefId::from_addr(local));

@@ -460,3 +460,29 @@ pub struct Exchange {
     pub t3: NtpTimestamp,
     pub t4: NtpTimestamp,
 }
+
+/// Where a source's timestamps are taken: the kind decides how much error each one
+/// carries, and so the floor under the estimator's measurement noise for its samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timestamps {
+    /// Read by the daemon around `sendmsg`/`recvmsg`: scheduling jitter of several µs,
+    /// and a transmit time read before the packet is on its way.
+    User,
+    /// The kernel's software timestamps (SO_TIMESTAMPING): about a microsecond.
+    Kernel,
+    /// The NIC's clock: tens of nanoseconds.
+    Hardware,
+}
+
+impl Timestamps {
+    /// The measurement-noise floor for a sample with these timestamps, s: the error that
+    /// its delay cannot show (the jitter that can, the delay model weighs already; a floor
+    /// as large as user-space jitter was measured in ntpsim to make the estimate worse).
+    pub fn error_sd(self) -> f64 {
+        match self {
+            Timestamps::User => 1e-6,
+            Timestamps::Kernel => 300e-9,
+            Timestamps::Hardware => 30e-9,
+        }
+    }
+}

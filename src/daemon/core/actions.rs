@@ -163,6 +163,9 @@ impl Core {
         let Some(client) = &self.client else { return };
         let mut data = header.to_vec();
         let by_client_socket = !info.symmetric;
+        if let Some(i) = self.assocs.get_mut(&assoc).filter(|i| i.symmetric) {
+            i.xleave.sym.prepare(&mut data);
+        }
         if by_client_socket && data.len() >= 48 {
             // interleaved: the origin and receive fields name the last exchange
             let cookie = NtpTimestamp::from_be_bytes(data[40..48].try_into().unwrap_or([0; 8]));
@@ -198,10 +201,16 @@ impl Core {
             // a symmetric peer knows us by address and port 123
             let bound: Vec<Option<SocketAddr>> =
                 self.sockets.iter().map(|s| s.local_addr().ok()).collect();
-            match symmetric_socket(&bound, info.local, info.addr) {
+            // read just before the send: our transmit time in interleaved mode
+            let before = now_ntp();
+            let sent = match symmetric_socket(&bound, info.local, info.addr) {
                 Some(i) => netio::send_one(&self.sockets[i], &data, info.addr, None),
                 None => client.send(&data, info.addr),
+            };
+            if let (Ok(_), Some(i)) = (&sent, self.assocs.get_mut(&assoc)) {
+                i.xleave.sym.transmitted(before);
             }
+            sent
         } else {
             client.send_for(assoc.0, &data, info.addr).map(|before| {
                 if let Some(sent) = self

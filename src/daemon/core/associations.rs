@@ -120,6 +120,7 @@ impl Core {
                 nts: None,
                 xleave: crate::daemon::xleave::ClientState {
                     enabled: a.xleave && !symmetric,
+                    sym: super::super::xleave_sym::SymState::new(a.xleave && symmetric),
                     ..Default::default()
                 },
             },

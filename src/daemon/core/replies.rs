@@ -149,7 +149,10 @@ impl Core {
     ) -> Vec<Action> {
         use crate::daemon::xleave::Taken;
         let symmetric = self.assocs.get(&id).is_none_or(|i| i.symmetric);
-        if symmetric || header.mode != crate::wire::packet::Mode::Server {
+        if symmetric {
+            return self.take_symmetric(id, header, r);
+        }
+        if header.mode != crate::wire::packet::Mode::Server {
             return self.engine.handle_packet(id, header, r.rx);
         }
         self.take_kernel_tx(r.src);
@@ -172,6 +175,48 @@ impl Core {
                 self.engine.handle_packet_exchange(id, &h, r.rx, Some(x))
             }
             Taken::Neither => self.engine.handle_packet(id, header, r.rx),
+        }
+    }
+
+    /// A symmetric peer's packet to the engine; in interleaved mode with the exchange it
+    /// completes (the origin put back to our packet's for the engine's checks).
+    fn take_symmetric(
+        &mut self,
+        id: AssocId,
+        header: &crate::wire::packet::Header,
+        r: &Reply,
+    ) -> Vec<Action> {
+        use super::super::xleave_sym::SymTaken;
+        // the shorter of the two polls, as the pair polls at it
+        let poll = self
+            .engine
+            .peer_status(id)
+            .map_or(8.0, |p| 2f64.powi(p.hpoll.min(p.ppoll).max(0) as i32));
+        let Some(info) = self.assocs.get_mut(&id) else {
+            return Vec::new();
+        };
+        let taken = info.xleave.sym.take(
+            header.origin_ts,
+            header.receive_ts,
+            header.transmit_ts,
+            r.rx,
+            poll,
+        );
+        match taken {
+            SymTaken::Answer {
+                cookie, exchange, ..
+            } => {
+                let mut h = *header;
+                h.origin_ts = cookie;
+                self.engine
+                    .handle_packet_exchange(id, &h, r.rx, Some(exchange))
+            }
+            SymTaken::NoSample => {
+                let mut h = *header;
+                h.origin_ts = NtpTimestamp::default();
+                self.engine.handle_packet(id, &h, r.rx)
+            }
+            SymTaken::AsIs => self.engine.handle_packet(id, header, r.rx),
         }
     }
 

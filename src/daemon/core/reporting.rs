@@ -167,7 +167,12 @@ impl Core {
                 vars.xleave = info
                     .xleave
                     .enabled
-                    .then_some(info.xleave.interleaved_samples);
+                    .then_some(info.xleave.interleaved_samples)
+                    .or(info
+                        .xleave
+                        .sym
+                        .enabled
+                        .then_some(info.xleave.sym.interleaved_samples));
                 Some(PeerView {
                     assoc_id: id.0,
                     status: self.peer_status_word(&p),
