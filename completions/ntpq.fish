@@ -1,6 +1,9 @@
 complete -c ntpq -s c -l command -d 'Run a command and exit (repeatable)' -r
 complete -c ntpq -s a -l authentication -d 'Authenticate requests with this key (needed for writevar)' -r
 complete -c ntpq -s k -l keyfile -d 'Keys file to find the -a key in [default: /etc/ntp.keys]' -r -F
+complete -c ntpq -l color -d 'Colour the output: auto (on a terminal, honouring NO_COLOR/CLICOLOR), always or never' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c ntpq -l watch -d 'Repeat the commands every DURATION (2s when not given; e.g. 500ms, 1m; a plain number is seconds), redrawing in place' -r
 complete -c ntpq -l protocol -d 'Speak mode 6 (ntpd, NTPsec), chronyd\'s cmdmon, or whichever answers' -r -f -a "auto\t''
 mode6\t''

@@ -21,6 +21,7 @@ _ntpq() {
 '--authentication=[Authenticate requests with this key (needed for writevar)]:KEYID:_default' \
 '-k+[Keys file to find the -a key in \[default\: /etc/ntp.keys\]]:FILE:_files' \
 '--keyfile=[Keys file to find the -a key in \[default\: /etc/ntp.keys\]]:FILE:_files' \
+'--color=[Colour the output\: auto (on a terminal, honouring NO_COLOR/CLICOLOR), always or never]::WHEN:(auto always never)' \
 '--watch=[Repeat the commands every DURATION (2s when not given; e.g. 500ms, 1m; a plain number is seconds), redrawing in place]::DURATION:_default' \
 '--protocol=[Speak mode 6 (ntpd, NTPsec), chronyd'\''s cmdmon, or whichever answers]:PROTO:(auto mode6 chronyd)' \
 '--socket=[Ask chronyd through its Unix command socket (e.g. /run/chrony/chronyd.sock)]:PATH:_files' \

@@ -13,7 +13,7 @@ mod common;
 use common::certs::{make_ca, make_cert};
 use common::{lan::Lan, ntpd, peers};
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
