@@ -100,7 +100,7 @@ struct NtsSlot {
 /// A finished NTS key exchange, sent back to the main loop.
 pub struct KeDone {
     pub slot: usize,
-    pub result: Result<super::nts_ke::KeOutcome, String>,
+    pub result: Result<super::nts_ke::KeOutcome, super::nts_ke::ExchangeError>,
 }
 
 /// A `server`/`pool` line whose name is not resolved yet.

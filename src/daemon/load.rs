@@ -22,7 +22,7 @@ pub fn start(opts: Options) -> i32 {
     let (settings, diagnostics, problems) = match load_settings(&opts) {
         Ok(s) => s,
         Err(e) => {
-            log::error(&e);
+            log::error(&e.to_string());
             if !opts.foreground {
                 eprintln!("ntpd: {e}");
             }
@@ -56,7 +56,9 @@ pub fn start(opts: Options) -> i32 {
 
 /// The configuration file (or the built-in default) with the flags folded in, its
 /// diagnostics, and what was wrong with the flags' values.
-fn load_settings(opts: &Options) -> Result<(Settings, Vec<Diagnostic>, Vec<String>), String> {
+fn load_settings(
+    opts: &Options,
+) -> Result<(Settings, Vec<Diagnostic>, Vec<String>), crate::config::ConfigError> {
     let (path, explicit) = match &opts.config {
         Some(p) => (p.clone(), true),
         None => (default_config(), false),
@@ -67,7 +69,7 @@ fn load_settings(opts: &Options) -> Result<(Settings, Vec<Diagnostic>, Vec<Strin
         ));
         (Config::default_builtin(), Vec::new())
     } else {
-        Config::load(&path).map_err(|e| e.to_string())?
+        Config::load(&path)?
     };
     let problems = super::flags::overlay(&mut config, opts);
     Ok((

@@ -7,7 +7,7 @@
 //! configuration is read, so a bad `ca` file is reported at start-up naming its line.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +75,87 @@ pub fn nocerttimecheck(configured: Option<bool>, rtc_devices: &[&str]) -> (bool,
     }
 }
 
+/// Why no TLS client configuration could be built for an NTS association (the log line
+/// names the configuration line).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("TLS 1.3: {0}")]
+    Tls13(rustls::Error),
+    #[error("ca {}: {error}", .path.display())]
+    Ca { path: PathBuf, error: String },
+    #[error("ca {}: no PEM certificate in it", .0.display())]
+    NoPem(PathBuf),
+    #[error("no trusted certificate in the system store (use `ca FILE`)")]
+    NoSystemRoots,
+    #[error("certificate verifier: {0}")]
+    Verifier(rustls::client::VerifierBuilderError),
+}
+
+/// Why a key exchange failed; each names the server (or the name we could not use).
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("no complete answer within {} s", KE_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("cannot resolve {name}: {error}")]
+    Resolve { name: String, error: std::io::Error },
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error("{0} is not a valid server name")]
+    BadName(String),
+    #[error("connect to {addr}: {error}")]
+    Connect {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("{0} closed the connection during the TLS handshake")]
+    ClosedInHandshake(SocketAddr),
+    #[error("TLS handshake with {addr}: {error}")]
+    Handshake {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("{0} did not agree to ALPN ntske/1")]
+    NoAlpn(SocketAddr),
+    #[error("sending the request to {addr}: {error}")]
+    Send {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("reading the response from {addr}: {error}")]
+    Read {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("{addr} closed the connection before the end of its response ({read} bytes read)")]
+    ClosedEarly { addr: SocketAddr, read: usize },
+    #[error("{0}: response too long")]
+    TooLong(SocketAddr),
+    /// A transport, record or key-derivation failure, as its own error words it.
+    #[error("{addr}: {error}")]
+    At { addr: SocketAddr, error: String },
+    #[error("{addr} named NTP server {name}: {error}")]
+    NtpServer {
+        addr: SocketAddr,
+        name: String,
+        error: std::io::Error,
+    },
+    #[error("{addr} named NTP server {name}, which has no address")]
+    NtpServerNoAddress { addr: SocketAddr, name: String },
+    #[error("{addr} answered with NTS-KE error {code}")]
+    KeErrorRecord { addr: SocketAddr, code: u16 },
+    #[error("{0} does not offer NTPv4")]
+    NoNtpv4(SocketAddr),
+    #[error("{addr} supports none of the AEAD algorithms we offered {offered:?} (empty AEAD record); set `aead` on the server line to one it has")]
+    NoAeadInCommon { addr: SocketAddr, offered: Vec<u16> },
+    #[error("{addr} chose an AEAD we did not offer ({chosen:?})")]
+    UnofferedAead {
+        addr: SocketAddr,
+        chosen: Option<u16>,
+    },
+    #[error("{0} sent no cookie")]
+    NoCookie(SocketAddr),
+}
+
 /// The TLS configuration of one `server … nts` line: trust the certificates in `ca` (a
 /// PEM file) or else the system store; `noval` accepts any certificate (signatures in the
 /// handshake are still checked, so the keys are still the server's). With `skip_time`,
@@ -84,10 +165,10 @@ pub fn tls_config(
     ca: Option<&Path>,
     noval: bool,
     skip_time: Option<Arc<AtomicBool>>,
-) -> Result<Arc<ClientConfig>, String> {
+) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| format!("TLS 1.3: {e}"))?;
+        .map_err(TlsSetupError::Tls13)?;
     let mut config = if noval {
         builder
             .dangerous()
@@ -97,24 +178,26 @@ pub fn tls_config(
         let mut roots = RootCertStore::empty();
         match ca {
             Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| format!("ca {}: {e}", path.display()))?;
+                let ca_error = |e: &dyn std::fmt::Display| TlsSetupError::Ca {
+                    path: path.to_path_buf(),
+                    error: e.to_string(),
+                };
+                let pem = std::fs::read(path).map_err(|e| ca_error(&e))?;
                 let mut n = 0;
                 for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| format!("ca {}: {e}", path.display()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("ca {}: {e}", path.display()))?;
+                    let cert = cert.map_err(|e| ca_error(&e))?;
+                    roots.add(cert).map_err(|e| ca_error(&e))?;
                     n += 1;
                 }
                 if n == 0 {
-                    return Err(format!("ca {}: no PEM certificate in it", path.display()));
+                    return Err(TlsSetupError::NoPem(path.to_path_buf()));
                 }
             }
             None => {
                 let found = rustls_native_certs::load_native_certs();
                 let (added, _) = roots.add_parsable_certificates(found.certs);
                 if added == 0 {
-                    return Err("no trusted certificate in the system store (use `ca FILE`)".into());
+                    return Err(TlsSetupError::NoSystemRoots);
                 }
             }
         }
@@ -124,7 +207,7 @@ pub fn tls_config(
                 let inner =
                     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
                         .build()
-                        .map_err(|e| format!("certificate verifier: {e}"))?;
+                        .map_err(TlsSetupError::Verifier)?;
                 builder
                     .dangerous()
                     .with_custom_certificate_verifier(Arc::new(NoCertTimeCheck { inner, synced }))
@@ -269,73 +352,80 @@ impl ServerCertVerifier for NoCertTimeCheck {
 
 /// Run one key exchange, bounded by [`KE_TIMEOUT`]. The error says what failed, for the
 /// log line that names the server.
-pub async fn key_exchange(job: KeJob) -> Result<KeOutcome, String> {
+pub async fn key_exchange(job: KeJob) -> Result<KeOutcome, ExchangeError> {
     match tokio::time::timeout(KE_TIMEOUT, exchange(&job)).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "no complete answer within {} s",
-            KE_TIMEOUT.as_secs()
-        )),
+        Err(_) => Err(ExchangeError::Timeout),
     }
 }
 
-async fn exchange(job: &KeJob) -> Result<KeOutcome, String> {
+async fn exchange(job: &KeJob) -> Result<KeOutcome, ExchangeError> {
     let addr = match job.connect {
         Some(ip) => SocketAddr::new(ip, job.port),
         None => tokio::net::lookup_host((job.name.as_str(), job.port))
             .await
-            .map_err(|e| format!("cannot resolve {}: {e}", job.name))?
+            .map_err(|error| ExchangeError::Resolve {
+                name: job.name.clone(),
+                error,
+            })?
             .next()
-            .ok_or_else(|| format!("{} has no address", job.name))?,
+            .ok_or_else(|| ExchangeError::NoAddress(job.name.clone()))?,
     };
     let name = match job.name.parse::<IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
         Err(_) => ServerName::try_from(job.name.clone())
-            .map_err(|_| format!("{} is not a valid server name", job.name))?,
+            .map_err(|_| ExchangeError::BadName(job.name.clone()))?,
     };
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
+        .map_err(|error| ExchangeError::Connect { addr, error })?;
     let connector = tokio_rustls::TlsConnector::from(job.tls.clone());
     let mut tls = connector
         .connect(name, tcp)
         .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                format!("{addr} closed the connection during the TLS handshake")
-            }
-            _ => format!("TLS handshake with {addr}: {e}"),
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::UnexpectedEof => ExchangeError::ClosedInHandshake(addr),
+            _ => ExchangeError::Handshake { addr, error },
         })?;
     if tls.get_ref().1.alpn_protocol() != Some(ALPN) {
-        return Err(format!("{addr} did not agree to ALPN ntske/1"));
+        return Err(ExchangeError::NoAlpn(addr));
     }
     let ids: Vec<u16> = job.aead.iter().map(|a| a.id()).collect();
     tls.write_all(&Request::ntpv4(&ids).encode())
         .await
-        .map_err(|e| format!("sending the request to {addr}: {e}"))?;
-    tls.flush().await.map_err(|e| format!("{addr}: {e}"))?;
+        .map_err(|error| ExchangeError::Send { addr, error })?;
+    tls.flush().await.map_err(|e| ExchangeError::At {
+        addr,
+        error: e.to_string(),
+    })?;
     let mut buf = Vec::with_capacity(2048);
     let len = loop {
-        if let Some(n) = message_len(&buf).map_err(|e| format!("{addr}: {e}"))? {
+        if let Some(n) = message_len(&buf).map_err(|e| ExchangeError::At {
+            addr,
+            error: e.to_string(),
+        })? {
             break n;
         }
         let mut chunk = [0u8; 2048];
         let n = tls
             .read(&mut chunk)
             .await
-            .map_err(|e| format!("reading the response from {addr}: {e}"))?;
+            .map_err(|error| ExchangeError::Read { addr, error })?;
         if n == 0 {
-            return Err(format!(
-                "{addr} closed the connection before the end of its response ({} bytes read)",
-                buf.len()
-            ));
+            return Err(ExchangeError::ClosedEarly {
+                addr,
+                read: buf.len(),
+            });
         }
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_MESSAGE_LEN + chunk.len() {
-            return Err(format!("{addr}: response too long"));
+            return Err(ExchangeError::TooLong(addr));
         }
     };
-    let resp = Response::decode(&buf[..len]).map_err(|e| format!("{addr}: {e}"))?;
+    let resp = Response::decode(&buf[..len]).map_err(|e| ExchangeError::At {
+        addr,
+        error: e.to_string(),
+    })?;
     let aead = check_response(&addr, &resp, &job.aead)?;
     let conn = &tls.get_ref().1;
     let keys = derive_keys(NEXT_PROTOCOL_NTPV4, aead, |label, ctx, out| {
@@ -343,7 +433,10 @@ async fn exchange(job: &KeJob) -> Result<KeOutcome, String> {
         conn.export_keying_material(out, label.as_bytes(), Some(ctx))
             .map(|_| ())
     })
-    .map_err(|e| format!("{addr}: {e}"))?;
+    .map_err(|e| ExchangeError::At {
+        addr,
+        error: e.to_string(),
+    })?;
     // best effort: the server may already have closed
     let _ = tls.shutdown().await;
     let port = resp.port.unwrap_or(123);
@@ -353,9 +446,16 @@ async fn exchange(job: &KeJob) -> Result<KeOutcome, String> {
             Ok(ip) => ip,
             Err(_) => tokio::net::lookup_host((s.as_str(), port))
                 .await
-                .map_err(|e| format!("{addr} named NTP server {s}: {e}"))?
+                .map_err(|error| ExchangeError::NtpServer {
+                    addr,
+                    name: s.clone(),
+                    error,
+                })?
                 .next()
-                .ok_or_else(|| format!("{addr} named NTP server {s}, which has no address"))?
+                .ok_or_else(|| ExchangeError::NtpServerNoAddress {
+                    addr,
+                    name: s.clone(),
+                })?
                 .ip(),
         },
     };
@@ -368,27 +468,34 @@ async fn exchange(job: &KeJob) -> Result<KeOutcome, String> {
 
 /// Whether a decoded response gives an association what it needs: NTPv4, an AEAD we
 /// offered, at least one cookie. Returns the AEAD, or why the exchange failed.
-fn check_response(addr: &SocketAddr, resp: &Response, offered: &[Aead]) -> Result<Aead, String> {
+fn check_response(
+    addr: &SocketAddr,
+    resp: &Response,
+    offered: &[Aead],
+) -> Result<Aead, ExchangeError> {
+    let addr = *addr;
     if let Some(code) = resp.error {
-        return Err(format!("{addr} answered with NTS-KE error {code}"));
+        return Err(ExchangeError::KeErrorRecord { addr, code });
     }
     if !resp.next_protocols.contains(&NEXT_PROTOCOL_NTPV4) {
-        return Err(format!("{addr} does not offer NTPv4"));
+        return Err(ExchangeError::NoNtpv4(addr));
     }
     if resp.no_aead_in_common {
-        let ids: Vec<u16> = offered.iter().map(|a| a.id()).collect();
-        return Err(format!(
-            "{addr} supports none of the AEAD algorithms we offered {ids:?} \
-             (empty AEAD record); set `aead` on the server line to one it has"
-        ));
+        return Err(ExchangeError::NoAeadInCommon {
+            addr,
+            offered: offered.iter().map(|a| a.id()).collect(),
+        });
     }
     let aead = resp
         .aead
         .and_then(Aead::from_id)
         .filter(|a| offered.contains(a))
-        .ok_or_else(|| format!("{addr} chose an AEAD we did not offer ({:?})", resp.aead))?;
+        .ok_or(ExchangeError::UnofferedAead {
+            addr,
+            chosen: resp.aead,
+        })?;
     if resp.cookies.is_empty() {
-        return Err(format!("{addr} sent no cookie"));
+        return Err(ExchangeError::NoCookie(addr));
     }
     Ok(aead)
 }
@@ -532,7 +639,9 @@ mod tests {
         }
         .encode();
         let resp = Response::decode(&wire).unwrap();
-        let err = check_response(&addr, &resp, &offered).unwrap_err();
+        let err = check_response(&addr, &resp, &offered)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("198.18.0.2:4460 supports none of the AEAD algorithms we offered [17]"),
             "{err}"
@@ -545,8 +654,8 @@ mod tests {
             ..Response::default()
         };
         assert_eq!(
-            check_response(&addr, &good, &offered),
-            Ok(Aead::AesSivCmac512)
+            check_response(&addr, &good, &offered).ok(),
+            Some(Aead::AesSivCmac512)
         );
         let other = Response {
             aead: Some(15),
@@ -554,6 +663,7 @@ mod tests {
         };
         assert!(check_response(&addr, &other, &offered)
             .unwrap_err()
+            .to_string()
             .contains("did not offer"));
         let no_cookie = Response {
             cookies: vec![],
@@ -561,6 +671,7 @@ mod tests {
         };
         assert!(check_response(&addr, &no_cookie, &offered)
             .unwrap_err()
+            .to_string()
             .contains("no cookie"));
     }
 }

@@ -31,7 +31,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
     let bound = match bind_sockets(&opts, &settings) {
         Ok(b) => b,
         Err(msg) => {
-            log::error(&msg);
+            log::error(&msg.to_string());
             if !opts.foreground {
                 eprintln!("ntpd: {msg}");
             }
@@ -52,7 +52,7 @@ pub fn run(opts: Options, settings: Settings) -> i32 {
     match start_as_root(&opts, &settings, precision, bound, &mut startup) {
         Ok(code) => code,
         Err(msg) => {
-            log::error(&msg);
+            log::error(&msg.to_string());
             startup.failed(&format!("ntpd: {msg}"));
             EXIT_FAILURE
         }
@@ -67,19 +67,18 @@ struct Bound {
     metrics: Option<std::net::TcpListener>,
 }
 
-fn bind_sockets(opts: &Options, settings: &Settings) -> Result<Bound, String> {
+fn bind_sockets(opts: &Options, settings: &Settings) -> anyhow::Result<Bound> {
     let per_addr = if opts.single_thread {
         1
     } else {
         worker_count(opts)
     };
     let (listeners, drops) = listen::plan(opts, settings)
-        .and_then(|plan| listen::bind_all(&plan, per_addr, &mut listen::Kernel))
-        .map_err(|e| e.to_string())?;
+        .and_then(|plan| listen::bind_all(&plan, per_addr, &mut listen::Kernel))?;
     let metrics = match settings.config.metrics.as_ref().map(super::metrics::bind) {
         Some(Err(e)) => {
             let listen = settings.config.metrics.as_ref().map(|m| m.addr);
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "metrics {}: {e}",
                 listen.map(|a| a.to_string()).unwrap_or_default()
             ));
@@ -103,20 +102,20 @@ fn start_as_root(
     precision: i8,
     bound: Bound,
     startup: &mut StartupPipe,
-) -> Result<i32, String> {
+) -> anyhow::Result<i32> {
     if let Some(p) = opts.priority {
         super::privilege::raise_priority(p);
     }
     let clock = choose_clock(super::settings::asked_observe_only(opts, settings));
     let ids = match opts.user.as_deref().map(|u| (u, process::lookup_ids(u))) {
-        Some((u, Err(e))) => return Err(format!("-u {u}: {e}")),
+        Some((u, Err(e))) => return Err(anyhow::anyhow!("-u {u}: {e}")),
         Some((_, Ok(ids))) => Some(ids),
         None => None,
     };
     let pidfile_path = opts.pidfile.clone().or_else(|| settings.pidfile.clone());
     let _pidfile = match pidfile_path.as_deref().map(PidFile::create) {
         Some(Err(e)) => {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "pidfile {}: {e}",
                 pidfile_path.unwrap_or_default().display()
             ))
@@ -132,13 +131,12 @@ fn start_as_root(
         .nts
         .enabled
         .then(|| super::nts_server::ke::Prepared::new(&settings.config.nts, unix_now()))
-        .transpose()
-        .map_err(|e| e.to_string())?;
+        .transpose()?;
     give_up_root(opts, settings, ids, clock.observe_only)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot start the runtime: {e}"))?;
     let shared = shared_state(
         opts,
         settings,
@@ -148,7 +146,8 @@ fn start_as_root(
     );
     if let Some(p) = nts {
         let _guard = runtime.enter();
-        p.spawn().map_err(|e| format!("NTS-KE server: {e}"))?;
+        p.spawn()
+            .map_err(|e| anyhow::anyhow!("NTS-KE server: {e}"))?;
     }
     let code = runtime.block_on(main_loop(
         opts,
@@ -170,7 +169,7 @@ fn give_up_root(
     settings: &Settings,
     ids: Option<process::Ids>,
     observe_only: bool,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     if let Some(ids) = ids {
         super::privilege::hand_over_files(
             settings.driftfile.as_deref(),
@@ -179,11 +178,12 @@ fn give_up_root(
         );
     }
     if let Some(dir) = &opts.jaildir {
-        super::privilege::chroot(dir).map_err(|e| e.to_string())?;
+        super::privilege::chroot(dir)?;
         log::info(&format!("chroot to {}", dir.display()));
     }
     if let (Some(ids), Some(user)) = (ids, &opts.user) {
-        process::drop_privileges(ids, !observe_only).map_err(|e| format!("-u {user}: {e}"))?;
+        process::drop_privileges(ids, !observe_only)
+            .map_err(|e| anyhow::anyhow!("-u {user}: {e}"))?;
         log::info(&format!("switched to uid {} gid {}", ids.uid, ids.gid));
     }
     Ok(())
@@ -274,7 +274,7 @@ async fn main_loop(
     let mut servers = match start_servers(opts, listeners, &shared, &handoff_tx) {
         Ok(s) => s,
         Err(msg) => {
-            log::error(&msg);
+            log::error(&msg.to_string());
             startup.failed(&format!("ntpd: {msg}"));
             return EXIT_FAILURE;
         }
@@ -345,7 +345,7 @@ fn start_servers(
     listeners: &[Vec<Listener>],
     shared: &Arc<Shared>,
     handoff: &mpsc::Sender<Handoff>,
-) -> Result<Servers, String> {
+) -> anyhow::Result<Servers> {
     let mut servers = Servers {
         threads: Vec::new(),
         tasks: Vec::new(),
@@ -355,7 +355,7 @@ fn start_servers(
         if opts.single_thread {
             match serve_in_runtime(l.sock.clone(), shared.clone(), round, handoff.clone()) {
                 Ok(t) => servers.tasks.push(t),
-                Err(e) => return Err(format!("cannot serve on {}: {e}", l.label)),
+                Err(e) => return Err(anyhow::anyhow!("cannot serve on {}: {e}", l.label)),
             }
         } else {
             let tx = handoff.clone();
@@ -374,7 +374,7 @@ fn start_servers(
                 Ok(t) => servers.threads.push(t),
                 Err(e) => {
                     shared.stop.store(true, Ordering::Relaxed);
-                    return Err(format!("cannot start a server thread: {e}"));
+                    return Err(anyhow::anyhow!("cannot start a server thread: {e}"));
                 }
             }
         }

@@ -7,7 +7,6 @@
 //! with one `recvmmsg` per batch of timestamps (nix), not one `recvmsg` each.
 
 use std::io::{self, IoSliceMut};
-use std::mem::{size_of, zeroed};
 
 use std::os::fd::{AsFd, RawFd};
 
@@ -81,20 +80,18 @@ const ERR_DATA: usize = 64;
 /// A socket's error-queue reader: buffers for one `recvmmsg` of up to `batch` timestamps,
 /// allocated once.
 pub struct ErrQueue {
-    headers: MultiHeaders<()>,
+    headers: crate::sys::socket::SendHeaders,
     bufs: Vec<[u8; ERR_DATA]>,
 }
-
-// SAFETY: the raw pointers inside MultiHeaders (the mmsghdrs') point only into its own
-// heap buffers, which move with it and are used through `&mut self` alone; nothing is tied
-// to the thread that made it.
-unsafe impl Send for ErrQueue {}
 
 impl ErrQueue {
     pub fn new(batch: usize) -> Self {
         let batch = batch.max(1);
         ErrQueue {
-            headers: MultiHeaders::preallocate(batch, Some(Vec::with_capacity(ERR_CTL))),
+            headers: crate::sys::socket::SendHeaders(MultiHeaders::preallocate(
+                batch,
+                Some(Vec::with_capacity(ERR_CTL)),
+            )),
             bufs: vec![[0; ERR_DATA]; batch],
         }
     }
@@ -111,7 +108,7 @@ impl ErrQueue {
                 .map(|b| [IoSliceMut::new(b)])
                 .collect();
             let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
-            let Ok(msgs) = recvmmsg(fd, &mut self.headers, iovs.iter_mut(), flags, None) else {
+            let Ok(msgs) = recvmmsg(fd, &mut self.headers.0, iovs.iter_mut(), flags, None) else {
                 break;
             };
             let mut got = 0;
@@ -174,72 +171,23 @@ pub fn tx_request_space() -> usize {
 /// timestamp (a socket in [`TxMode::OnRequest`]); returns the new length used, or `used`
 /// when there is no room.
 pub fn write_tx_request(buf: &mut [u8], used: usize, hardware: bool) -> usize {
-    let space = tx_request_space();
-    if used + space > buf.len() || used % size_of::<usize>() != 0 {
-        return used;
-    }
     let mut flags = libc::SOF_TIMESTAMPING_TX_SOFTWARE;
     if hardware {
         flags |= libc::SOF_TIMESTAMPING_TX_HARDWARE;
     }
-    // SAFETY: `space` bytes from `used` are inside `buf` (checked above) and `used` keeps
-    // the cmsghdr aligned as the earlier messages left it (CMSG_SPACE multiples).
-    unsafe {
-        let c = buf.as_mut_ptr().add(used) as *mut libc::cmsghdr;
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SO_TIMESTAMPING;
-        (*c).cmsg_len = libc::CMSG_LEN(size_of::<u32>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u32, flags);
-    }
-    used + space
+    crate::sys::socket::push_control_message(
+        buf,
+        used,
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPING,
+        &flags.to_ne_bytes(),
+    )
 }
 
 /// What an interface's driver offers (ETHTOOL_GET_TS_INFO): whether it timestamps
 /// transmitted packets in hardware, and its PTP hardware clock.
 pub fn hardware_support(iface: &str) -> io::Result<Option<i32>> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct TsInfo {
-        cmd: u32,
-        so_timestamping: u32,
-        phc_index: i32,
-        tx_types: u32,
-        tx_reserved: [u32; 3],
-        rx_filters: u32,
-        rx_reserved: [u32; 3],
-    }
-    const SIOCETHTOOL: libc::c_ulong = 0x8946;
-    const ETHTOOL_GET_TS_INFO: u32 = 0x41;
-    if iface.len() >= libc::IFNAMSIZ {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "interface name too long",
-        ));
-    }
-    let mut info = TsInfo {
-        cmd: ETHTOOL_GET_TS_INFO,
-        ..Default::default()
-    };
-    // SAFETY: an all-zero ifreq is valid; the name fits (checked) and stays NUL-terminated.
-    let mut req: libc::ifreq = unsafe { zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(iface.bytes()) {
-        *d = s as libc::c_char;
-    }
-    req.ifr_ifru.ifru_data = &mut info as *mut TsInfo as *mut libc::c_char;
-    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    use std::os::fd::AsRawFd;
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    // SAFETY: SIOCETHTOOL reads the name and writes through ifru_data into `info`, which
-    // both outlive the call; fd is an open socket owned above (closed on drop).
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCETHTOOL as _, &mut req) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let info = crate::sys::socket::ethtool_ts_info(iface)?;
     let hw = libc::SOF_TIMESTAMPING_TX_HARDWARE | libc::SOF_TIMESTAMPING_RAW_HARDWARE;
     Ok((info.so_timestamping & hw == hw && info.phc_index >= 0).then_some(info.phc_index))
 }

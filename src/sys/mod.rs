@@ -5,7 +5,7 @@
 //! calls that must go through the C library so that faketime and simulators (clknetsim)
 //! can intercept them (`clock_gettime`, `clock_adjtime`, `adjtime`).
 //!
-//! Every `unsafe` block of ntpkit is in these files (daemon/txstamp.rs aside), each with a
+//! Every `unsafe` block of ntpkit is in these files, each with a
 //! `// SAFETY:` line; everything they export is safe to call.
 
 pub mod clock;

@@ -414,3 +414,62 @@ mod tests {
         assert_eq!(control_messages(&buf.0[..used]).count(), 0);
     }
 }
+
+/// nix's `recvmmsg` headers, movable to another thread: an error-queue reader lives in a
+/// task that tokio may move.
+pub struct SendHeaders(pub nix::sys::socket::MultiHeaders<()>);
+
+// SAFETY: the raw pointers inside MultiHeaders (the mmsghdrs') point only into its own
+// heap buffers, which move with it and are used through `&mut` alone; nothing is tied to
+// the thread that made it.
+unsafe impl Send for SendHeaders {}
+
+/// What ETHTOOL_GET_TS_INFO says of an interface (struct ethtool_ts_info).
+#[repr(C)]
+#[derive(Default)]
+pub struct TsInfo {
+    cmd: u32,
+    pub so_timestamping: u32,
+    pub phc_index: i32,
+    tx_types: u32,
+    tx_reserved: [u32; 3],
+    rx_filters: u32,
+    rx_reserved: [u32; 3],
+}
+
+/// An interface's timestamping capabilities (SIOCETHTOOL, ETHTOOL_GET_TS_INFO).
+pub fn ethtool_ts_info(iface: &str) -> io::Result<TsInfo> {
+    const SIOCETHTOOL: libc::c_ulong = 0x8946;
+    const ETHTOOL_GET_TS_INFO: u32 = 0x41;
+    if iface.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name too long",
+        ));
+    }
+    let mut info = TsInfo {
+        cmd: ETHTOOL_GET_TS_INFO,
+        ..Default::default()
+    };
+    // SAFETY: an all-zero ifreq is valid; the name fits (checked) and stays NUL-terminated.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(iface.bytes()) {
+        *d = s as libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = &mut info as *mut TsInfo as *mut libc::c_char;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: SIOCETHTOOL reads the name and writes through ifru_data into `info`, which
+    // both outlive the call; fd is an open socket owned above (closed on drop).
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCETHTOOL as _, &mut req) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info)
+}

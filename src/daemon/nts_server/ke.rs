@@ -452,7 +452,7 @@ mod tests {
     }
 
     /// A stand-in TLS exporter: the context's last byte (0 C2S, 1 S2C) fills the key.
-    fn export(_: &str, ctx: &[u8], out: &mut [u8]) -> Result<(), String> {
+    fn export(_: &str, ctx: &[u8], out: &mut [u8]) -> Result<(), std::convert::Infallible> {
         out.fill(0x40 + ctx[4]);
         Ok(())
     }
