@@ -13,7 +13,7 @@
 //! Every daemon is observe-only without CAP_SYS_TIME (`Lan::spawn`); chronyd runs `-x`.
 
 mod common;
-use common::{lan::Lan, netns_udp, ntpd, peers};
+use common::{netns_udp, ntpd, peers};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
@@ -53,18 +53,6 @@ fn exchange(sock: &UdpSocket, to: SocketAddr, req: &[u8; 48]) -> (u64, u64, u64)
         }
     }
     panic!("no reply from {to}");
-}
-
-fn rv(lan: &Lan, host: usize, args: &[&str]) -> String {
-    let o = ntpd::our_ntpq(lan, host, args);
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// `name=N` in ntpq's rv output.
-fn var(text: &str, name: &str) -> Option<u64> {
-    text.split(|c: char| c == ',' || c.is_whitespace())
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
 }
 
 #[test]
@@ -140,12 +128,12 @@ fn root_netns_xleave_with_chronyd_both_ways() {
             .trim()
             .parse()
             .ok()?;
-        let assoc = rv(&lan, 3, &["-n", "-c", "as"]);
+        let assoc = ntpd::our_ntpq_text(&lan, 3, &["-n", "-c", "as"]);
         let id = assoc
             .lines()
             .find_map(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok())?;
-        let vars = rv(&lan, 3, &["-n", "-c", &format!("rv {id} xleave,offset")]);
-        (n > 0 && var(&vars, "xleave")? > 0).then_some((n, vars))
+        let vars = ntpd::our_ntpq_text(&lan, 3, &["-n", "-c", &format!("rv {id} xleave,offset")]);
+        (n > 0 && ntpd::numeric_var(&vars, "xleave")? > 0).then_some((n, vars))
     });
     if let Some((n, vars)) = &ours {
         eprintln!(
@@ -168,12 +156,14 @@ fn root_netns_xleave_with_chronyd_both_ways() {
             .lines()
             .find(|l| l.starts_with("Interleaved"))?
             .contains("Yes");
-        let stats = rv(
+        let stats = ntpd::our_ntpq_text(
             &lan,
             1,
             &["-n", "-c", "rv 0 xleave_replies,xleave_kernel_tx"],
         );
-        (interleaved && var(&stats, "xleave_replies")? > 1 && var(&stats, "xleave_kernel_tx")? > 0)
+        (interleaved
+            && ntpd::numeric_var(&stats, "xleave_replies")? > 1
+            && ntpd::numeric_var(&stats, "xleave_kernel_tx")? > 0)
             .then_some(text)
     });
     if let Some(text) = &theirs {
@@ -202,7 +192,7 @@ fn root_netns_xleave_with_chronyd_both_ways() {
         }
     }
     std::thread::sleep(Duration::from_millis(300));
-    let stats = rv(
+    let stats = ntpd::our_ntpq_text(
         &lan,
         1,
         &[
@@ -212,8 +202,8 @@ fn root_netns_xleave_with_chronyd_both_ways() {
         ],
     );
     let (stored, bound) = (
-        var(&stats, "xleave_stored"),
-        var(&stats, "xleave_maxstored"),
+        ntpd::numeric_var(&stats, "xleave_stored"),
+        ntpd::numeric_var(&stats, "xleave_maxstored"),
     );
     let (Some(stored), Some(bound)) = (stored, bound) else {
         panic!("no table figures: {stats}");

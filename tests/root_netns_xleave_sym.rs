@@ -16,29 +16,17 @@ use std::time::Duration;
 
 const TEST: &str = "root_netns_xleave_symmetric_with_chronyd_and_ours";
 
-fn rv(lan: &Lan, host: usize, args: &[&str]) -> String {
-    let o = ntpd::our_ntpq(lan, host, args);
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// `name=N` in ntpq's rv output.
-fn var(text: &str, name: &str) -> Option<u64> {
-    text.split(|c: char| c == ',' || c.is_whitespace())
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-}
-
 /// Interleaved samples host `host`'s association with `peer` counts (mode 6 `xleave`).
 fn xleave_samples(lan: &Lan, host: usize, peer: &str) -> Option<u64> {
-    let assoc = rv(lan, host, &["-n", "-c", "as"]);
+    let assoc = ntpd::our_ntpq_text(lan, host, &["-n", "-c", "as"]);
     let ids: Vec<u16> = assoc
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
         .collect();
     ids.into_iter().find_map(|id| {
-        let vars = rv(lan, host, &["-n", "-c", &format!("rv {id} srcadr,xleave")]);
+        let vars = ntpd::our_ntpq_text(lan, host, &["-n", "-c", &format!("rv {id} srcadr,xleave")]);
         vars.contains(&format!("srcadr={peer}"))
-            .then(|| var(&vars, "xleave"))
+            .then(|| ntpd::numeric_var(&vars, "xleave"))
             .flatten()
     })
 }

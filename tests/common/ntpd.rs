@@ -66,3 +66,15 @@ pub fn ntpdig(lan: &Lan, from: usize, server: &str) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+/// Our ntpq's standard output, as text.
+pub fn our_ntpq_text(lan: &Lan, i: usize, args: &[&str]) -> String {
+    String::from_utf8_lossy(&our_ntpq(lan, i, args).stdout).into_owned()
+}
+
+/// `name=N` in ntpq's rv output.
+pub fn numeric_var(text: &str, name: &str) -> Option<u64> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+}
