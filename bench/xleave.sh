@@ -15,9 +15,22 @@
 # seconds. NTPsec has no interleaved client/server mode: its `xleave` clients run in basic
 # mode.
 #
+# Per client also: the mean signed offset and the medians of the request's leg (T2−T1) and
+# of the reply's (T4−T3); offset = (request − reply)/2, so a bias shows which leg it is in
+# (chronyd logs offset and delay: request = delay/2 + offset, reply = delay/2 − offset).
+#
+# A/B in one run: XLEAVE_BASE=path adds two more clients per server running that ntpkit
+# binary (e.g. main's), "base" and "base+xleave", side by side with this one's.
+# XLEAVE_WINDOWS=N also reports the median/RMS of each client in N equal windows of the
+# measured time (after the warm-up), to see how much the figures move within one run.
+# XLEAVE_POLL=p polls every 2^p s instead of 8 (more samples for a diagnostic run; the
+# issue's figures are at 8 s).
+#
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
-#   [XLEAVE_BIN=ntpkit] bench/xleave.sh [SECONDS] [WARMUP]      (default 600 and 60)
+#   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] \
+#     bench/xleave.sh [SECONDS] [WARMUP]
+#   (default 600 and 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
@@ -31,6 +44,11 @@ else
   ours=$PWD/target/release/ntpkit
 fi
 chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
+base=${XLEAVE_BASE:-}
+windows=${XLEAVE_WINDOWS:-1}
+poll=${XLEAVE_POLL:-3}
+kindlist=(1 2 3 4 5 6)
+[ -n "$base" ] && kindlist+=(7 8)
 id=nkxl$$
 tmp=$(mktemp -d)
 nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
@@ -50,8 +68,10 @@ ip netns add "${id}br"
 ip -n "${id}br" link add br0 type bridge
 ip -n "${id}br" link set br0 up
 ip netns exec "${id}br" sh -c 'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e "$f" ] && echo 0 >"$f"; done; true'
-# hosts 1–3 servers, 11–16 / 21–26 / 31–36 the clients of server 1 / 2 / 3
-all=(1 2 3 11 12 13 14 15 16 21 22 23 24 25 26 31 32 33 34 35 36)
+# hosts 1–3 servers, 11–16 / 21–26 / 31–36 the clients of server 1 / 2 / 3 (17, 18 … with
+# XLEAVE_BASE)
+all=(1 2 3)
+for s in 1 2 3; do for kind in "${kindlist[@]}"; do all+=($((s * 10 + kind))); done; done
 for i in "${all[@]}"; do
   ns=${id}h$i
   hosts+=("$ns")
@@ -90,16 +110,17 @@ done
 start=$(date +%s)
 for s in 1 2 3; do
   srv=198.18.0.$s
-  for kind in 1 2 3 4 5 6; do
+  for kind in "${kindlist[@]}"; do
     i=$((s * 10 + kind))
     x=""; [ $((kind % 2)) = 0 ] && x=" xleave"
-    [ "$kind" -ge 5 ] && x="$x noselect"
-    if [ "$kind" -le 2 ]; then
-      printf 'server %s minpoll 3 maxpoll 3 iburst%s\nstatsdir %s/h%s/\nstatistics peerstats loopstats rawstats\nfilegen peerstats file peerstats type none enable\nfilegen loopstats file loopstats type none enable\nfilegen rawstats file rawstats type none enable\nrestrict 127.0.0.1\n' \
-        "$srv" "$x" "$tmp" "$i" >"$tmp/h$i/ntp.conf"
-      run "$i" "$ours" ntpd --observe-only -n -c "$tmp/h$i/ntp.conf"
+    [ "$kind" = 5 ] || [ "$kind" = 6 ] && x="$x noselect"
+    if [ "$kind" -le 2 ] || [ "$kind" -ge 7 ]; then
+      bin=$ours; [ "$kind" -ge 7 ] && bin=$base
+      printf 'server %s minpoll %s maxpoll %s iburst%s\nstatsdir %s/h%s/\nstatistics peerstats loopstats rawstats\nfilegen peerstats file peerstats type none enable\nfilegen loopstats file loopstats type none enable\nfilegen rawstats file rawstats type none enable\nrestrict 127.0.0.1\n' \
+        "$srv" "$poll" "$poll" "$x" "$tmp" "$i" >"$tmp/h$i/ntp.conf"
+      run "$i" "$bin" ntpd --observe-only -n -c "$tmp/h$i/ntp.conf"
     else
-      chrony_conf "$i" "server $srv minpoll 3 maxpoll 3 iburst$x
+      chrony_conf "$i" "server $srv minpoll $poll maxpoll $poll iburst$x
 logdir $tmp/h$i
 log measurements tracking
 "
@@ -107,11 +128,11 @@ log measurements tracking
     fi
   done
 done
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll 3, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 sleep "$seconds"
 cutoff=$((start + warmup))
 
-# |x| median and RMS of a column of numbers (seconds) → "median_us rms_us n"
+# "median_us rms_us n" of |x| for a column of numbers (seconds)
 stats() {
   awk '{ print ($1 < 0 ? -$1 : $1) }' | sort -g | awk '{ a[NR] = $1; s += $1 * $1 }
     END { if (NR == 0) { print "n/a n/a 0"; exit }
@@ -120,41 +141,64 @@ stats() {
 }
 # ntpd stats lines: MJD seconds-of-day … ; keep those after the cutoff
 ours_after() { awk -v c="$cutoff" '{ t = ($1 - 40587) * 86400 + $2; if (t >= c) print }' "$1" 2>/dev/null || true; }
-# rawstats lines → the offset of each sample; a reply no sample came from (logged as
-# received, its origin not our request's) has a nonsense delay and is left out
-raw_offsets() {
+# rawstats lines → "time offset request-leg reply-leg" (seconds) per sample; a reply no
+# sample came from (logged as received, its origin not our request's) has a nonsense delay
+# and is left out. Seconds and nanoseconds apart: a double holds NTP time to ~0.5 µs only.
+raw_samples() {
   awk 'function d(a, b,  x, y) { split(a, x, "."); split(b, y, "."); return (x[1] - y[1]) + (x[2] - y[2]) * 1e-9 }
-    { off = (d($6, $5) + d($7, $8)) / 2; del = d($8, $5) - d($7, $6)
-      if (del > -1e-6 && del < 1) printf "%.9f\n", off }'
+    { up = d($6, $5); down = d($8, $7); t = ($1 - 40587) * 86400 + $2
+      if (up + down > -1e-6 && up + down < 1) printf "%.3f %.9f %.9f %.9f\n", t, (up - down) / 2, up, down }'
 }
-# chronyd logs: "YYYY-MM-DD HH:MM:SS …" data lines (headers start with spaces or '=')
+# chronyd logs: "YYYY-MM-DD HH:MM:SS …" data lines (headers start with spaces or '='),
+# printed as "epoch rest…" after the cutoff
 chrony_after() {
   awk '/^[0-9][0-9][0-9][0-9]-/' "$1" 2>/dev/null | while read -r d t rest; do
     e=$(date -u -d "$d $t" +%s)
-    if [ "$e" -ge "$cutoff" ]; then echo "$rest"; fi
+    if [ "$e" -ge "$cutoff" ]; then echo "$e $rest"; fi
   done || true
 }
-printf '%-8s %-15s %24s %24s\n' server client "samples median/RMS µs (n)" "disciplined median/RMS µs (n)"
+# measurements: epoch IP L St 123 567 ABCD LP RP Score Offset Delay … → the same four columns
+chrony_samples() { awk '{ printf "%s %.9f %.9f %.9f\n", $1, $11, $12 / 2 + $11, $12 / 2 - $11 }'; }
+printf '%-8s %-17s %24s %24s %8s %8s %8s\n' server client "samples median/RMS µs (n)" \
+  "disciplined median/RMS µs (n)" "mean µs" "T2−T1" "T4−T3"
 names=([1]=chronyd [2]=ntpsec [3]=ours)
-kinds=([1]=ours [2]=ours+xleave [3]=chronyd [4]=chronyd+xleave [5]=chronyd-ns [6]=chronyd-ns+xleave)
+kinds=([1]=ours [2]=ours+xleave [3]=chronyd [4]=chronyd+xleave [5]=chronyd-ns [6]=chronyd-ns+xleave [7]=base [8]=base+xleave)
+end=$(date +%s)
 for s in 1 2 3; do
-  for kind in 1 2 3 4 5 6; do
+  for kind in "${kindlist[@]}"; do
     i=$((s * 10 + kind))
-    if [ "$kind" -le 2 ]; then
+    if [ "$kind" -le 2 ] || [ "$kind" -ge 7 ]; then
       # rawstats: MJD s src dst T1 T2 T3 T4 … (each exchange's raw sample, as chronyd's
       # measurements log; peerstats would log the clock filter's pick); loopstats: MJD s
-      # offset …. Seconds and nanoseconds apart: a double holds NTP time to ~0.5 µs only.
-      samp=$(ours_after "$tmp/h$i/rawstats" | raw_offsets | stats)
+      # offset ….
+      ours_after "$tmp/h$i/rawstats" | raw_samples >"$tmp/h$i/samples"
       disc=$(ours_after "$tmp/h$i/loopstats" | awk '{print $3}' | stats)
     else
       # measurements: IP L St 123 567 ABCD LP RP Score Offset …; tracking: IP St Freq Skew Offset …
-      samp=$(chrony_after "$tmp/h$i/measurements.log" | awk '{print $10}' | stats)
-      disc=$(chrony_after "$tmp/h$i/tracking.log" | awk '{print $5}' | stats)
+      chrony_after "$tmp/h$i/measurements.log" | chrony_samples >"$tmp/h$i/samples"
+      disc=$(chrony_after "$tmp/h$i/tracking.log" | awk '{print $6}' | stats)
     fi
+    samp=$(awk '{print $2}' "$tmp/h$i/samples" | stats)
+    mean=$(awk '{ n++; o += $2 } END { if (n) printf "%.3f", o / n * 1e6; else print "n/a" }' "$tmp/h$i/samples")
+    up=$(awk '{print $3}' "$tmp/h$i/samples" | stats | cut -d' ' -f1)
+    down=$(awk '{print $4}' "$tmp/h$i/samples" | stats | cut -d' ' -f1)
     read -r sm sr sn <<<"$samp"
     read -r dm dr dn <<<"$disc"
-    printf '%-8s %-15s %10s / %-6s (%3s) %10s / %-6s (%3s)\n' "${names[$s]}" "${kinds[$kind]}" "$sm" "$sr" "$sn" "$dm" "$dr" "$dn"
-    echo "BENCH xleave server=${names[$s]} client=${kinds[$kind]} sample_median_us=$sm sample_rms_us=$sr samples=$sn disciplined_median_us=$dm disciplined_rms_us=$dr updates=$dn" >>"$tmp/bench"
+    printf '%-8s %-17s %10s / %-6s (%3s) %10s / %-6s (%3s) %8s %8s %8s\n' "${names[$s]}" "${kinds[$kind]}" \
+      "$sm" "$sr" "$sn" "$dm" "$dr" "$dn" "$mean" "$up" "$down"
+    line="BENCH xleave server=${names[$s]} client=${kinds[$kind]} sample_median_us=$sm sample_rms_us=$sr samples=$sn disciplined_median_us=$dm disciplined_rms_us=$dr updates=$dn sample_mean_us=$mean request_leg_median_us=$up reply_leg_median_us=$down"
+    if [ "$windows" -gt 1 ]; then
+      # the same figures in each of `windows` equal parts of the measured time
+      w=""
+      for k in $(seq 0 $((windows - 1))); do
+        from=$((cutoff + (end - cutoff) * k / windows)); to=$((cutoff + (end - cutoff) * (k + 1) / windows))
+        read -r wm wr _ < <(awk -v a="$from" -v b="$to" '$1 >= a && $1 < b { print $2 }' "$tmp/h$i/samples" | stats)
+        w="$w ${wm}/${wr}"
+      done
+      printf '%-8s %-17s   per window median/RMS µs:%s\n' "" "" "$w"
+      line="$line windows=$(echo "$w" | sed 's/^ //; s/ /,/g')"
+    fi
+    echo "$line" >>"$tmp/bench"
   done
 done
 cat "$tmp/bench"

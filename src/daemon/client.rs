@@ -1,6 +1,15 @@
 //! The client side's sockets and names: one unprivileged UDP socket per address family for
 //! all associations (replies are matched to associations by source address; the engine
 //! checks origin timestamps), kernel receive timestamps, and name resolution with retry.
+//!
+//! The reader task waits on a private epoll set holding the socket, not on the socket
+//! itself, so that a request can leave without anything watching its socket: on a
+//! veth/bridge LAN the kernel takes the request's transmit timestamps (and queues them on
+//! the socket, waking whoever watches it) inside `sendto`, and the queueing after the last
+//! timestamp happens before the datagram reaches the server. An epoll watching the socket
+//! adds its callback to that interval: T2−T1 was ~0.14 µs longer (half of that an offset
+//! bias) than with a socket nobody watches, which is chronyd's case (it selects on its
+//! sockets only while idle). See docs/benchmarks.md, issue 19, `clientacc`.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -13,6 +22,7 @@ use tokio::sync::mpsc;
 use super::log;
 use super::netio::{self, now_ntp, BindSpec, RecvBatch};
 use super::txstamp::{self, ErrQueue, Pending, TxMode};
+use crate::sys::socket::WatchSet;
 use crate::wire::time::NtpTimestamp;
 use std::sync::Mutex;
 
@@ -25,11 +35,17 @@ pub struct Reply {
 }
 
 pub struct ClientNet {
-    v4: Option<Arc<UdpSocket>>,
-    v6: Option<Arc<UdpSocket>>,
+    v4: Option<Family>,
+    v6: Option<Family>,
     /// Requests waiting for their kernel transmit timestamp, per family (v4, v6): the key
     /// is (association, the request's transmit timestamp).
     pending: [Mutex<Option<(RequestStamps, ErrQueue)>>; 2],
+}
+
+/// One family's socket and the set its reader task waits on.
+struct Family {
+    sock: Arc<UdpSocket>,
+    watch: Arc<WatchSet>,
 }
 
 /// Kernel transmit timestamps awaited, keyed by (association, request transmit timestamp).
@@ -81,11 +97,13 @@ impl ClientNet {
                 }
                 Err(e) => log::notice(&format!("no kernel transmit timestamps on {addr}: {e}")),
             }
-            spawn_reader(sock.clone(), tx.clone())?;
+            let watch = Arc::new(WatchSet::new()?);
+            spawn_reader(sock.clone(), watch.clone(), tx.clone())?;
+            let fam = Some(Family { sock, watch });
             if addr.starts_with('[') {
-                net.v6 = Some(sock);
+                net.v6 = fam;
             } else {
-                net.v4 = Some(sock);
+                net.v4 = fam;
             }
         }
         match last_error {
@@ -96,8 +114,15 @@ impl ClientNet {
 
     /// The local port our requests to `dst`'s family leave from.
     pub fn local_port(&self, dst: SocketAddr) -> Option<u16> {
-        let sock = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
-        Some(sock.as_ref()?.local_addr().ok()?.port())
+        Some(self.family(dst)?.sock.local_addr().ok()?.port())
+    }
+
+    fn family(&self, dst: SocketAddr) -> Option<&Family> {
+        if dst.is_ipv4() {
+            self.v4.as_ref()
+        } else {
+            self.v6.as_ref()
+        }
     }
 
     pub fn send(&self, data: &[u8], dst: SocketAddr) -> io::Result<()> {
@@ -107,15 +132,23 @@ impl ClientNet {
     /// Send association `assoc`'s request; returns the time read just before it left (T1
     /// until the kernel's arrives through [`ClientNet::kernel_tx`]).
     pub fn send_for(&self, assoc: u16, data: &[u8], dst: SocketAddr) -> io::Result<NtpTimestamp> {
-        let sock = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
-        let Some(s) = sock else {
+        let Some(Family { sock: s, watch }) = self.family(dst) else {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "address family not in use",
             ));
         };
+        // unwatched while it leaves (see the module's comment); whatever arrives meanwhile
+        // is reported when the socket rejoins the set
+        let unwatched = watch.remove(&**s).is_ok();
         let before = now_ntp();
-        s.send_to(data, dst)?;
+        let sent = s.send_to(data, dst);
+        if unwatched {
+            if let Err(e) = watch.add(&**s) {
+                log::error(&format!("client socket cannot be watched again: {e}"));
+            }
+        }
+        sent?;
         let mut pending = self.pending[usize::from(dst.is_ipv6())]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -128,11 +161,11 @@ impl ClientNet {
 
     /// Kernel transmit times that arrived for requests to `dst`'s family.
     pub fn kernel_tx(&self, dst: SocketAddr) -> Vec<KernelTx> {
-        let sock = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
         let mut pending = self.pending[usize::from(dst.is_ipv6())]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let (Some(s), Some((p, queue))) = (sock, pending.as_mut()) else {
+        let (Some(Family { sock: s, .. }), Some((p, queue))) = (self.family(dst), pending.as_mut())
+        else {
             return Vec::new();
         };
         if p.is_empty() {
@@ -147,33 +180,46 @@ impl ClientNet {
     }
 }
 
-fn spawn_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Reply>) -> io::Result<()> {
-    let fd = crate::sys::socket::register_async(sock)?;
+/// Read `sock` whenever `watch` (holding it) says it is ready.
+fn spawn_reader(
+    sock: Arc<UdpSocket>,
+    watch: Arc<WatchSet>,
+    tx: mpsc::Sender<Reply>,
+) -> io::Result<()> {
+    watch.add(&*sock)?;
+    let set = crate::sys::socket::register_async_set(watch)?;
     tokio::spawn(async move {
         let mut batch = RecvBatch::new(8);
+        let raw = sock.as_raw_fd();
         loop {
-            let Ok(mut guard) = fd.readable().await else {
+            let Ok(mut guard) = set.readable().await else {
                 return;
             };
-            let raw = guard.get_inner().as_raw_fd();
-            match guard.try_io(|_| batch.recv(raw, false)) {
-                Ok(Ok(n)) => {
-                    for i in 0..n {
-                        if let Some(p) = batch.get(i) {
-                            let _ = tx.try_send(Reply {
-                                data: p.data.to_vec(),
-                                src: p.src,
-                                rx: p.rx.unwrap_or_else(now_ntp),
-                            });
+            // the set stays ready while the socket is: read it dry
+            loop {
+                match batch.recv(raw, false) {
+                    Ok(n) => {
+                        for i in 0..n {
+                            if let Some(p) = batch.get(i) {
+                                let _ = tx.try_send(Reply {
+                                    data: p.data.to_vec(),
+                                    src: p.src,
+                                    rx: p.rx.unwrap_or_else(now_ntp),
+                                });
+                            }
                         }
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::debug(&format!("client socket: {e}"));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
+                    }
                 }
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(e)) => {
-                    log::debug(&format!("client socket: {e}"));
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(_) => {}
             }
         }
     });
@@ -221,4 +267,72 @@ pub async fn resolve(name: &str, v4: bool, v6: bool, blocking: bool) -> io::Resu
 /// Seconds to wait before the next attempt to resolve a name (ntpd-like back-off).
 pub fn retry_delay(attempts: u32) -> u64 {
     (1u64 << attempts.min(12)).clamp(2, 3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<Reply>) -> Reply {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a reply within 5 s")
+            .expect("the reader is running")
+    }
+
+    /// Requests leave with the socket out of the reader's watch set; replies still arrive,
+    /// with kernel receive times, and each request gets its kernel transmit time.
+    #[test]
+    fn replies_arrive_through_the_watch_set_and_requests_get_kernel_tx_times() {
+        runtime().block_on(async {
+            let (net, mut rx) = ClientNet::start(true, false).unwrap();
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let dst = server.local_addr().unwrap();
+            let mut got_tx = 0;
+            for k in 0..3u8 {
+                let mut req = [0u8; 48];
+                req[40] = k + 1;
+                let before = net.send_for(7, &req, dst).unwrap();
+                let mut buf = [0u8; 64];
+                let (n, from) = server.recv_from(&mut buf).unwrap();
+                assert_eq!(n, 48);
+                server.send_to(&[k; 48], from).unwrap();
+                let reply = next(&mut rx).await;
+                assert_eq!((reply.data[0], reply.src), (k, dst));
+                assert!((reply.rx - before).to_seconds() >= 0.0, "{reply:?}");
+                for (id, cookie, at) in net.kernel_tx(dst) {
+                    assert_eq!((id, cookie.0 >> 56), (7, u64::from(k) + 1));
+                    assert!((at - before).to_seconds() >= 0.0);
+                    got_tx += 1;
+                }
+            }
+            assert!(got_tx >= 3, "{got_tx} kernel transmit times");
+        });
+    }
+
+    /// What arrives while the socket is out of the set is read once it is back.
+    #[test]
+    fn a_reply_that_came_while_unwatched_is_read_when_the_socket_rejoins() {
+        runtime().block_on(async {
+            let (net, mut rx) = ClientNet::start(true, false).unwrap();
+            let Some(Family { sock, watch }) = net.v4.as_ref() else {
+                panic!("no v4 socket");
+            };
+            let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+            watch.remove(&**sock).unwrap();
+            peer.send_to(&[9; 48], sock.local_addr().unwrap()).unwrap();
+            // the reader cannot see it yet
+            let early = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await;
+            assert!(early.is_err(), "{early:?}");
+            watch.add(&**sock).unwrap();
+            assert_eq!(next(&mut rx).await.data[0], 9);
+        });
+    }
 }

@@ -10,7 +10,7 @@
 use std::io;
 use std::mem::{offset_of, size_of};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
@@ -363,6 +363,43 @@ pub fn register_async(sock: Arc<UdpSocket>) -> io::Result<AsyncFd<Arc<UdpSocket>
     unsafe { AsyncFd::register(sock) }.map_err(io::Error::from)
 }
 
+/// A private epoll set watched by tokio's reactor (the set is readable while a descriptor
+/// in it is ready). Unlike tokio's own registration, a descriptor can leave the set and
+/// rejoin it cheaply: while it is out, nothing is woken (or even called) when the kernel
+/// queues on it, e.g. the transmit timestamps of a datagram being sent.
+#[derive(Debug)]
+pub struct WatchSet(nix::sys::epoll::Epoll);
+
+impl WatchSet {
+    pub fn new() -> io::Result<Self> {
+        use nix::sys::epoll::{Epoll, EpollCreateFlags};
+        Ok(WatchSet(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?))
+    }
+
+    /// Watch `fd` for input (level-triggered: whatever it holds when it joins counts).
+    pub fn add(&self, fd: impl std::os::fd::AsFd) -> io::Result<()> {
+        use nix::sys::epoll::{EpollEvent, EpollFlags};
+        Ok(self.0.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, 0))?)
+    }
+
+    pub fn remove(&self, fd: impl std::os::fd::AsFd) -> io::Result<()> {
+        Ok(self.0.delete(fd)?)
+    }
+}
+
+impl AsRawFd for WatchSet {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0 .0.as_raw_fd()
+    }
+}
+
+/// Register a [`WatchSet`] with tokio's reactor.
+pub fn register_async_set(set: Arc<WatchSet>) -> io::Result<AsyncFd<Arc<WatchSet>>> {
+    // SAFETY: the AsyncFd owns an Arc of the set, which gives no way to replace the
+    // descriptor inside, so it stays open and the same for the AsyncFd's whole life.
+    unsafe { AsyncFd::register(set) }.map_err(io::Error::from)
+}
+
 /// getnameinfo(3) of `addr`: its host name, or the numeric form when it has none; None when
 /// the call fails.
 pub fn host_name(addr: IpAddr) -> Option<String> {
@@ -458,7 +495,6 @@ pub fn ethtool_ts_info(iface: &str) -> io::Result<TsInfo> {
     }
     req.ifr_ifru.ifru_data = &mut info as *mut TsInfo as *mut libc::c_char;
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    use std::os::fd::AsRawFd;
     let fd = socket(
         AddressFamily::Inet,
         SockType::Datagram,
