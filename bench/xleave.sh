@@ -23,12 +23,14 @@
 # binary (e.g. main's), "base" and "base+xleave", side by side with this one's.
 # XLEAVE_WINDOWS=N also reports the median/RMS of each client in N equal windows of the
 # measured time (after the warm-up), to see how much the figures move within one run.
+# XLEAVE_SWAP=1 runs the two binaries on each other's hosts (labels follow the binary), to
+# tell a difference between them from one between hosts.
 # XLEAVE_POLL=p polls every 2^p s instead of 8 (more samples for a diagnostic run; the
 # issue's figures are at 8 s).
 #
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
-#   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] \
+#   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] \
 #     bench/xleave.sh [SECONDS] [WARMUP]
 #   (default 600 and 60)
 set -euo pipefail
@@ -49,6 +51,14 @@ windows=${XLEAVE_WINDOWS:-1}
 poll=${XLEAVE_POLL:-3}
 kindlist=(1 2 3 4 5 6)
 [ -n "$base" ] && kindlist+=(7 8)
+# the host of client `kind` of server `s`
+host() {
+  local k=$2
+  if [ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ]; then
+    case $k in 1) k=7 ;; 2) k=8 ;; 7) k=1 ;; 8) k=2 ;; esac
+  fi
+  echo $(($1 * 10 + k))
+}
 id=nkxl$$
 tmp=$(mktemp -d)
 nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
@@ -111,7 +121,7 @@ start=$(date +%s)
 for s in 1 2 3; do
   srv=198.18.0.$s
   for kind in "${kindlist[@]}"; do
-    i=$((s * 10 + kind))
+    i=$(host "$s" "$kind")
     x=""; [ $((kind % 2)) = 0 ] && x=" xleave"
     [ "$kind" = 5 ] || [ "$kind" = 6 ] && x="$x noselect"
     if [ "$kind" -le 2 ] || [ "$kind" -ge 7 ]; then
@@ -128,7 +138,7 @@ log measurements tracking
     fi
   done
 done
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")"
 sleep "$seconds"
 cutoff=$((start + warmup))
 
@@ -166,7 +176,7 @@ kinds=([1]=ours [2]=ours+xleave [3]=chronyd [4]=chronyd+xleave [5]=chronyd-ns [6
 end=$(date +%s)
 for s in 1 2 3; do
   for kind in "${kindlist[@]}"; do
-    i=$((s * 10 + kind))
+    i=$(host "$s" "$kind")
     if [ "$kind" -le 2 ] || [ "$kind" -ge 7 ]; then
       # rawstats: MJD s src dst T1 T2 T3 T4 … (each exchange's raw sample, as chronyd's
       # measurements log; peerstats would log the clock filter's pick); loopstats: MJD s
