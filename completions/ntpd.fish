@@ -30,7 +30,7 @@ complete -c ntpd -s L -l novirtualips -d 'Do not listen on virtual interfaces (n
 complete -c ntpd -s a -l authreq -d 'Require authentication for symmetric passive peers (the default)'
 complete -c ntpd -s A -l authnoreq -d 'Do not require authentication (accepted; ntpkit always requires it)'
 complete -c ntpd -s b -l bcastsync -d 'Sync to broadcast servers (accepted; no broadcast client here)'
-complete -c ntpd -s G -l force-step-once -d 'Step any initial offset correction (accepted; not implemented)'
+complete -c ntpd -s G -l force-step-once -d 'Step the first offset correction, even one below the step threshold (it may step backwards)'
 complete -c ntpd -s m -l mdns -d 'Register with mDNS (accepted; not implemented)'
 complete -c ntpd -s M -l modifymmtimer -d 'Windows multimedia timer (accepted; Windows only)'
 complete -c ntpd -s V -l version -d 'Print version'

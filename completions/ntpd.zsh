@@ -78,8 +78,8 @@ _ntpd() {
 '(-a --authreq)--authnoreq[Do not require authentication (accepted; ntpkit always requires it)]' \
 '-b[Sync to broadcast servers (accepted; no broadcast client here)]' \
 '--bcastsync[Sync to broadcast servers (accepted; no broadcast client here)]' \
-'-G[Step any initial offset correction (accepted; not implemented)]' \
-'--force-step-once[Step any initial offset correction (accepted; not implemented)]' \
+'-G[Step the first offset correction, even one below the step threshold (it may step backwards)]' \
+'--force-step-once[Step the first offset correction, even one below the step threshold (it may step backwards)]' \
 '-m[Register with mDNS (accepted; not implemented)]' \
 '--mdns[Register with mDNS (accepted; not implemented)]' \
 '-M[Windows multimedia timer (accepted; Windows only)]' \

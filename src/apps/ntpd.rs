@@ -252,7 +252,8 @@ pub fn command() -> Command {
         .arg(
             flag(
                 "force-step",
-                "Step any initial offset correction (accepted; not implemented)",
+                "Step the first offset correction, even one below the step threshold \
+                 (it may step backwards)",
             )
             .short('G')
             .long("force-step-once"),
@@ -357,6 +358,7 @@ pub fn options(m: &ArgMatches) -> Options {
         config: path("config"),
         foreground: m.get_flag("foreground"),
         allow_big_step: m.get_flag("panicgate"),
+        force_step_once: m.get_flag("force-step"),
         once: m.get_flag("quit"),
         observe_only: m.get_flag("observe"),
         slew: m.get_flag("slew"),
@@ -409,10 +411,6 @@ const ACCEPTED_ONLY: &[(&str, &str)] = &[
         "-A: ntpkit always requires authentication for symmetric passive peers; flag ignored",
     ),
     ("bcastsync", "-b: no broadcast client here; flag ignored"),
-    (
-        "force-step",
-        "-G (step the first correction) is not implemented; the usual step threshold applies",
-    ),
     (
         "mdns",
         "-m: mDNS registration is not implemented; flag ignored",
@@ -585,8 +583,8 @@ mod tests {
 
     #[test]
     fn flags_without_meaning_here_are_accepted_and_logged_once_each() {
-        let o = parse(&["-a", "-b", "-G", "-m", "-M", "-r", "0.004"]);
-        assert_eq!(o.accepted_only.len(), 5, "{:?}", o.accepted_only);
+        let o = parse(&["-a", "-b", "-m", "-M", "-r", "0.004"]);
+        assert_eq!(o.accepted_only.len(), 4, "{:?}", o.accepted_only);
         assert!(o.accepted_only.iter().any(|l| l.starts_with("-r 0.004")));
         assert!(parse(&["-A"]).accepted_only[0].starts_with("-A"));
         assert_eq!(
@@ -594,6 +592,14 @@ mod tests {
             clap::error::ErrorKind::ArgumentConflict
         );
         assert!(parse(&["-a", "-q", "-n"]).accepted_only.is_empty());
+    }
+
+    #[test]
+    fn dash_capital_g_forces_the_first_step() {
+        assert!(parse(&["-G"]).force_step_once);
+        assert!(parse(&["--force-step-once", "-g"]).force_step_once);
+        assert!(!parse(&["-g"]).force_step_once);
+        assert!(parse(&["-G"]).accepted_only.is_empty());
     }
 
     #[test]
