@@ -230,7 +230,10 @@ pub fn command() -> Command {
                 "Require authentication for symmetric passive peers (the default)",
             )
             .short('a')
-            .long("authreq"),
+            .long("authreq")
+            // NTPsec's -a is --assert (a deliberate REQUIRE(false), to test its assertion
+            // handler): accepted, and meaning nothing here
+            .alias("assert"),
         )
         .arg(
             flag(
