@@ -217,3 +217,52 @@ fn config_diagnostics_name_file_and_line_and_the_daemon_still_runs() {
     assert!(text.contains(&format!("{}:3:", conf.display())), "{text}");
     assert_eq!(status.code(), Some(0));
 }
+
+/// As ntp.org's and NTPsec's: `-q` and `-d` do not fork (a boot script's `ntpd -gq` returns
+/// once the clock is set, with its exit code). Seen from outside: the process we started is
+/// the one that logs "serving on", not a child of it.
+#[test]
+fn quit_and_debug_stay_in_the_foreground_without_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("ntp.conf");
+    std::fs::write(&conf, "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n").unwrap();
+    for flag in ["-q", "-d"] {
+        let log = dir.path().join(format!("ntpd{flag}.log"));
+        let mut child = ntpd(&[
+            flag,
+            "--observe-only",
+            "--port",
+            "0",
+            "-4",
+            "-c",
+            conf.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let start = Instant::now();
+        let text = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("serving on") || start.elapsed() > Duration::from_secs(10) {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        child.wait().unwrap();
+        let serving = text
+            .lines()
+            .find(|l| l.contains("serving on"))
+            .unwrap_or_else(|| panic!("ntpd {flag}: no 'serving on' in:\n{text}"));
+        assert!(
+            serving.contains(&format!("ntpd[{}]:", child.id())),
+            "ntpd {flag} forked: {serving}"
+        );
+    }
+}

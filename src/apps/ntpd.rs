@@ -40,7 +40,7 @@ pub fn command() -> Command {
         .arg(
             flag(
                 "foreground",
-                "Stay in the foreground; log to stderr unless -l",
+                "Stay in the foreground; log to stderr unless -l (-q and -d imply it)",
             )
             .short('n')
             .long("nofork"),
@@ -201,10 +201,10 @@ pub fn command() -> Command {
                 .long("wait-sync")
                 .value_name("SECS")
                 .value_parser(clap::value_parser!(u32))
-                .conflicts_with_all(["foreground", "quit"])
                 .help(
-                    "When forking, the parent waits up to SECS for the first clock \
-                     synchronisation: exit 0 if synchronised, ETIMEDOUT otherwise",
+                    "Fork (even with -n, -q or -d, as NTPsec) and let the parent wait up to \
+                     SECS for the first clock synchronisation: exit 0 if synchronised, \
+                     ETIMEDOUT otherwise",
                 ),
         )
         .arg(
@@ -357,9 +357,13 @@ pub fn options(m: &ArgMatches) -> Options {
             "-r {d}: no broadcast client here, the delay is not used"
         ));
     }
+    let wait_sync = m.get_one::<u32>("wait-sync").copied().filter(|s| *s > 0);
     Options {
         config: path("config"),
-        foreground: m.get_flag("foreground"),
+        // as ntp.org and NTPsec: -q and -d do not fork either (`ntpd -gq` in a boot script
+        // returns once the clock is set, with its exit code); -w needs the fork, and wins
+        foreground: wait_sync.is_none()
+            && (m.get_flag("foreground") || m.get_flag("quit") || m.get_count("debug") > 0),
         allow_big_step: m.get_flag("panicgate"),
         force_step_once: m.get_flag("force-step"),
         once: m.get_flag("quit"),
@@ -396,7 +400,7 @@ pub fn options(m: &ArgMatches) -> Options {
         interfaces: strings(m, "interface"),
         novirtualips: m.get_flag("novirtualips"),
         update_interval: m.get_one::<u32>("updateinterval").copied(),
-        wait_sync: m.get_one::<u32>("wait-sync").copied().filter(|s| *s > 0),
+        wait_sync,
         vars: strings(m, "var"),
         dvars: strings(m, "dvar"),
         servers: strings(m, "servers"),
@@ -564,14 +568,19 @@ mod tests {
     }
 
     #[test]
-    fn wait_sync_conflicts_with_nofork_and_quit() {
+    fn quit_and_debug_stay_in_the_foreground_and_wait_sync_forks_all_the_same() {
+        assert!(!parse(&[]).foreground);
+        for fg in [&["-n"][..], &["-q"], &["-d"], &["-q", "-g"], &["-d", "-d"]] {
+            assert!(parse(fg).foreground, "{fg:?}");
+        }
+        // NTPsec's -D sets the level only
+        assert!(!parse(&["-D", "3"]).foreground);
         assert_eq!(parse(&["-w", "30"]).wait_sync, Some(30));
         assert_eq!(parse(&["-w", "0"]).wait_sync, None, "0: do not wait");
-        for other in ["-n", "-q"] {
-            assert_eq!(
-                rejected(&["-w", "5", other]),
-                clap::error::ErrorKind::ArgumentConflict
-            );
+        assert!(parse(&["-w", "0", "-n"]).foreground);
+        for other in ["-n", "-q", "-d"] {
+            let o = parse(&["-w", "5", other]);
+            assert!(!o.foreground && o.wait_sync == Some(5), "-w 5 {other}");
         }
     }
 
