@@ -139,14 +139,15 @@ impl ClientNet {
             ));
         };
         // unwatched while it leaves (see the module's comment); whatever arrives meanwhile
-        // is reported when the socket rejoins the set
-        let unwatched = watch.remove(&**s).is_ok();
+        // is reported when the socket rejoins the set. Not in the set (a failed add last
+        // time): nothing to take out, and the add below puts it back.
+        let _ = watch.remove(&**s);
         let before = now_ntp();
         let sent = s.send_to(data, dst);
-        if unwatched {
-            if let Err(e) = watch.add(&**s) {
-                log::error(&format!("client socket cannot be watched again: {e}"));
-            }
+        match watch.add(&**s) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => log::error(&format!("client socket cannot be watched again: {e}")),
         }
         sent?;
         let mut pending = self.pending[usize::from(dst.is_ipv6())]
@@ -333,6 +334,25 @@ mod tests {
             assert!(early.is_err(), "{early:?}");
             watch.add(&**sock).unwrap();
             assert_eq!(next(&mut rx).await.data[0], 9);
+        });
+    }
+
+    /// A socket left out of the set (an add that failed) is put back by the next request.
+    #[test]
+    fn the_next_request_puts_a_socket_that_fell_out_of_the_set_back() {
+        runtime().block_on(async {
+            let (net, mut rx) = ClientNet::start(true, false).unwrap();
+            let Some(Family { sock, watch }) = net.v4.as_ref() else {
+                panic!("no v4 socket");
+            };
+            watch.remove(&**sock).unwrap();
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            net.send_for(1, &[0; 48], server.local_addr().unwrap())
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let (_, from) = server.recv_from(&mut buf).unwrap();
+            server.send_to(&[5; 48], from).unwrap();
+            assert_eq!(next(&mut rx).await.data[0], 5);
         });
     }
 }
