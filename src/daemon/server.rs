@@ -82,6 +82,9 @@ pub struct Shared {
     /// Interleaved mode: kernel transmit times of replies to clients asking for it (None:
     /// basic mode only).
     pub xleave: Option<super::xleave::ServerTable>,
+    /// Kernel transmit timestamps of the main loop's symmetric packets, which the rounds
+    /// find in their sockets' error queues (see `sym_txstamp`).
+    pub sym_tx: super::sym_txstamp::Mailbox,
 }
 
 impl Shared {
@@ -251,10 +254,11 @@ impl Round {
     }
 
     fn read_kernel_stamps(&mut self, fd: RawFd, shared: &Shared) {
-        let Some(table) = shared.xleave.as_ref() else {
-            return;
-        };
-        if self.xleave.pending.is_empty() {
+        let table = shared.xleave.as_ref();
+        let ours = table.is_some() && !self.xleave.pending.is_empty();
+        // the main loop's symmetric packets, rare: only then a look (see sym_txstamp)
+        let symmetric = !ours && shared.sym_tx.wanted();
+        if !ours && !symmetric {
             return;
         }
         self.xleave.stamps.clear();
@@ -268,6 +272,10 @@ impl Round {
             // microseconds; a round later, none is coming
             self.xleave.pending.settle();
         }
+        shared.sym_tx.claim(&mut self.xleave.stamps);
+        let Some(table) = table else {
+            return;
+        };
         let mut n = 0;
         for st in &self.xleave.stamps {
             if let Some(rx) = self.xleave.pending.matched(st) {
@@ -520,7 +528,11 @@ pub fn spawn_worker(
                         io::ErrorKind::WouldBlock
                             | io::ErrorKind::TimedOut
                             | io::ErrorKind::Interrupted
-                    ) => {}
+                    ) =>
+                {
+                    // a quiet socket still hands over the main loop's symmetric stamps
+                    round.read_kernel_stamps(sock.as_raw_fd(), &shared);
+                }
                 Err(e) => {
                     super::log::error(&format!("server socket: {e}"));
                     std::thread::sleep(std::time::Duration::from_millis(100));
