@@ -30,6 +30,7 @@ pub mod pool;
 pub mod privilege;
 pub mod stats;
 pub mod sysstats;
+pub mod tx_predict;
 pub mod txstamp;
 pub mod view;
 pub mod xleave;

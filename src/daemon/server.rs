@@ -54,6 +54,19 @@ pub struct Counters {
     /// Replies sent in interleaved mode (RFC 9769), and kernel transmit timestamps read.
     pub interleaved: AtomicU64,
     pub kernel_tx: AtomicU64,
+    /// Basic replies probed for tx_predict.rs, and the latest send latency learnt (ns;
+    /// 0: none yet).
+    pub tx_probes: AtomicU64,
+    pub tx_latency_ns: AtomicU64,
+}
+
+impl Counters {
+    fn tx_learnt(&self, learnt: super::tx_predict::Learnt) {
+        self.tx_probes.fetch_add(1, Ordering::Relaxed);
+        if let Some(ns) = learnt.estimate_ns {
+            self.tx_latency_ns.store(ns as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 pub fn count_dropped_handoff(shared: &Shared) {
@@ -211,11 +224,26 @@ pub struct Round {
 /// Interleaved mode's share of a round: the batch's replies whose kernel transmit time is
 /// wanted (index in the send batch, the receive timestamp they carry), and the socket's
 /// timestamps still to come from the error queue.
+///
+/// The same machinery carries the probes of tx_predict.rs: basic replies whose kernel
+/// transmit time is asked for to learn how long after the transmit timestamp is written a
+/// reply really leaves (the socket's timestamp counter covers both kinds).
 struct XleaveRound {
-    batch: Vec<(usize, u64)>,
-    pending: super::txstamp::Pending<u64>,
+    batch: Vec<(usize, Stamped)>,
+    pending: super::txstamp::Pending<Stamped>,
     stamps: Vec<super::txstamp::TxStamp>,
     queue: super::txstamp::ErrQueue,
+    predict: super::tx_predict::Predictor,
+}
+
+/// Why a reply's kernel transmit timestamp was asked for.
+#[derive(Clone, Copy, Debug)]
+enum Stamped {
+    /// An interleaved-capable reply, by the receive timestamp it carried.
+    Xleave(u64),
+    /// A probe of tx_predict.rs: first what it measures, then (once sent) its key.
+    Target(super::tx_predict::Target),
+    Probe(super::tx_predict::Probe),
 }
 
 impl Round {
@@ -229,31 +257,38 @@ impl Round {
                 pending: super::txstamp::Pending::new(4 * BATCH),
                 stamps: Vec::with_capacity(BATCH),
                 queue: super::txstamp::ErrQueue::new(2 * BATCH),
+                predict: super::tx_predict::Predictor::new(),
             },
         }
     }
 
-    /// After a flush: remember the daemon's transmit time of each interleaved-capable reply,
-    /// then whatever kernel timestamps are already queued.
+    /// After a flush: remember the daemon's transmit time of each interleaved-capable reply
+    /// and the time each probe was sent, then read whatever kernel timestamps are already
+    /// queued.
     fn after_flush(&mut self, fd: RawFd, shared: &Shared) {
-        let Some(table) = shared.xleave.as_ref() else {
-            return;
-        };
         let at = self.send.flushed_at();
-        for &(i, rx) in &self.xleave.batch {
-            if self.send.kernel_stamped(i) {
-                table.save(rx, at);
-                self.xleave.pending.sent(rx, at);
+        let x = &mut self.xleave;
+        for &(i, what) in &x.batch {
+            if !self.send.kernel_stamped(i) {
+                continue;
             }
+            let key = match what {
+                Stamped::Xleave(rx) => {
+                    if let Some(table) = shared.xleave.as_ref() {
+                        table.save(rx, self.send.written_at(i));
+                    }
+                    what
+                }
+                Stamped::Target(t) => Stamped::Probe(x.predict.sent(t, at)),
+                Stamped::Probe(_) => what,
+            };
+            x.pending.sent(key, at);
         }
-        self.xleave.batch.clear();
+        x.batch.clear();
         self.read_kernel_stamps(fd, shared);
     }
 
     fn read_kernel_stamps(&mut self, fd: RawFd, shared: &Shared) {
-        let Some(table) = shared.xleave.as_ref() else {
-            return;
-        };
         if self.xleave.pending.is_empty() {
             return;
         }
@@ -267,12 +302,21 @@ impl Round {
             // the later copies of a datagram's timestamp (see txstamp::Pending) come within
             // microseconds; a round later, none is coming
             self.xleave.pending.settle();
+            if let Some(learnt) = self.xleave.predict.settle() {
+                shared.counters.tx_learnt(learnt);
+            }
         }
         let mut n = 0;
         for st in &self.xleave.stamps {
-            if let Some(rx) = self.xleave.pending.matched(st) {
-                table.update(rx, st.at);
-                n += 1;
+            match self.xleave.pending.matched(st) {
+                Some(Stamped::Xleave(rx)) => {
+                    if let Some(table) = shared.xleave.as_ref() {
+                        table.update(rx, st.at);
+                    }
+                    n += 1;
+                }
+                Some(Stamped::Probe(p)) => self.xleave.predict.stamped(p, st.at),
+                _ => {}
             }
         }
         if n > 0 {
@@ -336,7 +380,8 @@ impl Round {
                 Outcome::Reply if pkt.data.len() > HEADER_LEN => {
                     // NTS (RFC 8915): authenticated by the cookie's keys, not by `keys`
                     if nts_request(shared, pkt.data) {
-                        if let Some(reply) = serve_nts(shared, pkt.data, &out) {
+                        let lead = self.xleave.predict.lead(pkt.local, rx);
+                        if let Some(reply) = serve_nts(shared, pkt.data, &out, lead) {
                             t.replied += 1;
                             self.send.push(&reply, pkt.src, pkt.local, false);
                         }
@@ -373,7 +418,8 @@ impl Round {
                             });
                         }
                         (AuthVerdict::Trusted(id), Some(a)) => {
-                            super::respond::stamp_transmit(&mut out, now_ntp());
+                            let lead = self.xleave.predict.lead(pkt.local, rx);
+                            super::respond::stamp_transmit(&mut out, led(now_ntp(), lead));
                             if let Some(signed) = a.sign(id, &out) {
                                 t.replied += 1;
                                 self.send.push(&signed, pkt.src, pkt.local, false);
@@ -411,7 +457,20 @@ impl Round {
                                 &mut t,
                             );
                         }
-                        _ => self.send.push(&out, pkt.src, pkt.local, true),
+                        _ => {
+                            let plan = self.xleave.predict.plan(pkt.local, rx);
+                            let i = self.send.push_predicted(
+                                &out,
+                                pkt.src,
+                                pkt.local,
+                                true,
+                                plan.lead,
+                                plan.probe.is_some(),
+                            );
+                            if let (Some(i), Some(t)) = (i, plan.probe) {
+                                self.xleave.batch.push((i, Stamped::Target(t)));
+                            }
+                        }
                     }
                 }
                 Outcome::Kod => {
@@ -455,16 +514,27 @@ impl Round {
     }
 }
 
+/// A transmit time read before signing, plus the send latency tx_predict.rs expects (the
+/// signing itself is not counted: the time is read before it, and the MAC covers it).
+fn led(now: NtpTimestamp, lead: u64) -> NtpTimestamp {
+    NtpTimestamp(now.0.wrapping_add(lead))
+}
+
 fn nts_request(shared: &Shared, req: &[u8]) -> bool {
     shared.nts_server.is_some() && super::nts_server::is_nts_request(req)
 }
 
 /// The NTS answer (an authenticated reply or an NTSN kiss), stamped and sealed; None: drop.
-fn serve_nts(shared: &Shared, req: &[u8], header: &[u8; HEADER_LEN]) -> Option<Vec<u8>> {
+fn serve_nts(
+    shared: &Shared,
+    req: &[u8],
+    header: &[u8; HEADER_LEN],
+    lead: u64,
+) -> Option<Vec<u8>> {
     use super::nts_server::NtsAnswer;
     let nts = shared.nts_server.as_ref()?;
     match nts.answer(req, header, |h| {
-        super::respond::stamp_transmit(h, now_ntp())
+        super::respond::stamp_transmit(h, led(now_ntp(), lead))
     }) {
         NtsAnswer::Reply(r) | NtsAnswer::Nak(r) => Some(r),
         NtsAnswer::Drop => None,
@@ -477,7 +547,7 @@ fn serve_nts(shared: &Shared, req: &[u8], header: &[u8; HEADER_LEN]) -> Option<V
 #[allow(clippy::too_many_arguments)]
 fn push_interleaved(
     send: &mut SendBatch,
-    batch: &mut Vec<(usize, u64)>,
+    batch: &mut Vec<(usize, Stamped)>,
     table: &super::xleave::ServerTable,
     out: &mut [u8; HEADER_LEN],
     req: &[u8],
@@ -496,7 +566,7 @@ fn push_interleaved(
         None => send.push_stamped(out, dst, local, true, true),
     };
     if let Some(i) = pushed {
-        batch.push((i, rx));
+        batch.push((i, Stamped::Xleave(rx)));
     }
 }
 
