@@ -446,7 +446,9 @@ impl Round {
                     out[39] |= 1;
                     match shared.xleave.as_ref() {
                         Some(table) if super::xleave::wants_interleaved(pkt.data) => {
+                            let lead = self.xleave.predict.lead(pkt.local, rx);
                             push_interleaved(
+                                lead,
                                 &mut self.send,
                                 &mut self.xleave.batch,
                                 table,
@@ -546,6 +548,7 @@ fn serve_nts(
 /// own transmit time asked of the kernel either way (`batch` notes which, for after_flush).
 #[allow(clippy::too_many_arguments)]
 fn push_interleaved(
+    lead: u64,
     send: &mut SendBatch,
     batch: &mut Vec<(usize, Stamped)>,
     table: &super::xleave::ServerTable,
@@ -563,7 +566,8 @@ fn push_interleaved(
             out[40..48].copy_from_slice(&prev_tx.to_be_bytes());
             send.push_stamped(out, dst, local, false, true)
         }
-        None => send.push_stamped(out, dst, local, true, true),
+        // a basic reply (the exchange's first): the predicted transmit time, as any
+        None => send.push_predicted(out, dst, local, true, lead, true),
     };
     if let Some(i) = pushed {
         batch.push((i, Stamped::Xleave(rx)));
