@@ -527,12 +527,7 @@ fn nts_request(shared: &Shared, req: &[u8]) -> bool {
 }
 
 /// The NTS answer (an authenticated reply or an NTSN kiss), stamped and sealed; None: drop.
-fn serve_nts(
-    shared: &Shared,
-    req: &[u8],
-    header: &[u8; HEADER_LEN],
-    lead: u64,
-) -> Option<Vec<u8>> {
+fn serve_nts(shared: &Shared, req: &[u8], header: &[u8; HEADER_LEN], lead: u64) -> Option<Vec<u8>> {
     use super::nts_server::NtsAnswer;
     let nts = shared.nts_server.as_ref()?;
     match nts.answer(req, header, |h| {

@@ -332,7 +332,13 @@ mod tests {
     fn no_lead_until_enough_samples_then_the_median_ignoring_tails() {
         let mut p = Predictor::new();
         // 11 µs with every third one a 40 µs scheduling tail
-        let lat = |k: usize| if k % 3 == 2 { 40_000 } else { 11_000 + k as i64 };
+        let lat = |k: usize| {
+            if k % 3 == 2 {
+                40_000
+            } else {
+                11_000 + k as i64
+            }
+        };
         assert_eq!(serve(&mut p, 0, 1000, MIN_SAMPLES, lat), 0);
         let lead = serve(&mut p, 10_000, 1000, 40, lat);
         assert!((10..=12).contains(&lead), "{lead} µs");
