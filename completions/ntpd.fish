@@ -11,13 +11,13 @@ complete -c ntpd -s i -l jaildir -d 'chroot to DIR after reading the configurati
 complete -c ntpd -s P -l priority -d 'Run at SCHED_FIFO priority PRIO' -r
 complete -c ntpd -s I -l interface -d 'Serve on this interface name or address only (repeatable)' -r
 complete -c ntpd -s U -l updateinterval -l uinterval -d 'Seconds between interface rescans (0: never, what ntpkit does)' -r
-complete -c ntpd -s w -l wait-sync -d 'When forking, the parent waits up to SECS for the first clock synchronisation: exit 0 if synchronised, ETIMEDOUT otherwise' -r
+complete -c ntpd -s w -l wait-sync -d 'Fork (even with -n, -q or -d, as NTPsec) and let the parent wait up to SECS for the first clock synchronisation: exit 0 if synchronised, ETIMEDOUT otherwise' -r
 complete -c ntpd -s v -s z -l var -d 'A system variable shown by \'ntpq -c rv NAME\' (as \'setvar\'; repeatable)' -r
 complete -c ntpd -l dvar -d 'As --var, and listed by a plain \'ntpq -c rv\' (as \'setvar … default\')' -r
 complete -c ntpd -s r -l propagationdelay -d 'Broadcast propagation delay (accepted; no broadcast client here)' -r
 complete -c ntpd -l port -d 'Server port (testing)' -r
 complete -c ntpd -l threads -d 'Server worker threads per address (0: one per CPU, at most 4)' -r
-complete -c ntpd -s n -l nofork -d 'Stay in the foreground; log to stderr unless -l'
+complete -c ntpd -s n -l nofork -d 'Stay in the foreground; log to stderr unless -l (-q and -d imply it)'
 complete -c ntpd -s g -l panicgate -d 'Allow the first adjustment to exceed the panic threshold'
 complete -c ntpd -s q -l quit -d 'Set the clock once and exit'
 complete -c ntpd -s x -l slew -d 'Slew up to 600 s: the step threshold becomes 600 s (ntp.org\'s -x)'
@@ -30,7 +30,7 @@ complete -c ntpd -s L -l novirtualips -d 'Do not listen on virtual interfaces (n
 complete -c ntpd -s a -l authreq -d 'Require authentication for symmetric passive peers (the default)'
 complete -c ntpd -s A -l authnoreq -d 'Do not require authentication (accepted; ntpkit always requires it)'
 complete -c ntpd -s b -l bcastsync -d 'Sync to broadcast servers (accepted; no broadcast client here)'
-complete -c ntpd -s G -l force-step-once -d 'Step any initial offset correction (accepted; not implemented)'
+complete -c ntpd -s G -l force-step-once -d 'Step the first offset correction, even one below the step threshold (it may step backwards)'
 complete -c ntpd -s m -l mdns -d 'Register with mDNS (accepted; not implemented)'
 complete -c ntpd -s M -l modifymmtimer -d 'Windows multimedia timer (accepted; Windows only)'
 complete -c ntpd -s V -l version -d 'Print version'

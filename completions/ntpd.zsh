@@ -42,8 +42,8 @@ _ntpd() {
 '-U+[Seconds between interface rescans (0\: never, what ntpkit does)]:SECS:_default' \
 '--updateinterval=[Seconds between interface rescans (0\: never, what ntpkit does)]:SECS:_default' \
 '--uinterval=[Seconds between interface rescans (0\: never, what ntpkit does)]:SECS:_default' \
-'(-n --nofork -q --quit)-w+[When forking, the parent waits up to SECS for the first clock synchronisation\: exit 0 if synchronised, ETIMEDOUT otherwise]:SECS:_default' \
-'(-n --nofork -q --quit)--wait-sync=[When forking, the parent waits up to SECS for the first clock synchronisation\: exit 0 if synchronised, ETIMEDOUT otherwise]:SECS:_default' \
+'-w+[Fork (even with -n, -q or -d, as NTPsec) and let the parent wait up to SECS for the first clock synchronisation\: exit 0 if synchronised, ETIMEDOUT otherwise]:SECS:_default' \
+'--wait-sync=[Fork (even with -n, -q or -d, as NTPsec) and let the parent wait up to SECS for the first clock synchronisation\: exit 0 if synchronised, ETIMEDOUT otherwise]:SECS:_default' \
 '*-v+[A system variable shown by '\''ntpq -c rv NAME'\'' (as '\''setvar'\''; repeatable)]:NAME=VALUE:_default' \
 '*-z+[A system variable shown by '\''ntpq -c rv NAME'\'' (as '\''setvar'\''; repeatable)]:NAME=VALUE:_default' \
 '*--var=[A system variable shown by '\''ntpq -c rv NAME'\'' (as '\''setvar'\''; repeatable)]:NAME=VALUE:_default' \
@@ -52,8 +52,8 @@ _ntpd() {
 '--propagationdelay=[Broadcast propagation delay (accepted; no broadcast client here)]:DELAY:_default' \
 '--port=[Server port (testing)]:PORT:_default' \
 '--threads=[Server worker threads per address (0\: one per CPU, at most 4)]:N:_default' \
-'-n[Stay in the foreground; log to stderr unless -l]' \
-'--nofork[Stay in the foreground; log to stderr unless -l]' \
+'-n[Stay in the foreground; log to stderr unless -l (-q and -d imply it)]' \
+'--nofork[Stay in the foreground; log to stderr unless -l (-q and -d imply it)]' \
 '-g[Allow the first adjustment to exceed the panic threshold]' \
 '--panicgate[Allow the first adjustment to exceed the panic threshold]' \
 '-q[Set the clock once and exit]' \
@@ -78,8 +78,8 @@ _ntpd() {
 '(-a --authreq)--authnoreq[Do not require authentication (accepted; ntpkit always requires it)]' \
 '-b[Sync to broadcast servers (accepted; no broadcast client here)]' \
 '--bcastsync[Sync to broadcast servers (accepted; no broadcast client here)]' \
-'-G[Step any initial offset correction (accepted; not implemented)]' \
-'--force-step-once[Step any initial offset correction (accepted; not implemented)]' \
+'-G[Step the first offset correction, even one below the step threshold (it may step backwards)]' \
+'--force-step-once[Step the first offset correction, even one below the step threshold (it may step backwards)]' \
 '-m[Register with mDNS (accepted; not implemented)]' \
 '--mdns[Register with mDNS (accepted; not implemented)]' \
 '-M[Windows multimedia timer (accepted; Windows only)]' \

@@ -164,6 +164,28 @@ fn initial_offset_beyond_step_threshold_is_stepped_once_at_start() {
     assert!(r.settle_1ms_s.is_some_and(|s| s < 60.0), "{r:?}");
 }
 
+/// `ntpd -G`: the first correction is a step even below the step threshold — here the
+/// S3 clock 0.1 s ahead, which is otherwise slewed (above) — backwards if need be, and
+/// only the first: a later backward jump of the server is slewed as without -G.
+#[test]
+fn force_step_once_steps_the_first_correction_only() {
+    use ntpkit::engine::EngineConfig;
+    use ntpkit::sim::run_with;
+    let mut forced = EngineConfig::default();
+    forced.step.force_first_step = true;
+    let c = short(scenario(Scenario::S3, 1), 2000.0);
+    let r = run_with(&c, forced.clone());
+    assert_eq!((r.steps, r.backward_steps), (1, 1), "{r:?}");
+    // the whole 0.1 s at once, at the first update (iburst: within seconds)
+    assert!(r.settle_1ms_s.is_some_and(|s| s <= 10.0), "{r:?}");
+    let r = run(&c);
+    assert_eq!(r.steps, 0, "without -G the same start is slewed: {r:?}");
+    let mut c = short(scenario(Scenario::S3, 2), 6000.0);
+    c.server_steps.push((3000.0, -0.3));
+    let r = run_with(&c, forced);
+    assert_eq!((r.steps, r.backward_steps), (1, 1), "{r:?}");
+}
+
 #[test]
 fn never_steps_backwards_after_start_but_follows_by_slewing() {
     let mut c = short(scenario(Scenario::S1, 5), 9000.0);

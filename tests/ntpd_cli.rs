@@ -58,6 +58,108 @@ fn bad_flags_exit_2_and_help_exits_0() {
     }
 }
 
+/// NTPsec's ntpd's flags as its own `--help` lists them (short letter, whether it takes an
+/// argument, long name), read from the installed binary, plus the two its man page has and
+/// `--help` leaves out (`-G`, `-w`). `-h`/`--help` and `-V`/`--version` are left out: both
+/// programs answer them.
+fn ntpsec_flags(help: &str) -> Vec<(Option<char>, bool, Option<String>)> {
+    let mut flags = Vec::new();
+    for line in help.lines() {
+        // "   -4 no  ipv4           Force IPv4 …", "      Str var            make …"; the
+        // long-name column is empty for -m
+        let (Some(flag), Some(arg)) = (line.get(3..5), line.get(6..9)) else {
+            continue;
+        };
+        let takes_arg = match arg.trim() {
+            "no" => false,
+            "Str" | "Num" => true,
+            _ => continue,
+        };
+        let short = match flag.strip_prefix('-') {
+            Some(c) => c.chars().next(),
+            None if flag.trim().is_empty() => None,
+            None => continue,
+        };
+        let long = line
+            .get(10..)
+            .filter(|l| !l.starts_with(' '))
+            .and_then(|l| l.split_whitespace().next())
+            .map(|l| l.trim_start_matches('-').to_string());
+        if matches!(short, Some('h' | 'V')) || long.as_deref() == Some("help") {
+            continue;
+        }
+        flags.push((short, takes_arg, long));
+    }
+    flags.push((Some('G'), false, None));
+    flags.push((Some('w'), true, None));
+    flags
+}
+
+/// "A distro's ntpd command line that NTPsec runs and we refuse is a bug": every flag the
+/// installed NTPsec ntpd accepts — each checked against NTPsec itself first (`FLAG [1] -h`
+/// exits 0 there once the flag is parsed; NTPsec runs without CAP_SYS_TIME, and -h stops it
+/// before it does anything) — is accepted by ours with the same shape: a flag without an
+/// argument does not take the server name after it, one with an argument takes `1`, under
+/// the short letter and the long name alike.
+#[test]
+fn every_flag_ntpsecs_ntpd_accepts_ours_accepts_with_the_same_shape() {
+    const TEST: &str = "every_flag_ntpsecs_ntpd_accepts_ours_accepts_with_the_same_shape";
+    let ntpsec = std::path::Path::new("/usr/sbin/ntpd");
+    let help = Command::new(ntpsec).arg("--help").output();
+    let help = help
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .unwrap_or_default();
+    if !help.contains("USAGE:  ntpd") || !help.contains("panicgate") {
+        return common::skip(TEST, "needs NTPsec's ntpd at /usr/sbin/ntpd (apt: ntpsec)");
+    }
+    let flags = ntpsec_flags(&help);
+    assert!(flags.len() >= 25, "{flags:?}\n{help}");
+    let mut checked = 0;
+    for (short, takes_arg, long) in &flags {
+        let spellings = short
+            .map(|c| format!("-{c}"))
+            .into_iter()
+            .chain(long.iter().map(|l| format!("--{l}")));
+        for spelling in spellings {
+            let mut argv = vec![spelling.clone()];
+            if *takes_arg {
+                argv.push("1".into());
+            }
+            // NTPsec's -a is a deliberate assertion failure: not run, ours only
+            if !matches!(spelling.as_str(), "-a" | "--assert") {
+                let out = Command::new("setpriv")
+                    .args(["--inh-caps=-sys_time", "--bounding-set=-sys_time"])
+                    .arg(ntpsec)
+                    .args(&argv)
+                    .arg("-h")
+                    .output()
+                    .unwrap();
+                if !out.status.success() {
+                    // a flag --help lists but NTPsec's parser refuses (-b: "obsolete"):
+                    // nothing for ours to match
+                    continue;
+                }
+            }
+            let mut ours = vec!["ntpd".to_string()];
+            ours.extend(argv.iter().cloned());
+            ours.push("198.51.100.7".into());
+            let m = ntpkit::apps::ntpd::command()
+                .try_get_matches_from(&ours)
+                .unwrap_or_else(|e| panic!("NTPsec accepts {argv:?}, ours refuses: {e}"));
+            let opts = ntpkit::apps::ntpd::options(&m);
+            assert_eq!(
+                opts.servers,
+                ["198.51.100.7"],
+                "{argv:?}: not the shape NTPsec's ntpd gives it"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} spellings checked: {flags:?}");
+}
+
 #[test]
 fn config_diagnostics_name_file_and_line_and_the_daemon_still_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -114,4 +216,53 @@ fn config_diagnostics_name_file_and_line_and_the_daemon_still_runs() {
     );
     assert!(text.contains(&format!("{}:3:", conf.display())), "{text}");
     assert_eq!(status.code(), Some(0));
+}
+
+/// As ntp.org's and NTPsec's: `-q` and `-d` do not fork (a boot script's `ntpd -gq` returns
+/// once the clock is set, with its exit code). Seen from outside: the process we started is
+/// the one that logs "serving on", not a child of it.
+#[test]
+fn quit_and_debug_stay_in_the_foreground_without_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("ntp.conf");
+    std::fs::write(&conf, "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n").unwrap();
+    for flag in ["-q", "-d"] {
+        let log = dir.path().join(format!("ntpd{flag}.log"));
+        let mut child = ntpd(&[
+            flag,
+            "--observe-only",
+            "--port",
+            "0",
+            "-4",
+            "-c",
+            conf.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let start = Instant::now();
+        let text = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("serving on") || start.elapsed() > Duration::from_secs(10) {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        child.wait().unwrap();
+        let serving = text
+            .lines()
+            .find(|l| l.contains("serving on"))
+            .unwrap_or_else(|| panic!("ntpd {flag}: no 'serving on' in:\n{text}"));
+        assert!(
+            serving.contains(&format!("ntpd[{}]:", child.id())),
+            "ntpd {flag} forked: {serving}"
+        );
+    }
 }

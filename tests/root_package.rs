@@ -265,6 +265,118 @@ fn observe_only_flags() -> Vec<String> {
     flags
 }
 
+/// The .rpm installed into an empty scratch root (rpm's own database there, no
+/// dependencies, no scriptlets: no RHEL root to run them in): every file lands where
+/// docs/packaging.md's table says, unchanged (`rpm -V`), the program links run as their
+/// programs, and every man page `man/` holds is shipped — the drop-in programs' under their
+/// names, the others' (run as `ntpkit PROGRAM`) as ntpkit-PROGRAM(1).
+fn rpm_installs_where_the_docs_say(rpm: &Path) {
+    let tmp = tempfile::Builder::new()
+        .prefix("ntpkit-rpm-root-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path();
+    let rpm_in_root = |args: &[&str]| {
+        let mut c = Command::new("rpm");
+        c.arg("--root")
+            .arg(root)
+            .args(["--dbpath", "/var/lib/rpm"])
+            .args(args);
+        c
+    };
+    run(
+        "rpm -i --root",
+        rpm_in_root(&["-i", "--nodeps", "--noscripts", "--nosignature"]).arg(rpm),
+    );
+    let out = run("rpm -V", &mut rpm_in_root(&["-V", "--nodeps", "ntpkit"]));
+    assert!(
+        out.stdout.is_empty(),
+        "installed files differ from the package: {}",
+        text(&out)
+    );
+
+    // The programs: the binary and its links, each running as the program it names.
+    assert!(root.join("usr/bin/ntpkit").is_file());
+    for (link, target) in [
+        ("usr/sbin/ntpd", "../bin/ntpkit"),
+        ("usr/sbin/ntpdate", "../bin/ntpkit"),
+        ("usr/bin/ntpq", "ntpkit"),
+        ("usr/bin/ntpstat", "ntpkit"),
+    ] {
+        assert_eq!(
+            std::fs::read_link(root.join(link)).ok(),
+            Some(PathBuf::from(target)),
+            "/{link}"
+        );
+        let name = link.rsplit('/').next().unwrap();
+        let out = Command::new(root.join(link))
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            text(&out).contains(&format!("Usage: {name}")),
+            "/{link} --help: {}",
+            text(&out)
+        );
+    }
+    // hwclock stays `ntpkit hwclock`: util-linux owns the name (docs/packaging.md)
+    for p in ["usr/sbin/hwclock", "usr/bin/hwclock", "sbin/hwclock"] {
+        assert!(root.join(p).symlink_metadata().is_err(), "/{p} installed");
+    }
+
+    // The configuration file (rpm's pool) and the unit.
+    let out = run("rpm -qc", &mut rpm_in_root(&["-qc", "ntpkit"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "/etc/ntp.conf");
+    let conf = std::fs::read_to_string(root.join("etc/ntp.conf")).unwrap();
+    assert!(
+        conf.contains("0.pool.ntp.org") && !conf.contains("debian.pool"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("driftfile /var/lib/ntpkit/ntp.drift"),
+        "{conf}"
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(
+        std::fs::read(root.join("usr/lib/systemd/system/ntpd.service")).unwrap(),
+        std::fs::read(repo.join("pkg/ntpd.service")).unwrap()
+    );
+
+    // Every generated man page, and ntpkit(1).
+    let mut pages = vec![root.join("usr/share/man/man1/ntpkit.1.gz")];
+    for entry in std::fs::read_dir(repo.join("man")).unwrap() {
+        let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let (name, section) = file.rsplit_once('.').unwrap();
+        let linked = ["usr/sbin", "usr/bin"]
+            .iter()
+            .any(|d| root.join(d).join(name).symlink_metadata().is_ok());
+        let installed = if section == "1" && !linked {
+            format!("ntpkit-{name}")
+        } else {
+            name.to_string()
+        };
+        let page = root.join(format!(
+            "usr/share/man/man{section}/{installed}.{section}.gz"
+        ));
+        // the page names itself as installed (`man -k`, the title line)
+        let out = run("gzip -dc", Command::new("gzip").arg("-dc").arg(&page));
+        let roff = String::from_utf8_lossy(&out.stdout).into_owned();
+        let title = roff.lines().find(|l| l.starts_with(".TH ")).unwrap_or("");
+        assert!(
+            title
+                .to_ascii_lowercase()
+                .starts_with(&format!(".th {} ", installed.replace('.', "\\&."))),
+            "{}: {title}",
+            page.display()
+        );
+        pages.push(page);
+    }
+    assert!(pages.len() >= 10, "{pages:?}");
+    for p in &pages {
+        assert!(p.is_file(), "{} missing", p.display());
+    }
+}
+
 #[test]
 fn root_package_replaces_ntpsec() {
     if !common::is_root() {
@@ -342,6 +454,8 @@ fn root_package_replaces_ntpsec() {
             Command::new("sh").args(["-n", "-c", &script]),
         );
     }
+
+    rpm_installs_where_the_docs_say(&rpm);
 
     // A clean Debian 12 root running NTPsec with the operator's configuration.
     let tar = root_tarball();

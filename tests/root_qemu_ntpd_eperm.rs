@@ -1,7 +1,8 @@
 //! Issue 4's "observe-only is also chosen automatically, with a clear warning, when a clock
 //! adjustment fails with EPERM", and the other side of it: with the capability, ntpd -q -g
-//! really sets the clock. Both only inside a qemu guest, which has its own clock: the
-//! host's clock is never involved.
+//! really sets the clock, and ntpd -q -G steps even a correction below the step threshold.
+//! All only inside a qemu guest, which has its own clock: the host's clock is never
+//! involved.
 //!
 //! The initramfs (tests/qemu/guest.rs builds it) holds busybox, our ntpkit, util-linux's
 //! setpriv (to start ntpd without CAP_SYS_TIME) and libfaketime (a server whose clock runs
@@ -124,4 +125,17 @@ fn check(steps: &BTreeMap<String, Step>, console: &str) {
         (3590..=3670).contains(&jumped),
         "the guest's clock moved {jumped} s"
     );
+    // -G (step run in part 1, against the server of the guest's own clock): a correction
+    // far below the 128 ms step threshold, stepped all the same
+    let forced = get("root_q_forced");
+    let forced_text = text(forced);
+    eprintln!("ntpd -q -G as root: rc {} {forced_text}", forced.rc);
+    assert_eq!(forced.rc, 0, "{forced_text}");
+    let offset: f64 = forced_text
+        .split("ntpd: time set ")
+        .nth(1)
+        .and_then(|t| t.split('s').next())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no 'ntpd: time set ±S.SSSSSSs': {forced_text}"));
+    assert!(offset.abs() < 0.1, "{forced_text}");
 }

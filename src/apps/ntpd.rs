@@ -40,7 +40,7 @@ pub fn command() -> Command {
         .arg(
             flag(
                 "foreground",
-                "Stay in the foreground; log to stderr unless -l",
+                "Stay in the foreground; log to stderr unless -l (-q and -d imply it)",
             )
             .short('n')
             .long("nofork"),
@@ -201,10 +201,10 @@ pub fn command() -> Command {
                 .long("wait-sync")
                 .value_name("SECS")
                 .value_parser(clap::value_parser!(u32))
-                .conflicts_with_all(["foreground", "quit"])
                 .help(
-                    "When forking, the parent waits up to SECS for the first clock \
-                     synchronisation: exit 0 if synchronised, ETIMEDOUT otherwise",
+                    "Fork (even with -n, -q or -d, as NTPsec) and let the parent wait up to \
+                     SECS for the first clock synchronisation: exit 0 if synchronised, \
+                     ETIMEDOUT otherwise",
                 ),
         )
         .arg(
@@ -230,7 +230,10 @@ pub fn command() -> Command {
                 "Require authentication for symmetric passive peers (the default)",
             )
             .short('a')
-            .long("authreq"),
+            .long("authreq")
+            // NTPsec's -a is --assert (a deliberate REQUIRE(false), to test its assertion
+            // handler): accepted, and meaning nothing here
+            .alias("assert"),
         )
         .arg(
             flag(
@@ -252,7 +255,8 @@ pub fn command() -> Command {
         .arg(
             flag(
                 "force-step",
-                "Step any initial offset correction (accepted; not implemented)",
+                "Step the first offset correction, even one below the step threshold \
+                 (it may step backwards)",
             )
             .short('G')
             .long("force-step-once"),
@@ -353,10 +357,15 @@ pub fn options(m: &ArgMatches) -> Options {
             "-r {d}: no broadcast client here, the delay is not used"
         ));
     }
+    let wait_sync = m.get_one::<u32>("wait-sync").copied().filter(|s| *s > 0);
     Options {
         config: path("config"),
-        foreground: m.get_flag("foreground"),
+        // as ntp.org and NTPsec: -q and -d do not fork either (`ntpd -gq` in a boot script
+        // returns once the clock is set, with its exit code); -w needs the fork, and wins
+        foreground: wait_sync.is_none()
+            && (m.get_flag("foreground") || m.get_flag("quit") || m.get_count("debug") > 0),
         allow_big_step: m.get_flag("panicgate"),
+        force_step_once: m.get_flag("force-step"),
         once: m.get_flag("quit"),
         observe_only: m.get_flag("observe"),
         slew: m.get_flag("slew"),
@@ -391,7 +400,7 @@ pub fn options(m: &ArgMatches) -> Options {
         interfaces: strings(m, "interface"),
         novirtualips: m.get_flag("novirtualips"),
         update_interval: m.get_one::<u32>("updateinterval").copied(),
-        wait_sync: m.get_one::<u32>("wait-sync").copied().filter(|s| *s > 0),
+        wait_sync,
         vars: strings(m, "var"),
         dvars: strings(m, "dvar"),
         servers: strings(m, "servers"),
@@ -409,10 +418,6 @@ const ACCEPTED_ONLY: &[(&str, &str)] = &[
         "-A: ntpkit always requires authentication for symmetric passive peers; flag ignored",
     ),
     ("bcastsync", "-b: no broadcast client here; flag ignored"),
-    (
-        "force-step",
-        "-G (step the first correction) is not implemented; the usual step threshold applies",
-    ),
     (
         "mdns",
         "-m: mDNS registration is not implemented; flag ignored",
@@ -563,14 +568,19 @@ mod tests {
     }
 
     #[test]
-    fn wait_sync_conflicts_with_nofork_and_quit() {
+    fn quit_and_debug_stay_in_the_foreground_and_wait_sync_forks_all_the_same() {
+        assert!(!parse(&[]).foreground);
+        for fg in [&["-n"][..], &["-q"], &["-d"], &["-q", "-g"], &["-d", "-d"]] {
+            assert!(parse(fg).foreground, "{fg:?}");
+        }
+        // NTPsec's -D sets the level only
+        assert!(!parse(&["-D", "3"]).foreground);
         assert_eq!(parse(&["-w", "30"]).wait_sync, Some(30));
         assert_eq!(parse(&["-w", "0"]).wait_sync, None, "0: do not wait");
-        for other in ["-n", "-q"] {
-            assert_eq!(
-                rejected(&["-w", "5", other]),
-                clap::error::ErrorKind::ArgumentConflict
-            );
+        assert!(parse(&["-w", "0", "-n"]).foreground);
+        for other in ["-n", "-q", "-d"] {
+            let o = parse(&["-w", "5", other]);
+            assert!(!o.foreground && o.wait_sync == Some(5), "-w 5 {other}");
         }
     }
 
@@ -585,8 +595,8 @@ mod tests {
 
     #[test]
     fn flags_without_meaning_here_are_accepted_and_logged_once_each() {
-        let o = parse(&["-a", "-b", "-G", "-m", "-M", "-r", "0.004"]);
-        assert_eq!(o.accepted_only.len(), 5, "{:?}", o.accepted_only);
+        let o = parse(&["-a", "-b", "-m", "-M", "-r", "0.004"]);
+        assert_eq!(o.accepted_only.len(), 4, "{:?}", o.accepted_only);
         assert!(o.accepted_only.iter().any(|l| l.starts_with("-r 0.004")));
         assert!(parse(&["-A"]).accepted_only[0].starts_with("-A"));
         assert_eq!(
@@ -594,6 +604,14 @@ mod tests {
             clap::error::ErrorKind::ArgumentConflict
         );
         assert!(parse(&["-a", "-q", "-n"]).accepted_only.is_empty());
+    }
+
+    #[test]
+    fn dash_capital_g_forces_the_first_step() {
+        assert!(parse(&["-G"]).force_step_once);
+        assert!(parse(&["--force-step-once", "-g"]).force_step_once);
+        assert!(!parse(&["-g"]).force_step_once);
+        assert!(parse(&["-G"]).accepted_only.is_empty());
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn settings_from(config: Config) -> Settings {
     }
 }
 
-/// The engine's configuration from ntp.conf (`tinker`, `tos`) and the flags (`-g`, `-q`).
+/// The engine's configuration from ntp.conf (`tinker`, `tos`) and the flags (`-g`, `-G`, `-q`).
 pub fn engine_config(
     opts: &Options,
     settings: &Settings,
@@ -155,6 +155,7 @@ pub fn engine_config(
     let mut step = StepPolicy {
         // -g only: ntpd -q without -g refuses a correction past the panic threshold
         allow_first_panic: opts.allow_big_step,
+        force_first_step: opts.force_step_once,
         ..StepPolicy::default()
     };
     if opts.slew {
@@ -310,6 +311,30 @@ mod tests {
         assert_eq!(engine("", false).step_threshold, 0.128);
         assert_eq!(engine("", true).step_threshold, 600.0);
         assert_eq!(engine("tinker step 2\n", true).step_threshold, 2.0);
+    }
+
+    #[test]
+    fn dash_capital_g_forces_the_first_step_and_nothing_else() {
+        let (c, _) = Config::parse_str("", Path::new("ntp.conf")).unwrap();
+        let settings = settings_from(c);
+        let forced = Options {
+            force_step_once: true,
+            ..Options::default()
+        };
+        let step = engine_config(&forced, &settings, -20, None).step;
+        assert!(step.force_first_step);
+        assert_eq!(
+            step,
+            StepPolicy {
+                force_first_step: true,
+                ..engine_config(&Options::default(), &settings, -20, None).step
+            }
+        );
+        assert!(
+            !engine_config(&Options::default(), &settings, -20, None)
+                .step
+                .force_first_step
+        );
     }
 
     #[test]

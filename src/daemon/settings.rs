@@ -43,6 +43,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     pub foreground: bool,
     pub allow_big_step: bool,
+    /// `-G`: the first correction is a step, whatever its size.
+    pub force_step_once: bool,
     pub once: bool,
     /// `--observe-only` (or `disable ntp` in the file): never adjust the clock.
     pub observe_only: bool,

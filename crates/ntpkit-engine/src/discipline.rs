@@ -334,7 +334,8 @@ impl Discipline {
             return Decision::Adjust(Vec::new());
         }
         let threshold = policy.threshold_for(offset);
-        let stepping = threshold > 0.0 && abs > threshold;
+        // -G: the first correction steps, whatever the thresholds say
+        let stepping = (threshold > 0.0 && abs > threshold) || (first && policy.force_first_step);
         let mut commands = Vec::new();
         let new_base = (est.frequency * 1e6).clamp(-self.max_frequency_ppm, self.max_frequency_ppm);
         let wander = new_base - self.base_ppm;
@@ -500,6 +501,40 @@ mod tests {
             d.update(1.0, est(2000.0), &p, 500.0, 5e4),
             Decision::Adjust(_)
         ));
+    }
+
+    #[test]
+    fn force_first_step_steps_the_first_correction_only_and_keeps_the_panic_check() {
+        let p = StepPolicy {
+            force_first_step: true,
+            // with stepping disabled as well: -G still steps once (ntpd's force_step_once)
+            step_threshold: 0.0,
+            ..StepPolicy::default()
+        };
+        let mut d = Discipline::new(0.0, 0.0, 500.0, ClockLimits::LINUX);
+        // 2 ms, well below the 128 ms threshold, and backwards: stepped all the same
+        match d.update(10.0, est(-0.002), &p, 500.0, 50_000.0) {
+            Decision::Adjust(c) => assert_eq!(c, vec![ClockCommand::Step { offset: -0.002 }]),
+            other => panic!("{other:?}"),
+        }
+        // the next correction is slewed as usual
+        let raw = d.log.at(100.0) + 0.002;
+        match d.update(100.0, est(raw), &p, 500.0, 50_000.0) {
+            Decision::Adjust(c) => {
+                assert!(
+                    matches!(c[..], [ClockCommand::SetFrequency { .. }]),
+                    "{c:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.steps, 1);
+        // -G alone does not lift the panic threshold (that is -g)
+        let mut d = Discipline::new(0.0, 0.0, 500.0, ClockLimits::LINUX);
+        assert_eq!(
+            d.update(1.0, est(2000.0), &p, 500.0, 5e4),
+            Decision::Panic(2000.0)
+        );
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl SourceConfig {
 }
 
 /// When the clock may be stepped rather than slewed (ntpd's `tinker step/stepout/panic`,
-/// `-g`).
+/// `-g`, `-G`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepPolicy {
     /// Offsets beyond this are stepped (at start) instead of slewed; 0 disables stepping.
@@ -136,6 +136,10 @@ pub struct StepPolicy {
     pub panic_threshold: f64,
     /// `-g`: the first correction may exceed the panic threshold.
     pub allow_first_panic: bool,
+    /// `-G` (`--force-step-once`): the first correction is a step whatever its size (even
+    /// below the step threshold, or with stepping disabled), as ntpd's `force_step_once`;
+    /// later corrections follow the thresholds. The panic check still applies first.
+    pub force_first_step: bool,
     /// Whether steps are allowed after the initial synchronisation. Even then a step never
     /// goes backwards: negative offsets are slewed.
     pub step_after_start: bool,
@@ -164,6 +168,7 @@ impl Default for StepPolicy {
             stepout: 300.0,
             panic_threshold: 1000.0,
             allow_first_panic: false,
+            force_first_step: false,
             step_after_start: true,
             step_back: None,
             step_fwd: None,
