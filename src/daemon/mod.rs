@@ -29,6 +29,7 @@ pub mod nts_ke;
 pub mod pool;
 pub mod privilege;
 pub mod stats;
+pub mod sym_txstamp;
 pub mod sysstats;
 pub mod tx_predict;
 pub mod txstamp;

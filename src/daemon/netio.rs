@@ -425,6 +425,33 @@ pub fn send_one(
     b.flush(sock.as_raw_fd()).map(|_| ())
 }
 
+/// Send one datagram asking the kernel for its transmit timestamp under `key`
+/// ([`super::txstamp::write_tx_key`]: the socket's own timestamp counter is left alone).
+/// Returns the time read just before the send; an error when the kernel refused it (one
+/// without SCM_TS_OPT_ID says EINVAL).
+pub fn send_one_keyed(
+    sock: &UdpSocket,
+    data: &[u8],
+    dst: SocketAddr,
+    local: Option<LocalAddr>,
+    key: u32,
+) -> io::Result<NtpTimestamp> {
+    let mut b = SendBatch::new(1);
+    let len = data.len().min(RECV_BUF);
+    let (buf, name, ctl) = b.slots.slot_mut(0);
+    buf[..len].copy_from_slice(&data[..len]);
+    *name = SockName::new(dst);
+    let used = write_pktinfo(ctl, local);
+    let used = super::txstamp::write_tx_request(ctl, used, false);
+    let used = super::txstamp::write_tx_key(ctl, used, key);
+    b.slots.set_lens(0, len, used);
+    let before = now_ntp();
+    match b.slots.send(sock.as_raw_fd(), 0, 1)? {
+        1 => Ok(before),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

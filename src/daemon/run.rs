@@ -227,6 +227,7 @@ fn shared_state(
             settings.mru_bytes / super::mru::ENTRY_COST,
             shards,
         )),
+        sym_tx: Default::default(),
     })
 }
 

@@ -95,6 +95,9 @@ pub struct Shared {
     /// Interleaved mode: kernel transmit times of replies to clients asking for it (None:
     /// basic mode only).
     pub xleave: Option<super::xleave::ServerTable>,
+    /// Kernel transmit timestamps of the main loop's symmetric packets, which the rounds
+    /// find in their sockets' error queues (see `sym_txstamp`).
+    pub sym_tx: super::sym_txstamp::Mailbox,
 }
 
 impl Shared {
@@ -289,7 +292,11 @@ impl Round {
     }
 
     fn read_kernel_stamps(&mut self, fd: RawFd, shared: &Shared) {
-        if self.xleave.pending.is_empty() {
+        // replies and probes of ours waiting for timestamps (interleaved mode, tx_predict)
+        let ours = !self.xleave.pending.is_empty();
+        // the main loop's symmetric packets, rare: only then a look (see sym_txstamp)
+        let symmetric = !ours && shared.sym_tx.wanted();
+        if !ours && !symmetric {
             return;
         }
         self.xleave.stamps.clear();
@@ -306,6 +313,7 @@ impl Round {
                 shared.counters.tx_learnt(learnt);
             }
         }
+        shared.sym_tx.claim(&mut self.xleave.stamps);
         let mut n = 0;
         for st in &self.xleave.stamps {
             match self.xleave.pending.matched(st) {
@@ -589,7 +597,11 @@ pub fn spawn_worker(
                         io::ErrorKind::WouldBlock
                             | io::ErrorKind::TimedOut
                             | io::ErrorKind::Interrupted
-                    ) => {}
+                    ) =>
+                {
+                    // a quiet socket still hands over the main loop's symmetric stamps
+                    round.read_kernel_stamps(sock.as_raw_fd(), &shared);
+                }
                 Err(e) => {
                     super::log::error(&format!("server socket: {e}"));
                     std::thread::sleep(std::time::Duration::from_millis(100));

@@ -184,6 +184,24 @@ pub fn write_tx_request(buf: &mut [u8], used: usize, hardware: bool) -> usize {
     )
 }
 
+/// SCM_TS_OPT_ID (Linux 6.13+, not in libc yet; asm-generic's value, which x86 and arm
+/// use): the OPT_ID key for one datagram, instead of the socket's counter.
+const SCM_TS_OPT_ID: i32 = 81;
+
+/// Append to `buf[used..]` the control message giving this datagram's transmit timestamp
+/// the key `key` (it comes back as [`TxStamp::id`]); the socket's own counter neither
+/// counts the datagram nor changes. Returns the new length used, or `used` when there is
+/// no room.
+pub fn write_tx_key(buf: &mut [u8], used: usize, key: u32) -> usize {
+    crate::sys::socket::push_control_message(
+        buf,
+        used,
+        libc::SOL_SOCKET,
+        SCM_TS_OPT_ID,
+        &key.to_ne_bytes(),
+    )
+}
+
 /// What an interface's driver offers (ETHTOOL_GET_TS_INFO): whether it timestamps
 /// transmitted packets in hardware, and its PTP hardware clock.
 pub fn hardware_support(iface: &str) -> io::Result<Option<i32>> {

@@ -59,6 +59,9 @@ pub struct SymState {
     prev_tx_count: u32,
     /// A valid packet has answered our latest (only one is taken per packet of ours).
     answered: bool,
+    /// The key our latest packet's kernel transmit timestamp comes back under (see
+    /// `sym_txstamp`), and whether `local_tx` is already the kernel's.
+    tx_key: Option<u32>,
     /// Samples taken in interleaved mode, and whether the latest one was.
     pub interleaved_samples: u64,
     pub last_interleaved: bool,
@@ -142,10 +145,33 @@ impl SymState {
     }
 
     /// The packet prepared last left at `at` (our best time for it: read just before the
-    /// send, or the kernel's).
-    pub fn transmitted(&mut self, at: NtpTimestamp) {
+    /// send, or the kernel's). `key`: the kernel's timestamp of it will come back under it
+    /// ([`SymState::kernel_transmitted`]).
+    pub fn transmitted(&mut self, at: NtpTimestamp, key: Option<u32>) {
         if self.enabled {
             self.local_tx = Some(at);
+            self.tx_key = key;
+        }
+    }
+
+    /// The key our latest packet's kernel transmit timestamp comes under, if asked for.
+    pub fn tx_key(&self) -> Option<u32> {
+        self.tx_key.filter(|_| self.enabled)
+    }
+
+    /// The kernel's transmit timestamp of our packet sent under `key`: when that is still
+    /// our latest, it replaces the time read before the send, for the transmit field of
+    /// our next interleaved packet and for our own samples (the same time on both sides of
+    /// the pair). A later copy replaces an earlier one (the latest device to stamp it).
+    pub fn kernel_transmitted(&mut self, key: u32, at: NtpTimestamp) {
+        if self.tx_key != Some(key) {
+            return;
+        }
+        let Some(old) = self.local_tx else { return };
+        self.local_tx = Some(at);
+        // the interleaved pairing kept it too (set when the peer's packet came)
+        if self.prev_local_tx == Some(old) {
+            self.prev_local_tx = Some(at);
         }
     }
 
@@ -319,7 +345,7 @@ mod tests {
             }
             p[40..48].copy_from_slice(&ts(t + self.clock).to_be_bytes());
             self.st.prepare(&mut p);
-            self.st.transmitted(ts(t + self.clock + 20e-6));
+            self.st.transmitted(ts(t + self.clock + 20e-6), None);
             p
         }
 
@@ -342,6 +368,33 @@ mod tests {
                 SymTaken::AsIs | SymTaken::NoSample => self.kinds.push("-"),
             }
         }
+    }
+
+    #[test]
+    fn the_kernel_s_transmit_time_replaces_the_one_read_before_the_send() {
+        let mut s = SymState::new(true);
+        s.transmitted(ts(1.0), Some(7));
+        assert_eq!(s.tx_key(), Some(7));
+        // a stamp under another key (an older packet's) changes nothing
+        s.kernel_transmitted(6, ts(0.5));
+        assert_eq!(s.local_tx, Some(ts(1.0)));
+        s.kernel_transmitted(7, ts(1.00002));
+        assert_eq!(s.local_tx, Some(ts(1.00002)));
+        // the pairing an interleaved packet kept follows it; a later copy replaces both
+        s.prev_local_tx = s.local_tx;
+        s.kernel_transmitted(7, ts(1.00003));
+        assert_eq!(
+            (s.local_tx, s.prev_local_tx),
+            (Some(ts(1.00003)), Some(ts(1.00003)))
+        );
+        // the next packet: its own key, and the old one's stamps no longer apply
+        s.transmitted(ts(9.0), Some(8));
+        s.kernel_transmitted(7, ts(1.00004));
+        assert_eq!(
+            (s.local_tx, s.prev_local_tx),
+            (Some(ts(9.0)), Some(ts(1.00003)))
+        );
+        assert_eq!(SymState::new(false).tx_key(), None);
     }
 
     /// A ahead by 1 ms of B; 50 µs each way; each packet really leaves 20 µs after the

@@ -82,6 +82,13 @@ impl Lan {
         ip(&["-n", &bridge_ns, "link", "set", "lo", "up"])?;
         ip(&["-n", &bridge_ns, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &bridge_ns, "link", "set", "br0", "up"])?;
+        // a switch calls no iptables: with br_netfilter loaded, bridged packets would go
+        // through the bridge namespace's netfilter hooks, which delay the two directions
+        // differently (~10 µs here; bench/lib.sh turns it off too)
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &bridge_ns, "sh", "-c"])
+            .arg("for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 >\"$f\"; done; true")
+            .output();
         for i in 1..=n {
             let ns = format!("{id}h{i}");
             ip(&["netns", "add", &ns])?;

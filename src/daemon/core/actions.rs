@@ -155,8 +155,23 @@ impl Core {
         }
     }
 
+    /// A symmetric association's latest packet: its kernel transmit timestamp, when the
+    /// serving round has handed it over (see sym_txstamp).
+    pub(super) fn take_sym_kernel_tx(&mut self, assoc: AssocId) {
+        let Some(sym) = self.assocs.get_mut(&assoc).map(|i| &mut i.xleave.sym) else {
+            return;
+        };
+        if let Some(key) = sym.tx_key() {
+            if let Some(at) = self.shared.sym_tx.stamp(key) {
+                sym.kernel_transmitted(key, at);
+            }
+        }
+    }
+
     pub(super) fn send_request(&mut self, assoc: AssocId, header: &[u8]) {
         self.note_client_fallback(assoc, header);
+        // a symmetric peer's: our previous packet's kernel transmit time, for the transmit field
+        self.take_sym_kernel_tx(assoc);
         let Some(info) = self.assocs.get(&assoc) else {
             return;
         };
@@ -201,16 +216,44 @@ impl Core {
             // a symmetric peer knows us by address and port 123
             let bound: Vec<Option<SocketAddr>> =
                 self.sockets.iter().map(|s| s.local_addr().ok()).collect();
-            // read just before the send: our transmit time in interleaved mode
+            let socket = symmetric_socket(&bound, info.local, info.addr).map(|i| &self.sockets[i]);
+            // in interleaved mode the kernel's transmit timestamp, under a key of ours (see
+            // sym_txstamp); the time read just before the send until it comes
+            let key = socket
+                .filter(|_| info.xleave.sym.enabled)
+                .and_then(|_| self.shared.sym_tx.next_key());
             let before = now_ntp();
-            let sent = match symmetric_socket(&bound, info.local, info.addr) {
-                Some(i) => netio::send_one(&self.sockets[i], &data, info.addr, None),
-                None => client.send(&data, info.addr),
+            let sent = match (socket, key) {
+                (Some(s), Some(k)) => {
+                    match netio::send_one_keyed(s, &data, info.addr, None, k) {
+                        Ok(before) => {
+                            self.shared.sym_tx.sent(k, before);
+                            Ok(Some((before, Some(k))))
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                            // a kernel before Linux 6.13 knows no SCM_TS_OPT_ID: from now
+                            // on without a kernel timestamp (not the socket's counter: it
+                            // is the serving round's)
+                            log::info(&format!(
+                                "no keyed kernel transmit timestamps ({e}): symmetric packets carry the time read before the send (peer {})",
+                                info.addr
+                            ));
+                            self.shared.sym_tx.set_unsupported();
+                            let before = now_ntp();
+                            netio::send_one(s, &data, info.addr, None).map(|_| Some((before, None)))
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                (Some(s), None) => {
+                    netio::send_one(s, &data, info.addr, None).map(|_| Some((before, None)))
+                }
+                (None, _) => client.send(&data, info.addr).map(|_| Some((before, None))),
             };
-            if let (Ok(_), Some(i)) = (&sent, self.assocs.get_mut(&assoc)) {
-                i.xleave.sym.transmitted(before);
+            if let (Ok(Some((before, key))), Some(i)) = (&sent, self.assocs.get_mut(&assoc)) {
+                i.xleave.sym.transmitted(*before, *key);
             }
-            sent
+            sent.map(|_| ())
         } else {
             client.send_for(assoc.0, &data, info.addr).map(|before| {
                 if let Some(sent) = self

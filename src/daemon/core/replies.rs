@@ -192,6 +192,7 @@ impl Core {
             .engine
             .peer_status(id)
             .map_or(8.0, |p| 2f64.powi(p.hpoll.min(p.ppoll).max(0) as i32));
+        self.take_sym_kernel_tx(id);
         let Some(info) = self.assocs.get_mut(&id) else {
             return Vec::new();
         };
@@ -202,6 +203,11 @@ impl Core {
             r.rx,
             poll,
         );
+        // rawstats logs what the sample was computed from (kernel times, interleaved T1/T3)
+        info.xleave.last_sample = match taken {
+            SymTaken::Answer { exchange, .. } => Some(exchange),
+            _ => None,
+        };
         match taken {
             SymTaken::Answer {
                 cookie, exchange, ..
