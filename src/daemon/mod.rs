@@ -31,6 +31,7 @@ pub mod privilege;
 pub mod stats;
 pub mod sym_txstamp;
 pub mod sysstats;
+pub mod tx_predict;
 pub mod txstamp;
 pub mod view;
 pub mod xleave;

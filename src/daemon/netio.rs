@@ -213,6 +213,9 @@ pub struct SendBatch {
     slots: Datagrams<RECV_BUF>,
     /// Whether the transmit timestamp is stamped at send time.
     stamp: Vec<bool>,
+    /// Added to the time read at flush in the datagram's transmit timestamp: the latency
+    /// tx_predict.rs expects between that read and the kernel's send (0: none).
+    lead: Vec<u64>,
     /// Whether the kernel is asked for the datagram's transmit timestamp (txstamp.rs).
     tx_request: Vec<bool>,
     /// Datagrams of the last flush that did not reach the kernel.
@@ -232,6 +235,7 @@ impl SendBatch {
         SendBatch {
             slots,
             stamp: vec![false; size],
+            lead: vec![0; size],
             tx_request: vec![false; size],
             failed: vec![false; size],
             flushed_at: NtpTimestamp::ZERO,
@@ -265,6 +269,20 @@ impl SendBatch {
         stamp_tx: bool,
         kernel_tx: bool,
     ) -> Option<usize> {
+        self.push_predicted(data, dst, local, stamp_tx, 0, kernel_tx)
+    }
+
+    /// [`SendBatch::push_stamped`] with a transmit timestamp `lead` (2^-32 s) later than the
+    /// time read at flush: when the kernel is expected to send it (tx_predict.rs).
+    pub fn push_predicted(
+        &mut self,
+        data: &[u8],
+        dst: SocketAddr,
+        local: Option<LocalAddr>,
+        stamp_tx: bool,
+        lead: u64,
+        kernel_tx: bool,
+    ) -> Option<usize> {
         if self.is_full() {
             return None;
         }
@@ -275,6 +293,7 @@ impl SendBatch {
         *name = SockName::new(dst);
         let mut ctl_len = write_pktinfo(ctl, local);
         self.stamp[i] = stamp_tx && len >= 48;
+        self.lead[i] = lead;
         self.tx_request[i] = false;
         if kernel_tx {
             let used = ctl_len;
@@ -293,9 +312,16 @@ impl SendBatch {
             && !self.failed.get(i).copied().unwrap_or(true)
     }
 
-    /// The transmit time the last flush stamped (read just before sendmmsg).
+    /// The time the last flush read just before sendmmsg (low bit cleared).
     pub fn flushed_at(&self) -> NtpTimestamp {
         self.flushed_at
+    }
+
+    /// The transmit timestamp the last flush wrote into datagram `i` (if it was stamped):
+    /// [`SendBatch::flushed_at`] plus its lead.
+    pub fn written_at(&self, i: usize) -> NtpTimestamp {
+        let lead = self.lead.get(i).copied().unwrap_or(0);
+        NtpTimestamp(self.flushed_at.0.wrapping_add(lead) & !1)
     }
 
     /// Stamp every queued reply with the current time and send the lot. Returns how many
@@ -311,11 +337,12 @@ impl SendBatch {
         // the headers at the buffers).
         // The low bit cleared: a server's transmit timestamp never equals a receive
         // timestamp of ours (those have it set, see respond.rs), as chronyd does.
+        // A reply with a lead gets the time it is expected to leave (tx_predict.rs).
         self.flushed_at = NtpTimestamp(now_ntp().0 & !1);
-        let tx = self.flushed_at.to_be_bytes();
         for i in 0..n {
             self.failed[i] = false;
             if self.stamp[i] {
+                let tx = self.written_at(i).to_be_bytes();
                 self.slots.slot_mut(i).0[40..48].copy_from_slice(&tx);
             }
         }

@@ -54,6 +54,19 @@ pub struct Counters {
     /// Replies sent in interleaved mode (RFC 9769), and kernel transmit timestamps read.
     pub interleaved: AtomicU64,
     pub kernel_tx: AtomicU64,
+    /// Basic replies probed for tx_predict.rs, and the latest send latency learnt (ns;
+    /// 0: none yet).
+    pub tx_probes: AtomicU64,
+    pub tx_latency_ns: AtomicU64,
+}
+
+impl Counters {
+    fn tx_learnt(&self, learnt: super::tx_predict::Learnt) {
+        self.tx_probes.fetch_add(1, Ordering::Relaxed);
+        if let Some(ns) = learnt.estimate_ns {
+            self.tx_latency_ns.store(ns as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 pub fn count_dropped_handoff(shared: &Shared) {
@@ -214,11 +227,26 @@ pub struct Round {
 /// Interleaved mode's share of a round: the batch's replies whose kernel transmit time is
 /// wanted (index in the send batch, the receive timestamp they carry), and the socket's
 /// timestamps still to come from the error queue.
+///
+/// The same machinery carries the probes of tx_predict.rs: basic replies whose kernel
+/// transmit time is asked for to learn how long after the transmit timestamp is written a
+/// reply really leaves (the socket's timestamp counter covers both kinds).
 struct XleaveRound {
-    batch: Vec<(usize, u64)>,
-    pending: super::txstamp::Pending<u64>,
+    batch: Vec<(usize, Stamped)>,
+    pending: super::txstamp::Pending<Stamped>,
     stamps: Vec<super::txstamp::TxStamp>,
     queue: super::txstamp::ErrQueue,
+    predict: super::tx_predict::Predictor,
+}
+
+/// Why a reply's kernel transmit timestamp was asked for.
+#[derive(Clone, Copy, Debug)]
+enum Stamped {
+    /// An interleaved-capable reply, by the receive timestamp it carried.
+    Xleave(u64),
+    /// A probe of tx_predict.rs: first what it measures, then (once sent) its key.
+    Target(super::tx_predict::Target),
+    Probe(super::tx_predict::Probe),
 }
 
 impl Round {
@@ -232,30 +260,40 @@ impl Round {
                 pending: super::txstamp::Pending::new(4 * BATCH),
                 stamps: Vec::with_capacity(BATCH),
                 queue: super::txstamp::ErrQueue::new(2 * BATCH),
+                predict: super::tx_predict::Predictor::new(),
             },
         }
     }
 
-    /// After a flush: remember the daemon's transmit time of each interleaved-capable reply,
-    /// then whatever kernel timestamps are already queued.
+    /// After a flush: remember the daemon's transmit time of each interleaved-capable reply
+    /// and the time each probe was sent, then read whatever kernel timestamps are already
+    /// queued.
     fn after_flush(&mut self, fd: RawFd, shared: &Shared) {
-        let Some(table) = shared.xleave.as_ref() else {
-            return;
-        };
         let at = self.send.flushed_at();
-        for &(i, rx) in &self.xleave.batch {
-            if self.send.kernel_stamped(i) {
-                table.save(rx, at);
-                self.xleave.pending.sent(rx, at);
+        let x = &mut self.xleave;
+        for &(i, what) in &x.batch {
+            if !self.send.kernel_stamped(i) {
+                continue;
             }
+            let key = match what {
+                Stamped::Xleave(rx) => {
+                    if let Some(table) = shared.xleave.as_ref() {
+                        table.save(rx, self.send.written_at(i));
+                    }
+                    what
+                }
+                Stamped::Target(t) => Stamped::Probe(x.predict.sent(t, at)),
+                Stamped::Probe(_) => what,
+            };
+            x.pending.sent(key, at);
         }
-        self.xleave.batch.clear();
+        x.batch.clear();
         self.read_kernel_stamps(fd, shared);
     }
 
     fn read_kernel_stamps(&mut self, fd: RawFd, shared: &Shared) {
-        let table = shared.xleave.as_ref();
-        let ours = table.is_some() && !self.xleave.pending.is_empty();
+        // replies and probes of ours waiting for timestamps (interleaved mode, tx_predict)
+        let ours = !self.xleave.pending.is_empty();
         // the main loop's symmetric packets, rare: only then a look (see sym_txstamp)
         let symmetric = !ours && shared.sym_tx.wanted();
         if !ours && !symmetric {
@@ -271,16 +309,22 @@ impl Round {
             // the later copies of a datagram's timestamp (see txstamp::Pending) come within
             // microseconds; a round later, none is coming
             self.xleave.pending.settle();
+            if let Some(learnt) = self.xleave.predict.settle() {
+                shared.counters.tx_learnt(learnt);
+            }
         }
         shared.sym_tx.claim(&mut self.xleave.stamps);
-        let Some(table) = table else {
-            return;
-        };
         let mut n = 0;
         for st in &self.xleave.stamps {
-            if let Some(rx) = self.xleave.pending.matched(st) {
-                table.update(rx, st.at);
-                n += 1;
+            match self.xleave.pending.matched(st) {
+                Some(Stamped::Xleave(rx)) => {
+                    if let Some(table) = shared.xleave.as_ref() {
+                        table.update(rx, st.at);
+                    }
+                    n += 1;
+                }
+                Some(Stamped::Probe(p)) => self.xleave.predict.stamped(p, st.at),
+                _ => {}
             }
         }
         if n > 0 {
@@ -344,7 +388,8 @@ impl Round {
                 Outcome::Reply if pkt.data.len() > HEADER_LEN => {
                     // NTS (RFC 8915): authenticated by the cookie's keys, not by `keys`
                     if nts_request(shared, pkt.data) {
-                        if let Some(reply) = serve_nts(shared, pkt.data, &out) {
+                        let lead = self.xleave.predict.lead(pkt.local, rx);
+                        if let Some(reply) = serve_nts(shared, pkt.data, &out, lead) {
                             t.replied += 1;
                             self.send.push(&reply, pkt.src, pkt.local, false);
                         }
@@ -381,7 +426,8 @@ impl Round {
                             });
                         }
                         (AuthVerdict::Trusted(id), Some(a)) => {
-                            super::respond::stamp_transmit(&mut out, now_ntp());
+                            let lead = self.xleave.predict.lead(pkt.local, rx);
+                            super::respond::stamp_transmit(&mut out, led(now_ntp(), lead));
                             if let Some(signed) = a.sign(id, &out) {
                                 t.replied += 1;
                                 self.send.push(&signed, pkt.src, pkt.local, false);
@@ -408,7 +454,9 @@ impl Round {
                     out[39] |= 1;
                     match shared.xleave.as_ref() {
                         Some(table) if super::xleave::wants_interleaved(pkt.data) => {
+                            let lead = self.xleave.predict.lead(pkt.local, rx);
                             push_interleaved(
+                                lead,
                                 &mut self.send,
                                 &mut self.xleave.batch,
                                 table,
@@ -419,7 +467,20 @@ impl Round {
                                 &mut t,
                             );
                         }
-                        _ => self.send.push(&out, pkt.src, pkt.local, true),
+                        _ => {
+                            let plan = self.xleave.predict.plan(pkt.local, rx);
+                            let i = self.send.push_predicted(
+                                &out,
+                                pkt.src,
+                                pkt.local,
+                                true,
+                                plan.lead,
+                                plan.probe.is_some(),
+                            );
+                            if let (Some(i), Some(t)) = (i, plan.probe) {
+                                self.xleave.batch.push((i, Stamped::Target(t)));
+                            }
+                        }
                     }
                 }
                 Outcome::Kod => {
@@ -463,16 +524,22 @@ impl Round {
     }
 }
 
+/// A transmit time read before signing, plus the send latency tx_predict.rs expects (the
+/// signing itself is not counted: the time is read before it, and the MAC covers it).
+fn led(now: NtpTimestamp, lead: u64) -> NtpTimestamp {
+    NtpTimestamp(now.0.wrapping_add(lead))
+}
+
 fn nts_request(shared: &Shared, req: &[u8]) -> bool {
     shared.nts_server.is_some() && super::nts_server::is_nts_request(req)
 }
 
 /// The NTS answer (an authenticated reply or an NTSN kiss), stamped and sealed; None: drop.
-fn serve_nts(shared: &Shared, req: &[u8], header: &[u8; HEADER_LEN]) -> Option<Vec<u8>> {
+fn serve_nts(shared: &Shared, req: &[u8], header: &[u8; HEADER_LEN], lead: u64) -> Option<Vec<u8>> {
     use super::nts_server::NtsAnswer;
     let nts = shared.nts_server.as_ref()?;
     match nts.answer(req, header, |h| {
-        super::respond::stamp_transmit(h, now_ntp())
+        super::respond::stamp_transmit(h, led(now_ntp(), lead))
     }) {
         NtsAnswer::Reply(r) | NtsAnswer::Nak(r) => Some(r),
         NtsAnswer::Drop => None,
@@ -484,8 +551,9 @@ fn serve_nts(shared: &Shared, req: &[u8], header: &[u8; HEADER_LEN]) -> Option<V
 /// own transmit time asked of the kernel either way (`batch` notes which, for after_flush).
 #[allow(clippy::too_many_arguments)]
 fn push_interleaved(
+    lead: u64,
     send: &mut SendBatch,
-    batch: &mut Vec<(usize, u64)>,
+    batch: &mut Vec<(usize, Stamped)>,
     table: &super::xleave::ServerTable,
     out: &mut [u8; HEADER_LEN],
     req: &[u8],
@@ -501,10 +569,11 @@ fn push_interleaved(
             out[40..48].copy_from_slice(&prev_tx.to_be_bytes());
             send.push_stamped(out, dst, local, false, true)
         }
-        None => send.push_stamped(out, dst, local, true, true),
+        // a basic reply (the exchange's first): the predicted transmit time, as any
+        None => send.push_predicted(out, dst, local, true, lead, true),
     };
     if let Some(i) = pushed {
-        batch.push((i, rx));
+        batch.push((i, Stamped::Xleave(rx)));
     }
 }
 

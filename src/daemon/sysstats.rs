@@ -59,6 +59,11 @@ pub struct XleaveStats {
     pub kernel_tx: u64,
     pub stored: u64,
     pub max_stored: u64,
+    /// Basic replies probed for their kernel transmit time, and the latest send latency
+    /// learnt from them (ns; 0: none), which basic-mode transmit timestamps add
+    /// (tx_predict.rs).
+    pub tx_probes: u64,
+    pub tx_latency_ns: u64,
 }
 
 /// The MRU list's size, limits and allocation counters, summed over its shards.
@@ -154,6 +159,8 @@ impl SysStats {
             xleave: XleaveStats {
                 replies: get(&c.interleaved),
                 kernel_tx: get(&c.kernel_tx),
+                tx_probes: get(&c.tx_probes),
+                tx_latency_ns: get(&c.tx_latency_ns),
                 ..Default::default()
             },
         }
@@ -223,6 +230,12 @@ impl SysStats {
             Var::extra("xleave_kernel_tx", int(self.xleave.kernel_tx)),
             Var::extra("xleave_stored", int(self.xleave.stored)),
             Var::extra("xleave_maxstored", int(self.xleave.max_stored)),
+            // tx_predict.rs: `rv 0 tx_latency,tx_probes` (ms, as ntpq's other times)
+            Var::extra(
+                "tx_latency",
+                VarValue::Ms6(self.xleave.tx_latency_ns as f64 / 1e6),
+            ),
+            Var::extra("tx_probes", int(self.xleave.tx_probes)),
         ]);
         v
     }
