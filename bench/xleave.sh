@@ -153,11 +153,13 @@ stats() {
 ours_after() { awk -v c="$cutoff" '{ t = ($1 - 40587) * 86400 + $2; if (t >= c) print }' "$1" 2>/dev/null || true; }
 # rawstats lines → "time offset request-leg reply-leg" (seconds) per sample; a reply no
 # sample came from (logged as received, its origin not our request's) has a nonsense delay
-# and is left out. Seconds and nanoseconds apart: a double holds NTP time to ~0.5 µs only.
+# (seconds) and is left out. A negative delay down to -1 ms is kept: a server's transmit time
+# that overshoots (our predicted basic-mode T3, tx_predict.rs) makes the veth round trip of
+# ~1.6 µs negative, and chronyd's measurements log keeps such samples too. Seconds and nanoseconds apart: a double holds NTP time to ~0.5 µs only.
 raw_samples() {
   awk 'function d(a, b,  x, y) { split(a, x, "."); split(b, y, "."); return (x[1] - y[1]) + (x[2] - y[2]) * 1e-9 }
     { up = d($6, $5); down = d($8, $7); t = ($1 - 40587) * 86400 + $2
-      if (up + down > -1e-6 && up + down < 1) printf "%.3f %.9f %.9f %.9f\n", t, (up - down) / 2, up, down }'
+      if (up + down > -1e-3 && up + down < 1) printf "%.3f %.9f %.9f %.9f\n", t, (up - down) / 2, up, down }'
 }
 # chronyd logs: "YYYY-MM-DD HH:MM:SS …" data lines (headers start with spaces or '='),
 # printed as "epoch rest…" after the cutoff
