@@ -21,6 +21,7 @@
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
 #   [NTPKIT_BIN=ntpkit] [BASE_BIN=ntpkit] bench/xleave-sym.sh [SECONDS] [WARMUP]  (600, 60)
 . "$(dirname "$0")/lib.sh"
+. bench/stats.sh
 seconds=${1:-600}
 warmup=${2:-60}
 # POLL: the pairs' poll exponent (minpoll = maxpoll; 3: every 8 s)
@@ -75,13 +76,6 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $
 sleep "$seconds"
 cutoff=$((start + warmup))
 
-# |x| median and RMS of a column of numbers (seconds) → "median_us rms_us n"
-stats() {
-  awk '{ print ($1 < 0 ? -$1 : $1) }' | sort -g | awk '{ a[NR] = $1; s += $1 * $1 }
-    END { if (NR == 0) { print "n/a n/a 0"; exit }
-          m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-          printf "%.2f %.2f %d\n", m * 1e6, sqrt(s / NR) * 1e6, NR }'
-}
 # rawstats (MJD s src dst T1 T2 T3 T4 …, times as SECONDS.NANOSECONDS) → the offset of each
 # sample from $1 after the cutoff; a packet no sample came from has a nonsense delay
 raw_offsets() {

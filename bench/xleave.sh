@@ -35,6 +35,7 @@
 #   (default 600 and 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/stats.sh
 seconds=${1:-600}
 warmup=${2:-60}
 [ "$(id -u)" = 0 ] || { echo "bench/xleave.sh: needs root (network namespaces)" >&2; exit 2; }
@@ -142,13 +143,6 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $
 sleep "$seconds"
 cutoff=$((start + warmup))
 
-# "median_us rms_us n" of |x| for a column of numbers (seconds)
-stats() {
-  awk '{ print ($1 < 0 ? -$1 : $1) }' | sort -g | awk '{ a[NR] = $1; s += $1 * $1 }
-    END { if (NR == 0) { print "n/a n/a 0"; exit }
-          m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-          printf "%.2f %.2f %d\n", m * 1e6, sqrt(s / NR) * 1e6, NR }'
-}
 # ntpd stats lines: MJD seconds-of-day … ; keep those after the cutoff
 ours_after() { awk -v c="$cutoff" '{ t = ($1 - 40587) * 86400 + $2; if (t >= c) print }' "$1" 2>/dev/null || true; }
 # rawstats lines → "time offset request-leg reply-leg" (seconds) per sample; a reply no

@@ -19,25 +19,13 @@
 //! loaded machine.
 
 mod common;
+use common::netns_udp::{request, ts};
 use common::{netns_udp, ntpd};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 const TEST: &str = "root_netns_tx_predict_basic_replies_carry_the_departure_time";
 const LOCAL10: &str = "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n";
-
-fn ts(b: &[u8]) -> u64 {
-    u64::from_be_bytes(b.try_into().unwrap())
-}
-
-fn request(org: u64, rec: u64, xmt: u64) -> [u8; 48] {
-    let mut r = [0u8; 48];
-    r[0] = 0x23; // v4, mode 3
-    r[24..32].copy_from_slice(&org.to_be_bytes());
-    r[32..40].copy_from_slice(&rec.to_be_bytes());
-    r[40..48].copy_from_slice(&xmt.to_be_bytes());
-    r
-}
 
 /// One request and its reply's (receive, transmit) fields; None when it got lost. The
 /// reply is the one whose origin echoes `echo` (stale datagrams are skipped).

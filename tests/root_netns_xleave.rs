@@ -13,6 +13,7 @@
 //! Every daemon is observe-only without CAP_SYS_TIME (`Lan::spawn`); chronyd runs `-x`.
 
 mod common;
+use common::netns_udp::{request, ts};
 use common::{netns_udp, ntpd, peers};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -21,19 +22,6 @@ const TEST: &str = "root_netns_xleave_with_chronyd_both_ways";
 const LOCAL10: &str = "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n";
 /// A small bound on what the server remembers (the table follows the MRU list's size).
 const MRU: &str = "mru maxdepth 64\n";
-
-fn ts(b: &[u8]) -> u64 {
-    u64::from_be_bytes(b.try_into().unwrap())
-}
-
-fn request(org: u64, rec: u64, xmt: u64) -> [u8; 48] {
-    let mut r = [0u8; 48];
-    r[0] = 0x23; // v4, mode 3
-    r[24..32].copy_from_slice(&org.to_be_bytes());
-    r[32..40].copy_from_slice(&rec.to_be_bytes());
-    r[40..48].copy_from_slice(&xmt.to_be_bytes());
-    r
-}
 
 /// One request and its reply (origin, receive, transmit), skipping stale datagrams.
 fn exchange(sock: &UdpSocket, to: SocketAddr, req: &[u8; 48]) -> (u64, u64, u64) {

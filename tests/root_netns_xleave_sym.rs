@@ -7,9 +7,10 @@
 //! (`chronyc ntpdata`), and our mode 6 counts interleaved samples (`xleave=N`, at least
 //! two) on both ends of both pairs; and when the offsets measured are those of kernel
 //! timestamps on both sides: every host shares one kernel clock, so the true offset is 0,
-//! and the median |offset| of the latest interleaved samples must stay below
-//! [`BOUND_US`] — chronyd's (its measurements log) of us, and each of ours (rawstats) of
-//! the other. With a transmit time read in user space before the send, chronyd saw us
+//! and of the latest interleaved samples most of chronyd's (its measurements log) of us,
+//! and at least 3 of 7 of each of ours (rawstats) of the other, must be within
+//! [`BOUND_US`] (between two of ours an exchange whose kernel stamp came too late uses the
+//! user-space time). With a transmit time read in user space before the send, chronyd saw us
 //! ~20 µs off; with the kernel's, ~0.2 µs. The exchange rules (a lost or reordered packet
 //! leaves that exchange basic) are unit tests of `daemon::xleave_sym`.
 //!
@@ -208,15 +209,22 @@ fn root_netns_xleave_symmetric_with_chronyd_and_ours() {
         );
     };
     eprintln!("offsets (µs) chronyd of ours {chronyd:.2?}; ours of ours {host1:.2?} {host3:.2?}");
-    for (who, v) in [
-        ("chronyd's of us (host 1)", chronyd),
-        ("host 1's of host 3", host1),
-        ("host 3's of host 1", host3),
+    // chronyd's view of us: the median. Between two of ours, an exchange whose kernel stamp
+    // had not reached the main loop in time (the peer's packet came in on another serving
+    // thread's socket first, as happens on a loaded CI machine) uses the user-space time:
+    // there the assertion is that kernel-stamped samples are in, at least 3 of the 7
+    // (a user-space transmit time gives none, every one ~20 µs off).
+    for (who, v, kernel_stamped_needed) in [
+        ("chronyd's of us (host 1)", chronyd, SAMPLES / 2 + 1),
+        ("host 1's of host 3", host1, 3),
+        ("host 3's of host 1", host3, 3),
     ] {
-        let m = median_abs(v.clone());
+        let within = v.iter().filter(|x| x.abs() < BOUND_US).count();
         assert!(
-            m < BOUND_US,
-            "{who}: median |offset| {m:.2} µs ≥ {BOUND_US} µs over {v:.2?} (a user-space transmit time?)\nmeasurements.log:\n{}\nlog 1:\n{}",
+            within >= kernel_stamped_needed,
+            "{who}: {within} of {} latest samples within {BOUND_US} µs, {kernel_stamped_needed} needed (median |offset| {:.2}): {v:.2?} (a user-space transmit time?)\nmeasurements.log:\n{}\nlog 1:\n{}",
+            v.len(),
+            median_abs(v.clone()),
             measurements(),
             lan.log(1, "ntpkit.log")
         );

@@ -41,3 +41,19 @@ pub fn drain(sock: &UdpSocket, keep: usize) -> (usize, usize, Vec<Vec<u8>>) {
     }
     (n, bytes, kept)
 }
+
+/// A 64-bit NTP timestamp field of a packet.
+pub fn ts(b: &[u8]) -> u64 {
+    u64::from_be_bytes(b.try_into().unwrap())
+}
+
+/// A v4 client request (mode 3) with the given origin, receive and transmit fields: what
+/// an interleaved-mode client sends (RFC 9769), written by hand to test a server's answers.
+pub fn request(org: u64, rec: u64, xmt: u64) -> [u8; 48] {
+    let mut r = [0u8; 48];
+    r[0] = 0x23; // v4, mode 3
+    r[24..32].copy_from_slice(&org.to_be_bytes());
+    r[32..40].copy_from_slice(&rec.to_be_bytes());
+    r[40..48].copy_from_slice(&xmt.to_be_bytes());
+    r
+}
