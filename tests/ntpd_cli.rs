@@ -129,9 +129,15 @@ fn every_flag_ntpsecs_ntpd_accepts_ours_accepts_with_the_same_shape() {
             }
             // NTPsec's -a is a deliberate assertion failure: not run, ours only
             if !matches!(spelling.as_str(), "-a" | "--assert") {
-                let out = Command::new("setpriv")
+                // Should -h ever fail to stop it, NTPsec must not run on as a daemon of the
+                // host with its stock config (which names pool servers): in the foreground,
+                // without servers, and killed after 10 s.
+                let out = Command::new("timeout")
+                    .arg("10")
+                    .arg("setpriv")
                     .args(["--inh-caps=-sys_time", "--bounding-set=-sys_time"])
                     .arg(ntpsec)
+                    .args(["-n", "-c", "/dev/null"])
                     .args(&argv)
                     .arg("-h")
                     .output()
