@@ -166,6 +166,34 @@ fn every_flag_ntpsecs_ntpd_accepts_ours_accepts_with_the_same_shape() {
     assert!(checked >= 40, "only {checked} spellings checked: {flags:?}");
 }
 
+/// The daemon's log once it says "serving on" (or after 10 s), then SIGTERM and its exit
+/// status; a daemon that exits first fails the test with its stderr (when piped).
+fn log_until_serving_then_stop(
+    child: &mut std::process::Child,
+    log: &std::path::Path,
+) -> (String, std::process::ExitStatus) {
+    let start = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("serving on") || start.elapsed() > Duration::from_secs(10) {
+            break text;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut err).unwrap();
+            }
+            panic!("ntpd exited {status}: {err}\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    (text, child.wait().unwrap())
+}
+
 #[test]
 fn config_diagnostics_name_file_and_line_and_the_daemon_still_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,29 +220,7 @@ fn config_diagnostics_name_file_and_line_and_the_daemon_still_runs() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let start = Instant::now();
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("serving on") || start.elapsed() > Duration::from_secs(10) {
-            break text;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("ntpd exited {status}: {err}\n{text}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let status = child.wait().unwrap();
+    let (text, status) = log_until_serving_then_stop(&mut child, &log);
     assert!(text.contains("serving on"), "{text}");
     assert!(
         text.contains(&format!("{}:2", conf.display())) && text.contains("Fudge"),
@@ -249,19 +255,7 @@ fn quit_and_debug_stay_in_the_foreground_without_n() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-        let start = Instant::now();
-        let text = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("serving on") || start.elapsed() > Duration::from_secs(10) {
-                break text;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        child.wait().unwrap();
+        let (text, _) = log_until_serving_then_stop(&mut child, &log);
         let serving = text
             .lines()
             .find(|l| l.contains("serving on"))
