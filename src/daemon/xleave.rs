@@ -151,6 +151,11 @@ pub struct ClientState {
     /// The four timestamps of the latest sample (for rawstats: what the offset was
     /// computed from, kernel times included).
     pub last_sample: Option<Exchange>,
+    /// The latest packet gave no sample and goes unlogged in rawstats: a packet of an
+    /// interleaved symmetric peer that completes no exchange, as NTPsec logs no packet
+    /// that fails its origin checks (its fields name another exchange, so a line would
+    /// read as a sample that never was).
+    pub no_rawstats: bool,
     /// `peer … xleave`: the symmetric association's state (see `xleave_sym`).
     pub sym: super::xleave_sym::SymState,
 }

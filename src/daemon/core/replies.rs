@@ -33,7 +33,7 @@ impl Core {
         let Some(info) = self.assocs.get(&id) else {
             return;
         };
-        if let Some(f) = self.rawstats.as_mut() {
+        if let Some(f) = self.rawstats.as_mut().filter(|_| !info.xleave.no_rawstats) {
             let t = UnixTime::now();
             let dst = info.local.map(|a| a.to_string()).unwrap_or_default();
             // the timestamps the sample was computed from (kernel T1, interleaved T3)
@@ -208,6 +208,7 @@ impl Core {
             SymTaken::Answer { exchange, .. } => Some(exchange),
             _ => None,
         };
+        info.xleave.no_rawstats = info.xleave.sym.enabled && info.xleave.last_sample.is_none();
         match taken {
             SymTaken::Answer {
                 cookie, exchange, ..
