@@ -80,9 +80,11 @@ fn our_offsets(log: &str, source: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The latest `SAMPLES` of `v`, once there are that many.
+/// The latest `SAMPLES` of `v`, once there are that many besides the first two (a pair's
+/// first exchange is basic, and so is its second when a side sent twice before the other's
+/// first packet came).
 fn latest(v: Vec<f64>) -> Option<Vec<f64>> {
-    (v.len() >= SAMPLES).then(|| v[v.len() - SAMPLES..].to_vec())
+    (v.len() >= SAMPLES + 2).then(|| v[v.len() - SAMPLES..].to_vec())
 }
 
 fn rawstats_conf(lan: &Lan, host: usize) -> String {

@@ -35,13 +35,17 @@ const UNINFORMATIVE_MIN_SAMPLES: u64 = 8;
 const SYMMETRIC_FALLBACK_AFTER: u32 = 4;
 /// Unanswered client-mode polls before such a peer is tried in symmetric mode again.
 const SYMMETRIC_RETRY_AFTER: u32 = 8;
-/// A symmetric pair's packets are spaced as chronyd spaces them (ntp_core.c's
-/// PEER_SAMPLING_ADJ): the side nearer the reference stretches its interval by this factor
-/// until it answers each packet of the other's at once; equal strata stretch theirs when
-/// the peer's packet comes late in it, so that the two sides' packets alternate half a
-/// poll apart rather than drift through each other (interleaved mode needs them to
+/// A symmetric pair's packets are spaced much as chronyd spaces them (ntp_core.c's
+/// PEER_SAMPLING_ADJ): the side nearer the reference waits this factor of its interval for
+/// the other's packet and answers it at once; equal strata stretch their interval by it
+/// when the peer's packet comes late in it, so that the two sides' packets alternate half
+/// a poll apart rather than drift through each other (interleaved mode needs them to
 /// alternate, RFC 9769).
 const PEER_SAMPLING_ADJ: f64 = 1.1;
+/// The side nearer the reference answers at once, but never sooner than this part of its
+/// interval after its own last packet (a peer answering at once too must not start a
+/// ping-pong).
+const PEER_ANSWER_MIN: f64 = 0.5;
 
 // Flash bits (REFERENCE.md §2.7).
 pub const FLASH_DUP: u16 = 0x0001;
@@ -338,13 +342,17 @@ impl Association {
         Header::client_request(self.config.version, self.hpoll, now_ts)
     }
 
-    /// When a symmetric pair's next packet of ours goes out, as chronyd schedules it
+    /// When a symmetric pair's next packet of ours goes out, much as chronyd schedules it
     /// (get_transmit_delay in ntp_core.c, see [`PEER_SAMPLING_ADJ`]): right after our poll
     /// (`on_tx`) or once the peer's packet answered it (at `now`); `our_stratum` as our
     /// packets carry it (16 unsynchronised). A peer further from the reference than us
     /// gets its answer at once (its exchanges are short) and our interval waits for its
-    /// next packet; at equal strata the two sides settle half a poll apart. Only while the
-    /// peer answers (no burst, no unanswered poll: those keep their own timing).
+    /// next packet. chronyd answers at once only a packet that comes late in its interval
+    /// and otherwise stretches the interval until one does; a packet coming just after
+    /// ours then leaves the stretched interval longer than the peer's, which sends twice in
+    /// a row (its next exchange basic). At equal strata the two sides settle half a poll
+    /// apart. Only while the peer answers (no burst, no unanswered poll: those keep their
+    /// own timing).
     pub fn symmetric_schedule(&mut self, now: f64, our_stratum: u8, on_tx: bool) {
         if !self.speaks_symmetric()
             || self.burst_left > 0
@@ -357,17 +365,16 @@ impl Association {
         let poll = self.poll_interval();
         let farther = self.stratum.min(16) as i16 - our_stratum.min(16) as i16;
         let since_tx = (now - self.xmt_time).max(0.0);
-        let stretch = (farther > 0 && since_tx * PEER_SAMPLING_ADJ < poll)
-            || (!on_tx && farther == 0 && since_tx / poll > PEER_SAMPLING_ADJ - 0.5);
-        // a peer nearer the reference answers us: our poll keeps its own (fuzzed) timing;
-        // at equal strata only its packet says where to go
-        if farther < 0 || (on_tx && farther == 0) {
-            return;
-        }
-        let interval = if stretch {
-            poll * PEER_SAMPLING_ADJ
-        } else {
-            poll
+        let interval = match (farther, on_tx) {
+            // a peer nearer the reference answers us: our poll keeps its own (fuzzed)
+            // timing; at equal strata only its packet says where to go
+            (f, _) if f < 0 => return,
+            (0, true) => return,
+            (0, false) if since_tx / poll > PEER_SAMPLING_ADJ - 0.5 => poll * PEER_SAMPLING_ADJ,
+            (0, false) => poll,
+            // the peer's next packet comes before our timer does
+            (_, true) => poll * PEER_SAMPLING_ADJ,
+            (_, false) => poll * PEER_ANSWER_MIN,
         };
         self.next_poll = (self.xmt_time + interval).max(now);
     }
@@ -713,6 +720,32 @@ mod tests {
                 assert!((0.3..0.7).contains(&gap), "seed {seed}: {w:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_packet_coming_just_after_ours_is_answered_within_the_peer_s_interval() {
+        let config = SourceConfig {
+            minpoll: 3,
+            maxpoll: 3,
+            ..SourceConfig::peer(IpAddr::from([198, 18, 0, 2]))
+        };
+        let mut a = Association::new(
+            AssocId(1),
+            config,
+            0.0,
+            Estimator::new(1e-8, 0.0, 1e-6, 1e-9),
+        );
+        a.poll(100.0, NtpTimestamp::ZERO, 0, 0.0);
+        (a.reach, a.unreach, a.stratum, a.awaiting_reply) = (1, 0, 12, false);
+        a.symmetric_schedule(100.0, 11, true);
+        assert_eq!(a.next_poll, 108.8, "waits for the peer's next packet");
+        // the peer (stratum 12) answers 50 ms later: our answer goes half a poll after our
+        // last, well before the peer's next (chronyd's rule would wait until 108.8, after it)
+        a.symmetric_schedule(100.05, 11, false);
+        assert_eq!(a.next_poll, 104.0);
+        // one coming late in our interval is answered at once
+        a.symmetric_schedule(107.9, 11, false);
+        assert_eq!(a.next_poll, 107.9);
     }
 
     #[test]
