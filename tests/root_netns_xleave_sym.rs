@@ -12,7 +12,7 @@
 //! With a transmit time read in user space before the send, chronyd saw us ~20 µs off and
 //! ours saw each other 40–90 µs off in a basic exchange; with the kernel's, ~0.2 µs. Between
 //! two of ours that needs every exchange interleaved and kernel-stamped: the pair's
-//! packets alternate (host 1, nearer the reference, answers each of host 3's at once, as
+//! packets alternate (host 1, nearer the reference, answers each of host 3's at once, much as
 //! chronyd schedules a symmetric pair) and each leaves from the socket the peer's come in
 //! on, so its kernel timestamp is handed over before the answer. The exchange rules (a
 //! lost or reordered packet leaves that exchange basic) are unit tests of
