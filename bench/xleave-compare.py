@@ -300,6 +300,7 @@ def main():
                    help="one table over all the runs (runs of the same binaries only)")
     p.add_argument("--resamples", type=int, default=4000)
     p.add_argument("--seed", default="1")
+    p.add_argument("--name", help="what to call the run in the title (default: its directory)")
     p.add_argument("--warmup", type=float, default=60, help="s, for runs without samples files")
     p.add_argument("--from-logs", action="store_true",
                    help="take the samples from the clients' logs with this script's delay filter"
@@ -313,14 +314,15 @@ def main():
         print(f"xleave-compare: {e}", file=sys.stderr)
         return 2
     how = f"{args.resamples} bootstrap resamples, seed {args.seed}; |offset| of raw samples"
+    names = [args.name] if args.name and len(args.dirs) == 1 else args.dirs
     if args.pool:
         if len({binaries(d) for d in args.dirs} - {None}) > 1:
             print("# warning: these runs did not all run the same binaries (their `binaries`"
                   " files differ): the pool mixes unlike with unlike")
-        report(f"pooled over {len(runs)} runs ({', '.join(args.dirs)}): {how}",
+        report(f"pooled over {len(runs)} runs ({', '.join(names)}): {how}",
                compare(runs, args.resamples, args.seed), sys.stdout)
     else:
-        for d, run in zip(args.dirs, runs):
+        for d, run in zip(names, runs):
             report(f"{d}: {how}", compare([run], args.resamples, args.seed), sys.stdout)
     return 0
 

@@ -227,4 +227,4 @@ for s in 1 2 3; do
 done
 cat "$tmp/bench"
 # ours against chronyd-ns (and base), with bootstrap intervals: better, worse or parity
-python3 bench/xleave-compare.py "$tmp" || true
+python3 bench/xleave-compare.py --name "this run (kept in ${keep:-target/bench-out/xleave})" "$tmp" || true

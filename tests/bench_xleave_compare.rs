@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 
 fn compare(args: &[&str]) -> Output {
     Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/xleave-compare.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/bench/xleave-compare.py"
+        ))
         .args(["--resamples", "500"])
         .args(args)
         .output()
@@ -32,7 +35,11 @@ fn samples(centre_us: f64, spread_us: f64, n: usize) -> String {
         .map(|i| {
             let x = centre_us + spread_us * (((i * 7) % n) as f64 / (n - 1) as f64 - 0.5);
             let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
-            format!("{} {:.9} 0.000001 0.000001\n", 1000 + 8 * i, sign * x * 1e-6)
+            format!(
+                "{} {:.9} 0.000001 0.000001\n",
+                1000 + 8 * i,
+                sign * x * 1e-6
+            )
         })
         .collect()
 }
@@ -86,9 +93,21 @@ fn verdicts_follow_the_intervals() {
     let dir = tmp.path().to_str().unwrap();
     let table = stdout(&compare(&[dir]));
     for figure in ["median", "RMS"] {
-        assert_eq!(row(&table, "chronyd", "chronyd-ns", figure).0, "ours better", "{table}");
-        assert_eq!(row(&table, "chronyd", "chronyd-ns+xleave", figure).0, "parity", "{table}");
-        assert_eq!(row(&table, "ours", "chronyd-ns", figure).0, "ours worse", "{table}");
+        assert_eq!(
+            row(&table, "chronyd", "chronyd-ns", figure).0,
+            "ours better",
+            "{table}"
+        );
+        assert_eq!(
+            row(&table, "chronyd", "chronyd-ns+xleave", figure).0,
+            "parity",
+            "{table}"
+        );
+        assert_eq!(
+            row(&table, "ours", "chronyd-ns", figure).0,
+            "ours worse",
+            "{table}"
+        );
     }
     assert_eq!(row(&table, "chronyd", "chronyd-ns", "median").1, 60);
     // no base clients in this run, so no rows against them
@@ -127,10 +146,16 @@ fn runs_without_a_clients_file_use_the_fixed_layout_and_swap() {
     );
     let dir = tmp.path().to_str().unwrap();
     let plain = stdout(&compare(&[dir]));
-    assert_eq!(row(&plain, "chronyd", "chronyd-ns", "median").0, "ours worse");
+    assert_eq!(
+        row(&plain, "chronyd", "chronyd-ns", "median").0,
+        "ours worse"
+    );
     assert_eq!(row(&plain, "chronyd", "base", "median").0, "ours worse");
     let swapped = stdout(&compare(&[&format!("{dir}:swap")]));
-    assert_eq!(row(&swapped, "chronyd", "chronyd-ns", "median").0, "ours better");
+    assert_eq!(
+        row(&swapped, "chronyd", "chronyd-ns", "median").0,
+        "ours better"
+    );
     assert_eq!(row(&swapped, "chronyd", "base", "median").0, "ours better");
 }
 
@@ -138,7 +163,11 @@ fn runs_without_a_clients_file_use_the_fixed_layout_and_swap() {
 fn bad_input_names_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     example(tmp.path());
-    fs::write(tmp.path().join("h35/samples"), "1000 0.000001 0 0\n1008 x 0 0\n").unwrap();
+    fs::write(
+        tmp.path().join("h35/samples"),
+        "1000 0.000001 0 0\n1008 x 0 0\n",
+    )
+    .unwrap();
     let out = compare(&[tmp.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
