@@ -215,13 +215,19 @@ def load_run(spec, warmup, from_logs):
         timed = {k: v for k, v in timed.items() if v is not None}
         if kept:
             # the run's own cut: its first kept sample (nothing any client logged lies between
-            # the warm-up's end and that)
+            # the warm-up's end and that), and each client's last (the logs go on until the
+            # daemons are stopped, after the report; a last sample the old -1 µs filter
+            # dropped stays dropped)
             cut = min((t for v in kept.values() for t, _ in v), default=0)
+            end = max((t for v in kept.values() for t, _ in v), default=0)
+            ends = {k: max((t for t, _ in v), default=end) for k, v in kept.items()}
         else:
             # the warm-up from the run's first sample (bench/xleave.sh counts it from just
             # before the clients start, a second or two earlier)
             cut = min((t for v in timed.values() for t, _ in v), default=0) + warmup
-        timed = {k: [(t, o) for t, o in v if t >= cut] for k, v in timed.items()}
+            ends = {}
+        timed = {k: [(t, o) for t, o in v if cut <= t <= ends.get(k, math.inf)]
+                 for k, v in timed.items()}
     return {k: [abs(o) * 1e6 for _, o in v] for k, v in timed.items()}
 
 
@@ -280,6 +286,8 @@ def report(title, result, out):
     if empty:
         print("# no samples (after the warm-up) from: "
               + ", ".join(f"{c} of {s}" for s, c in empty), file=out)
+    print("# intervals: the noise of the samples within a run only; two copies of one binary"
+          " on two hosts differed by 0.06 µs (interleaved median, docs/benchmarks.md)", file=out)
     if any(server == "ntpsec" and "xleave" in a for server, a, *_ in rows):
         print("# (NTPsec's server has no interleaved mode: its +xleave rows are basic mode)", file=out)
 
