@@ -11,9 +11,14 @@
 # a constant bias), polling every 8 s (minpoll 3 maxpoll 3 iburst) for SECONDS. Per
 # client: the median and RMS of |offset| of every raw sample (our rawstats, which logs the
 # four timestamps each sample was computed from; chronyd's measurements log) and of the
-# disciplined offset it reports (our loopstats, chronyd's tracking log), after WARMUP
-# seconds. NTPsec has no interleaved client/server mode: its `xleave` clients run in basic
-# mode.
+# disciplined offset it reports, its estimate of the system clock's offset (true value 0):
+# our loopstats (observe-only: nothing is corrected, each line is the offset it would
+# correct) and, for the selected chronyd clients, `chronyc -c tracking`'s "System time"
+# read once per poll interval (under -x chronyd corrects a virtual clock only; that field,
+# the total correction between the two, is its estimate of the system clock's offset,
+# while its tracking log's Offset is the virtual clock's own remaining error, ~0;
+# chronyd-ns never corrects and reports none), after WARMUP seconds. NTPsec has no
+# interleaved client/server mode: its `xleave` clients run in basic mode.
 #
 # Per client also: the mean signed offset and the medians of the request's leg (T2−T1) and
 # of the reply's (T4−T3); offset = (request − reply)/2, so a bias shows which leg it is in
@@ -28,10 +33,18 @@
 # XLEAVE_POLL=p polls every 2^p s instead of 8 (more samples for a diagnostic run; the
 # issue's figures are at 8 s).
 #
+# At the end bench/xleave-compare.py prints, per server, ours against chronyd-ns (and base)
+# with bootstrap 95 % intervals and a verdict per figure: better, worse or parity. The run's
+# raw directory (per client hSK/: its logs and `samples`, "time offset request-leg
+# reply-leg" in s; `clients` names each host, `binaries` our binaries' checksums) is kept in
+# target/bench-out/xleave, replaced by the next run, or with XLEAVE_KEEP=DIR (absolute, or
+# relative to the checkout; must not exist yet) in DIR, for `bench/xleave-compare.py --pool
+# DIR…` over several runs of the same binaries.
+#
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
 #   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] \
-#     bench/xleave.sh [SECONDS] [WARMUP]
+#     [XLEAVE_KEEP=DIR] bench/xleave.sh [SECONDS] [WARMUP]
 #   (default 600 and 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +52,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 warmup=${2:-60}
 [ "$(id -u)" = 0 ] || { echo "bench/xleave.sh: needs root (network namespaces)" >&2; exit 2; }
+keep=${XLEAVE_KEEP:-}
+[ -z "$keep" ] || [ ! -e "$keep" ] || { echo "bench/xleave.sh: XLEAVE_KEEP=$keep exists" >&2; exit 2; }
 # XLEAVE_BIN: an ntpkit binary to measure instead of this checkout's (e.g. main's)
 if [ -n "${XLEAVE_BIN:-}" ]; then
   ours=$XLEAVE_BIN
@@ -47,6 +62,8 @@ else
   ours=$PWD/target/release/ntpkit
 fi
 chronyd=$(command -v chronyd || echo /opt/chrony/usr/sbin/chronyd)
+chronyc=$(command -v chronyc || echo /opt/chrony/usr/bin/chronyc)
+[ -x "$chronyc" ] || { echo "bench/xleave.sh: needs chronyc (the selected chronyd clients' disciplined offset)" >&2; exit 2; }
 base=${XLEAVE_BASE:-}
 windows=${XLEAVE_WINDOWS:-1}
 poll=${XLEAVE_POLL:-3}
@@ -64,17 +81,35 @@ id=nkxl$$
 tmp=$(mktemp -d)
 nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
 hosts=()
+poller=
+# stop the chronyc loop below, and the sleep or chronyc it is waiting for
+stop_poller() {
+  [ -n "$poller" ] || return 0
+  local kids
+  kids=$(pgrep -P "$poller" || true)
+  # shellcheck disable=SC2086
+  kill "$poller" $kids 2>/dev/null || true
+  poller=
+}
 cleanup() {
+  stop_poller
   for ns in "${hosts[@]}" "${id}br"; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
   # the raw logs, for a second look (bench/run's convention)
-  mkdir -p target/bench-out && rm -rf target/bench-out/xleave && cp -r "$tmp" target/bench-out/xleave || true
+  if [ -n "$keep" ]; then
+    mkdir -p "$(dirname "$keep")" && cp -r "$tmp" "$keep" || true
+  else
+    mkdir -p target/bench-out && rm -rf target/bench-out/xleave && cp -r "$tmp" target/bench-out/xleave || true
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 143' INT TERM
+# which binaries ran, so that runs are pooled only like with like (bench/xleave-compare.py)
+echo "ours $(sha256sum <"$ours" | cut -c1-16)" >"$tmp/binaries"
+if [ -n "$base" ]; then echo "base $(sha256sum <"$base" | cut -c1-16)" >>"$tmp/binaries"; fi
 ip netns add "${id}br"
 ip -n "${id}br" link add br0 type bridge
 ip -n "${id}br" link set br0 up
@@ -139,8 +174,22 @@ log measurements tracking
     fi
   done
 done
+# the selected chronyd clients' disciplined offset (see the top): "epoch,<chronyc -c
+# tracking's fields>" (ref ID, source, stratum, ref time, System time in s, positive = the
+# clock slow, Last offset, …, leap status) once per poll interval, through each one's socket
+tracked=()
+for s in 1 2 3; do for kind in 3 4; do tracked+=("$(host "$s" "$kind")"); done; done
+(
+  while sleep $((1 << poll)); do
+    for i in "${tracked[@]}"; do
+      out=$("$chronyc" -n -c -h "$tmp/h$i/run/sock" tracking 2>/dev/null) && echo "$(date +%s),$out" >>"$tmp/h$i/tracking.csv"
+    done
+  done
+) &
+poller=$!
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")"
 sleep "$seconds"
+stop_poller
 cutoff=$((start + warmup))
 
 # ntpd stats lines: MJD seconds-of-day … ; keep those after the cutoff
@@ -165,6 +214,11 @@ chrony_after() {
 }
 # measurements: epoch IP L St 123 567 ABCD LP RP Score Offset Delay … → the same four columns
 chrony_samples() { awk '{ printf "%s %.9f %.9f %.9f\n", $1, $11, $12 / 2 + $11, $12 / 2 - $11 }'; }
+# tracking.csv (above) → chronyd's System time after the cutoff, while synchronised
+chrony_system_time() {
+  awk -F, -v c="$cutoff" '$1 >= c && $15 != "Not synchronised" { print $6 }' "$1" 2>/dev/null || true
+}
+echo "# disciplined = the client's estimate of the clock's offset: ours loopstats, chronyd chronyc's System time, chronyd-ns none"
 printf '%-8s %-17s %24s %24s %8s %8s %8s\n' server client "samples median/RMS µs (n)" \
   "disciplined median/RMS µs (n)" "mean µs" "T2−T1" "T4−T3"
 names=([1]=chronyd [2]=ntpsec [3]=ours)
@@ -179,10 +233,17 @@ for s in 1 2 3; do
       # offset ….
       ours_after "$tmp/h$i/rawstats" | raw_samples >"$tmp/h$i/samples"
       disc=$(ours_after "$tmp/h$i/loopstats" | awk '{print $3}' | stats)
+      dsrc=loopstats
     else
-      # measurements: IP L St 123 567 ABCD LP RP Score Offset …; tracking: IP St Freq Skew Offset …
+      # measurements: IP L St 123 567 ABCD LP RP Score Offset …
       chrony_after "$tmp/h$i/measurements.log" | chrony_samples >"$tmp/h$i/samples"
-      disc=$(chrony_after "$tmp/h$i/tracking.log" | awk '{print $6}' | stats)
+      if [ "$kind" -le 4 ]; then
+        disc=$(chrony_system_time "$tmp/h$i/tracking.csv" | stats)
+        dsrc=chronyc_system_time
+      else
+        disc=$(stats </dev/null)
+        dsrc=none
+      fi
     fi
     samp=$(awk '{print $2}' "$tmp/h$i/samples" | stats)
     mean=$(awk '{ n++; o += $2 } END { if (n) printf "%.3f", o / n * 1e6; else print "n/a" }' "$tmp/h$i/samples")
@@ -192,7 +253,7 @@ for s in 1 2 3; do
     read -r dm dr dn <<<"$disc"
     printf '%-8s %-17s %10s / %-6s (%3s) %10s / %-6s (%3s) %8s %8s %8s\n' "${names[$s]}" "${kinds[$kind]}" \
       "$sm" "$sr" "$sn" "$dm" "$dr" "$dn" "$mean" "$up" "$down"
-    line="BENCH xleave server=${names[$s]} client=${kinds[$kind]} sample_median_us=$sm sample_rms_us=$sr samples=$sn disciplined_median_us=$dm disciplined_rms_us=$dr updates=$dn sample_mean_us=$mean request_leg_median_us=$up reply_leg_median_us=$down"
+    line="BENCH xleave server=${names[$s]} client=${kinds[$kind]} sample_median_us=$sm sample_rms_us=$sr samples=$sn disciplined_median_us=$dm disciplined_rms_us=$dr updates=$dn disciplined_from=$dsrc sample_mean_us=$mean request_leg_median_us=$up reply_leg_median_us=$down"
     if [ "$windows" -gt 1 ]; then
       # the same figures in each of `windows` equal parts of the measured time
       w=""
@@ -205,6 +266,9 @@ for s in 1 2 3; do
       line="$line windows=$(echo "$w" | sed 's/^ //; s/ /,/g')"
     fi
     echo "$line" >>"$tmp/bench"
+    echo "h$i ${names[$s]} ${kinds[$kind]}" >>"$tmp/clients"
   done
 done
 cat "$tmp/bench"
+# ours against chronyd-ns (and base), with bootstrap intervals: better, worse or parity
+python3 bench/xleave-compare.py --name "this run (kept in ${keep:-target/bench-out/xleave})" "$tmp" || true
