@@ -41,10 +41,14 @@
 # relative to the checkout; must not exist yet) in DIR, for `bench/xleave-compare.py --pool
 # DIR…` over several runs of the same binaries.
 #
+# Each server runs from its own copy of its executable, as on a real LAN where no client
+# shares the server's CPU-cached code (XLEAVE_SHARED_SERVERS=1 runs them from the installed
+# files, as runs before 2026-12-02 12:42 UTC did; see the servers below).
+#
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
 #   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] \
-#     [XLEAVE_KEEP=DIR] bench/xleave.sh [SECONDS] [WARMUP]
+#     [XLEAVE_KEEP=DIR] [XLEAVE_SHARED_SERVERS=1] bench/xleave.sh [SECONDS] [WARMUP]
 #   (default 600 and 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -136,13 +140,21 @@ chrony_conf() { # host, directives
     "$2" "$tmp" "$1" "$tmp" "$1" "$tmp" "$1" >"$tmp/h$1/chrony.conf"
 }
 
-# servers
+# servers, each from its own copy of its executable: on a real LAN a server never shares
+# CPU-cached code with its clients, but here chronyd's clients run the very pages chronyd's
+# server runs (and ours ours), which leaves the server's send path warm for them and makes
+# its reply leg ~1-1.5 µs shorter for its own kind of client only (docs/benchmarks.md,
+# "The basic-mode reply leg from chronyd's server"). XLEAVE_SHARED_SERVERS=1: the old setup.
+server_bin() { # name, path
+  if [ "${XLEAVE_SHARED_SERVERS:-0}" = 1 ]; then echo "$2"; return; fi
+  mkdir -p "$tmp/servers" && cp "$2" "$tmp/servers/$1" && echo "$tmp/servers/$1"
+}
 chrony_conf 1 $'local stratum 8\nallow all\n'
-run 1 "$chronyd" -x -d -u root -f "$tmp/h1/chrony.conf"
+run 1 "$(server_bin chronyd "$chronyd")" -x -d -u root -f "$tmp/h1/chrony.conf"
 printf 'tos orphan 5 orphanwait 0\nrestrict default\ndriftfile %s/h2/drift\n' "$tmp" >"$tmp/h2/ntp.conf"
-run 2 ntpd -n -c "$tmp/h2/ntp.conf"
+run 2 "$(server_bin ntpd "$(command -v ntpd)")" -n -c "$tmp/h2/ntp.conf"
 printf 'server 127.127.1.0\nfudge 127.127.1.0 stratum 10\nrestrict default\n' >"$tmp/h3/ntp.conf"
-run 3 "$ours" ntpd --observe-only -n -c "$tmp/h3/ntp.conf"
+run 3 "$(server_bin ntpkit "$ours")" ntpd --observe-only -n -c "$tmp/h3/ntp.conf"
 for s in 1 2 3; do
   ok=0
   for _ in $(seq 150); do
