@@ -12,10 +12,13 @@
 # rawstats (the four timestamps the sample was computed from), chronyd's measurements log
 # (samples that passed its tests; `I` of them interleaved).
 #
-# BASE_BIN=path adds the pairs base↔chronyd (basic and xleave) with that ntpkit binary
-# (e.g. main's), for an A/B in the same run: chronyd's view of it is the figure to compare
-# (an older binary's rawstats may log a symmetric packet's wire fields, which in
-# interleaved mode are no sample).
+# BASE_BIN=path adds the pairs base↔base and base↔chronyd (basic and xleave) with that
+# ntpkit binary (e.g. main's), for an A/B in the same run: ours↔ours against base↔base,
+# chronyd's view of us against its view of base. (A binary before 6327e4d logs, for an
+# interleaved peer, packets that completed no sample too, with their wire fields: its
+# rawstats figures then mix in non-samples.) For our sides the last column is the
+# interleaved samples the association counted (mode 6 `xleave`, the whole run) out of its
+# rawstats lines (every sample, the whole run).
 #
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
@@ -35,7 +38,7 @@ base=${BASE_BIN:-}
 pairs=()
 for x in 0 1; do
   pairs+=("ours-ours $x" "ours-chronyd $x" "chronyd-chronyd $x")
-  [ -n "$base" ] && pairs+=("base-chronyd $x")
+  [ -n "$base" ] && pairs+=("base-base $x" "base-chronyd $x")
 done
 hosts=()
 for p in "${!pairs[@]}"; do hosts+=("p${p}a" "p${p}b"); done
@@ -76,6 +79,31 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $
 sleep "$seconds"
 cutoff=$((start + warmup))
 
+# an ntpkit side's interleaved samples of its peer (mode 6 `xleave`), asked before the
+# daemons stop: host, peer address, binary
+our_xleave() {
+  local a v
+  for a in $(ip netns exec "$id$1" "$3" ntpq -n -c as 2>/dev/null | awk '$2 ~ /^[0-9]+$/ { print $2 }'); do
+    v=$(ip netns exec "$id$1" "$3" ntpq -n -c "rv $a srcadr,xleave" 2>/dev/null | tr -d '\n')
+    case $v in *"srcadr=$2,"* | *"srcadr=$2 "*)
+      echo "$v" | tr ', ' '\n\n' | sed -n 's/^xleave=//p' | head -1
+      return ;;
+    esac
+  done
+  echo "-"
+}
+for p in "${!pairs[@]}"; do
+  read -r name x <<<"${pairs[$p]}"
+  for s in a b; do
+    kind=${name%-*}; [ $s = b ] && kind=${name#*-}
+    o=b; [ $s = b ] && o=a
+    case $kind in
+      ours) our_xleave "p$p$s" "$(addr_of "p$p$o")" "$ours" >"$work/p$p$s/xleave" ;;
+      base) our_xleave "p$p$s" "$(addr_of "p$p$o")" "$base" >"$work/p$p$s/xleave" ;;
+    esac
+  done
+done
+
 # rawstats (MJD s src dst T1 T2 T3 T4 …, times as SECONDS.NANOSECONDS) → the offset of each
 # sample from $1 after the cutoff; a packet no sample came from has a nonsense delay
 raw_offsets() {
@@ -108,9 +136,7 @@ for p in "${!pairs[@]}"; do
       inter=$(awk '$2 == "I"' "$work/$h/offsets" | wc -l)
     else
       samp=$(raw_offsets "$peer" "$work/$h/rawstats" | stats)
-      inter=-
-      # an older binary's rawstats of an interleaved symmetric sample: wire fields
-      [ "$kind" = base ] && [ "$x" = 1 ] && samp="n/a n/a 0"
+      inter="$(cat "$work/$h/xleave" 2>/dev/null || echo -)/$(awk -v src="$peer" '$3 == src' "$work/$h/rawstats" 2>/dev/null | wc -l)"
     fi
     read -r sm sr sn <<<"$samp"
     printf '%-16s %-6s %-8s %10s / %-6s (%3s)     %s\n' "$name" "$x" "$kind" "$sm" "$sr" "$sn" "$inter"

@@ -33,10 +33,18 @@
 # XLEAVE_POLL=p polls every 2^p s instead of 8 (more samples for a diagnostic run; the
 # issue's figures are at 8 s).
 #
+# At the end bench/xleave-compare.py prints, per server, ours against chronyd-ns (and base)
+# with bootstrap 95 % intervals and a verdict per figure: better, worse or parity. The run's
+# raw directory (per client hSK/: its logs and `samples`, "time offset request-leg
+# reply-leg" in s; `clients` names each host, `binaries` our binaries' checksums) is kept in
+# target/bench-out/xleave, replaced by the next run, or with XLEAVE_KEEP=DIR (absolute, or
+# relative to the checkout; must not exist yet) in DIR, for `bench/xleave-compare.py --pool
+# DIR…` over several runs of the same binaries.
+#
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
 #   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] \
-#     bench/xleave.sh [SECONDS] [WARMUP]
+#     [XLEAVE_KEEP=DIR] bench/xleave.sh [SECONDS] [WARMUP]
 #   (default 600 and 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +52,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 warmup=${2:-60}
 [ "$(id -u)" = 0 ] || { echo "bench/xleave.sh: needs root (network namespaces)" >&2; exit 2; }
+keep=${XLEAVE_KEEP:-}
+[ -z "$keep" ] || [ ! -e "$keep" ] || { echo "bench/xleave.sh: XLEAVE_KEEP=$keep exists" >&2; exit 2; }
 # XLEAVE_BIN: an ntpkit binary to measure instead of this checkout's (e.g. main's)
 if [ -n "${XLEAVE_BIN:-}" ]; then
   ours=$XLEAVE_BIN
@@ -88,11 +98,18 @@ cleanup() {
     ip netns del "$ns" 2>/dev/null || true
   done
   # the raw logs, for a second look (bench/run's convention)
-  mkdir -p target/bench-out && rm -rf target/bench-out/xleave && cp -r "$tmp" target/bench-out/xleave || true
+  if [ -n "$keep" ]; then
+    mkdir -p "$(dirname "$keep")" && cp -r "$tmp" "$keep" || true
+  else
+    mkdir -p target/bench-out && rm -rf target/bench-out/xleave && cp -r "$tmp" target/bench-out/xleave || true
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 143' INT TERM
+# which binaries ran, so that runs are pooled only like with like (bench/xleave-compare.py)
+echo "ours $(sha256sum <"$ours" | cut -c1-16)" >"$tmp/binaries"
+if [ -n "$base" ]; then echo "base $(sha256sum <"$base" | cut -c1-16)" >>"$tmp/binaries"; fi
 ip netns add "${id}br"
 ip -n "${id}br" link add br0 type bridge
 ip -n "${id}br" link set br0 up
@@ -249,6 +266,9 @@ for s in 1 2 3; do
       line="$line windows=$(echo "$w" | sed 's/^ //; s/ /,/g')"
     fi
     echo "$line" >>"$tmp/bench"
+    echo "h$i ${names[$s]} ${kinds[$kind]}" >>"$tmp/clients"
   done
 done
 cat "$tmp/bench"
+# ours against chronyd-ns (and base), with bootstrap intervals: better, worse or parity
+python3 bench/xleave-compare.py --name "this run (kept in ${keep:-target/bench-out/xleave})" "$tmp" || true

@@ -351,3 +351,36 @@ fn a_forged_packet_with_a_foreign_origin_does_not_change_what_we_echo() {
         .expect("B polls");
     assert_eq!(next_b.origin_ts, last_a.transmit_ts, "{next_b:?}");
 }
+
+/// Packets after `skip` s that follow one of the same side's (two in a row make the next
+/// exchange basic in interleaved mode).
+fn twice_in_a_row(log: &[(f64, bool, Header)], skip: f64) -> usize {
+    let later: Vec<_> = log.iter().filter(|p| p.0 > skip).collect();
+    later.windows(2).filter(|w| w[0].1 == w[1].1).count()
+}
+
+#[test]
+fn a_pair_s_packets_keep_alternating_as_chronyd_spaces_them() {
+    // A (LOCAL: stratum 11) is nearer the reference than B (12): it answers each of B's
+    // packets at once, whatever B's poll fuzz does
+    let (mut a, mut b) = pair(Some(10));
+    let log = run(&mut a, &mut b, 0.0, 3000.0, |_, _| false);
+    assert!(log.len() > 300, "{}", log.len());
+    assert_eq!(twice_in_a_row(&log, 200.0), 0, "{log:?}");
+    let answers: Vec<f64> = log
+        .windows(2)
+        .filter(|w| w[0].0 > 200.0 && !w[0].1)
+        .map(|w| w[1].0 - w[0].0)
+        .collect();
+    assert!(answers.iter().all(|d| *d < 0.1), "{answers:?}");
+    // equal strata (both unsynchronised): half a poll apart, so neither side's fuzz makes
+    // the timers drift through each other
+    let (mut a, mut b) = pair(None);
+    let log = run(&mut a, &mut b, 0.0, 3000.0, |_, _| false);
+    assert!(log.len() > 300, "{}", log.len());
+    assert_eq!(twice_in_a_row(&log, 200.0), 0, "{log:?}");
+    for w in log.windows(2).filter(|w| w[0].0 > 200.0) {
+        let gap = w[1].0 - w[0].0;
+        assert!((2.0..14.0).contains(&gap), "{gap}");
+    }
+}

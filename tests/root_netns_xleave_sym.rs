@@ -7,12 +7,16 @@
 //! (`chronyc ntpdata`), and our mode 6 counts interleaved samples (`xleave=N`, at least
 //! two) on both ends of both pairs; and when the offsets measured are those of kernel
 //! timestamps on both sides: every host shares one kernel clock, so the true offset is 0,
-//! and of the latest interleaved samples most of chronyd's (its measurements log) of us,
-//! and at least 3 of 7 of each of ours (rawstats) of the other, must be within
-//! [`BOUND_US`] (between two of ours an exchange whose kernel stamp came too late uses the
-//! user-space time). With a transmit time read in user space before the send, chronyd saw us
-//! ~20 µs off; with the kernel's, ~0.2 µs. The exchange rules (a lost or reordered packet
-//! leaves that exchange basic) are unit tests of `daemon::xleave_sym`.
+//! and most of the latest samples, chronyd's (its measurements log, interleaved ones) of us
+//! and each of ours (rawstats, every sample) of the other, must be within [`BOUND_US`].
+//! With a transmit time read in user space before the send, chronyd saw us ~20 µs off and
+//! ours saw each other 40–90 µs off in a basic exchange; with the kernel's, ~0.2 µs. Between
+//! two of ours that needs every exchange interleaved and kernel-stamped: the pair's
+//! packets alternate (host 1, nearer the reference, answers each of host 3's at once, much as
+//! chronyd schedules a symmetric pair) and each leaves from the socket the peer's come in
+//! on, so its kernel timestamp is handed over before the answer. The exchange rules (a
+//! lost or reordered packet leaves that exchange basic) are unit tests of
+//! `daemon::xleave_sym`, the schedule of the engine's `peer`.
 //!
 //! Every daemon is observe-only without CAP_SYS_TIME (`Lan::spawn`); chronyd runs `-x`.
 
@@ -76,9 +80,11 @@ fn our_offsets(log: &str, source: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The latest `SAMPLES` of `v`, once there are that many.
+/// The latest `SAMPLES` of `v`, once there are that many besides the first two (a pair's
+/// first exchange is basic, and so is its second when a side sent twice before the other's
+/// first packet came).
 fn latest(v: Vec<f64>) -> Option<Vec<f64>> {
-    (v.len() >= SAMPLES).then(|| v[v.len() - SAMPLES..].to_vec())
+    (v.len() >= SAMPLES + 2).then(|| v[v.len() - SAMPLES..].to_vec())
 }
 
 fn rawstats_conf(lan: &Lan, host: usize) -> String {
@@ -212,15 +218,13 @@ fn root_netns_xleave_symmetric_with_chronyd_and_ours() {
         );
     };
     eprintln!("offsets (µs) chronyd of ours {chronyd:.2?}; ours of ours {host1:.2?} {host3:.2?}");
-    // chronyd's view of us: the median. Between two of ours, an exchange whose kernel stamp
-    // had not reached the main loop in time (the peer's packet came in on another serving
-    // thread's socket first, as happens on a loaded CI machine) uses the user-space time:
-    // there the assertion is that kernel-stamped samples are in, at least 3 of the 7
-    // (a user-space transmit time gives none, every one ~20 µs off).
-    for (who, v, kernel_stamped_needed) in [
-        ("chronyd's of us (host 1)", chronyd, SAMPLES / 2 + 1),
-        ("host 1's of host 3", host1, 3),
-        ("host 3's of host 1", host3, 3),
+    // a majority each: a basic exchange or a user-space transmit time in more than 3 of
+    // the latest 7 fails
+    let kernel_stamped_needed = SAMPLES / 2 + 1;
+    for (who, v) in [
+        ("chronyd's of us (host 1)", chronyd),
+        ("host 1's of host 3", host1),
+        ("host 3's of host 1", host3),
     ] {
         let within = v.iter().filter(|x| x.abs() < BOUND_US).count();
         assert!(

@@ -11,6 +11,11 @@
 //! mailbox; the main loop picks them up before its next packet and before taking the
 //! peer's.
 //!
+//! Our packets to a peer leave from the serving socket its packets come in on (an
+//! SO_REUSEPORT group spreads peers over several): the round serving it reads its error
+//! queue before it hands over a datagram, so our packet's timestamp is in the mailbox
+//! before the peer's answer to it reaches the main loop.
+//!
 //! A round looks at its error queue for the mailbox only while a symmetric send's timestamp
 //! has not come and for a second after each send (one atomic load per batch otherwise), and
 //! takes the mailbox's lock only when it holds timestamps to hand over. A worker thread

@@ -14,13 +14,16 @@
 //! A packet is taken as the answer to our latest one when its origin is the transmit field
 //! we sent (basic) or, in interleaved mode, the receive field we sent. An interleaved
 //! packet completes an exchange one step back: the peer's previous packet (whose transmit
-//! time only now arrives) against one of our last two packets, whichever lies closer in
-//! time, so the interval a frequency error acts on is the shorter.
+//! time only now arrives) against one of our last two packets: one whose kernel transmit
+//! timestamp is in rather than one still at the time read before the send; between equals
+//! the one closer in time, so the interval a frequency error acts on is the shorter.
 //!
 //! We send in interleaved mode only as the first packet after a valid one from the peer,
 //! and only when exactly one of ours preceded that one: otherwise the peer could pair our
 //! transmit time with the wrong packet. A lost or reordered packet therefore leaves the
-//! next exchange basic, and the one after interleaved again.
+//! next exchange basic, and the one after interleaved again. Two sides' timers that drift
+//! through each other would do the same now and then; the engine schedules a symmetric
+//! pair as chronyd does so that they alternate (`Association::symmetric_schedule`).
 
 use crate::engine::Exchange;
 use crate::wire::time::NtpTimestamp;
@@ -62,6 +65,14 @@ pub struct SymState {
     /// The key our latest packet's kernel transmit timestamp comes back under (see
     /// `sym_txstamp`), and whether `local_tx` is already the kernel's.
     tx_key: Option<u32>,
+    local_tx_kernel: bool,
+    /// The same for `prev_local_tx`: its stamp may come after a newer packet went out.
+    prev_tx_key: Option<u32>,
+    prev_local_tx_kernel: bool,
+    /// The serving socket (index into the daemon's list) the peer's packets come in on:
+    /// ours leave from it, so the round that reads its error queue sees our packet's
+    /// kernel timestamp before it hands over the peer's answer (see `sym_txstamp`).
+    pub rx_socket: Option<usize>,
     /// Samples taken in interleaved mode, and whether the latest one was.
     pub interleaved_samples: u64,
     pub last_interleaved: bool,
@@ -151,27 +162,32 @@ impl SymState {
         if self.enabled {
             self.local_tx = Some(at);
             self.tx_key = key;
+            self.local_tx_kernel = false;
         }
     }
 
-    /// The key our latest packet's kernel transmit timestamp comes under, if asked for.
-    pub fn tx_key(&self) -> Option<u32> {
-        self.tx_key.filter(|_| self.enabled)
+    /// The keys the kernel transmit timestamps of our latest packet and of the one an
+    /// interleaved sample may still pair with come under (when asked for).
+    pub fn tx_keys(&self) -> [Option<u32>; 2] {
+        if !self.enabled {
+            return [None, None];
+        }
+        [self.tx_key, self.prev_tx_key]
     }
 
-    /// The kernel's transmit timestamp of our packet sent under `key`: when that is still
-    /// our latest, it replaces the time read before the send, for the transmit field of
-    /// our next interleaved packet and for our own samples (the same time on both sides of
-    /// the pair). A later copy replaces an earlier one (the latest device to stamp it).
+    /// The kernel's transmit timestamp of our packet sent under `key`, for our latest
+    /// packet (the transmit field of our next interleaved one, and our samples: the same
+    /// time on both sides of the pair) and for the one the next interleaved sample may
+    /// pair with (which a stamp coming after a newer send still reaches). A later copy
+    /// replaces an earlier one (the latest device to stamp it).
     pub fn kernel_transmitted(&mut self, key: u32, at: NtpTimestamp) {
-        if self.tx_key != Some(key) {
-            return;
+        if self.tx_key == Some(key) && self.local_tx.is_some() {
+            self.local_tx = Some(at);
+            self.local_tx_kernel = true;
         }
-        let Some(old) = self.local_tx else { return };
-        self.local_tx = Some(at);
-        // the interleaved pairing kept it too (set when the peer's packet came)
-        if self.prev_local_tx == Some(old) {
+        if self.prev_tx_key == Some(key) && self.prev_local_tx.is_some() {
             self.prev_local_tx = Some(at);
+            self.prev_local_tx_kernel = true;
         }
     }
 
@@ -231,6 +247,8 @@ impl SymState {
         // our latest transmit time now pairs with the peer's receive field: keep it for
         // the next sample, and never use one pair twice
         self.prev_local_tx = if interleaved { self.local_tx } else { None };
+        self.prev_tx_key = self.tx_key.filter(|_| interleaved);
+        self.prev_local_tx_kernel = interleaved && self.local_tx_kernel;
         self.answered = true;
         self.prev_tx_count = self.tx_count;
         self.tx_count = 0;
@@ -269,14 +287,14 @@ impl SymState {
         }
         // Two exchanges end at the peer's previous packet: our packet before it (which the
         // peer's previous receive field stamps) or our latest (stamped by this packet's
-        // receive field, and sent after the peer's arrived). The shorter span wins.
+        // receive field, and sent after the peer's arrived). One whose transmit time is
+        // the kernel's wins over one read in user space before the send (tens of µs off
+        // on a loaded machine); between equals, the shorter span.
         let before = self
             .prev_local_tx
-            .map(|p| secs(p, self.local_rx))
-            .filter(|d| *d >= 0.0);
-        let after = secs(self.local_rx, local_tx);
-        let x = match (before, self.prev_local_tx) {
-            (Some(b), Some(p)) if b < after => Exchange {
+            .filter(|p| secs(*p, self.local_rx) >= 0.0);
+        let x = match before {
+            Some(p) if self.pair_before(p, local_tx) => Exchange {
                 t1: p,
                 t2: self.remote_rx,
                 t3: xmt,
@@ -294,6 +312,15 @@ impl SymState {
         let delay = secs(x.t1, x.t4) - secs(x.t2, x.t3);
         (delay.is_finite() && delay.abs() <= poll / 2.0).then_some(x)
     }
+
+    /// Whether the interleaved sample pairs with our packet before the peer's previous one
+    /// (sent at `before`) rather than with our latest (sent at `latest`).
+    fn pair_before(&self, before: NtpTimestamp, latest: NtpTimestamp) -> bool {
+        if self.prev_local_tx_kernel != self.local_tx_kernel {
+            return self.prev_local_tx_kernel;
+        }
+        secs(before, self.local_rx) < secs(self.local_rx, latest)
+    }
 }
 
 #[cfg(test)]
@@ -308,6 +335,18 @@ mod tests {
         NtpTimestamp::from_be_bytes(p[at..at + 8].try_into().unwrap())
     }
 
+    /// When the kernel's transmit timestamp of a side's packet reaches the state.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Stamps {
+        /// Before anything else happens (the serving round read it at once).
+        AtOnce,
+        /// Only as the side sends its next packet, before building it (after the peer's
+        /// answer came: a round that read its error queue late).
+        BeforeNextSend,
+        /// Only after the side's next packet went out.
+        AfterNextSend,
+    }
+
     /// One side of a symmetric pair as the engine and the daemon drive it: the engine's
     /// basic packet (origin = the peer's transmit field, receive = when it came).
     struct Side {
@@ -318,10 +357,18 @@ mod tests {
         last: Option<(NtpTimestamp, NtpTimestamp)>,
         kinds: Vec<&'static str>,
         offsets: Vec<f64>,
+        stamps: Stamps,
+        key: u32,
+        /// A kernel timestamp not yet handed over.
+        pending: Option<(u32, NtpTimestamp)>,
     }
 
     impl Side {
         fn new(clock: f64) -> Self {
+            Side::with_stamps(clock, Stamps::AtOnce)
+        }
+
+        fn with_stamps(clock: f64, stamps: Stamps) -> Self {
             Side {
                 st: SymState {
                     enabled: true,
@@ -331,12 +378,24 @@ mod tests {
                 last: None,
                 kinds: Vec::new(),
                 offsets: Vec::new(),
+                stamps,
+                key: 0,
+                pending: None,
             }
         }
 
-        /// Build and send at true time `t`; the packet leaves `late` s after the daemon's
-        /// stamp (the send path, which only the transmit time read afterwards sees).
+        fn hand_over(&mut self) {
+            if let Some((key, at)) = self.pending.take() {
+                self.st.kernel_transmitted(key, at);
+            }
+        }
+
+        /// Build and send at true time `t`; the packet leaves 20 µs after the daemon's
+        /// stamp (the send path), which only the kernel's timestamp sees.
         fn send(&mut self, t: f64) -> [u8; 48] {
+            if self.stamps == Stamps::BeforeNextSend {
+                self.hand_over();
+            }
             let mut p = [0u8; 48];
             p[0] = 0x21; // v4, mode 1
             if let Some((x, r)) = self.last {
@@ -345,7 +404,15 @@ mod tests {
             }
             p[40..48].copy_from_slice(&ts(t + self.clock).to_be_bytes());
             self.st.prepare(&mut p);
-            self.st.transmitted(ts(t + self.clock + 20e-6), None);
+            self.key += 1;
+            self.st.transmitted(ts(t + self.clock), Some(self.key));
+            if self.stamps == Stamps::AfterNextSend {
+                self.hand_over();
+            }
+            self.pending = Some((self.key, ts(t + self.clock + 20e-6)));
+            if self.stamps == Stamps::AtOnce {
+                self.hand_over();
+            }
             p
         }
 
@@ -368,33 +435,95 @@ mod tests {
                 SymTaken::AsIs | SymTaken::NoSample => self.kinds.push("-"),
             }
         }
+
+        /// The errors (s) of the interleaved samples against the true offset.
+        fn interleaved_errors(&self, truth: f64) -> Vec<f64> {
+            let samples = self.kinds.iter().filter(|k| **k != "-");
+            samples
+                .zip(&self.offsets)
+                .filter(|(k, _)| **k == "x")
+                .map(|(_, o)| o - truth)
+                .collect()
+        }
     }
 
     #[test]
     fn the_kernel_s_transmit_time_replaces_the_one_read_before_the_send() {
         let mut s = SymState::new(true);
         s.transmitted(ts(1.0), Some(7));
-        assert_eq!(s.tx_key(), Some(7));
+        assert_eq!(s.tx_keys(), [Some(7), None]);
         // a stamp under another key (an older packet's) changes nothing
         s.kernel_transmitted(6, ts(0.5));
-        assert_eq!(s.local_tx, Some(ts(1.0)));
+        assert_eq!((s.local_tx, s.local_tx_kernel), (Some(ts(1.0)), false));
         s.kernel_transmitted(7, ts(1.00002));
-        assert_eq!(s.local_tx, Some(ts(1.00002)));
-        // the pairing an interleaved packet kept follows it; a later copy replaces both
-        s.prev_local_tx = s.local_tx;
+        assert_eq!((s.local_tx, s.local_tx_kernel), (Some(ts(1.00002)), true));
+        // the pairing an interleaved packet kept (as take does) follows it; a later copy
+        // replaces both
+        (s.prev_local_tx, s.prev_tx_key) = (s.local_tx, s.tx_key);
         s.kernel_transmitted(7, ts(1.00003));
         assert_eq!(
             (s.local_tx, s.prev_local_tx),
             (Some(ts(1.00003)), Some(ts(1.00003)))
         );
-        // the next packet: its own key, and the old one's stamps no longer apply
+        // the next packet: its own key; the old one's stamps still reach the pairing
         s.transmitted(ts(9.0), Some(8));
+        assert_eq!(s.tx_keys(), [Some(8), Some(7)]);
         s.kernel_transmitted(7, ts(1.00004));
         assert_eq!(
-            (s.local_tx, s.prev_local_tx),
-            (Some(ts(9.0)), Some(ts(1.00003)))
+            (s.local_tx, s.prev_local_tx, s.local_tx_kernel),
+            (Some(ts(9.0)), Some(ts(1.00004)), false)
         );
-        assert_eq!(SymState::new(false).tx_key(), None);
+        assert_eq!(SymState::new(false).tx_keys(), [None, None]);
+    }
+
+    /// A's packets' kernel stamps come late (`stamps`); B answers 6 s into A's 8 s poll,
+    /// so the shorter interleaved pairing is A's latest packet, still without its stamp:
+    /// A's samples pair with its packet before instead, whose stamp is in, and carry the
+    /// true offset, where the user-space time would put them 10 µs off.
+    fn late_stamps(stamps: Stamps) {
+        let (mut a, mut b) = (Side::with_stamps(0.001, stamps), Side::new(0.0));
+        for k in 0..8 {
+            let t = 8.0 * k as f64;
+            let p = a.send(t);
+            b.receive(&p, t + 20e-6 + 50e-6);
+            let q = b.send(t + 6.0);
+            a.receive(&q, t + 6.0 + 20e-6 + 50e-6);
+        }
+        assert_eq!(a.kinds, ["b", "x", "x", "x", "x", "x", "x", "x"]);
+        // the first interleaved sample has no earlier pairing (the exchange before was
+        // basic): the user-space time, 10 µs off; every later one the kernel's
+        let errors = a.interleaved_errors(-0.001);
+        assert!((errors[0] - 10e-6).abs() < 1e-7, "{errors:?}");
+        assert!(errors[1..].iter().all(|e| e.abs() < 1e-7), "{errors:?}");
+    }
+
+    #[test]
+    fn a_stamp_missing_when_the_answer_comes_leaves_the_kernel_stamped_pairing() {
+        late_stamps(Stamps::BeforeNextSend);
+    }
+
+    #[test]
+    fn a_stamp_coming_after_the_next_send_still_reaches_the_pairing() {
+        late_stamps(Stamps::AfterNextSend);
+    }
+
+    #[test]
+    fn with_every_stamp_in_the_shorter_pairing_wins() {
+        // B answers 2 s after A sends: the pairing with A's packet before that one spans
+        // 2 s, with its latest 6 s; both kernel-stamped, so both sides are exact
+        let (mut a, mut b) = (Side::new(0.001), Side::new(0.0));
+        for k in 0..6 {
+            let t = 8.0 * k as f64;
+            let p = a.send(t);
+            b.receive(&p, t + 70e-6);
+            let q = b.send(t + 2.0);
+            a.receive(&q, t + 2.0 + 70e-6);
+        }
+        for (side, truth) in [(&a, -0.001), (&b, 0.001)] {
+            let errors = side.interleaved_errors(truth);
+            assert!(errors.len() >= 4, "{:?}", side.kinds);
+            assert!(errors.iter().all(|e| e.abs() < 1e-7), "{errors:?}");
+        }
     }
 
     /// A ahead by 1 ms of B; 50 µs each way; each packet really leaves 20 µs after the

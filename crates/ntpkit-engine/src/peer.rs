@@ -35,6 +35,17 @@ const UNINFORMATIVE_MIN_SAMPLES: u64 = 8;
 const SYMMETRIC_FALLBACK_AFTER: u32 = 4;
 /// Unanswered client-mode polls before such a peer is tried in symmetric mode again.
 const SYMMETRIC_RETRY_AFTER: u32 = 8;
+/// A symmetric pair's packets are spaced much as chronyd spaces them (ntp_core.c's
+/// PEER_SAMPLING_ADJ): the side nearer the reference waits this factor of its interval for
+/// the other's packet and answers it at once; equal strata stretch their interval by it
+/// when the peer's packet comes late in it, so that the two sides' packets alternate half
+/// a poll apart rather than drift through each other (interleaved mode needs them to
+/// alternate, RFC 9769).
+const PEER_SAMPLING_ADJ: f64 = 1.1;
+/// The side nearer the reference answers at once, but never sooner than this part of its
+/// interval after its own last packet (a peer answering at once too must not start a
+/// ping-pong).
+const PEER_ANSWER_MIN: f64 = 0.5;
 
 // Flash bits (REFERENCE.md §2.7).
 pub const FLASH_DUP: u16 = 0x0001;
@@ -331,6 +342,43 @@ impl Association {
         Header::client_request(self.config.version, self.hpoll, now_ts)
     }
 
+    /// When a symmetric pair's next packet of ours goes out, much as chronyd schedules it
+    /// (get_transmit_delay in ntp_core.c, see [`PEER_SAMPLING_ADJ`]): right after our poll
+    /// (`on_tx`) or once the peer's packet answered it (at `now`); `our_stratum` as our
+    /// packets carry it (16 unsynchronised). A peer further from the reference than us
+    /// gets its answer at once (its exchanges are short) and our interval waits for its
+    /// next packet. chronyd answers at once only a packet that comes late in its interval
+    /// and otherwise stretches the interval until one does; a packet coming just after
+    /// ours then leaves the stretched interval longer than the peer's, which sends twice in
+    /// a row (its next exchange basic). At equal strata the two sides settle half a poll
+    /// apart. Only while the peer answers (no burst, no unanswered poll: those keep their
+    /// own timing).
+    pub fn symmetric_schedule(&mut self, now: f64, our_stratum: u8, on_tx: bool) {
+        if !self.speaks_symmetric()
+            || self.burst_left > 0
+            || self.reach == 0
+            || self.unreach > 0
+            || self.sent == 0
+        {
+            return;
+        }
+        let poll = self.poll_interval();
+        let farther = self.stratum.min(16) as i16 - our_stratum.min(16) as i16;
+        let since_tx = (now - self.xmt_time).max(0.0);
+        let interval = match (farther, on_tx) {
+            // a peer nearer the reference answers us: our poll keeps its own (fuzzed)
+            // timing; at equal strata only its packet says where to go
+            (f, _) if f < 0 => return,
+            (0, true) => return,
+            (0, false) if since_tx / poll > PEER_SAMPLING_ADJ - 0.5 => poll * PEER_SAMPLING_ADJ,
+            (0, false) => poll,
+            // the peer's next packet comes before our timer does
+            (_, true) => poll * PEER_SAMPLING_ADJ,
+            (_, false) => poll * PEER_ANSWER_MIN,
+        };
+        self.next_poll = (self.xmt_time + interval).max(now);
+    }
+
     /// Packet tests and sample extraction (RFC 5905 §8). `now` is the engine time of
     /// `received` (T4).
     pub fn receive(
@@ -597,5 +645,122 @@ mod tests {
         t += 128.0;
         sample(&mut a, t, 3e-3);
         assert_eq!(a.next_poll, t + 1024.0);
+    }
+
+    /// Two symmetric associations at 8 s polls, each sending when its engine says (with
+    /// the poll fuzz), their packets 100 µs on the wire; a packet answers the receiver's
+    /// latest when that one reached the sender before it sent (as the origin check
+    /// decides), and the receiver then takes it as `receive` would. B starts `start_b`
+    /// after A. Returns who sent, in order, and when.
+    fn symmetric_pair(strata: [u8; 2], start_b: f64, seed: u64) -> Vec<(usize, f64)> {
+        const WIRE: f64 = 1e-4;
+        let config = |last: u8| SourceConfig {
+            minpoll: 3,
+            maxpoll: 3,
+            ..SourceConfig::peer(IpAddr::from([198, 18, 0, last]))
+        };
+        let estimator = || Estimator::new(1e-8, 0.0, 1e-6, 1e-9);
+        let mut side = [
+            Association::new(AssocId(1), config(2), 0.0, estimator()),
+            Association::new(AssocId(1), config(1), start_b, estimator()),
+        ];
+        let mut rng = seed;
+        let mut fuzz = move || {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (rng >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // (receiver, arrival, sent at)
+        let mut in_flight: Vec<(usize, f64, f64)> = Vec::new();
+        let mut sent = Vec::new();
+        while sent.len() < 400 {
+            let next_send = (0..2).min_by(|&a, &b| side[a].next_poll.total_cmp(&side[b].next_poll));
+            let s = next_send.unwrap();
+            let arrival = in_flight.first().copied();
+            match arrival {
+                Some((r, at, sent_at)) if at <= side[s].next_poll => {
+                    in_flight.remove(0);
+                    let a = &mut side[r];
+                    if a.xmt_time + WIRE <= sent_at && a.awaiting_reply {
+                        a.awaiting_reply = false;
+                        a.heard_symmetric = true;
+                        a.reach |= 1;
+                        a.unreach = 0;
+                        a.stratum = strata[1 - r];
+                        a.symmetric_schedule(at, strata[r], false);
+                    }
+                }
+                _ => {
+                    let t = side[s].next_poll;
+                    let f = fuzz();
+                    side[s].poll(t, NtpTimestamp::ZERO, 0, f);
+                    side[s].symmetric_schedule(t, strata[s], true);
+                    in_flight.push((1 - s, t + WIRE, t));
+                    sent.push((s, t));
+                }
+            }
+        }
+        sent
+    }
+
+    /// Sends after the first 40 where a side sent twice without the other in between.
+    fn twice_in_a_row(sent: &[(usize, f64)]) -> usize {
+        sent[40..].windows(2).filter(|w| w[0].0 == w[1].0).count()
+    }
+
+    #[test]
+    fn a_symmetric_pair_at_equal_strata_settles_half_a_poll_apart() {
+        for (seed, start_b) in [(1, 0.05), (2, 0.3), (3, 4.0), (4, 7.9), (5, 2.0)] {
+            let sent = symmetric_pair([11, 11], start_b, seed);
+            assert_eq!(twice_in_a_row(&sent), 0, "seed {seed}: {sent:?}");
+            // each packet comes 0.4–0.6 of a poll after the other side's
+            for w in sent[40..].windows(2) {
+                let gap = (w[1].1 - w[0].1) / 8.0;
+                assert!((0.3..0.7).contains(&gap), "seed {seed}: {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_packet_coming_just_after_ours_is_answered_within_the_peer_s_interval() {
+        let config = SourceConfig {
+            minpoll: 3,
+            maxpoll: 3,
+            ..SourceConfig::peer(IpAddr::from([198, 18, 0, 2]))
+        };
+        let mut a = Association::new(
+            AssocId(1),
+            config,
+            0.0,
+            Estimator::new(1e-8, 0.0, 1e-6, 1e-9),
+        );
+        a.poll(100.0, NtpTimestamp::ZERO, 0, 0.0);
+        (a.reach, a.unreach, a.stratum, a.awaiting_reply) = (1, 0, 12, false);
+        a.symmetric_schedule(100.0, 11, true);
+        assert_eq!(a.next_poll, 108.8, "waits for the peer's next packet");
+        // the peer (stratum 12) answers 50 ms later: our answer goes half a poll after our
+        // last, well before the peer's next (chronyd's rule would wait until 108.8, after it)
+        a.symmetric_schedule(100.05, 11, false);
+        assert_eq!(a.next_poll, 104.0);
+        // one coming late in our interval is answered at once
+        a.symmetric_schedule(107.9, 11, false);
+        assert_eq!(a.next_poll, 107.9);
+    }
+
+    #[test]
+    fn the_side_nearer_the_reference_answers_each_packet_at_once() {
+        for (seed, start_b) in [(1, 0.05), (2, 0.3), (3, 4.0), (4, 7.9)] {
+            // B (stratum 12) is farther from the reference than A (11)
+            let sent = symmetric_pair([11, 12], start_b, seed);
+            assert_eq!(twice_in_a_row(&sent), 0, "seed {seed}: {sent:?}");
+            for w in sent[40..].windows(2).filter(|w| w[0].0 == 1) {
+                let answer = w[1].1 - w[0].1;
+                assert!(
+                    answer < 0.1 * 8.0,
+                    "seed {seed}: A answered after {answer} s"
+                );
+            }
+        }
     }
 }

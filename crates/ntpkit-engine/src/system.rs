@@ -209,6 +209,15 @@ impl Engine {
         h
     }
 
+    /// Our stratum as our symmetric packets carry it, 16 when unsynchronised.
+    fn wire_stratum(&self) -> u8 {
+        if self.leap != Leap::Unsync {
+            self.stratum.clamp(1, 15)
+        } else {
+            16
+        }
+    }
+
     /// Remove a source (`unpeer`). Returns whether it existed.
     pub fn remove_source(&mut self, id: AssocId) -> bool {
         let before = self.assocs.len();
@@ -277,6 +286,7 @@ impl Engine {
         }
         let steps = self.discipline.steps;
         let system = self.system_header(t);
+        let our_stratum = self.wire_stratum();
         let mut local_samples = Vec::new();
         for i in 0..self.assocs.len() {
             let a = &mut self.assocs[i];
@@ -288,6 +298,7 @@ impl Engine {
             let mut packet = a.poll(t, now, steps, fuzz);
             if a.speaks_symmetric() {
                 packet = a.symmetric_packet(packet, &system);
+                a.symmetric_schedule(t, our_stratum, true);
             }
             if was_reachable && a.reach == 0 {
                 a.note_event(PeerEvent::Unreachable);
@@ -406,6 +417,11 @@ impl Engine {
                 PeerEvent::Reachable,
             )));
         }
+        // a symmetric peer's packet answered our latest: it says when our next goes out
+        let answered = matches!(
+            outcome,
+            ReplyOutcome::Sample { .. } | ReplyOutcome::NoSample
+        );
         match outcome {
             ReplyOutcome::Dropped => {}
             ReplyOutcome::NoSample => self.check_sys_peer(t, &mut actions),
@@ -456,6 +472,12 @@ impl Engine {
                     actions.push(Action::Event(EngineEvent::Peer(assoc, PeerEvent::Popcorn)));
                 }
                 self.system_update(t, &mut actions);
+            }
+        }
+        if answered {
+            let ours = self.wire_stratum();
+            if let Some(a) = self.assocs.iter_mut().find(|a| a.id == assoc) {
+                a.symmetric_schedule(t, ours, false);
             }
         }
         self.finish(actions)

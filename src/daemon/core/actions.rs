@@ -4,21 +4,29 @@
 use super::*;
 
 /// Which of our bound sockets (by local address) a symmetric packet to `peer` leaves from:
-/// the port-123 socket bound to the association's own local address, else the family's
-/// port-123 wildcard. Never another interface's address: Linux refuses to send from
-/// 127.0.0.1 to a LAN address (EINVAL).
+/// the one the peer's packets come in on (`rx`), when it is a port-123 socket of the
+/// association's own local address or the family's wildcard (an SO_REUSEPORT group has
+/// several: the serving round that reads this one's error queue then hands our packet's
+/// kernel timestamp over before the peer's answer, see sym_txstamp); else the port-123
+/// socket bound to that local address, else the family's port-123 wildcard. Never another
+/// interface's address: Linux refuses to send from 127.0.0.1 to a LAN address (EINVAL).
 fn symmetric_socket(
     bound: &[Option<SocketAddr>],
     local: Option<IpAddr>,
     peer: SocketAddr,
+    rx: Option<usize>,
 ) -> Option<usize> {
-    let port_123 = |want: &dyn Fn(IpAddr) -> bool| {
-        bound.iter().position(|b| {
-            b.is_some_and(|b| b.port() == 123 && b.is_ipv4() == peer.is_ipv4() && want(b.ip()))
-        })
+    let fits = |i: usize, want: &dyn Fn(IpAddr) -> bool| {
+        bound
+            .get(i)
+            .copied()
+            .flatten()
+            .is_some_and(|b| b.port() == 123 && b.is_ipv4() == peer.is_ipv4() && want(b.ip()))
     };
-    local
-        .and_then(|l| port_123(&|ip| ip == l))
+    let port_123 = |want: &dyn Fn(IpAddr) -> bool| (0..bound.len()).find(|&i| fits(i, want));
+    let own = |ip: IpAddr| local == Some(ip) || ip.is_unspecified();
+    rx.filter(|&i| fits(i, &own))
+        .or_else(|| local.and_then(|l| port_123(&|ip| ip == l)))
         .or_else(|| port_123(&|ip| ip.is_unspecified()))
 }
 
@@ -161,7 +169,8 @@ impl Core {
         let Some(sym) = self.assocs.get_mut(&assoc).map(|i| &mut i.xleave.sym) else {
             return;
         };
-        if let Some(key) = sym.tx_key() {
+        // the latest packet's and the one the next interleaved sample may pair with
+        for key in sym.tx_keys().into_iter().flatten() {
             if let Some(at) = self.shared.sym_tx.stamp(key) {
                 sym.kernel_transmitted(key, at);
             }
@@ -216,7 +225,9 @@ impl Core {
             // a symmetric peer knows us by address and port 123
             let bound: Vec<Option<SocketAddr>> =
                 self.sockets.iter().map(|s| s.local_addr().ok()).collect();
-            let socket = symmetric_socket(&bound, info.local, info.addr).map(|i| &self.sockets[i]);
+            let rx = info.xleave.sym.rx_socket;
+            let socket =
+                symmetric_socket(&bound, info.local, info.addr, rx).map(|i| &self.sockets[i]);
             // in interleaved mode the kernel's transmit timestamp, under a key of ours (see
             // sym_txstamp); the time read just before the send until it comes
             let key = socket
@@ -347,11 +358,11 @@ mod tests {
         ];
         let peer: SocketAddr = "198.18.0.1:123".parse().unwrap();
         let local = Some("198.18.0.2".parse().unwrap());
-        assert_eq!(symmetric_socket(&bound, local, peer), Some(1));
+        assert_eq!(symmetric_socket(&bound, local, peer, None), Some(1));
         // a local address we hold no port-123 socket for: nothing fits, the caller uses its
         // client socket rather than 127.0.0.1
         let other = Some("198.18.1.2".parse().unwrap());
-        assert_eq!(symmetric_socket(&bound, other, peer), None);
+        assert_eq!(symmetric_socket(&bound, other, peer, None), None);
     }
 
     #[test]
@@ -359,9 +370,34 @@ mod tests {
         let bound = [sa("127.0.0.1:123"), None, sa("[::]:123"), sa("0.0.0.0:123")];
         let peer: SocketAddr = "198.18.0.1:123".parse().unwrap();
         let local = Some("198.18.0.2".parse().unwrap());
-        assert_eq!(symmetric_socket(&bound, local, peer), Some(3));
-        assert_eq!(symmetric_socket(&bound, None, peer), Some(3));
+        assert_eq!(symmetric_socket(&bound, local, peer, None), Some(3));
+        assert_eq!(symmetric_socket(&bound, None, peer, None), Some(3));
         let v6: SocketAddr = "[fd00::1]:123".parse().unwrap();
-        assert_eq!(symmetric_socket(&bound, None, v6), Some(2));
+        assert_eq!(symmetric_socket(&bound, None, v6, None), Some(2));
+    }
+
+    #[test]
+    fn symmetric_packets_leave_from_the_socket_the_peer_s_packets_come_in_on() {
+        // an SO_REUSEPORT group: two wildcard sockets per family, the peer's packets
+        // hashed to the second
+        let bound = [
+            sa("0.0.0.0:123"),
+            sa("0.0.0.0:123"),
+            sa("[::]:123"),
+            sa("127.0.0.1:123"),
+            sa("0.0.0.0:40000"),
+        ];
+        let peer: SocketAddr = "198.18.0.1:123".parse().unwrap();
+        let local = Some("198.18.0.2".parse().unwrap());
+        assert_eq!(symmetric_socket(&bound, local, peer, Some(1)), Some(1));
+        assert_eq!(symmetric_socket(&bound, None, peer, Some(1)), Some(1));
+        // never one of another family, another address, another port or none at all
+        for rx in [2, 3, 4, 9] {
+            assert_eq!(
+                symmetric_socket(&bound, local, peer, Some(rx)),
+                Some(0),
+                "{rx}"
+            );
+        }
     }
 }

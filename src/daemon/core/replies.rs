@@ -281,6 +281,15 @@ impl Core {
                     }
                     return;
                 }
+                // our symmetric packets to this peer leave from the socket its come in on
+                if let Some(info) = self
+                    .by_addr
+                    .get(&h.src.ip())
+                    .and_then(|id| self.assocs.get_mut(id))
+                    .filter(|i| i.symmetric)
+                {
+                    info.xleave.sym.rx_socket = Some(h.socket);
+                }
                 // A server reply that reached port 123, or a symmetric peer's packet: the
                 // association's business, as a reply on the client socket would be.
                 self.client_reply(Reply {

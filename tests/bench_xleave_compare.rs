@@ -1,0 +1,178 @@
+//! bench/xleave-compare.py, the statistics of the truth-is-zero benchmark (issue 19): a client
+//! clearly better or worse than another gets that verdict, two clients with the same samples
+//! get parity, pooled runs add up, the fixed seed prints the same table twice, the old host
+//! layout (and XLEAVE_SWAP's) is read right, and bad input names its file and line.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn compare(args: &[&str]) -> Output {
+    Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/bench/xleave-compare.py"
+        ))
+        .args(["--resamples", "500"])
+        .args(args)
+        .output()
+        .expect("run python3 (installed with NTPsec, whose ntpdig needs it)")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "xleave-compare failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A `samples` file of `n` exchanges (time, offset, request leg, reply leg; seconds) whose
+/// |offset| is spread evenly over centre ± spread/2 µs, in a scrambled order, signs alternating.
+fn samples(centre_us: f64, spread_us: f64, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let x = centre_us + spread_us * (((i * 7) % n) as f64 / (n - 1) as f64 - 0.5);
+            let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+            format!(
+                "{} {:.9} 0.000001 0.000001\n",
+                1000 + 8 * i,
+                sign * x * 1e-6
+            )
+        })
+        .collect()
+}
+
+/// A run directory: (host, server, client, samples); with `listed`, the `clients` file
+/// bench/xleave.sh writes, naming each host.
+fn run_dir(dir: &Path, clients: &[(&str, &str, &str, String)], listed: bool) {
+    let mut listing = String::new();
+    for (host, server, client, data) in clients {
+        fs::create_dir_all(dir.join(host)).unwrap();
+        fs::write(dir.join(host).join("samples"), data).unwrap();
+        listing += &format!("{host} {server} {client}\n");
+    }
+    if listed {
+        fs::write(dir.join("clients"), listing).unwrap();
+    }
+}
+
+/// The verdict, and ours' n, of one row: "server other figure … n … verdict".
+fn row(table: &str, server: &str, other: &str, figure: &str) -> (String, usize) {
+    let line = table
+        .lines()
+        .find(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[0] == server && f[1] == other && f[2] == figure
+        })
+        .unwrap_or_else(|| panic!("no row {server} {other} {figure} in\n{table}"));
+    let n = line.split_whitespace().nth(6).unwrap().parse().unwrap();
+    (line.rsplit("  ").next().unwrap().to_string(), n)
+}
+
+fn example(dir: &Path) {
+    run_dir(
+        dir,
+        &[
+            ("h11", "chronyd", "ours", samples(0.1, 0.04, 60)),
+            ("h15", "chronyd", "chronyd-ns", samples(1.0, 0.4, 61)),
+            ("h12", "chronyd", "ours+xleave", samples(0.2, 0.1, 60)),
+            ("h16", "chronyd", "chronyd-ns+xleave", samples(0.2, 0.1, 60)),
+            ("h31", "ours", "ours", samples(2.0, 0.8, 60)),
+            ("h35", "ours", "chronyd-ns", samples(1.0, 0.4, 60)),
+        ],
+        true,
+    );
+}
+
+#[test]
+fn verdicts_follow_the_intervals() {
+    let tmp = tempfile::tempdir().unwrap();
+    example(tmp.path());
+    let dir = tmp.path().to_str().unwrap();
+    let table = stdout(&compare(&[dir]));
+    for figure in ["median", "RMS"] {
+        assert_eq!(
+            row(&table, "chronyd", "chronyd-ns", figure).0,
+            "ours better",
+            "{table}"
+        );
+        assert_eq!(
+            row(&table, "chronyd", "chronyd-ns+xleave", figure).0,
+            "parity",
+            "{table}"
+        );
+        assert_eq!(
+            row(&table, "ours", "chronyd-ns", figure).0,
+            "ours worse",
+            "{table}"
+        );
+    }
+    assert_eq!(row(&table, "chronyd", "chronyd-ns", "median").1, 60);
+    // no base clients in this run, so no rows against them
+    assert!(!table.contains(" base "), "{table}");
+    // a fixed seed: the same table again
+    assert_eq!(stdout(&compare(&[dir])), table);
+}
+
+#[test]
+fn pooled_runs_add_up() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    example(a.path());
+    example(b.path());
+    let (a, b) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let table = stdout(&compare(&["--pool", a, b]));
+    assert!(table.starts_with("# pooled over 2 runs"), "{table}");
+    assert_eq!(
+        row(&table, "chronyd", "chronyd-ns", "median"),
+        ("ours better".to_string(), 120)
+    );
+    assert_eq!(row(&table, "ours", "chronyd-ns", "RMS").0, "ours worse");
+}
+
+#[test]
+fn runs_without_a_clients_file_use_the_fixed_layout_and_swap() {
+    // host h1K is client K of chronyd's server; with XLEAVE_SWAP ours (1) ran on host 7
+    let tmp = tempfile::tempdir().unwrap();
+    run_dir(
+        tmp.path(),
+        &[
+            ("h11", "", "", samples(3.0, 0.4, 60)),
+            ("h15", "", "", samples(1.0, 0.4, 60)),
+            ("h17", "", "", samples(0.3, 0.1, 60)),
+        ],
+        false,
+    );
+    let dir = tmp.path().to_str().unwrap();
+    let plain = stdout(&compare(&[dir]));
+    assert_eq!(
+        row(&plain, "chronyd", "chronyd-ns", "median").0,
+        "ours worse"
+    );
+    assert_eq!(row(&plain, "chronyd", "base", "median").0, "ours worse");
+    let swapped = stdout(&compare(&[&format!("{dir}:swap")]));
+    assert_eq!(
+        row(&swapped, "chronyd", "chronyd-ns", "median").0,
+        "ours better"
+    );
+    assert_eq!(row(&swapped, "chronyd", "base", "median").0, "ours better");
+}
+
+#[test]
+fn bad_input_names_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    example(tmp.path());
+    fs::write(
+        tmp.path().join("h35/samples"),
+        "1000 0.000001 0 0\n1008 x 0 0\n",
+    )
+    .unwrap();
+    let out = compare(&[tmp.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("h35/samples:2: not a number"), "{err}");
+    let out = compare(&[tmp.path().join("missing").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such directory"));
+}
