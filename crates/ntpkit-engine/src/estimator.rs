@@ -20,6 +20,8 @@
 
 use std::collections::VecDeque;
 
+use super::asymmetry::Asymmetry;
+
 /// How many recent delays decide the minimum delay.
 const DELAY_WINDOW: usize = 32;
 /// Innovations beyond this many standard deviations are outliers.
@@ -110,6 +112,11 @@ pub struct Estimator {
     /// One filter per wander hypothesis, run on the same samples: their likelihoods
     /// decide the wander the main filter assumes.
     bank: Vec<Hypothesis>,
+    /// The path's jitter asymmetry: each sample's offset is corrected by the part its
+    /// excess delay explains before it is taken in (see [`super::asymmetry`]).
+    asymmetry: Asymmetry,
+    /// Whether samples are corrected by it (tests compare with and without).
+    correct_asymmetry: bool,
 }
 
 /// A wander hypothesis: the same two-state filter with a fixed q, and the log-likelihood
@@ -148,6 +155,8 @@ impl Estimator {
             nis_avg: 1.0,
             info_avg: 0.0,
             bank: Self::wander_bank(wander * wander),
+            asymmetry: Asymmetry::default(),
+            correct_asymmetry: true,
         }
     }
 
@@ -398,6 +407,13 @@ impl Estimator {
         }
     }
 
+    /// The jitter asymmetry the samples are corrected by (−0.5 … +0.5; 0: none
+    /// significant).
+    #[cfg(test)]
+    fn asymmetry(&self) -> f64 {
+        self.asymmetry.value()
+    }
+
     pub fn update(&mut self, m: &Measurement) -> Outcome {
         if !(m.raw_offset.is_finite() && m.delay.is_finite() && m.time.is_finite()) {
             return Outcome::Outlier;
@@ -413,6 +429,19 @@ impl Estimator {
             self.samples = 1;
             return Outcome::Accepted;
         }
+        // The residual against the prediction made before the sample (which its delay
+        // cannot have moved) teaches the asymmetry; the corrected offset is taken in.
+        let raw = *m;
+        let raw_residual = raw.raw_offset - self.predict(m.time).0;
+        let corrected = Measurement {
+            raw_offset: if self.correct_asymmetry {
+                raw.raw_offset - self.asymmetry.correction(delay)
+            } else {
+                raw.raw_offset
+            },
+            ..raw
+        };
+        let m = &corrected;
         self.learn_wander(m, self.measurement_var(delay));
         let r = self.measurement_var(delay);
         let (x, y, p) = self.predict(m.time);
@@ -426,6 +455,7 @@ impl Estimator {
             if self.outliers_in_row >= OUTLIERS_BEFORE_RESET {
                 self.outliers_in_row = 0;
                 self.reset_from_outliers();
+                self.asymmetry.clear();
                 self.samples += 1;
                 return Outcome::Reset;
             }
@@ -433,6 +463,7 @@ impl Estimator {
         }
         self.outliers_in_row = 0;
         self.outliers.clear();
+        self.asymmetry.observe(raw.time, raw_residual, delay);
         let info_weight = 1.0 / (self.samples as f64).clamp(1.0, 16.0);
         self.info_avg += (1.0 / r - self.info_avg) * info_weight;
         self.correct(m.time, innovation, x, y, p, r);
@@ -609,5 +640,101 @@ mod tests {
         assert!((1e-19..1e-17).contains(&low), "{low:e}");
         let high = learnt_wander(1e-14, 64);
         assert!((1e-15..1e-13).contains(&high), "{high:e}");
+    }
+
+    /// A deterministic source of exponential variates (mean 1).
+    fn exponentials(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            -(1.0 - u).ln()
+        }
+    }
+
+    /// Feed `n` samples every 16 s of a clock exactly on time (raw offset 0 + a constant
+    /// frequency) whose delays are `base(i)` plus the two legs' extra delays from `legs`;
+    /// return the estimated offset error at the end of each of two estimators (with and
+    /// without the asymmetry correction) and the worst error either had after sample
+    /// `judge_from`, and the asymmetry in use at the end.
+    fn run_pair(
+        n: usize,
+        judge_from: usize,
+        base: impl Fn(usize) -> f64,
+        mut legs: impl FnMut() -> (f64, f64),
+    ) -> ([f64; 2], [f64; 2], f64) {
+        let mut with = Estimator::new(1e-9, 0.0, 1e-6, 1e-9);
+        let mut without = with.clone();
+        without.correct_asymmetry = false;
+        let frequency = 3e-6;
+        let mut worst = [0.0f64; 2];
+        for i in 0..n {
+            let t = i as f64 * 16.0;
+            let (up, down) = legs();
+            let m = Measurement {
+                time: t,
+                raw_offset: frequency * t + (up - down) / 2.0,
+                delay: base(i) + up + down,
+            };
+            with.update(&m);
+            without.update(&m);
+            if i >= judge_from {
+                for (k, e) in [&with, &without].into_iter().enumerate() {
+                    let err = (e.estimate_at(t).offset - frequency * t).abs();
+                    worst[k] = worst[k].max(err);
+                }
+            }
+        }
+        let t = (n - 1) as f64 * 16.0;
+        let end = [&with, &without].map(|e| (e.estimate_at(t).offset - frequency * t).abs());
+        (end, worst, with.asymmetry())
+    }
+
+    #[test]
+    fn one_sided_excess_delay_is_corrected_for() {
+        // All the extra delay on the reply leg (a server's transmit time read before the
+        // send): every sample reads early by half its excess, exponential with mean 20 µs.
+        let mut exp = exponentials(0x9e37_79b9_7f4a_7c15);
+        let (end, worst, a) = run_pair(300, 100, |_| 100e-6, || (0.0, 20e-6 * exp()));
+        assert!((-0.5..-0.45).contains(&a), "asymmetry {a}");
+        // Uncorrected, the estimate sits µs early (less than the mean excess' 10 µs: low
+        // delays weigh more); corrected, a tenth of that.
+        assert!(
+            end[1] > 1e-6 && end[0] < end[1] / 10.0,
+            "end errors {end:?}"
+        );
+        assert!(worst[0] < worst[1] / 2.0, "worst errors {worst:?}");
+    }
+
+    #[test]
+    fn symmetric_excess_delay_is_left_alone() {
+        let mut exp = exponentials(0x2545_f491_4f6c_dd1d);
+        let (end, worst, a) = run_pair(300, 100, |_| 100e-6, || (20e-6 * exp(), 20e-6 * exp()));
+        assert_eq!(a, 0.0);
+        assert!((end[0] - end[1]).abs() < 0.1e-6, "end errors {end:?}");
+        assert!(worst[0] < worst[1] * 1.1, "worst errors {worst:?}");
+    }
+
+    #[test]
+    fn a_route_change_is_not_read_as_asymmetry() {
+        // One-sided excess as above; the base delay rises by 1 ms (both legs alike, the
+        // offset unchanged) for a hundred samples, then falls back.
+        let mut exp = exponentials(0x1234_5678_9abc_def1);
+        let base = |i: usize| {
+            if (150..250).contains(&i) {
+                1.1e-3
+            } else {
+                100e-6
+            }
+        };
+        let (end, worst, a) = run_pair(400, 100, base, || (0.0, 20e-6 * exp()));
+        // Better than without the correction throughout, and corrected at the end.
+        assert!(worst[0] < worst[1] / 2.0, "worst errors {worst:?}");
+        assert!(
+            a < -0.45 && end[0] < 1e-6,
+            "asymmetry {a}, end errors {end:?}"
+        );
     }
 }

@@ -156,6 +156,7 @@
 //!
 //! The discipline: see `docs/engine.md` and [`discipline`]'s module documentation.
 
+mod asymmetry;
 pub mod discipline;
 mod estimator;
 pub mod leap;

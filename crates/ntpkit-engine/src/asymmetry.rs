@@ -1,0 +1,251 @@
+//! Jitter asymmetry of one source's path: how much of a sample's offset error follows its
+//! excess delay, learnt from recent samples, so that the estimator can correct each
+//! sample to what it would have read at the minimum delay.
+//!
+//! The estimator's noise model says a sample's error is half the difference of the two
+//! legs' extra delays, zero-mean. It is not when the extra delay sits on one leg only: a
+//! server that reads its transmit timestamp in user space before the send (chronyd's,
+//! NTPsec's basic mode) puts all of it on the reply leg, so every sample reads early by
+//! half its excess delay, and averaging them is biased. Then the offset error is ≈
+//! `a · (delay − min delay)`, with `a` between −0.5 (all on the reply leg) and +0.5 (all
+//! on the request leg). (The idea is chrony's "jitter asymmetry", sourcestats.c.)
+//!
+//! `a` is the slope of a regression of the samples' residuals — the raw offset less the
+//! estimator's prediction made *before* the sample, which cannot depend on the sample's
+//! delay — on their excess delay, with an intercept and a time term (a prediction that
+//! drifts, a frequency error, correlates with time, not delay), one pass of trimming
+//! (a stray sample does not carry the slope), and these guards:
+//! - too few samples, a rank correlation of residual and delay within [`SIGNIFICANCE`]
+//!   standard deviations of none, or a slope below [`MIN_ASYMMETRY`]: no correction;
+//! - the sign must hold for [`MIN_RUN`] regressions in a row before it is used, and a
+//!   sign change drops it at once;
+//! - the minimum delay moved (a route change: a run of samples far above the recent
+//!   minimum, or one far below it): the samples of the old route are forgotten, since
+//!   against the new minimum they would read as excess delay the offset did not follow;
+//! - delays that are not round trips: a server that stamps its transmit time with a
+//!   prediction (ours in basic mode) errs both ways, so some samples' delays come out
+//!   below the true round trip, even negative (clamped to the precision before they get
+//!   here: several samples tied at the minimum). The offset still follows the delay, but
+//!   the minimum-delay sample is not the unbiased one (the median is), so correcting
+//!   towards it would be wrong: then nothing is corrected. (A server whose predicted
+//!   stamps never make a delay negative cannot be told from a one-sided one; the
+//!   correction assumes the least-delayed samples are the truest.)
+
+use std::collections::VecDeque;
+
+/// Samples the regression runs over.
+const WINDOW: usize = 64;
+/// Fewer samples than this: no estimate.
+const MIN_SAMPLES: usize = 12;
+/// All the excess on one leg.
+const MAX_ASYMMETRY: f64 = 0.5;
+/// Slopes below this are not used: excess on both legs (two exponentials, say) makes the
+/// offset error's mean a curve in the excess, not a line, which a small slope fits
+/// badly, and there is little to gain (chrony uses nothing below 0.45).
+const MIN_ASYMMETRY: f64 = 0.3;
+/// A slope is used only when the rank correlation is beyond this many of its standard
+/// deviations.
+const SIGNIFICANCE: f64 = 4.0;
+/// Significant regressions of one sign in a row before the slope is used.
+const MIN_RUN: i32 = 4;
+/// The run counter's bound (so that a slope that fades is dropped within a few samples).
+const MAX_RUN: i32 = 2 * MIN_RUN;
+/// A delay this many median excesses away from the recent minimum is off the route...
+const SHIFT_FACTOR: f64 = 6.0;
+/// ...and this many of them in a row above it mean the minimum moved up.
+const SHIFT_RUN: usize = 4;
+
+/// One accepted sample: time (s), residual (raw offset less the prior prediction, s) and
+/// delay (s).
+#[derive(Clone, Copy, Debug)]
+struct Point {
+    time: f64,
+    residual: f64,
+    delay: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Asymmetry {
+    points: VecDeque<Point>,
+    /// The slope in use (0 while none is significant).
+    slope: f64,
+    /// Significant regressions in a row; its sign is the slope's.
+    run: i32,
+}
+
+impl Asymmetry {
+    /// The asymmetry in use, −0.5 … +0.5 (0: none, or not significant).
+    #[cfg(test)]
+    pub fn value(&self) -> f64 {
+        self.slope
+    }
+
+    /// The part of a sample's offset its delay explains: subtract it from the raw offset.
+    pub fn correction(&self, delay: f64) -> f64 {
+        if self.slope == 0.0 {
+            return 0.0;
+        }
+        let base = self.base().min(delay);
+        self.slope * (delay - base)
+    }
+
+    /// Forget everything (the source moved: the residuals of before say nothing now).
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    fn base(&self) -> f64 {
+        self.points
+            .iter()
+            .map(|p| p.delay)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// Take in an accepted sample: `residual` is its raw (uncorrected) offset less the
+    /// estimator's prediction for its time made before it.
+    pub fn observe(&mut self, time: f64, residual: f64, delay: f64) {
+        if !(time.is_finite() && residual.is_finite() && delay.is_finite()) {
+            return;
+        }
+        self.follow_route(delay);
+        if self.points.len() == WINDOW {
+            self.points.pop_front();
+        }
+        self.points.push_back(Point {
+            time,
+            residual,
+            delay,
+        });
+        self.update_slope();
+    }
+
+    /// Forget the old route's samples when the minimum delay moved.
+    fn follow_route(&mut self, delay: f64) {
+        if self.points.len() < MIN_SAMPLES {
+            return;
+        }
+        let base = self.base();
+        let mut excess: Vec<f64> = self.points.iter().map(|p| p.delay - base).collect();
+        excess.sort_by(f64::total_cmp);
+        let threshold = SHIFT_FACTOR * excess[excess.len() / 2];
+        if delay < base - threshold {
+            self.clear();
+            return;
+        }
+        let recent_above = self
+            .points
+            .iter()
+            .rev()
+            .take(SHIFT_RUN - 1)
+            .filter(|p| p.delay - base > threshold)
+            .count();
+        if delay - base > threshold && recent_above == SHIFT_RUN - 1 {
+            let keep = SHIFT_RUN - 1;
+            let drop = self.points.len() - keep;
+            self.points.drain(..drop);
+            self.slope = 0.0;
+            self.run = 0;
+        }
+    }
+
+    fn update_slope(&mut self) {
+        let base = self.base();
+        let at_base = self.points.iter().filter(|p| p.delay == base).count();
+        // Delays tied at the minimum were clamped: not round trips (see above).
+        let fit = if self.points.len() >= MIN_SAMPLES && at_base < 2 {
+            let points: Vec<Point> = self.points.iter().copied().collect();
+            fit(&points)
+        } else {
+            None
+        };
+        let Some(fit) = fit else {
+            self.run = 0;
+            self.slope = 0.0;
+            return;
+        };
+        let sign = if fit.slope > 0.0 { 1 } else { -1 };
+        if self.run * sign < 0 {
+            self.run = 0;
+        }
+        if fit.z.abs() > SIGNIFICANCE && fit.z * fit.slope > 0.0 && fit.slope.abs() >= MIN_ASYMMETRY
+        {
+            self.run = (self.run + sign).clamp(-MAX_RUN, MAX_RUN);
+        } else {
+            self.run -= self.run.signum();
+        }
+        self.slope = if self.run.abs() >= MIN_RUN {
+            fit.slope.clamp(-MAX_ASYMMETRY, MAX_ASYMMETRY)
+        } else {
+            0.0
+        };
+    }
+}
+
+/// The slope of the residuals on the delay, and how sure it is.
+struct Fit {
+    slope: f64,
+    /// Kendall's rank correlation of residual and delay in standard deviations of its
+    /// distribution when they are independent.
+    z: f64,
+}
+
+/// The residuals' drift in time is taken out first (the median of the pairwise slopes),
+/// then the slope on the delay is the median of the pairwise slopes (Theil–Sen) and its
+/// significance Kendall's τ. Both use ranks and medians only: the delays of a congested
+/// path are heavy-tailed and their offset errors grow with them, which would let a few
+/// samples carry a least-squares slope and understate its variance; a sample's rank
+/// cannot. None when the delays do not vary.
+fn fit(points: &[Point]) -> Option<Fit> {
+    let n = points.len();
+    let drift = median_slope(points, |p| p.time, |p| p.residual)?;
+    let detrended: Vec<Point> = points
+        .iter()
+        .map(|p| Point {
+            residual: p.residual - drift * p.time,
+            ..*p
+        })
+        .collect();
+    let slope = median_slope(&detrended, |p| p.delay, |p| p.residual)?;
+    let mut concordance = 0i64;
+    for (i, p) in detrended.iter().enumerate() {
+        for q in &detrended[i + 1..] {
+            let s = (q.delay - p.delay) * (q.residual - p.residual);
+            concordance += if s > 0.0 {
+                1
+            } else if s < 0.0 {
+                -1
+            } else {
+                0
+            };
+        }
+    }
+    let n = n as f64;
+    let sd = (n * (n - 1.0) * (2.0 * n + 5.0) / 18.0).sqrt();
+    Some(Fit {
+        slope,
+        z: concordance as f64 / sd,
+    })
+}
+
+/// The median of the slopes between every two points whose `x` differ.
+fn median_slope(
+    points: &[Point],
+    x: impl Fn(&Point) -> f64,
+    y: impl Fn(&Point) -> f64,
+) -> Option<f64> {
+    let mut slopes = Vec::with_capacity(points.len() * points.len() / 2);
+    for (i, p) in points.iter().enumerate() {
+        for q in &points[i + 1..] {
+            let dx = x(q) - x(p);
+            if dx != 0.0 {
+                slopes.push((y(q) - y(p)) / dx);
+            }
+        }
+    }
+    if slopes.len() < points.len() {
+        return None;
+    }
+    let mid = slopes.len() / 2;
+    let (_, m, _) = slopes.select_nth_unstable_by(mid, f64::total_cmp);
+    m.is_finite().then_some(*m)
+}
