@@ -25,16 +25,7 @@ bench_needs "$chronyd" "$chronyc"
 bench_build --bin ntpkit
 p=nkdc$$
 bench_lan $p s1 s2 c3 c4 c5 c6
-poller=
-# the chronyc loop below, and the sleep or chronyc it is waiting for
-stop_poller() {
-  [ -n "$poller" ] || return 0
-  local kids
-  kids=$(pgrep -P "$poller" || true)
-  # shellcheck disable=SC2086
-  kill "$poller" $kids 2>/dev/null || true
-  poller=
-}
+. bench/poller.sh
 trap 'stop_poller; bench_cleanup' EXIT
 run() { local h=$1 log=$2; shift 2; ip netns exec "$p$h" "${nocap[@]}" "$@" >"$work/$h/$log" 2>&1 & }
 conf() { # host, directives

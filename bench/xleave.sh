@@ -85,16 +85,7 @@ id=nkxl$$
 tmp=$(mktemp -d)
 nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
 hosts=()
-poller=
-# stop the chronyc loop below, and the sleep or chronyc it is waiting for
-stop_poller() {
-  [ -n "$poller" ] || return 0
-  local kids
-  kids=$(pgrep -P "$poller" || true)
-  # shellcheck disable=SC2086
-  kill "$poller" $kids 2>/dev/null || true
-  poller=
-}
+. bench/poller.sh
 cleanup() {
   stop_poller
   for ns in "${hosts[@]}" "${id}br"; do
