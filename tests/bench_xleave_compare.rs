@@ -72,6 +72,11 @@ fn row(table: &str, server: &str, other: &str, figure: &str) -> (String, usize) 
     (line.rsplit("  ").next().unwrap().to_string(), n)
 }
 
+/// The verdicts of one pair's two rows: [median's, RMS's].
+fn verdicts(table: &str, server: &str, other: &str) -> [String; 2] {
+    ["median", "RMS"].map(|figure| row(table, server, other, figure).0)
+}
+
 fn example(dir: &Path) {
     run_dir(
         dir,
@@ -93,23 +98,18 @@ fn verdicts_follow_the_intervals() {
     example(tmp.path());
     let dir = tmp.path().to_str().unwrap();
     let table = stdout(&compare(&[dir]));
-    for figure in ["median", "RMS"] {
-        assert_eq!(
-            row(&table, "chronyd", "chronyd-ns", figure).0,
-            "ours better",
-            "{table}"
-        );
-        assert_eq!(
-            row(&table, "chronyd", "chronyd-ns+xleave", figure).0,
-            "parity",
-            "{table}"
-        );
-        assert_eq!(
-            row(&table, "ours", "chronyd-ns", figure).0,
-            "ours worse",
-            "{table}"
-        );
-    }
+    let t = &table;
+    assert_eq!(
+        verdicts(t, "chronyd", "chronyd-ns"),
+        ["ours better"; 2],
+        "{t}"
+    );
+    assert_eq!(
+        verdicts(t, "chronyd", "chronyd-ns+xleave"),
+        ["parity"; 2],
+        "{t}"
+    );
+    assert_eq!(verdicts(t, "ours", "chronyd-ns"), ["ours worse"; 2], "{t}");
     assert_eq!(row(&table, "chronyd", "chronyd-ns", "median").1, 60);
     // no base clients in this run, so no rows against them
     assert!(!table.contains(" base "), "{table}");
@@ -228,23 +228,21 @@ fn autocorrelated_series_are_resampled_in_blocks() {
     let dir = tmp.path().to_str().unwrap();
     let iid = stdout(&compare(&["--bootstrap", "iid", dir]));
     let auto = stdout(&compare(&[dir]));
-    for figure in ["median", "RMS"] {
-        assert_eq!(
-            row(&iid, "chronyd", "chronyd-ns", figure).0,
-            "ours better",
-            "{iid}"
-        );
-        assert_eq!(
-            row(&auto, "chronyd", "chronyd-ns", figure).0,
-            "parity",
-            "{auto}"
-        );
-        assert_eq!(
-            row(&auto, "ours", "chronyd-ns", figure).0,
-            "parity",
-            "{auto}"
-        );
-    }
+    assert_eq!(
+        verdicts(&iid, "chronyd", "chronyd-ns"),
+        ["ours better"; 2],
+        "{iid}"
+    );
+    assert_eq!(
+        verdicts(&auto, "chronyd", "chronyd-ns"),
+        ["parity"; 2],
+        "{auto}"
+    );
+    assert_eq!(
+        verdicts(&auto, "ours", "chronyd-ns"),
+        ["parity"; 2],
+        "{auto}"
+    );
     assert!(!iid.contains("# block bootstrap"), "{iid}");
     // the line under the table: which series went in blocks, their lag-1 r and block length
     let blocks = auto
