@@ -346,12 +346,28 @@ def report(title, result, out):
     blocked = {k: v for k, v in blocked.items() if k in shown}
     if blocked:
         print("# block bootstrap (autocorrelated: lag-1 r, block length L): " + "; ".join(
-            f"{c} of {s} " + ", ".join(f"r {r:.2f} L {n}" for r, n in plans)
+            f"{c} of {s} " + ", ".join(f"r {r:.2f} " + (f"L {n}" if n > 1 else "iid")
+                                       for r, n in plans)
             for (s, c), plans in blocked.items()), file=out)
     print("# intervals: the noise of the samples within a run only; two copies of one binary"
           " on two hosts differed by 0.06 µs (interleaved median, docs/benchmarks.md)", file=out)
     if any(server == "ntpsec" and "xleave" in a for server, a, *_ in rows):
         print("# (NTPsec's server has no interleaved mode: its +xleave rows are basic mode)", file=out)
+
+
+def placements(specs):
+    """"kind K1/K2…" for each client kind whose host differs between the runs (K: its host's
+    last digit, hSK = client K of server S; a bench/xleave.sh XLEAVE_HOSTSWAP=1 run pooled with
+    a plain one), or "" where every kind kept its host."""
+    per_run = []
+    for spec in specs:
+        rundir, swapped = spec.removesuffix(":swap"), spec.endswith(":swap")
+        kinds = {}
+        for host, (_, kind) in clients_of(rundir, swapped).items():
+            kinds.setdefault(kind, set()).add(host[2:])
+        per_run.append({k: ",".join(sorted(v)) for k, v in kinds.items()})
+    moved = [k for k in KINDS.values() if len({run.get(k) for run in per_run} - {None}) > 1]
+    return ", ".join(f"{k} " + "/".join(run.get(k, "-") for run in per_run) for k in moved)
 
 
 def binaries(spec):
@@ -403,6 +419,9 @@ def main():
                   " files differ): the pool mixes unlike with unlike")
         report(f"pooled over {len(runs)} runs ({', '.join(names)}): {how}",
                compare(runs, args.resamples, args.seed, **stats), sys.stdout)
+        moved = placements(args.dirs)
+        if moved:
+            print(f"# hosts per run (client K of each server; runs in the order given): {moved}")
     else:
         for d, run in zip(names, runs):
             report(f"{d}: {how}", compare([run], args.resamples, args.seed, **stats), sys.stdout)

@@ -130,6 +130,34 @@ fn pooled_runs_add_up() {
         ("ours better".to_string(), 120)
     );
     assert_eq!(row(&table, "ours", "chronyd-ns", "RMS").0, "ours worse");
+    assert!(!table.contains("# hosts per run"), "{table}");
+}
+
+#[test]
+fn pooled_runs_name_the_hosts_a_kind_moved_between() {
+    // a plain run and one with bench/xleave.sh's XLEAVE_HOSTSWAP=1: ours on h15, chronyd-ns
+    // on h11; rows follow the kind, the pool says where each kind sat in each run
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ours, other) = (samples(0.1, 0.04, 60), samples(1.0, 0.4, 60));
+    let plain = [("h11", "ours", &ours), ("h15", "chronyd-ns", &other)];
+    let swapped = [("h15", "ours", &ours), ("h11", "chronyd-ns", &other)];
+    for (dir, layout) in [(a.path(), plain), (b.path(), swapped)] {
+        let clients = layout.map(|(h, c, d)| (h, "chronyd", c, d.clone()));
+        run_dir(dir, &clients, true);
+    }
+    let (a, b) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let table = stdout(&compare(&["--pool", a, b]));
+    assert_eq!(
+        verdicts(&table, "chronyd", "chronyd-ns"),
+        ["ours better"; 2],
+        "{table}"
+    );
+    assert_eq!(row(&table, "chronyd", "chronyd-ns", "median").1, 120);
+    let hosts = table.lines().find(|l| l.starts_with("# hosts per run"));
+    assert!(
+        hosts.is_some_and(|l| l.ends_with(": ours 1/5, chronyd-ns 5/1")),
+        "{table}"
+    );
 }
 
 #[test]
