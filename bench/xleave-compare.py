@@ -29,7 +29,8 @@ then --pool). The seed is fixed, so a rerun prints the same.
 
   bench/xleave-compare.py [--resamples N] [--seed S] [--bootstrap auto|iid|block]
       [--block-length L] [--warmup S] [--from-logs] DIR[:swap]...
-  bench/xleave-compare.py --pool DIR[:swap]...   one table over all the runs (like with like!)
+  bench/xleave-compare.py --pool DIR[:swap]...   one table over all the runs (like with like!);
+      where a kind sat on other hosts in other runs (XLEAVE_HOSTSWAP=1), a line says which
 
 DIR: a run's raw directory (bench/xleave.sh keeps it in target/bench-out/xleave, or in
 XLEAVE_KEEP). Host hSK is client K of server S; a run's `clients` file names them; without
