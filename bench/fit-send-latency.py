@@ -27,14 +27,23 @@ import sys
 
 def legs(d, host):
     rows = []
-    with open(f"{d}/{host}/samples") as f:
-        for n, line in enumerate(f, 1):
-            p = line.split()
-            if not p:
-                continue
-            if len(p) != 4:
-                sys.exit(f"{d}/{host}/samples:{n}: expected 4 fields, got {len(p)}")
-            rows.append([float(x) * 1e6 for x in p[1:]])
+    path = f"{d}/{host}/samples"
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                p = line.split()
+                if not p:
+                    continue
+                try:
+                    if len(p) != 4:
+                        raise ValueError(f"expected 4 fields, got {len(p)}")
+                    rows.append([float(x) * 1e6 for x in p[1:]])
+                except ValueError as e:
+                    sys.exit(f"fit-send-latency: {path}:{n}: {e}")
+    except OSError as e:
+        sys.exit(f"fit-send-latency: {path}: {e.strerror}")
+    if not rows:
+        sys.exit(f"fit-send-latency: {path}: no samples")
     return rows
 
 
