@@ -14,7 +14,9 @@
 //! - an active value is negative, near −0.5 (at most −0.3, the engine's threshold); a
 //!   later read may be 0 (the estimate dropped and retaken between regressions);
 //! - NTPsec's `ntpq -pn` still lists both of our associations;
-//! - our `ntpq --json -p` carries it per row.
+//! - our `ntpq --json -p` carries it per row;
+//! - against host 4's chronyd (a client of host 1), our ntpq's `asym` is chronyd's "Jitter
+//!   asymmetry" (`chronyc ntpdata`) with the sign flipped.
 //!
 //! If neither estimate activates within the ceiling (a loaded machine blurs the delays),
 //! the test still checks that the variable is present and well-formed as 0.000 and says
@@ -63,10 +65,13 @@ fn associations(lan: &common::lan::Lan) -> Vec<u16> {
 
 #[test]
 fn root_netns_asym_peer_variable() {
-    if !common::needs_chronyd(TEST) || !common::needs(TEST, &[("ntpq", "ntpsec")]) {
+    let Some((chronyd, chronyc)) = common::chronyd_and_chronyc_or_skip(TEST) else {
+        return;
+    };
+    if !common::needs(TEST, &[("ntpq", "ntpsec")]) {
         return;
     }
-    let Some(lan) = common::lan_or_skip(TEST, 3) else {
+    let Some(lan) = common::lan_or_skip(TEST, 4) else {
         return;
     };
     let start = Instant::now();
@@ -80,6 +85,15 @@ fn root_netns_asym_peer_variable() {
          restrict default\nrestrict 127.0.0.1\n",
         &[],
     );
+    // host 4: a chronyd client of the same chronyd server, read through our ntpq (cmdmon)
+    let sock4 = common::spawn_chronyd(
+        &lan,
+        4,
+        &chronyd,
+        "client.conf",
+        "server 198.18.0.1 minpoll 0 maxpoll 0\n",
+    );
+    let sock4 = sock4.to_str().unwrap().to_string();
 
     // wait for an active estimate on either association (the ceiling is generous for a
     // loaded machine; on a quiet one it takes ~20 s)
@@ -194,5 +208,29 @@ fn root_netns_asym_peer_variable() {
             .unwrap_or_else(|| panic!("asym in {r}"));
         assert!((-0.5..=0.5).contains(&a), "{r}");
     }
+
+    // chronyd's own estimate through our ntpq: its "Jitter asymmetry" with ntpd's sign
+    let chronyc = chronyc.to_str().unwrap();
+    let chrony_asym = || {
+        let out = lan.run(4, &[chronyc, "-h", &sock4, "-n", "ntpdata"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Jitter asymmetry"))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        v.unwrap_or_else(|| panic!("chronyc ntpdata: {text}"))
+    };
+    let before = chrony_asym();
+    let via_ours = ntpd::our_ntpq_text(&lan, 4, &["-n", "--socket", &sock4, "-c", "rv 1"]);
+    let after = chrony_asym();
+    let ours = asym_value(&via_ours, true).unwrap_or_else(|| panic!("asym: {via_ours}"));
+    eprintln!("chronyd's jitter asymmetry {before:+.2} … {after:+.2}; our ntpq: asym={ours:.3}");
+    // chronyc rounds to 2 decimals; the estimate may move between the reads
+    let (lo, hi) = (-before.max(after) - 0.006, -before.min(after) + 0.006);
+    assert!(
+        (lo..=hi).contains(&ours),
+        "asym {ours} is chronyd's {before}/{after} with the sign flipped: {via_ours}"
+    );
     eprintln!("done in {:.1} s", start.elapsed().as_secs_f64());
 }
