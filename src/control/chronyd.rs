@@ -220,7 +220,7 @@ pub fn peer_row(src: &Source, name_of: &mut dyn FnMut(IpAddr) -> String) -> Peer
 /// reply leg: its offsets are the other way round, as `offset` above).
 fn asym_text(jitter_asymmetry: f64) -> String {
     let a = if jitter_asymmetry.is_finite() {
-        -jitter_asymmetry + 0.0
+        (-jitter_asymmetry * 1e3).round() / 1e3 + 0.0
     } else {
         0.0
     };
@@ -394,6 +394,7 @@ mod tests {
         assert_eq!(asym_text(-0.3), "0.300");
         assert_eq!(asym_text(0.0), "0.000");
         assert_eq!(asym_text(-0.0), "0.000");
+        assert_eq!(asym_text(0.0004), "0.000");
         assert_eq!(asym_text(f64::NAN), "0.000");
     }
 

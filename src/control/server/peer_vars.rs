@@ -106,11 +106,12 @@ impl PeerVars {
     }
 }
 
-/// The value `asym` carries: never `-0.000` (an unused correction reads `0.000`), never
-/// NaN (read as none).
+/// The value `asym` carries, rounded to its three decimals here so that it never reads
+/// `-0.000` (an unused correction, or a value that small, reads `0.000`); NaN reads as
+/// none.
 fn asym_value(a: f64) -> f64 {
     if a.is_finite() {
-        a.clamp(-0.5, 0.5) + 0.0
+        (a.clamp(-0.5, 0.5) * 1e3).round() / 1e3 + 0.0
     } else {
         0.0
     }
@@ -185,7 +186,7 @@ mod tests {
 
     #[test]
     fn asym_without_a_correction_reads_zero_never_minus_zero_or_nan() {
-        for a in [0.0, -0.0, f64::NAN, f64::INFINITY] {
+        for a in [0.0, -0.0, -0.0004, f64::NAN, f64::INFINITY] {
             let text = read(&vars(Some(a)), &["asym"]).unwrap();
             assert_eq!(text.trim_end(), "asym=0.000", "{a}");
         }
