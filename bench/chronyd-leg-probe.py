@@ -44,6 +44,8 @@ import sys
 import tempfile
 import time
 
+import netns_lan  # bench/netns_lan.py, beside this script
+
 SO_TIMESTAMPNS = 35
 SO_TIMESTAMPING = 37
 # chronyd's client socket: software RX and TX stamps, the TX ones with the packet (OPT_CMSG)
@@ -203,24 +205,10 @@ def main():
         random.shuffle(nums)
         clients = [(c[0], n, c[2]) for c, n in zip(clients, nums)]
     hosts = [1] + [c[1] for c in clients]
-    sh = lambda *x: subprocess.run(x, check=True)
     procs = []
     try:
-        sh("ip", "netns", "add", f"{pre}br")
-        sh("ip", "-n", f"{pre}br", "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", f"{pre}br", "link", "set", "br0", "up")
-        # as bench/xleave.sh: the bridge calls no netfilter
-        sh("ip", "netns", "exec", f"{pre}br", "sh", "-c",
-           "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e $f ] && echo 0 >$f; done; true")
+        netns_lan.up(pre, hosts)
         for i in hosts:
-            ns = f"{pre}h{i}"
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", f"{pre}br", "link", "add", f"v{i}", "type", "veth", "peer", "name",
-               "eth0", "netns", ns)
-            sh("ip", "-n", f"{pre}br", "link", "set", f"v{i}", "master", "br0", "up")
-            sh("ip", "-n", ns, "addr", "add", f"198.18.0.{i}/24", "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
             os.makedirs(f"{tmp}/h{i}/run", mode=0o700)
 
         def chrony_conf(i, body):
@@ -294,16 +282,7 @@ def main():
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
-        for i in hosts + ["br"]:
-            ns = f"{pre}h{i}" if i != "br" else f"{pre}br"
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
-                                  text=True).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+        netns_lan.down(pre, hosts)
         if a.keep:
             shutil.copytree(tmp, a.keep, dirs_exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)

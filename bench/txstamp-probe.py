@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 
+import netns_lan  # bench/netns_lan.py, beside this script
+
 SO_TIMESTAMPNS = 35
 SO_TIMESTAMPING = 37
 TX_SOFTWARE, RX_SOFTWARE, SOFTWARE = 1 << 1, 1 << 3, 1 << 4
@@ -130,28 +132,15 @@ def main():
     ns = f"nkprobe{os.getpid()}"
     tmp = f"/tmp/{ns}"
     os.makedirs(tmp, exist_ok=True)
-    sh = lambda *a: subprocess.run(a, check=True)
     server = None
     try:
-        sh("ip", "netns", "add", f"{ns}br")
-        sh("ip", "-n", f"{ns}br", "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", f"{ns}br", "link", "set", "br0", "up")
-        # as bench/xleave.sh: no netfilter on the bridge (with it, the bridge's stamp goes)
-        sh("ip", "netns", "exec", f"{ns}br", "sh", "-c",
-           "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e $f ] && echo 0 >$f; done; true")
-        for i in (1, 11):
-            sh("ip", "netns", "add", f"{ns}h{i}")
-            sh("ip", "-n", f"{ns}br", "link", "add", f"v{i}", "type", "veth", "peer", "name",
-               "eth0", "netns", f"{ns}h{i}")
-            sh("ip", "-n", f"{ns}br", "link", "set", f"v{i}", "master", "br0", "up")
-            sh("ip", "-n", f"{ns}h{i}", "addr", "add", f"198.18.0.{i}/24", "dev", "eth0")
-            sh("ip", "-n", f"{ns}h{i}", "link", "set", "eth0", "up")
+        netns_lan.up(ns, (1, 11))
         me = os.path.abspath(__file__)
         server = subprocess.Popen(["ip", "netns", "exec", f"{ns}h1", sys.executable, me, "serve",
                                    f"{tmp}/rx"])
         time.sleep(0.5)
-        sh("ip", "netns", "exec", f"{ns}h11", sys.executable, me, "send", "198.18.0.1", str(n),
-           f"{tmp}/tx")
+        netns_lan.sh("ip", "netns", "exec", f"{ns}h11", sys.executable, me, "send", "198.18.0.1",
+                     str(n), f"{tmp}/tx")
         server.wait(timeout=10)
         rx = dict(line.split() for line in open(f"{tmp}/rx"))
         rows = {}
@@ -170,8 +159,7 @@ def main():
     finally:
         if server and server.poll() is None:
             server.kill()
-        for h in (f"{ns}h1", f"{ns}h11", f"{ns}br"):
-            subprocess.run(["ip", "netns", "del", h], stderr=subprocess.DEVNULL)
+        netns_lan.down(ns, (1, 11))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,26 @@ difference below 0), "ours worse" (above 0) or "parity" (it straddles 0).
 
 The bootstrap resamples each client's samples with replacement (independently per client;
 with several directories, within each run, so every run keeps its weight) and takes the
-2.5th and 97.5th percentiles of the resampled figures. It treats a client's samples as
-independent draws: it covers the sampling noise of a run, not effects that are fixed for a
-whole run (which host a client drew, that host's reply leg), which only more runs with
-swapped hosts average out. The seed is fixed, so a rerun prints the same.
+2.5th and 97.5th percentiles of the resampled figures. Consecutive samples of a client are
+often not independent (a server warming up, load phases; the more so at 2 s polls,
+XLEAVE_POLL=1), and resampling them one by one then makes the intervals too narrow. So by
+default (--bootstrap auto) a client's series in a run whose lag-1 autocorrelation r of
+|offset| exceeds 2/sqrt(n) (about the 97.5th percentile of r for n independent samples) is
+resampled in blocks: the circular block bootstrap (Politis & Romano 1992), blocks of L
+consecutive samples from random starts, wrapping at the end, L from the AR(1) plug-in rule
+for the moving/circular block bootstrap, L = (3n/2)^(1/3) (2r/(1 - r^2))^(2/3) (Politis &
+White 2004, r at most 0.95), at least n^(1/3) and at most n/3; the other series are
+resampled sample by sample (iid). --bootstrap iid / block forces one way for every series
+(block with the same L rule), --block-length L fixes L. A line under the table names the
+series resampled in blocks with their r and L. The intervals still cover only the noise
+within a run, not effects fixed for a whole run (which host a client drew, that host's reply
+leg), which only more runs with swapped hosts average out (bench/xleave.sh XLEAVE_HOSTSWAP=1,
+then --pool). The seed is fixed, so a rerun prints the same.
 
-  bench/xleave-compare.py [--resamples N] [--seed S] [--warmup S] [--from-logs] DIR[:swap]...
-  bench/xleave-compare.py --pool DIR[:swap]...   one table over all the runs (like with like!)
+  bench/xleave-compare.py [--resamples N] [--seed S] [--bootstrap auto|iid|block]
+      [--block-length L] [--warmup S] [--from-logs] DIR[:swap]...
+  bench/xleave-compare.py --pool DIR[:swap]...   one table over all the runs (like with like!);
+      where a kind sat on other hosts in other runs (XLEAVE_HOSTSWAP=1), a line says which
 
 DIR: a run's raw directory (bench/xleave.sh keeps it in target/bench-out/xleave, or in
 XLEAVE_KEEP). Host hSK is client K of server S; a run's `clients` file names them; without
@@ -77,15 +90,53 @@ def interval(values):
     return (percentile(s, 0.025), percentile(s, 0.975))
 
 
-def replicates(runs, resamples, seed):
+def lag1(v):
+    """The lag-1 autocorrelation of a series (0 for a constant one)."""
+    n = len(v)
+    m = sum(v) / n
+    var = sum((x - m) ** 2 for x in v)
+    if var == 0:
+        return 0.0
+    return sum((v[i] - m) * (v[i + 1] - m) for i in range(n - 1)) / var
+
+
+def block_plan(v, how, fixed=None):
+    """(r, L) for one series in time order: L = 1 resamples it sample by sample (iid), L > 1
+    in circular blocks of L (the module's docstring: when and how long)."""
+    n = len(v)
+    r = lag1(v) if n > 2 else 0.0
+    if how == "iid" or n < 8 or (how == "auto" and r <= 2 / math.sqrt(n)):
+        return r, 1
+    if fixed:
+        return r, max(1, min(fixed, n))
+    rho = min(max(r, 0.0), 0.95)
+    plug_in = (1.5 * n) ** (1 / 3) * (2 * rho / (1 - rho * rho)) ** (2 / 3)
+    return r, max(2, math.ceil(min(max(plug_in, n ** (1 / 3)), n / 3)))
+
+
+def resample(rng, run, length):
+    """One bootstrap resample of `run`: iid (length 1) or circular blocks of `length`."""
+    n = len(run)
+    if length <= 1:
+        return rng.choices(run, k=n)
+    ring = run + run[:length - 1]
+    out = []
+    while len(out) < n:
+        start = rng.randrange(n)
+        out.extend(ring[start:start + length])
+    return out[:n]
+
+
+def replicates(runs, resamples, seed, lengths=None):
     """`resamples` bootstrap replicates of (median, RMS) of one client's |offsets|, each
-    run's samples resampled within that run."""
+    run's samples resampled within that run (in blocks of that run's length, 1 = iid)."""
     rng = random.Random(seed)
+    lengths = lengths or [1] * len(runs)
     out = []
     for _ in range(resamples):
         v = []
-        for run in runs:
-            v.extend(rng.choices(run, k=len(run)))
+        for run, length in zip(runs, lengths):
+            v.extend(resample(rng, run, length))
         out.append(figures(v))
     return out
 
@@ -228,7 +279,8 @@ def load_run(spec, warmup, from_logs):
             ends = {}
         timed = {k: [(t, o) for t, o in v if cut <= t <= ends.get(k, math.inf)]
                  for k, v in timed.items()}
-    return {k: [abs(o) * 1e6 for _, o in v] for k, v in timed.items()}
+    # in time order: the block bootstrap resamples runs of consecutive samples
+    return {k: [abs(o) * 1e6 for _, o in sorted(v, key=lambda s: s[0])] for k, v in timed.items()}
 
 
 # --- the report -------------------------------------------------------------------------
@@ -238,15 +290,20 @@ def fmt_ci(value, ci, signed=False):
     return f"{f.format(value)} [{f.format(ci[0])}, {f.format(ci[1])}]"
 
 
-def compare(runs, resamples, seed):
-    """Rows (server, a, b, figure, a's, b's, difference, verdict) for every pair present, and
-    the clients without samples."""
+def compare(runs, resamples, seed, how="auto", block_length=None):
+    """Rows (server, a, b, figure, a's, b's, difference, verdict) for every pair present, the
+    clients without samples, and {client: [(r, L) per run]} of those resampled in blocks."""
     keys = sorted({k for run in runs for k in run})
     per_client = {}
+    blocked = {}
     for key in keys:
         strata = [run[key] for run in runs if run.get(key)]
         if strata:
-            reps = replicates(strata, resamples, f"{seed}/{key[0]}/{key[1]}")
+            plans = [block_plan(s, how, block_length) for s in strata]
+            if any(length > 1 for _, length in plans):
+                blocked[key] = plans
+            reps = replicates(strata, resamples, f"{seed}/{key[0]}/{key[1]}",
+                              [length for _, length in plans])
             per_client[key] = (figures([x for s in strata for x in s]), reps, sum(map(len, strata)))
     empty = [k for k in keys if k not in per_client]
     rows = []
@@ -264,11 +321,11 @@ def compare(runs, resamples, seed):
                 cd = interval(diffs)
                 rows.append((server, a, b, name, (fa[i], ca, na), (fb[i], cb, nb),
                              (fa[i] - fb[i], cd), verdict(*cd)))
-    return rows, empty
+    return rows, empty, blocked
 
 
 def report(title, result, out):
-    rows, empty = result
+    rows, empty, blocked = result
     print(f"# {title}", file=out)
     print(f"{'server':8} {'ours vs':18} {'figure':6} {'ours µs [95 %]':>27} {'n':>4}"
           f" {'other µs [95 %]':>27} {'n':>4} {'ours − other [95 %]':>27}  verdict", file=out)
@@ -286,10 +343,32 @@ def report(title, result, out):
     if empty:
         print("# no samples (after the warm-up) from: "
               + ", ".join(f"{c} of {s}" for s, c in empty), file=out)
+    shown = {(server, c) for server, a, b, *_ in rows for c in (a, b)}
+    blocked = {k: v for k, v in blocked.items() if k in shown}
+    if blocked:
+        print("# block bootstrap (autocorrelated: lag-1 r, block length L): " + "; ".join(
+            f"{c} of {s} " + ", ".join(f"r {r:.2f} " + (f"L {n}" if n > 1 else "iid")
+                                       for r, n in plans)
+            for (s, c), plans in blocked.items()), file=out)
     print("# intervals: the noise of the samples within a run only; two copies of one binary"
           " on two hosts differed by 0.06 µs (interleaved median, docs/benchmarks.md)", file=out)
     if any(server == "ntpsec" and "xleave" in a for server, a, *_ in rows):
         print("# (NTPsec's server has no interleaved mode: its +xleave rows are basic mode)", file=out)
+
+
+def placements(specs):
+    """"kind K1/K2…" for each client kind whose host differs between the runs (K: its host's
+    last digit, hSK = client K of server S; a bench/xleave.sh XLEAVE_HOSTSWAP=1 run pooled with
+    a plain one), or "" where every kind kept its host."""
+    per_run = []
+    for spec in specs:
+        rundir, swapped = spec.removesuffix(":swap"), spec.endswith(":swap")
+        kinds = {}
+        for host, (_, kind) in clients_of(rundir, swapped).items():
+            kinds.setdefault(kind, set()).add(host[2:])
+        per_run.append({k: ",".join(sorted(v)) for k, v in kinds.items()})
+    moved = [k for k in KINDS.values() if len({run.get(k) for run in per_run} - {None}) > 1]
+    return ", ".join(f"{k} " + "/".join(run.get(k, "-") for run in per_run) for k in moved)
 
 
 def binaries(spec):
@@ -308,6 +387,13 @@ def main():
                    help="one table over all the runs (runs of the same binaries only)")
     p.add_argument("--resamples", type=int, default=4000)
     p.add_argument("--seed", default="1")
+    p.add_argument("--bootstrap", choices=("auto", "iid", "block"), default="auto",
+                   help="auto (default): circular blocks for a series whose lag-1"
+                   " autocorrelation exceeds 2/sqrt(n), sample by sample otherwise;"
+                   " iid / block: one way for every series")
+    p.add_argument("--block-length", type=int, metavar="L",
+                   help="the block length wherever blocks are used (default: the AR(1)"
+                   " plug-in rule, see the top of this script)")
     p.add_argument("--name", help="what to call the run in the title (default: its directory)")
     p.add_argument("--warmup", type=float, default=60, help="s, for runs without samples files")
     p.add_argument("--from-logs", action="store_true",
@@ -316,22 +402,30 @@ def main():
     args = p.parse_args()
     if args.resamples < 100:
         p.error("--resamples: at least 100")
+    if args.block_length is not None and args.block_length < 1:
+        p.error("--block-length: at least 1")
     try:
         runs = [load_run(d, args.warmup, args.from_logs) for d in args.dirs]
     except (BadInput, OSError) as e:
         print(f"xleave-compare: {e}", file=sys.stderr)
         return 2
-    how = f"{args.resamples} bootstrap resamples, seed {args.seed}; |offset| of raw samples"
+    way = {"auto": "in blocks where autocorrelated", "iid": "iid", "block": "in blocks"}
+    how = (f"{args.resamples} bootstrap resamples ({way[args.bootstrap]}), seed {args.seed};"
+           " |offset| of raw samples")
+    stats = dict(how=args.bootstrap, block_length=args.block_length)
     names = [args.name] if args.name and len(args.dirs) == 1 else args.dirs
     if args.pool:
         if len({binaries(d) for d in args.dirs} - {None}) > 1:
             print("# warning: these runs did not all run the same binaries (their `binaries`"
                   " files differ): the pool mixes unlike with unlike")
         report(f"pooled over {len(runs)} runs ({', '.join(names)}): {how}",
-               compare(runs, args.resamples, args.seed), sys.stdout)
+               compare(runs, args.resamples, args.seed, **stats), sys.stdout)
+        moved = placements(args.dirs)
+        if moved:
+            print(f"# hosts per run (client K of each server; runs in the order given): {moved}")
     else:
         for d, run in zip(names, runs):
-            report(f"{d}: {how}", compare([run], args.resamples, args.seed), sys.stdout)
+            report(f"{d}: {how}", compare([run], args.resamples, args.seed, **stats), sys.stdout)
     return 0
 
 

@@ -28,8 +28,17 @@
 # binary (e.g. main's), "base" and "base+xleave", side by side with this one's.
 # XLEAVE_WINDOWS=N also reports the median/RMS of each client in N equal windows of the
 # measured time (after the warm-up), to see how much the figures move within one run.
-# XLEAVE_SWAP=1 runs the two binaries on each other's hosts (labels follow the binary), to
-# tell a difference between them from one between hosts.
+# Two host-placement options (host hSK is client K of server S; K is the client's kind
+# above, 1 ours … 6 chronyd-ns+xleave, 7/8 base; each is its own namespace, veth and bridge
+# port). Neither changes a label: the report, the `clients` file and bench/xleave-compare.py
+# follow the client's kind (and binary), not its host.
+# XLEAVE_SWAP=1 (with XLEAVE_BASE) swaps our two BINARIES: ours runs on base's hosts (17/18)
+# and base on ours' (11/12), to tell a difference between the binaries from one between hosts.
+# XLEAVE_HOSTSWAP=1 swaps ours and chronyd-ns: ours on host S5 and chronyd-ns on S1, ours+xleave
+# on S6 and chronyd-ns+xleave on S2, to show that the host a client kind draws does not bias
+# ours vs chronyd-ns (pool a plain and a host-swapped run of the same binaries with
+# `bench/xleave-compare.py --pool DIR DIR`). Both together: XLEAVE_SWAP first, then the
+# host swap (ours on S7, base on S5, chronyd-ns on S1).
 # XLEAVE_POLL=p polls every 2^p s instead of 8 (more samples for a diagnostic run; the
 # issue's figures are at 8 s).
 #
@@ -47,8 +56,9 @@
 #
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
-#   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] \
-#     [XLEAVE_KEEP=DIR] [XLEAVE_SHARED_SERVERS=1] bench/xleave.sh [SECONDS] [WARMUP]
+#   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_HOSTSWAP=1] \
+#     [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] [XLEAVE_KEEP=DIR] [XLEAVE_SHARED_SERVERS=1] \
+#     bench/xleave.sh [SECONDS] [WARMUP]
 #   (default 600 and 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,11 +83,16 @@ windows=${XLEAVE_WINDOWS:-1}
 poll=${XLEAVE_POLL:-3}
 kindlist=(1 2 3 4 5 6)
 [ -n "$base" ] && kindlist+=(7 8)
-# the host of client `kind` of server `s`
+hostswap=${XLEAVE_HOSTSWAP:-0}
+case $hostswap in 0 | 1) ;; *) echo "bench/xleave.sh: XLEAVE_HOSTSWAP=$hostswap: 0 or 1" >&2; exit 2 ;; esac
+# the host of client `kind` of server `s` (the header: XLEAVE_SWAP, then XLEAVE_HOSTSWAP)
 host() {
   local k=$2
   if [ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ]; then
     case $k in 1) k=7 ;; 2) k=8 ;; 7) k=1 ;; 8) k=2 ;; esac
+  fi
+  if [ "$hostswap" = 1 ]; then
+    case $k in 1) k=5 ;; 2) k=6 ;; 5) k=1 ;; 6) k=2 ;; esac
   fi
   echo $(($1 * 10 + k))
 }
@@ -190,7 +205,7 @@ for s in 1 2 3; do for kind in 3 4; do tracked+=("$(host "$s" "$kind")"); done; 
   done
 ) &
 poller=$!
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")$([ "$hostswap" = 1 ] && echo "; hosts swapped: ours <-> chronyd-ns, ours+xleave <-> chronyd-ns+xleave")"
 sleep "$seconds"
 stop_poller
 cutoff=$((start + warmup))

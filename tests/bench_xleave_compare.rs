@@ -1,7 +1,8 @@
 //! bench/xleave-compare.py, the statistics of the truth-is-zero benchmark (issue 19): a client
 //! clearly better or worse than another gets that verdict, two clients with the same samples
 //! get parity, pooled runs add up, the fixed seed prints the same table twice, the old host
-//! layout (and XLEAVE_SWAP's) is read right, and bad input names its file and line.
+//! layout (and XLEAVE_SWAP's) is read right, bad input names its file and line, and an
+//! autocorrelated series is resampled in blocks (an iid bootstrap's spurious verdict goes).
 
 use std::fs;
 use std::path::Path;
@@ -71,6 +72,11 @@ fn row(table: &str, server: &str, other: &str, figure: &str) -> (String, usize) 
     (line.rsplit("  ").next().unwrap().to_string(), n)
 }
 
+/// The verdicts of one pair's two rows: [median's, RMS's].
+fn verdicts(table: &str, server: &str, other: &str) -> [String; 2] {
+    ["median", "RMS"].map(|figure| row(table, server, other, figure).0)
+}
+
 fn example(dir: &Path) {
     run_dir(
         dir,
@@ -92,23 +98,18 @@ fn verdicts_follow_the_intervals() {
     example(tmp.path());
     let dir = tmp.path().to_str().unwrap();
     let table = stdout(&compare(&[dir]));
-    for figure in ["median", "RMS"] {
-        assert_eq!(
-            row(&table, "chronyd", "chronyd-ns", figure).0,
-            "ours better",
-            "{table}"
-        );
-        assert_eq!(
-            row(&table, "chronyd", "chronyd-ns+xleave", figure).0,
-            "parity",
-            "{table}"
-        );
-        assert_eq!(
-            row(&table, "ours", "chronyd-ns", figure).0,
-            "ours worse",
-            "{table}"
-        );
-    }
+    let t = &table;
+    assert_eq!(
+        verdicts(t, "chronyd", "chronyd-ns"),
+        ["ours better"; 2],
+        "{t}"
+    );
+    assert_eq!(
+        verdicts(t, "chronyd", "chronyd-ns+xleave"),
+        ["parity"; 2],
+        "{t}"
+    );
+    assert_eq!(verdicts(t, "ours", "chronyd-ns"), ["ours worse"; 2], "{t}");
     assert_eq!(row(&table, "chronyd", "chronyd-ns", "median").1, 60);
     // no base clients in this run, so no rows against them
     assert!(!table.contains(" base "), "{table}");
@@ -129,6 +130,34 @@ fn pooled_runs_add_up() {
         ("ours better".to_string(), 120)
     );
     assert_eq!(row(&table, "ours", "chronyd-ns", "RMS").0, "ours worse");
+    assert!(!table.contains("# hosts per run"), "{table}");
+}
+
+#[test]
+fn pooled_runs_name_the_hosts_a_kind_moved_between() {
+    // a plain run and one with bench/xleave.sh's XLEAVE_HOSTSWAP=1: ours on h15, chronyd-ns
+    // on h11; rows follow the kind, the pool says where each kind sat in each run
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ours, other) = (samples(0.1, 0.04, 60), samples(1.0, 0.4, 60));
+    let plain = [("h11", "ours", &ours), ("h15", "chronyd-ns", &other)];
+    let swapped = [("h15", "ours", &ours), ("h11", "chronyd-ns", &other)];
+    for (dir, layout) in [(a.path(), plain), (b.path(), swapped)] {
+        let clients = layout.map(|(h, c, d)| (h, "chronyd", c, d.clone()));
+        run_dir(dir, &clients, true);
+    }
+    let (a, b) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let table = stdout(&compare(&["--pool", a, b]));
+    assert_eq!(
+        verdicts(&table, "chronyd", "chronyd-ns"),
+        ["ours better"; 2],
+        "{table}"
+    );
+    assert_eq!(row(&table, "chronyd", "chronyd-ns", "median").1, 120);
+    let hosts = table.lines().find(|l| l.starts_with("# hosts per run"));
+    assert!(
+        hosts.is_some_and(|l| l.ends_with(": ours 1/5, chronyd-ns 5/1")),
+        "{table}"
+    );
 }
 
 #[test]
@@ -175,4 +204,109 @@ fn bad_input_names_file_and_line() {
     let out = compare(&[tmp.path().join("missing").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such directory"));
+}
+
+/// `n` |offsets| (µs) of an AR(1) series around 5 µs: x' = rho·x + 0.5·e, e ≈ N(0, 1) (the sum
+/// of 12 uniforms − 6) from splitmix64 seeded with `seed`, after a 50-sample burn-in; as a
+/// `samples` file at 2 s polls, signs alternating.
+fn ar1_samples(seed: u64, rho: f64, n: usize) -> String {
+    let mut state = seed;
+    let mut uniform = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as f64 / 2f64.powi(64)
+    };
+    let mut x = 0.0;
+    let mut out = String::new();
+    for i in 0..n + 50 {
+        let e: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+        x = rho * x + 0.5 * e;
+        if i >= 50 {
+            let k = i - 50;
+            let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+            out += &format!(
+                "{} {:.9} 0.000001 0.000001\n",
+                1000 + 2 * k,
+                sign * (5.0 + x) * 1e-6
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn autocorrelated_series_are_resampled_in_blocks() {
+    // Against chronyd's server two clients from the same AR(1) process (rho 0.9, as samples at
+    // 2 s polls through a server's load phases): no real difference, but these two draws sit
+    // ~0.5 µs apart, which an iid bootstrap calls "ours better". Against our server two
+    // white-noise series (rho 0): the automatic choice leaves them iid.
+    let tmp = tempfile::tempdir().unwrap();
+    run_dir(
+        tmp.path(),
+        &[
+            ("h11", "chronyd", "ours", ar1_samples(5, 0.9, 200)),
+            ("h15", "chronyd", "chronyd-ns", ar1_samples(1005, 0.9, 200)),
+            ("h31", "ours", "ours", ar1_samples(2, 0.0, 200)),
+            ("h35", "ours", "chronyd-ns", ar1_samples(1002, 0.0, 200)),
+        ],
+        true,
+    );
+    let dir = tmp.path().to_str().unwrap();
+    let iid = stdout(&compare(&["--bootstrap", "iid", dir]));
+    let auto = stdout(&compare(&[dir]));
+    assert_eq!(
+        verdicts(&iid, "chronyd", "chronyd-ns"),
+        ["ours better"; 2],
+        "{iid}"
+    );
+    assert_eq!(
+        verdicts(&auto, "chronyd", "chronyd-ns"),
+        ["parity"; 2],
+        "{auto}"
+    );
+    assert_eq!(
+        verdicts(&auto, "ours", "chronyd-ns"),
+        ["parity"; 2],
+        "{auto}"
+    );
+    assert!(!iid.contains("# block bootstrap"), "{iid}");
+    // the line under the table: which series went in blocks, their lag-1 r and block length
+    let blocks = auto
+        .lines()
+        .find(|l| l.starts_with("# block bootstrap"))
+        .unwrap_or_else(|| panic!("no block line in\n{auto}"));
+    for client in ["ours of chronyd", "chronyd-ns of chronyd"] {
+        let at = blocks
+            .find(client)
+            .unwrap_or_else(|| panic!("{client}: {blocks}"));
+        let f: Vec<&str> = blocks[at + client.len()..].split_whitespace().collect();
+        let (r, l): (f64, usize) = (
+            f[1].parse().unwrap(),
+            f[3].trim_end_matches(';').parse().unwrap(),
+        );
+        assert!(r > 0.7 && (2..=66).contains(&l), "{blocks}");
+    }
+    assert!(
+        !blocks.contains("of ours"),
+        "white noise went in blocks: {blocks}"
+    );
+    // forced blocks of a given length reach the white-noise series too; the rows stay
+    let forced = stdout(&compare(&[
+        "--bootstrap",
+        "block",
+        "--block-length",
+        "4",
+        dir,
+    ]));
+    assert!(
+        forced.contains("ours of ours r") && forced.contains("L 4"),
+        "{forced}"
+    );
+    assert_eq!(row(&forced, "chronyd", "chronyd-ns", "median").1, 200);
+    // a block length below 1 is refused, with the option's name
+    let out = compare(&["--block-length", "0", dir]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--block-length"));
 }

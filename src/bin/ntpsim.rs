@@ -22,9 +22,9 @@ fn command() -> Command {
         .arg(Arg::new("outage").long("outage").value_name("START:LEN").action(ArgAction::Append).help("No packets get through from START for LEN seconds; repeatable"))
         .arg(Arg::new("server-step").long("server-step").value_name("T:STEP").action(ArgAction::Append).help("Every server's clock jumps by STEP seconds at time T; repeatable"))
         .arg(Arg::new("leap").long("leap").value_name("none|insert|delete").help("Leap indicator the servers announce"))
-        .arg(Arg::new("stamps").long("stamps").value_name("user|kernel|hardware").help("Timestamps both sides take (their error model, told to the engine) [default: exact]"))
-        .arg(Arg::new("client-stamps").long("client-stamps").value_name("user|kernel|hardware").help("Timestamps the client takes (overrides --stamps)"))
-        .arg(Arg::new("server-stamps").long("server-stamps").value_name("user|kernel|hardware").help("Timestamps the servers take (overrides --stamps)"))
+        .arg(Arg::new("stamps").long("stamps").value_name("KIND").help("Timestamps both sides take (their error model, told to the engine): user, kernel, hardware, or user-tx (receive stamped by the kernel, transmit read in user space before sendmsg, as chronyd's and NTPsec's servers in basic mode) [default: exact]"))
+        .arg(Arg::new("client-stamps").long("client-stamps").value_name("KIND").help("Timestamps the client takes: user, kernel, hardware or user-tx (overrides --stamps)"))
+        .arg(Arg::new("server-stamps").long("server-stamps").value_name("KIND").help("Timestamps the servers take: user, kernel, hardware or user-tx (overrides --stamps)"))
         .arg(Arg::new("untold").long("untold").action(ArgAction::SetTrue).help("Do not tell the engine which kind of timestamps its samples carry"))
         .arg(Arg::new("minpoll").long("minpoll").value_parser(clap::value_parser!(i8)).help("minpoll [default 6]"))
         .arg(Arg::new("maxpoll").long("maxpoll").value_parser(clap::value_parser!(i8)).help("maxpoll [default 10]"))
@@ -33,7 +33,7 @@ fn command() -> Command {
         .arg(Arg::new("loopstats").long("loopstats").value_name("FILE").help("Also write the run's clock updates as ntpd's loopstats lines to FILE (for ntpkit viz --sim)"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the result as JSON"))
         .arg(Arg::new("table").long("table").action(ArgAction::SetTrue).help("Run seeds 1-10 of every scenario and print the medians"))
-        .arg(Arg::new("row").long("row").value_name("NAME").help("Start from a row of --matrix (e.g. loss-bursts) instead of a preset"))
+        .arg(Arg::new("row").long("row").value_name("NAME").help("Start from a row of --matrix (e.g. loss-bursts) instead of a preset; with --matrix, run only that row"))
         .arg(Arg::new("matrix").long("matrix").action(ArgAction::SetTrue).help("Run seeds 1-10 of the robustness matrix (models the engine was not designed on) and print median and worst per row"))
 }
 
@@ -118,7 +118,7 @@ fn config(m: &clap::ArgMatches) -> anyhow::Result<SimConfig> {
         m.get_one::<String>(flag)
             .map(|k| {
                 ntpkit::sim::stamps::parse(k).ok_or_else(|| {
-                    anyhow::anyhow!("--{flag} {k}: expected user, kernel or hardware")
+                    anyhow::anyhow!("--{flag} {k}: expected user, kernel, hardware or user-tx")
                 })
             })
             .transpose()
@@ -192,6 +192,20 @@ fn print_human(c: &SimConfig, r: &SimResult) -> String {
         "model: freq {} ppm, wander {:e}, delay {:e}+{:e}*Exp, offset {} s, loss {}, servers {}, duration {} s, seed {}",
         c.freq_ppm, c.wander, c.delay_base, c.delay_exp, c.offset, c.loss, c.servers, c.duration, c.seed
     );
+    if c.client_stamps.is_some() || c.server_stamps.is_some() {
+        let name = |k: Option<ntpkit::sim::stamps::StampKind>| k.map_or("exact", |k| k.name());
+        let _ = writeln!(
+            out,
+            "stamps: client {}, servers {}{}",
+            name(c.client_stamps),
+            name(c.server_stamps),
+            if c.tell_engine_stamps {
+                ""
+            } else {
+                " (engine not told)"
+            }
+        );
+    }
     let settle = r
         .settle_1ms_s
         .map(|s| format!("{s:.0} s"))
@@ -303,7 +317,7 @@ fn emit(text: &str) {
 
 /// The robustness matrix: S1..S5 and models the engine was not designed on. Each row is
 /// S1 (or S2) with one thing changed; no per-row tuning of the engine.
-fn matrix_rows() -> Vec<(&'static str, &'static str, SimConfig)> {
+fn matrix_rows() -> Vec<Row> {
     let preset = |s: Scenario| {
         let mut c = SimConfig::default();
         s.apply(&mut c);
@@ -321,7 +335,7 @@ fn matrix_rows() -> Vec<(&'static str, &'static str, SimConfig)> {
         c.delay_base = 2e-5;
         c.delay_exp = 2e-6;
     });
-    use ntpkit::sim::stamps::Timestamps;
+    use ntpkit::sim::stamps::StampKind;
     // 2026-07-01 00:00:00 UTC, a leap second's end of month, 20000 s into the run
     let leap_end_of_june: i64 = 1_782_864_000;
     vec![
@@ -408,24 +422,24 @@ fn matrix_rows() -> Vec<(&'static str, &'static str, SimConfig)> {
             "stamps-user",
             "quiet-lan, user-space timestamps both sides",
             with(&quiet, &|c| {
-                c.client_stamps = Some(Timestamps::User);
-                c.server_stamps = Some(Timestamps::User);
+                c.client_stamps = Some(StampKind::User);
+                c.server_stamps = Some(StampKind::User);
             }),
         ),
         (
             "stamps-kernel",
             "quiet-lan, kernel software timestamps both sides",
             with(&quiet, &|c| {
-                c.client_stamps = Some(Timestamps::Kernel);
-                c.server_stamps = Some(Timestamps::Kernel);
+                c.client_stamps = Some(StampKind::Kernel);
+                c.server_stamps = Some(StampKind::Kernel);
             }),
         ),
         (
             "stamps-hw",
             "quiet-lan, hardware timestamps both sides",
             with(&quiet, &|c| {
-                c.client_stamps = Some(Timestamps::Hardware);
-                c.server_stamps = Some(Timestamps::Hardware);
+                c.client_stamps = Some(StampKind::Hardware);
+                c.server_stamps = Some(StampKind::Hardware);
             }),
         ),
         (
@@ -437,17 +451,43 @@ fn matrix_rows() -> Vec<(&'static str, &'static str, SimConfig)> {
                 c.leap_at = Some(20_000.0);
             }),
         ),
+        // chronyd's and NTPsec's servers in basic mode (issue 19's open gap): every
+        // sample's reply leg carries the server's send latency, so its offset reads early
+        (
+            "user-tx",
+            "quiet-lan, kernel-stamped client, server: kernel rx, user-space tx stamps",
+            with(&quiet, &|c| {
+                c.client_stamps = Some(StampKind::Kernel);
+                c.server_stamps = Some(StampKind::UserTx);
+            }),
+        ),
+        // the same at bench/xleave.sh's poll (8 s), where its figures compare with the
+        // benchmark's disciplined ones
+        (
+            "user-tx-poll3",
+            "user-tx polled every 8 s (minpoll = maxpoll = 3), as bench/xleave.sh",
+            with(&quiet, &|c| {
+                c.client_stamps = Some(StampKind::Kernel);
+                c.server_stamps = Some(StampKind::UserTx);
+                c.minpoll = 3;
+                c.maxpoll = 3;
+            }),
+        ),
     ]
 }
 
-fn print_matrix(duration: f64) -> String {
+type Row = (&'static str, &'static str, SimConfig);
+
+/// One line per row, seeds 1-10 each. With `means`, a line of each row's mean offsets
+/// follows it (the bias a row's median RMS hides: `--matrix --row NAME`).
+fn print_matrix(rows: Vec<Row>, duration: f64, means: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{:<13} {:>15} {:>17} {:>13} {:>11} {:>9}  (median/worst of seeds 1-10, {} s)",
         "", "rms_us", "max_us", "settle_s", "packets", "drift_ppm", duration
     );
-    for (name, describe, base) in matrix_rows() {
+    for (name, describe, base) in rows {
         let results: Vec<SimResult> = (1..=10)
             .map(|seed| {
                 let mut c = base.clone();
@@ -484,6 +524,17 @@ fn print_matrix(duration: f64) -> String {
             freq.1,
             describe
         );
+        if means {
+            let v: Vec<f64> = results.iter().map(|r| r.mean_offset_us).collect();
+            let each: Vec<String> = v.iter().map(|x| format!("{x:.2}")).collect();
+            let _ = writeln!(
+                out,
+                "{:<13} mean offset us: median {:.2}, seeds 1-10: {}",
+                "",
+                median(v),
+                each.join(" ")
+            );
+        }
     }
     out
 }
@@ -498,7 +549,18 @@ fn main() {
         }
     };
     if m.get_flag("matrix") {
-        emit(&print_matrix(c.duration));
+        let text = match m.get_one::<String>("row") {
+            // the row as `config` built it: explicit flags (--minpoll…) apply, seeds 1-10
+            Some(name) => {
+                let (name, describe, _) = matrix_rows()
+                    .into_iter()
+                    .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+                    .expect("config found the row");
+                print_matrix(vec![(name, describe, c.clone())], c.duration, true)
+            }
+            None => print_matrix(matrix_rows(), c.duration, false),
+        };
+        emit(&text);
         return;
     }
     if m.get_flag("table") {

@@ -63,8 +63,8 @@ pub struct SimConfig {
     pub leap_at: Option<f64>,
     /// The kind of timestamps the client and the servers take (`sim::stamps`); `None`:
     /// exact timestamps, as before the model existed (the presets).
-    pub client_stamps: Option<super::stamps::Timestamps>,
-    pub server_stamps: Option<super::stamps::Timestamps>,
+    pub client_stamps: Option<super::stamps::StampKind>,
+    pub server_stamps: Option<super::stamps::StampKind>,
     /// Tell the engine which kind its samples carry (`Engine::set_timestamps`).
     pub tell_engine_stamps: bool,
 }
