@@ -548,3 +548,44 @@ fn an_unsynchronised_servers_init_reply_is_not_a_kiss_of_death() {
     // still polled at minpoll, not backed off or demobilised
     assert!(sent.iter().filter(|(t, _)| *t > 20.0).count() >= 2);
 }
+
+/// A server that reads its transmit timestamp before the send (chronyd's, NTPsec's basic
+/// mode) puts every excess delay on the reply leg: the engine learns a ≈ −0.5 and
+/// `PeerStatus::asymmetry` (mode 6's `asym`) reports it once it is used, 0 before.
+#[test]
+fn peer_status_reports_the_asymmetry_in_use() {
+    let mut e = Engine::new(EngineConfig::default(), t0());
+    let id = e.add_source(server().with_polls(4, 4), t0());
+    // deterministic exponential excess on the reply leg, 50 µs mean (xorshift)
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut excess = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+        -50e-6 * (1.0 - u).ln()
+    };
+    let mut now = 0.0;
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        let wake = (e.next_wakeup() - t0()).to_seconds().max(now);
+        now = wake + 1e-6;
+        for req in sends(&e.handle_timer(at(now))) {
+            // 1 ms each way plus the reply's excess; the server's clock is ours
+            let rep = reply(&req, 0.0);
+            let arrival = req.transmit_ts + NtpDuration::from_seconds(0.002 + excess());
+            e.handle_packet(id, &rep, arrival);
+            seen.push(e.peer_status(id).unwrap().asymmetry);
+        }
+        if seen.len() >= 60 {
+            break;
+        }
+    }
+    assert!(seen.len() >= 60, "{} samples", seen.len());
+    assert!(
+        seen[..8].iter().all(|&a| a == 0.0),
+        "nothing used before the estimate has samples: {seen:?}"
+    );
+    let a = *seen.last().unwrap();
+    assert!((-0.5..=-0.4).contains(&a), "asymmetry {a}: {seen:?}");
+}

@@ -211,7 +211,20 @@ pub fn peer_row(src: &Source, name_of: &mut dyn FnMut(IpAddr) -> String) -> Peer
             None => "-".into(),
         },
         dispersion: ms(d.latest_meas_err),
+        asym: src.ntp.as_ref().map(|n| asym_text(n.jitter_asymmetry)),
     }
+}
+
+/// chronyd's "Jitter asymmetry" as ntpkit's peer variable `asym`: the same quantity with
+/// the sign of ntpd's offset (chronyd's negative is a request leg that varies more, ours a
+/// reply leg: its offsets are the other way round, as `offset` above).
+fn asym_text(jitter_asymmetry: f64) -> String {
+    let a = if jitter_asymmetry.is_finite() {
+        (-jitter_asymmetry * 1e3).round() / 1e3 + 0.0
+    } else {
+        0.0
+    };
+    format!("{a:.3}")
 }
 
 /// The associations list (`ntpq -c as`).
@@ -358,6 +371,9 @@ pub fn peer_vars(src: &Source) -> (u16, VarList) {
     if let Some(s) = &src.stats {
         v.push(var("jitter", ms(s.sd)));
     }
+    if let Some(n) = &src.ntp {
+        v.push(var("asym", asym_text(n.jitter_asymmetry)));
+    }
     (src.peer_status().encode(), v)
 }
 
@@ -370,6 +386,17 @@ pub fn root_distance_ms(t: &Tracking) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chronyds_jitter_asymmetry_takes_ntpds_sign() {
+        // chronyd: positive = the reply leg varies more; ours: negative
+        assert_eq!(asym_text(0.4871), "-0.487");
+        assert_eq!(asym_text(-0.3), "0.300");
+        assert_eq!(asym_text(0.0), "0.000");
+        assert_eq!(asym_text(-0.0), "0.000");
+        assert_eq!(asym_text(0.0004), "0.000");
+        assert_eq!(asym_text(f64::NAN), "0.000");
+    }
 
     fn data(state: SourceState, reach: u16) -> SourceData {
         SourceData {

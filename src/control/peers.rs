@@ -56,6 +56,10 @@ pub struct PeerRow {
     pub offset: String,
     pub jitter: String,
     pub dispersion: String,
+    /// The jitter asymmetry the daemon corrects this source by (`asym`, ntpkit's and, from
+    /// chronyd's "Jitter asymmetry", chronyd's), as sent; absent when the daemon has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asym: Option<String>,
 }
 
 /// Refclock type names of ntp.org's `clocktypes[]` for `127.127.t.u` remotes.
@@ -239,6 +243,7 @@ pub fn row_from_vars(
         offset: ms("offset"),
         jitter: jitter.unwrap_or_else(|| ms("dispersion")),
         dispersion: ms("dispersion"),
+        asym: get("asym").map(|v| v.text().trim().to_string()),
     }
 }
 
@@ -453,6 +458,28 @@ mod tests {
             a.starts_with("*198.18.0.1      127.0.0.117767   5 u"),
             "{a}"
         );
+    }
+
+    #[test]
+    fn asym_goes_to_the_json_row_only() {
+        let text = b"srcadr=198.18.0.1, hmode=3, stratum=2, refid=LOCL, hpoll=0, ppoll=0,\r\n\
+              reach=0xff, delay=0.016, offset=-0.005, jitter=0.002, asym=-0.487";
+        let vars = decode_vars(text);
+        let row = row_from_vars(1, 0x961a, &vars, NtpTimestamp(0), &mut |a| a.to_string());
+        assert_eq!(row.asym.as_deref(), Some("-0.487"));
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["asym"], "-0.487");
+        // the peers table is NTPsec's, byte for byte: no column for it
+        let without: Vec<_> = vars.iter().filter(|v| v.0 != "asym").cloned().collect();
+        let plain = row_from_vars(1, 0x961a, &without, NtpTimestamp(0), &mut |a| a.to_string());
+        assert_eq!(plain.asym, None);
+        assert!(serde_json::to_value(&plain).unwrap().get("asym").is_none());
+        for table in [PeerTable::Peers, PeerTable::Old, PeerTable::Assoc] {
+            assert_eq!(
+                render_row(&row, table, false, None, false),
+                render_row(&plain, table, false, None, false)
+            );
+        }
     }
 
     #[test]

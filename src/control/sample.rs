@@ -158,6 +158,7 @@ impl ControlState for SampleState {
             filtoffset_ms: vec![offset; 8],
             filtdisp_ms: (0..8).map(|k| 0.05 * k as f64).collect(),
             xleave: None,
+            asym: None,
         };
         Some((status, vars.to_vars()))
     }

@@ -164,6 +164,7 @@ pub fn local_clock_peer(
         filtoffset_ms: vec![0.0; 8],
         filtdisp_ms: vec![10.0; 8],
         xleave: None,
+        asym: None,
     };
     PeerView {
         assoc_id: 1,
@@ -222,6 +223,7 @@ pub fn unresolved_peer(assoc_id: u16, name: &str, pool: bool, v6: bool, poll: i8
         filtoffset_ms: vec![0.0; 8],
         filtdisp_ms: vec![16000.0; 8],
         xleave: None,
+        asym: None,
     };
     PeerView {
         assoc_id,
@@ -283,6 +285,7 @@ pub fn peer_vars(
         filtdisp_ms: p.filter.iter().map(|f| ms(f.2)).collect(),
         ntscookies: source.nts_cookies.map(|n| n as u32),
         xleave: None,
+        asym: Some(p.asymmetry),
     }
 }
 

@@ -94,7 +94,6 @@ pub(crate) struct Asymmetry {
 
 impl Asymmetry {
     /// The asymmetry in use, −0.5 … +0.5 (0: none, or not significant).
-    #[cfg(test)]
     pub fn value(&self) -> f64 {
         self.slope
     }

@@ -400,9 +400,8 @@ impl Estimator {
     }
 
     /// The jitter asymmetry the samples are corrected by (−0.5 … +0.5; 0: none
-    /// significant).
-    #[cfg(test)]
-    fn asymmetry(&self) -> f64 {
+    /// significant); mode 6 shows it as the peer variable `asym`.
+    pub fn asymmetry(&self) -> f64 {
         self.asymmetry.value()
     }
 

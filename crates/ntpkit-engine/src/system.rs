@@ -1087,6 +1087,7 @@ impl Engine {
                 let t = self.last_now.max(a.estimator.time());
                 a.estimator.estimate_at(t).offset_var.max(0.0).sqrt()
             }),
+            asymmetry: a.estimator.asymmetry(),
         })
     }
 }

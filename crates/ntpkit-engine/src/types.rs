@@ -380,6 +380,11 @@ pub struct PeerStatus {
     /// The estimator's own standard uncertainty of this source's offset now (√ of its
     /// offset variance, s); None until it has samples.
     pub uncertainty: Option<f64>,
+    /// The jitter asymmetry its samples are corrected by now: the offset error per unit
+    /// of excess delay, −0.5 (all the excess on the reply leg) … +0.5 (all on the
+    /// request leg); 0 while the correction is off (too few samples, nothing significant
+    /// yet). Mode 6's peer variable `asym`.
+    pub asymmetry: f64,
 }
 
 /// System variables for `ntpq -c rv` (REFERENCE.md §3.2). Times in seconds.

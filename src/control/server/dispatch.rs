@@ -2,7 +2,7 @@
 //! the reply header. Separate so the list of what we offer (and refuse) reads in one place.
 
 use super::mru::read_mru;
-use super::vars::{render_vars, SYSTEM_VARS_IF_SET};
+use super::vars::{render_vars, PEER_VARS_IF_SET, SYSTEM_VARS_IF_SET};
 use super::write::write_vars;
 use super::{ControlState, Responder};
 use crate::config::RestrictFlags;
@@ -48,7 +48,11 @@ impl Responder {
                     reply.status = st.encode();
                     vars
                 };
-                let optional = if assoc == 0 { SYSTEM_VARS_IF_SET } else { &[] };
+                let optional = if assoc == 0 {
+                    SYSTEM_VARS_IF_SET
+                } else {
+                    PEER_VARS_IF_SET
+                };
                 render_vars(&vars, p.data, optional)
             }
             Opcode::READCLOCK => {

@@ -42,6 +42,10 @@ pub struct PeerVars {
     pub ntscookies: Option<u32>,
     /// `server … xleave`: how many samples were taken in interleaved mode (RFC 9769).
     pub xleave: Option<u64>,
+    /// `asym`: the jitter asymmetry the engine corrects this source's samples by (the
+    /// offset error per unit of excess delay, −0.5 … +0.5; 0 while the correction is
+    /// off). None for rows without an estimator (an unresolved name, the LOCAL driver).
+    pub asym: Option<f64>,
 }
 
 impl PeerVars {
@@ -95,6 +99,109 @@ impl PeerVars {
         if let Some(n) = self.xleave {
             v.push(Var::new("xleave", Int(n.min(i64::MAX as u64) as i64)));
         }
+        if let Some(a) = self.asym {
+            v.push(Var::new("asym", Fixed3(asym_value(a))));
+        }
         v
+    }
+}
+
+/// The value `asym` carries, rounded to its three decimals here so that it never reads
+/// `-0.000` (an unused correction, or a value that small, reads `0.000`); NaN reads as
+/// none.
+fn asym_value(a: f64) -> f64 {
+    if a.is_finite() {
+        (a.clamp(-0.5, 0.5) * 1e3).round() / 1e3 + 0.0
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::vars::{render_vars, PEER_VARS_IF_SET};
+    use super::*;
+    use crate::wire::control::{decode_vars, encode_request_vars, lookup, ErrorCode};
+
+    fn vars(asym: Option<f64>) -> PeerVars {
+        PeerVars {
+            srcadr: "198.18.0.2:123".parse().unwrap(),
+            dstadr: "198.18.0.3:123".parse().unwrap(),
+            srchost: None,
+            leap: 0,
+            stratum: 11,
+            precision: -24,
+            rootdelay_ms: 0.0,
+            rootdisp_ms: 0.1,
+            refid: "LOCL".into(),
+            reftime: NtpTimestamp(0xeeb1_99a0_0000_0000),
+            rec: NtpTimestamp(0xeeb1_99a9_0000_0000),
+            reach: 0xff,
+            unreach: 0,
+            hmode: 3,
+            pmode: 4,
+            hpoll: 0,
+            ppoll: 0,
+            headway: 0,
+            flash: 0,
+            keyid: 0,
+            offset_ms: -0.0051,
+            delay_ms: 0.0162,
+            dispersion_ms: 0.9,
+            jitter_ms: 0.002,
+            filtdelay_ms: vec![0.02; 8],
+            filtoffset_ms: vec![-0.005; 8],
+            filtdisp_ms: vec![0.0; 8],
+            ntscookies: None,
+            xleave: None,
+            asym,
+        }
+    }
+
+    /// READVAR's text for `names` (empty: the default list).
+    fn read(v: &PeerVars, names: &[&str]) -> Result<String, ErrorCode> {
+        let text = render_vars(&v.to_vars(), &encode_request_vars(names), PEER_VARS_IF_SET)?;
+        Ok(String::from_utf8(text).unwrap())
+    }
+
+    #[test]
+    fn asym_is_the_last_default_variable_with_three_decimals() {
+        let text = read(&vars(Some(-0.48712)), &[]).unwrap();
+        assert!(text.trim_end().ends_with("asym=-0.487"), "{text}");
+        let parsed = decode_vars(text.as_bytes());
+        assert_eq!(parsed.last().unwrap().0, "asym");
+        assert_eq!(lookup(&parsed, "asym").unwrap().as_f64(), Some(-0.487));
+        // every variable ntpq's peers billboard reads is still there, in ntpd's order
+        let names: Vec<&str> = parsed.iter().map(|v| v.0.as_str()).collect();
+        assert_eq!(names[..2], ["srcadr", "srcport"]);
+        assert_eq!(
+            names[names.len() - 4..],
+            ["filtdelay", "filtoffset", "filtdisp", "asym"]
+        );
+        assert_eq!(
+            read(&vars(Some(0.31)), &["asym"]).unwrap().trim_end(),
+            "asym=0.310"
+        );
+    }
+
+    #[test]
+    fn asym_without_a_correction_reads_zero_never_minus_zero_or_nan() {
+        for a in [0.0, -0.0, -0.0004, f64::NAN, f64::INFINITY] {
+            let text = read(&vars(Some(a)), &["asym"]).unwrap();
+            assert_eq!(text.trim_end(), "asym=0.000", "{a}");
+        }
+        // out of range (never from the engine): clamped to the physical bound
+        let text = read(&vars(Some(-0.7)), &["asym"]).unwrap();
+        assert_eq!(text.trim_end(), "asym=-0.500");
+    }
+
+    #[test]
+    fn a_row_without_asym_answers_nothing_for_it_not_unknownvar() {
+        let v = vars(None);
+        assert!(!read(&v, &[]).unwrap().contains("asym"));
+        assert_eq!(read(&v, &["asym"]).unwrap(), "");
+        let both = read(&v, &["offset", "asym"]).unwrap();
+        assert_eq!(both.trim_end(), "offset=-0.005");
+        assert_eq!(read(&v, &["asymm"]), Err(ErrorCode::UNKNOWNVAR));
     }
 }

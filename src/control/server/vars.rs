@@ -88,6 +88,11 @@ fn sanitize(s: &str) -> String {
 /// `tai`, `leapsec`, `expire`): asked for by name, NTPsec answers nothing, not UNKNOWNVAR.
 pub(super) const SYSTEM_VARS_IF_SET: &[&str] = &["tai", "leapsec", "expire"];
 
+/// Peer variables of ours that not every row has (`asym`: none for an unresolved name or
+/// the LOCAL driver): asked for by name there, nothing is sent rather than UNKNOWNVAR, so
+/// `ntpq -c "rv ID asym"` over every association fails on none.
+pub(super) const PEER_VARS_IF_SET: &[&str] = &["asym"];
+
 /// READVAR without the network: what a mode 6 client would decode from `state` (the
 /// daemon's own `/metrics` reads itself this way, so it reports exactly what `ntpkit
 /// exporter` reads over mode 6). `assoc` 0 is the system.
@@ -100,7 +105,7 @@ pub fn read_vars_local(
         (state.system_vars(), SYSTEM_VARS_IF_SET)
     } else {
         let (_, vars) = state.peer_vars(assoc).ok_or(ErrorCode::BADASSOC)?;
-        (vars, &[][..])
+        (vars, PEER_VARS_IF_SET)
     };
     let text = render_vars(&vars, &control::encode_request_vars(names), optional)?;
     Ok(control::decode_vars(&text))
