@@ -63,6 +63,8 @@ const MIN_SAMPLES_FOR_OUTLIERS: u64 = 8;
 pub struct Measurement {
     pub time: f64,
     pub raw_offset: f64,
+    /// As measured: negative when the timestamps contradict each other (see
+    /// [`Estimator::update`]).
     pub delay: f64,
 }
 
@@ -254,9 +256,9 @@ impl Estimator {
         }
     }
 
-    /// The variance this estimator gives a sample of this delay, s².
+    /// The variance this estimator gives a sample of this (measured) delay, s².
     pub fn sample_var(&self, delay: f64) -> f64 {
-        self.measurement_var(delay)
+        self.measurement_var(weighing_delay(delay))
     }
 
     /// Variance of a sample's offset given its delay.
@@ -427,13 +429,16 @@ impl Estimator {
         if !(m.raw_offset.is_finite() && m.delay.is_finite() && m.time.is_finite()) {
             return Outcome::Outlier;
         }
+        // A negative delay is clamped for the minimum and the asymmetry (as ntpd clamps
+        // it), but the sample is weighed by its size: see `weighing_delay`.
         let delay = m.delay.max(0.0);
+        let weighed = weighing_delay(m.delay);
         if self.delays.len() == DELAY_WINDOW {
             self.delays.pop_front();
         }
         self.delays.push_back(delay);
         if self.samples == 0 {
-            self.restart(m, self.measurement_var(delay));
+            self.restart(m, self.measurement_var(weighed));
             self.sync_bank();
             self.samples = 1;
             return Outcome::Accepted;
@@ -452,8 +457,8 @@ impl Estimator {
             ..raw
         };
         let m = &corrected;
-        self.learn_wander(m, self.measurement_var(delay));
-        let r = self.measurement_var(delay);
+        self.learn_wander(m, self.measurement_var(weighed));
+        let r = self.measurement_var(weighed);
         let (x, y, p) = self.predict(m.time);
         let s = p[0][0] + r;
         let innovation = m.raw_offset - x;
@@ -485,6 +490,23 @@ impl Estimator {
         self.residual_var += (innovation * innovation - self.residual_var) / 8.0;
         self.nis_avg += ((innovation * innovation / s).min(25.0) - self.nis_avg) / NIS_AVERAGING;
         Outcome::Accepted
+    }
+}
+
+/// The delay a sample is weighed by. A round trip cannot be negative: a negative delay d
+/// says the timestamps err by more than the true round trip plus |d| (a server's predicted
+/// transmit time that overshot, a clock stepped mid-flight), all in one direction (only
+/// an overshoot makes a delay negative), so the offset is off by more than |d|/2, always
+/// the same way. It is weighed as a sample 2|d| above the minimum. Clamped to the minimum
+/// instead (as the filter and the asymmetry still see it), it was the best-trusted sample
+/// there is: one at −7 µs against our own basic-mode server moved the estimate by +5 µs.
+/// (chrony weighs |d|; in the unit test below 2|d| leaves 0.35 µs RMS where |d| leaves
+/// 0.41 and clamping 0.53.)
+fn weighing_delay(delay: f64) -> f64 {
+    if delay < 0.0 {
+        -2.0 * delay
+    } else {
+        delay
     }
 }
 
@@ -741,6 +763,45 @@ mod tests {
             "end errors {end:?}"
         );
         assert!(worst[0] < worst[1] / 2.0, "worst errors {worst:?}");
+    }
+
+    #[test]
+    fn a_negative_delay_is_weighed_by_its_size_not_trusted_most() {
+        // A server that predicts its transmit time (ours in basic mode): the stamp errs by
+        // ε either way, symmetric, so a sample reads ε/2 off and its delay is the true
+        // 1 µs round trip less ε; now and then ε overshoots the round trip and the delay
+        // comes out negative. Clamped to zero and weighed as such, those samples were
+        // the best-trusted ones, though each is more than 0.5 µs off.
+        let mut exp = exponentials(0x9e37_79b9_7f4a_7c15);
+        let mut sign = exponentials(0x2545_f491_4f6c_dd1d);
+        let mut weighed = Estimator::new(1e-9, 0.0, 1e-6, 1e-9);
+        let mut clamped = weighed.clone();
+        let (mut sq, mut n, mut negatives) = ([0.0f64; 2], 0.0, 0);
+        for i in 0..400 {
+            let t = i as f64 * 8.0;
+            let eps = 1.5e-6 * exp() * if sign() < 0.693 { 1.0 } else { -1.0 };
+            let delay = 1e-6 - eps;
+            negatives += usize::from(delay < 0.0);
+            weighed.update(&Measurement {
+                time: t,
+                raw_offset: eps / 2.0,
+                delay,
+            });
+            clamped.update(&Measurement {
+                time: t,
+                raw_offset: eps / 2.0,
+                delay: delay.max(0.0),
+            });
+            if i >= 50 {
+                for (k, e) in [&weighed, &clamped].into_iter().enumerate() {
+                    sq[k] += e.estimate_at(t).offset.powi(2);
+                }
+                n += 1.0;
+            }
+        }
+        let rms = sq.map(|s| (s / n).sqrt());
+        assert!(negatives > 40, "{negatives} negative delays");
+        assert!(rms[0] < 0.75 * rms[1], "rms weighed {rms:?} vs clamped");
     }
 
     #[test]

@@ -529,9 +529,16 @@ impl Association {
         }
         let filter = self.filter.add(sample, now, self.poll_interval());
         self.last_sample_time = now;
+        // the filter keeps ntpd's clamped delay; the estimator weighs a negative one by
+        // its size (see estimator::weighing_delay)
+        let measured = (x.t4 - x.t1).to_seconds() - (x.t3 - x.t2).to_seconds();
         ReplyOutcome::Sample {
             offset: sample.offset,
-            delay: sample.delay,
+            delay: if measured < 0.0 {
+                measured
+            } else {
+                sample.delay
+            },
             time,
             filter,
         }
