@@ -5,7 +5,7 @@
 # kernel clock +2 s (more than chronyd's 1 s limit between a kernel stamp and its own
 # reading, so that server uses its own, shifted, timestamps throughout), and a second,
 # unshifted, chronyd server gives the zero-truth case, on one namespace LAN:
-#   .1 chronyd server, `faketime -f +2`      .2 chronyd server, true time
+#   .1 chronyd server, libfaketime +2 s      .2 chronyd server, true time
 #   .3 chronyd -x client of .1 (selected)    .4 chronyd -x noselect client of .1
 #   .5 our ntpd --observe-only client of .1  .6 chronyd -x client of .2 (selected)
 # all polling every 2 s for SECONDS. Every 2 s `chronyc -n -c tracking` is read from .3, .4
@@ -34,7 +34,7 @@ conf() { # host, directives
     "$2" "$work" "$1" "$work" "$1" "$work" "$1" "$work" "$1" >"$work/$1/chrony.conf"
 }
 conf s1 $'local stratum 8\nallow all\n'
-run s1 log faketime -f +2 "$chronyd" -x -d -u root -f "$work/s1/chrony.conf"
+run s1 log env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 FAKETIME=+2 "$chronyd" -x -d -u root -f "$work/s1/chrony.conf"
 conf s2 $'local stratum 8\nallow all\n'
 run s2 log "$chronyd" -x -d -u root -f "$work/s2/chrony.conf"
 for s in 1 2; do

@@ -48,6 +48,9 @@ pub fn ntpsec_client(lan: &Lan, i: usize, servers: &[&str], extra: &str) {
     );
 }
 
+/// libfaketime, preloaded (Debian's `libfaketime`, a dependency of `faketime`).
+const LIBFAKETIME_PRELOAD: &str = "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
 /// chronyd `-x` on host `i` serving its local clock at `stratum` to everyone; `faketime`
 /// (e.g. `"+2.5s"`) runs it under libfaketime, which makes it a falseticker. `extra` is
 /// appended to chrony.conf. Its command socket is `<hostdir>/chronyd.sock`.
@@ -75,9 +78,14 @@ pub fn chronyd_server(lan: &Lan, i: usize, stratum: u8, faketime: Option<&str>, 
     .expect("write chrony.conf");
     let chronyd = chronyd.to_str().unwrap().to_string();
     let conf = conf.to_str().unwrap().to_string();
+    // libfaketime preloaded directly, not through the `faketime` wrapper: the wrapper
+    // names a semaphore and a shared-memory file after its PID and removes them only when
+    // it exits, so a killed server leaves them behind and a later wrapper that gets the
+    // same PID fails ("sem_open: File exists").
+    let faketime_env = faketime.map(|f| format!("FAKETIME={f}"));
     let mut argv: Vec<&str> = Vec::new();
-    if let Some(f) = faketime {
-        argv.extend(["faketime", "-f", f]);
+    if let Some(f) = &faketime_env {
+        argv.extend(["env", LIBFAKETIME_PRELOAD, f.as_str()]);
     }
     argv.extend([
         chronyd.as_str(),
