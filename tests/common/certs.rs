@@ -5,12 +5,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Run `openssl ARGS` in `dir`, under `faketime TIME` when given (a certificate signed at
-/// another date); panics with openssl's message if it fails.
+/// Run `openssl ARGS` in `dir`, with libfaketime's clock started at `TIME` when given (a
+/// certificate signed at another date); panics with openssl's message if it fails.
+/// libfaketime is preloaded directly: the `faketime` wrapper leaves a semaphore and a
+/// shared-memory file named after its PID in /dev/shm, and a later wrapper given the same
+/// PID fails ("sem_open: File exists").
 pub fn openssl(dir: &Path, faketime: Option<&str>, args: &[&str]) {
+    let fake = faketime.map(|t| format!("FAKETIME=@{t}"));
     let mut argv: Vec<&str> = Vec::new();
-    if let Some(t) = faketime {
-        argv.extend(["faketime", t]);
+    if let Some(f) = &fake {
+        argv.extend([
+            "env",
+            "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+            f.as_str(),
+        ]);
     }
     argv.push("openssl");
     argv.extend_from_slice(args);
