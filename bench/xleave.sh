@@ -49,6 +49,8 @@
 # target/bench-out/xleave, replaced by the next run, or with XLEAVE_KEEP=DIR (absolute, or
 # relative to the checkout; must not exist yet) in DIR, for `bench/xleave-compare.py --pool
 # DIR…` over several runs of the same binaries.
+# The disciplined figure is one estimate per run: compare it over several runs with
+# `bench/xleave-disciplined.py DIR…` (each run one observation, pairs run by run).
 #
 # Each server runs from its own copy of its executable, as on a real LAN where no client
 # shares the server's CPU-cached code (XLEAVE_SHARED_SERVERS=1 runs them from the installed
