@@ -1,4 +1,5 @@
-//! The ntpsim front end: JSON fields, presets equal to their explicit flags, clear errors.
+//! The ntpsim front end: JSON fields, presets equal to their explicit flags, clear errors,
+//! and `--replay` of recorded samples.
 
 use std::process::Command;
 
@@ -158,4 +159,60 @@ fn user_tx_row_runs_alone_and_equals_its_flags() {
         "--json",
     ]);
     assert_ne!(row.stdout, other.stdout, "the seed must matter");
+}
+
+/// `--replay`: a bench/xleave.sh samples file (time, offset, request leg, reply leg) whose
+/// every sample reads early by half its reply leg's excess over 5 µs goes through the
+/// estimator, which learns the asymmetry and ends at the least-delayed sample's offset.
+#[test]
+fn replay_learns_the_asymmetry_of_recorded_samples_and_names_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("samples");
+    let text: String = (0..80)
+        .map(|i| {
+            let excess = 12e-6 * (((i * 37) % 80) as f64 / 79.0);
+            format!(
+                "{} {:.9} 0.000005000 {:.9}\n",
+                1_000_000.0 + 8.0 * i as f64,
+                -excess / 2.0,
+                5e-6 + excess
+            )
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    let out = ntpsim(&["--replay", path.to_str().unwrap(), "--replay-warmup", "300"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 82, "{stdout}");
+    // the last sample: its time as given, and the asymmetry in use
+    let last: Vec<f64> = lines[80]
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    assert_eq!(last[0], 1_000_632.0);
+    assert!(last[4] < -0.45, "{}", lines[80]);
+    let summary = lines[81];
+    let median: f64 = summary
+        .split("median |estimate| ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    // the uncorrected mean would be 3 µs off
+    assert!(median < 0.5, "{summary}");
+    assert!(summary.contains("n 42"), "{summary}");
+
+    std::fs::write(&path, "1 0 0.00001\n2 0 nope\n").unwrap();
+    let out = ntpsim(&["--replay", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}: line 2: not a number", path.display())),
+        "{err}"
+    );
 }

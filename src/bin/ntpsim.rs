@@ -34,6 +34,9 @@ fn command() -> Command {
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the result as JSON"))
         .arg(Arg::new("table").long("table").action(ArgAction::SetTrue).help("Run seeds 1-10 of every scenario and print the medians"))
         .arg(Arg::new("row").long("row").value_name("NAME").help("Start from a row of --matrix (e.g. loss-bursts) instead of a preset; with --matrix, run only that row"))
+        .arg(Arg::new("replay").long("replay").value_name("FILE").help("Put a real run's recorded samples through the engine's estimator and print its estimate after each: FILE has lines TIME OFFSET DELAY, or TIME OFFSET REQUEST REPLY (a bench/xleave.sh samples file), or our rawstats lines; the last line is the median and RMS |estimate| after --replay-warmup"))
+        .arg(Arg::new("replay-warmup").long("replay-warmup").value_name("SECONDS").value_parser(clap::value_parser!(f64)).help("With --replay: the summary leaves out the estimates of this many seconds from the first sample [default 60, as bench/xleave.sh]"))
+        .arg(Arg::new("replay-precision").long("replay-precision").value_name("LOG2").value_parser(clap::value_parser!(i8)).help("With --replay: the clock precision the estimator assumes, log2 s [default: this host's, measured as ntpd does]"))
         .arg(Arg::new("matrix").long("matrix").action(ArgAction::SetTrue).help("Run seeds 1-10 of the robustness matrix (models the engine was not designed on) and print median and worst per row"))
 }
 
@@ -539,8 +542,73 @@ fn print_matrix(rows: Vec<Row>, duration: f64, means: bool) -> String {
     out
 }
 
+/// `--replay FILE`: one line per sample (time, offset, delay, the estimate after it and the
+/// asymmetry in use; µs but the time) and a summary of the estimates after the warm-up.
+fn replay(m: &clap::ArgMatches, path: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{path}: {e}"))?;
+    let mut samples = ntpkit::sim::recorded::parse(&text).map_err(|e| anyhow!("{path}: {e}"))?;
+    let first = samples
+        .first()
+        .ok_or_else(|| anyhow!("{path}: no samples"))?
+        .time;
+    // engine time, as the daemon's: seconds since the first sample
+    for s in &mut samples {
+        s.time -= first;
+    }
+    let config = ntpkit::engine::EngineConfig {
+        precision: m
+            .get_one::<i8>("replay-precision")
+            .copied()
+            .unwrap_or_else(ntpkit::daemon::status::measure_precision),
+        ..Default::default()
+    };
+    let warmup = m.get_one::<f64>("replay-warmup").copied().unwrap_or(60.0);
+    let mut out = String::from("# time offset_us delay_us estimate_us asymmetry\n");
+    let mut kept = Vec::new();
+    for r in ntpkit::engine::replay::replay(&samples, &config) {
+        let s = r.sample;
+        out += &format!(
+            "{:.3} {:.3} {:.3} {:.3} {:.3}\n",
+            s.time + first,
+            s.offset * 1e6,
+            s.delay * 1e6,
+            r.estimate * 1e6,
+            r.asymmetry
+        );
+        if s.time >= warmup {
+            kept.push(r.estimate.abs() * 1e6);
+        }
+    }
+    if kept.is_empty() {
+        out += &format!("# no estimate after the {warmup} s warm-up\n");
+    } else {
+        kept.sort_by(f64::total_cmp);
+        let n = kept.len();
+        let median = if n % 2 == 1 {
+            kept[n / 2]
+        } else {
+            (kept[n / 2 - 1] + kept[n / 2]) / 2.0
+        };
+        let rms = (kept.iter().map(|x| x * x).sum::<f64>() / n as f64).sqrt();
+        out += &format!(
+            "# after {warmup} s: median |estimate| {median:.2} us, RMS {rms:.2} us, n {n}\n"
+        );
+    }
+    Ok(out)
+}
+
 fn main() {
     let m = command().get_matches();
+    if let Some(path) = m.get_one::<String>("replay") {
+        match replay(&m, path) {
+            Ok(text) => emit(&text),
+            Err(e) => {
+                eprintln!("ntpsim: {e:#}");
+                std::process::exit(2);
+            }
+        }
+        return;
+    }
     let c = match config(&m) {
         Ok(c) => c,
         Err(e) => {

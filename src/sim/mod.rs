@@ -1,5 +1,6 @@
 //! Oscillator and network models that drive the engine in virtual time.
 
+pub mod recorded;
 mod rng;
 mod run;
 mod scenario;

@@ -161,6 +161,7 @@ pub mod discipline;
 mod estimator;
 pub mod leap;
 mod peer;
+pub mod replay;
 mod system;
 pub mod system_clock;
 mod types;
