@@ -582,14 +582,9 @@ fn replay(m: &clap::ArgMatches, path: &str) -> anyhow::Result<String> {
     if kept.is_empty() {
         out += &format!("# no estimate after the {warmup} s warm-up\n");
     } else {
-        kept.sort_by(f64::total_cmp);
         let n = kept.len();
-        let median = if n % 2 == 1 {
-            kept[n / 2]
-        } else {
-            (kept[n / 2 - 1] + kept[n / 2]) / 2.0
-        };
         let rms = (kept.iter().map(|x| x * x).sum::<f64>() / n as f64).sqrt();
+        let median = median(kept);
         out += &format!(
             "# after {warmup} s: median |estimate| {median:.2} us, RMS {rms:.2} us, n {n}\n"
         );

@@ -16,6 +16,7 @@
 //!   a `noselect` one's are against the system clock.
 
 use crate::engine::replay::Sample;
+use crate::wire::time::days_from_civil;
 use std::fmt;
 
 /// A line that is none of the formats: where and why.
@@ -110,7 +111,7 @@ fn chronyd(fields: &[&str]) -> Result<Sample, String> {
         if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
             return None;
         }
-        Some((days_from_civil(y, m, day) * 86400 + h * 3600 + min * 60 + sec) as f64)
+        Some((days_from_civil(y, m as u32, day as u32) * 86400 + h * 3600 + min * 60 + sec) as f64)
     };
     let time = when().ok_or_else(|| format!("not a date and time: {} {}", fields[0], fields[1]))?;
     let number = |f: &str| {
@@ -124,16 +125,6 @@ fn chronyd(fields: &[&str]) -> Result<Sample, String> {
         offset: number(fields[11])?,
         delay: number(fields[12])?,
     })
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
 }
 
 /// "seconds.fraction" (up to 9 digits) as integer nanoseconds.

@@ -141,6 +141,21 @@ struct Hypothesis {
 impl Estimator {
     /// `wander`: random-walk frequency noise (fraction per √s); `frequency`: the
     /// frequency correction believed right at start (fraction) and its standard deviation.
+    /// A new source's estimator as the engine makes it: `config`'s wander, precision and
+    /// initial frequency (a drift file's, or else `base_ppm` with a wide uncertainty).
+    pub fn for_source(config: &crate::EngineConfig, base_ppm: f64) -> Self {
+        let (frequency, sd) = match config.initial_frequency_ppm {
+            Some(ppm) => (ppm * 1e-6, 1e-6),
+            None => (base_ppm * 1e-6, 100e-6),
+        };
+        Estimator::new(
+            config.wander,
+            frequency,
+            sd,
+            2f64.powi(config.precision as i32),
+        )
+    }
+
     pub fn new(wander: f64, frequency: f64, frequency_sd: f64, precision: f64) -> Self {
         Estimator {
             time: 0.0,

@@ -28,14 +28,10 @@ pub struct Replayed {
 }
 
 /// Run `samples` (in time order) through a new source's estimator as the engine makes it
-/// from `config` (its wander, initial frequency and precision).
+/// from `config` (as `Engine::add_source` does).
 pub fn replay(samples: &[Sample], config: &EngineConfig) -> Vec<Replayed> {
-    let (frequency, frequency_sd) = match config.initial_frequency_ppm {
-        Some(ppm) => (ppm * 1e-6, 1e-6),
-        None => (0.0, 100e-6),
-    };
-    let precision = 2f64.powi(config.precision as i32);
-    let mut estimator = Estimator::new(config.wander, frequency, frequency_sd, precision);
+    // a daemon without a drift file starts from 0 ppm
+    let mut estimator = Estimator::for_source(config, 0.0);
     samples
         .iter()
         .map(|s| {

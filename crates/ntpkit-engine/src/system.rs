@@ -149,12 +149,7 @@ impl Engine {
         let id = AssocId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let t = self.time(now);
-        let (freq, sd) = match self.config.initial_frequency_ppm {
-            Some(ppm) => (ppm * 1e-6, 1e-6),
-            None => (self.discipline.base_ppm * 1e-6, 100e-6),
-        };
-        let precision = 2f64.powi(self.config.precision as i32);
-        let estimator = Estimator::new(self.config.wander, freq, sd, precision);
+        let estimator = Estimator::for_source(&self.config, self.discipline.base_ppm);
         let mut a = Association::new(id, source, t, estimator);
         // The system poll starts at the smallest minpoll (each association clamps it to
         // its own bounds).
