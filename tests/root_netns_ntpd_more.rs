@@ -339,3 +339,73 @@ fn root_netns_ntpd_pool_replaces_unreachable_members_up_to_maxclock() {
         "{theirs}"
     );
 }
+
+/// A number from ntpq's `iostats` table, by its label ("input wakeups:").
+fn iostat(table: &str, label: &str) -> Option<u64> {
+    table
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn namespace_pids(lan: &Lan, i: usize) -> Vec<String> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", &lan.host(i).ns])
+        .output()
+        .expect("ip netns pids");
+    text(&out).split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn root_netns_ntpd_idle_serving_threads_do_not_wake_and_stop_promptly() {
+    let test = "root_netns_ntpd_idle_serving_threads_do_not_wake_and_stop_promptly";
+    let Some(lan) = lan(test, 1) else { return };
+    // a LAN master with nobody asking: nothing for its serving threads to do
+    ntpd::start(
+        &lan,
+        1,
+        &format!("restrict default\nrestrict 127.0.0.1\n{LOCAL10}"),
+        &[],
+    );
+    let wakeups = || {
+        let t = ntpq(&lan, 1, &["-c", "iostats"]);
+        let all = iostat(&t, "input wakeups:")?;
+        let useful = iostat(&t, "useful input wakeups:")?;
+        Some((all - useful, t))
+    };
+    let (before, _) = lan
+        .wait_for(Duration::from_secs(10), wakeups)
+        .unwrap_or_else(|| panic!("no iostats:\n{}", lan.log(1, "ntpkit.log")));
+    std::thread::sleep(Duration::from_secs(3));
+    let (after, table) = wakeups().expect("iostats");
+    // before: one worker per core and listening address woke 5 times a second
+    assert!(
+        after - before <= 1,
+        "{} wakeups without a datagram in 3 s:\n{table}",
+        after - before
+    );
+    // SIGTERM: the workers, asleep in their receives, are woken and joined
+    let pids = namespace_pids(&lan, 1);
+    assert!(!pids.is_empty());
+    let mut kill = vec!["kill", "-TERM"];
+    kill.extend(pids.iter().map(String::as_str));
+    assert!(std::process::Command::new(kill[0])
+        .args(&kill[1..])
+        .status()
+        .expect("kill")
+        .success());
+    let gone = lan.wait_for(Duration::from_secs(5), || {
+        namespace_pids(&lan, 1).is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "still running 5 s after SIGTERM: {:?}\n{}",
+        namespace_pids(&lan, 1),
+        lan.log(1, "ntpkit.log")
+    );
+    let log = lan.log(1, "ntpkit.log");
+    assert!(
+        log.contains("exiting on signal 15") && !log.contains("panicked"),
+        "{log}"
+    );
+}

@@ -148,7 +148,7 @@ impl RecvBatch {
             return None;
         }
         let (data, name, ctl) = self.slots.received(i);
-        let src = name.get()?;
+        let src = name?.get()?;
         let (rx, local) = parse_cmsgs(ctl);
         Some(Received {
             data,

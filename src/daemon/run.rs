@@ -2,7 +2,7 @@
 //! signals, packets the fast path hands over) and an orderly exit.
 
 use std::net::UdpSocket;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -220,6 +220,13 @@ fn shared_state(
         counters: Default::default(),
         stop: Default::default(),
         symmetric_peers: Default::default(),
+        symmetric_seen: AtomicBool::new(
+            settings
+                .config
+                .associations
+                .iter()
+                .any(|a| a.kind == crate::config::model::AssociationKind::Peer),
+        ),
         nts_server,
         // as many remembered replies as the MRU list has sources (chronyd's
         // clientloglimit covers both), sharded like it
@@ -321,18 +328,23 @@ async fn main_loop(
 
 /// The serving threads (or, single-threaded, tasks) and the other tasks the loop started.
 struct Servers {
-    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Each worker with its socket, by which [`server::wake_worker`] ends its receive.
+    threads: Vec<(std::thread::JoinHandle<()>, Arc<UdpSocket>)>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Servers {
-    /// Orderly exit: the threads see the stop flag and are joined, the tasks aborted.
+    /// Orderly exit: the threads are woken, see the stop flag and are joined; the tasks
+    /// are aborted.
     fn stop(self, shared: &Shared) {
         shared.stop.store(true, Ordering::Relaxed);
         for t in self.tasks {
             t.abort();
         }
-        for t in self.threads {
+        for (_, sock) in &self.threads {
+            server::wake_worker(sock);
+        }
+        for (t, _) in self.threads {
             let _ = t.join();
         }
     }
@@ -372,7 +384,7 @@ fn start_servers(
                     }
                 },
             ) {
-                Ok(t) => servers.threads.push(t),
+                Ok(t) => servers.threads.push((t, l.sock.clone())),
                 Err(e) => {
                     shared.stop.store(true, Ordering::Relaxed);
                     return Err(anyhow::anyhow!("cannot start a server thread: {e}"));

@@ -90,6 +90,11 @@ pub struct Shared {
     /// Addresses of `peer` associations: their mode 1 packets go to the association,
     /// not to the stateless answer.
     pub symmetric_peers: RwLock<Arc<HashSet<IpAddr>>>,
+    /// Set once the daemon has (or is configured for) a symmetric association: from then on
+    /// a quiet worker wakes every [`QUIET_LOOK_MS`] to hand the main loop's symmetric
+    /// transmit stamps over (see `sym_txstamp`). Without one, workers sleep until a datagram
+    /// comes or [`wake_worker`] at shutdown.
+    pub symmetric_seen: AtomicBool,
     /// `nts enable`: the NTS server's cookie keys and counters.
     pub nts_server: Option<Arc<super::nts_server::NtsServer>>,
     /// Interleaved mode: kernel transmit times of replies to clients asking for it (None:
@@ -121,6 +126,7 @@ impl Shared {
     }
 
     pub fn add_symmetric_peer(&self, addr: IpAddr) {
+        self.symmetric_seen.store(true, Ordering::Relaxed);
         self.edit_symmetric_peers(|set| {
             set.insert(addr);
         });
@@ -577,7 +583,30 @@ fn push_interleaved(
     }
 }
 
+/// How often a quiet worker looks at its error queue once symmetric associations exist.
+pub const QUIET_LOOK_MS: u64 = 200;
+
+/// The receive timeout a worker needs: none (sleep until a datagram comes) unless symmetric
+/// packets' transmit stamps may be waiting in its error queue, which does not wake a
+/// blocked receive.
+fn receive_timeout(shared: &Shared) -> Option<std::time::Duration> {
+    shared
+        .symmetric_seen
+        .load(Ordering::Relaxed)
+        .then(|| std::time::Duration::from_millis(QUIET_LOOK_MS))
+}
+
+/// Ends a worker's blocked receive at shutdown: shut for reading, the socket's receive
+/// returns at once (empty, which the round skips) and the worker sees `shared.stop`.
+/// Linux answers ENOTCONN for an unconnected UDP socket but shuts it all the same.
+pub fn wake_worker(sock: &UdpSocket) {
+    let _ = socket2::SockRef::from(sock).shutdown(std::net::Shutdown::Read);
+}
+
 /// A worker thread serving one socket of an SO_REUSEPORT group until `shared.stop`.
+/// An idle server's workers do not wake at all (chronyd's do not either): they block in
+/// the receive until a datagram comes, the daemon stops ([`wake_worker`]), or, with
+/// symmetric associations, the [`QUIET_LOOK_MS`] timeout.
 pub fn spawn_worker(
     name: String,
     sock: Arc<UdpSocket>,
@@ -585,10 +614,14 @@ pub fn spawn_worker(
     mut round: Round,
     mut handoff: impl FnMut(Handoff) + Send + 'static,
 ) -> io::Result<std::thread::JoinHandle<()>> {
-    // The timeout only bounds how long a quiet worker takes to notice shutdown.
-    super::netio::set_recv_timeout(&sock, 200)?;
+    let mut timeout = receive_timeout(&shared);
+    sock.set_read_timeout(timeout)?;
     std::thread::Builder::new().name(name).spawn(move || {
         while !shared.stop.load(Ordering::Relaxed) {
+            let wanted = receive_timeout(&shared);
+            if wanted != timeout && sock.set_read_timeout(wanted).is_ok() {
+                timeout = wanted;
+            }
             match round.run_counted(sock.as_raw_fd(), &shared, true, &mut handoff) {
                 Ok(_) => {}
                 Err(e)

@@ -214,13 +214,15 @@ impl<const N: usize> Datagrams<N> {
     }
 
     /// A received datagram: (data, source address, control messages).
-    pub fn received(&self, i: usize) -> (&[u8], &SockName, &[u8]) {
+    /// The address is None when the kernel wrote none: the empty entries recvmmsg returns
+    /// once the socket is shut down for reading (the slot still holds an older source).
+    pub fn received(&self, i: usize) -> (&[u8], Option<&SockName>, &[u8]) {
         let h = &self.headers.hdrs[i];
         let len = (h.msg_len as usize).min(N);
         let ctl_len = h.msg_hdr.msg_controllen.min(CTL_BUF);
         (
             &self.bufs[i][..len],
-            &self.names[i],
+            (h.msg_hdr.msg_namelen > 0).then_some(&self.names[i]),
             &self.ctls[i].0[..ctl_len],
         )
     }
