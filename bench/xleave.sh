@@ -39,6 +39,10 @@
 # ours vs chronyd-ns (pool a plain and a host-swapped run of the same binaries with
 # `bench/xleave-compare.py --pool DIR DIR`). Both together: XLEAVE_SWAP first, then the
 # host swap (ours on S7, base on S5, chronyd-ns on S1).
+# XLEAVE_ORDER=reverse starts each server's clients in the reverse order (chronyd-ns+xleave
+# first, ours last; the default, "kind", starts ours first). The clients start a few ms
+# apart and their iburst packets keep that order, so a server idle for 2 s meets the first
+# one cold; this tells a start-order effect from one of the client kind.
 # XLEAVE_POLL=p polls every 2^p s instead of 8 (more samples for a diagnostic run; the
 # issue's figures are at 8 s).
 #
@@ -59,7 +63,7 @@
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
 #   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_HOSTSWAP=1] \
-#     [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] [XLEAVE_KEEP=DIR] [XLEAVE_SHARED_SERVERS=1] \
+#     [XLEAVE_ORDER=kind|reverse] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] [XLEAVE_KEEP=DIR] [XLEAVE_SHARED_SERVERS=1] \
 #     bench/xleave.sh [SECONDS] [WARMUP]
 #   (default 600 and 60)
 set -euo pipefail
@@ -85,6 +89,12 @@ windows=${XLEAVE_WINDOWS:-1}
 poll=${XLEAVE_POLL:-3}
 kindlist=(1 2 3 4 5 6)
 [ -n "$base" ] && kindlist+=(7 8)
+order=${XLEAVE_ORDER:-kind}
+case $order in
+  kind) startlist=("${kindlist[@]}") ;;
+  reverse) startlist=(); for k in "${kindlist[@]}"; do startlist=("$k" "${startlist[@]}"); done ;;
+  *) echo "bench/xleave.sh: XLEAVE_ORDER=$order: kind or reverse" >&2; exit 2 ;;
+esac
 hostswap=${XLEAVE_HOSTSWAP:-0}
 case $hostswap in 0 | 1) ;; *) echo "bench/xleave.sh: XLEAVE_HOSTSWAP=$hostswap: 0 or 1" >&2; exit 2 ;; esac
 # the host of client `kind` of server `s` (the header: XLEAVE_SWAP, then XLEAVE_HOSTSWAP)
@@ -122,6 +132,8 @@ trap 'exit 143' INT TERM
 # which binaries ran, so that runs are pooled only like with like (bench/xleave-compare.py)
 echo "ours $(sha256sum <"$ours" | cut -c1-16)" >"$tmp/binaries"
 if [ -n "$base" ]; then echo "base $(sha256sum <"$base" | cut -c1-16)" >>"$tmp/binaries"; fi
+# each server's clients in the order they were started (XLEAVE_ORDER)
+echo "${startlist[*]}" >"$tmp/start-order"
 ip netns add "${id}br"
 ip -n "${id}br" link add br0 type bridge
 ip -n "${id}br" link set br0 up
@@ -176,7 +188,7 @@ done
 start=$(date +%s)
 for s in 1 2 3; do
   srv=198.18.0.$s
-  for kind in "${kindlist[@]}"; do
+  for kind in "${startlist[@]}"; do
     i=$(host "$s" "$kind")
     x=""; [ $((kind % 2)) = 0 ] && x=" xleave"
     [ "$kind" = 5 ] || [ "$kind" = 6 ] && x="$x noselect"
@@ -207,7 +219,7 @@ for s in 1 2 3; do for kind in 3 4; do tracked+=("$(host "$s" "$kind")"); done; 
   done
 ) &
 poller=$!
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")$([ "$hostswap" = 1 ] && echo "; hosts swapped: ours <-> chronyd-ns, ours+xleave <-> chronyd-ns+xleave")"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")$([ "$hostswap" = 1 ] && echo "; hosts swapped: ours <-> chronyd-ns, ours+xleave <-> chronyd-ns+xleave")$([ "$order" = reverse ] && echo "; clients started in reverse order")"
 sleep "$seconds"
 stop_poller
 cutoff=$((start + warmup))
