@@ -348,14 +348,6 @@ fn iostat(table: &str, label: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn namespace_pids(lan: &Lan, i: usize) -> Vec<String> {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "pids", &lan.host(i).ns])
-        .output()
-        .expect("ip netns pids");
-    text(&out).split_whitespace().map(str::to_string).collect()
-}
-
 #[test]
 fn root_netns_ntpd_idle_serving_threads_do_not_wake_and_stop_promptly() {
     let test = "root_netns_ntpd_idle_serving_threads_do_not_wake_and_stop_promptly";
@@ -385,22 +377,21 @@ fn root_netns_ntpd_idle_serving_threads_do_not_wake_and_stop_promptly() {
         after - before
     );
     // SIGTERM: the workers, asleep in their receives, are woken and joined
-    let pids = namespace_pids(&lan, 1);
+    let pids = lan.pids(1);
     assert!(!pids.is_empty());
-    let mut kill = vec!["kill", "-TERM"];
-    kill.extend(pids.iter().map(String::as_str));
-    assert!(std::process::Command::new(kill[0])
-        .args(&kill[1..])
+    assert!(std::process::Command::new("kill")
+        .arg("-TERM")
+        .args(pids.iter().map(i32::to_string))
         .status()
         .expect("kill")
         .success());
     let gone = lan.wait_for(Duration::from_secs(5), || {
-        namespace_pids(&lan, 1).is_empty().then_some(())
+        lan.pids(1).is_empty().then_some(())
     });
     assert!(
         gone.is_some(),
         "still running 5 s after SIGTERM: {:?}\n{}",
-        namespace_pids(&lan, 1),
+        lan.pids(1),
         lan.log(1, "ntpkit.log")
     );
     let log = lan.log(1, "ntpkit.log");

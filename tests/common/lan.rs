@@ -170,6 +170,11 @@ impl Lan {
         std::fs::read_to_string(self.host(i).dir.join(log)).unwrap_or_default()
     }
 
+    /// The processes in host `i`'s namespace (`ip netns pids`).
+    pub fn pids(&self, i: usize) -> Vec<i32> {
+        namespace_pids(&self.host(i).ns)
+    }
+
     /// Kill every process in host `i`'s namespace (e.g. to take a server away).
     pub fn kill_host(&self, i: usize) {
         kill_namespace(&self.host(i).ns);
