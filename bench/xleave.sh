@@ -39,10 +39,17 @@
 # ours vs chronyd-ns (pool a plain and a host-swapped run of the same binaries with
 # `bench/xleave-compare.py --pool DIR DIR`). Both together: XLEAVE_SWAP first, then the
 # host swap (ours on S7, base on S5, chronyd-ns on S1).
-# XLEAVE_ORDER=reverse starts each server's clients in the reverse order (chronyd-ns+xleave
-# first, ours last; the default, "kind", starts ours first). The clients start a few ms
-# apart and their iburst packets keep that order, so a server idle for 2 s meets the first
-# one cold; this tells a start-order effect from one of the client kind.
+# Start order. By default (XLEAVE_ORDER=stagger) the starts of all the clients are spread
+# evenly over one poll interval (18 clients at 8 s: one every 0.44 s, each server's own
+# clients 1.33 s apart, in kind order), so that no client is first: chronyd keeps its
+# clients' phases (its interval does not wander), ours wander by up to 1/16 of it, and every
+# request meets a server idle since its previous client's, as on a real LAN where clients
+# did not boot together. XLEAVE_ORDER=kind (the only order before 2026-12-03 07:05 UTC)
+# starts each server's clients a few ms apart, ours first; their requests keep that order
+# all run long and a server idle for seconds meets the first of them cold, and all 18
+# clients' iburst packets meet at once in the first seconds (docs/benchmarks.md, "Start
+# order"). XLEAVE_ORDER=reverse is kind order reversed (chronyd-ns+xleave first, ours
+# last), to tell a start-order effect from one of the client kind.
 # XLEAVE_POLL=p polls every 2^p s instead of 8 (more samples for a diagnostic run; the
 # issue's figures are at 8 s).
 #
@@ -63,7 +70,7 @@
 # Needs root (namespaces). Never touches the clock: everything without CAP_SYS_TIME, our
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
 #   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_HOSTSWAP=1] \
-#     [XLEAVE_ORDER=kind|reverse] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] [XLEAVE_KEEP=DIR] [XLEAVE_SHARED_SERVERS=1] \
+#     [XLEAVE_ORDER=stagger|kind|reverse] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] [XLEAVE_KEEP=DIR] [XLEAVE_SHARED_SERVERS=1] \
 #     bench/xleave.sh [SECONDS] [WARMUP]
 #   (default 600 and 60)
 set -euo pipefail
@@ -89,11 +96,12 @@ windows=${XLEAVE_WINDOWS:-1}
 poll=${XLEAVE_POLL:-3}
 kindlist=(1 2 3 4 5 6)
 [ -n "$base" ] && kindlist+=(7 8)
-order=${XLEAVE_ORDER:-kind}
+order=${XLEAVE_ORDER:-stagger}
 case $order in
   kind) startlist=("${kindlist[@]}") ;;
   reverse) startlist=(); for k in "${kindlist[@]}"; do startlist=("$k" "${startlist[@]}"); done ;;
-  *) echo "bench/xleave.sh: XLEAVE_ORDER=$order: kind or reverse" >&2; exit 2 ;;
+  stagger) startlist=("${kindlist[@]}") ;;
+  *) echo "bench/xleave.sh: XLEAVE_ORDER=$order: stagger, kind or reverse" >&2; exit 2 ;;
 esac
 hostswap=${XLEAVE_HOSTSWAP:-0}
 case $hostswap in 0 | 1) ;; *) echo "bench/xleave.sh: XLEAVE_HOSTSWAP=$hostswap: 0 or 1" >&2; exit 2 ;; esac
@@ -132,8 +140,20 @@ trap 'exit 143' INT TERM
 # which binaries ran, so that runs are pooled only like with like (bench/xleave-compare.py)
 echo "ours $(sha256sum <"$ours" | cut -c1-16)" >"$tmp/binaries"
 if [ -n "$base" ]; then echo "base $(sha256sum <"$base" | cut -c1-16)" >>"$tmp/binaries"; fi
-# each server's clients in the order they were started (XLEAVE_ORDER)
-echo "${startlist[*]}" >"$tmp/start-order"
+# the start sequence, "server kind" pairs: one server's clients after another's, or with
+# stagger each kind's client of every server in turn, `gap` s apart. The `start-order`
+# file names each server's clients in the order they were started (with "stagger GAP"
+# first when staggered).
+sequence=()
+gap=0
+if [ "$order" = stagger ]; then
+  for kind in "${startlist[@]}"; do for s in 1 2 3; do sequence+=("$s $kind"); done; done
+  gap=$(awk -v p="$poll" -v n="${#sequence[@]}" 'BEGIN { printf "%.3f", 2 ^ p / n }')
+  echo "stagger $gap ${startlist[*]}" >"$tmp/start-order"
+else
+  for s in 1 2 3; do for kind in "${startlist[@]}"; do sequence+=("$s $kind"); done; done
+  echo "${startlist[*]}" >"$tmp/start-order"
+fi
 ip netns add "${id}br"
 ip -n "${id}br" link add br0 type bridge
 ip -n "${id}br" link set br0 up
@@ -186,25 +206,25 @@ done
 
 # clients
 start=$(date +%s)
-for s in 1 2 3; do
+for pair in "${sequence[@]}"; do
+  read -r s kind <<<"$pair"
   srv=198.18.0.$s
-  for kind in "${startlist[@]}"; do
-    i=$(host "$s" "$kind")
-    x=""; [ $((kind % 2)) = 0 ] && x=" xleave"
-    [ "$kind" = 5 ] || [ "$kind" = 6 ] && x="$x noselect"
-    if [ "$kind" -le 2 ] || [ "$kind" -ge 7 ]; then
-      bin=$ours; [ "$kind" -ge 7 ] && bin=$base
-      printf 'server %s minpoll %s maxpoll %s iburst%s\nstatsdir %s/h%s/\nstatistics peerstats loopstats rawstats\nfilegen peerstats file peerstats type none enable\nfilegen loopstats file loopstats type none enable\nfilegen rawstats file rawstats type none enable\nrestrict 127.0.0.1\n' \
-        "$srv" "$poll" "$poll" "$x" "$tmp" "$i" >"$tmp/h$i/ntp.conf"
-      run "$i" "$bin" ntpd --observe-only -n -c "$tmp/h$i/ntp.conf"
-    else
-      chrony_conf "$i" "server $srv minpoll $poll maxpoll $poll iburst$x
+  [ "$gap" = 0 ] || [ "$pair" = "${sequence[0]}" ] || sleep "$gap"
+  i=$(host "$s" "$kind")
+  x=""; [ $((kind % 2)) = 0 ] && x=" xleave"
+  [ "$kind" = 5 ] || [ "$kind" = 6 ] && x="$x noselect"
+  if [ "$kind" -le 2 ] || [ "$kind" -ge 7 ]; then
+    bin=$ours; [ "$kind" -ge 7 ] && bin=$base
+    printf 'server %s minpoll %s maxpoll %s iburst%s\nstatsdir %s/h%s/\nstatistics peerstats loopstats rawstats\nfilegen peerstats file peerstats type none enable\nfilegen loopstats file loopstats type none enable\nfilegen rawstats file rawstats type none enable\nrestrict 127.0.0.1\n' \
+      "$srv" "$poll" "$poll" "$x" "$tmp" "$i" >"$tmp/h$i/ntp.conf"
+    run "$i" "$bin" ntpd --observe-only -n -c "$tmp/h$i/ntp.conf"
+  else
+    chrony_conf "$i" "server $srv minpoll $poll maxpoll $poll iburst$x
 logdir $tmp/h$i
 log measurements tracking
 "
-      run "$i" "$chronyd" -x -d -u root -f "$tmp/h$i/chrony.conf"
-    fi
-  done
+    run "$i" "$chronyd" -x -d -u root -f "$tmp/h$i/chrony.conf"
+  fi
 done
 # the selected chronyd clients' disciplined offset (see the top): "epoch,<chronyc -c
 # tracking's fields>" (ref ID, source, stratum, ref time, System time in s, positive = the
@@ -219,7 +239,7 @@ for s in 1 2 3; do for kind in 3 4; do tracked+=("$(host "$s" "$kind")"); done; 
   done
 ) &
 poller=$!
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")$([ "$hostswap" = 1 ] && echo "; hosts swapped: ours <-> chronyd-ns, ours+xleave <-> chronyd-ns+xleave")$([ "$order" = reverse ] && echo "; clients started in reverse order")"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")$([ "$hostswap" = 1 ] && echo "; hosts swapped: ours <-> chronyd-ns, ours+xleave <-> chronyd-ns+xleave")$([ "$order" = kind ] && echo "; clients started ms apart, ours first")$([ "$order" = reverse ] && echo "; clients started ms apart in reverse order")$([ "$order" = stagger ] && echo "; client starts staggered ${gap} s apart")"
 sleep "$seconds"
 stop_poller
 cutoff=$((start + warmup))
