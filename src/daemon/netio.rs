@@ -85,10 +85,6 @@ pub fn check_port_free(addr: SocketAddr) -> io::Result<()> {
     s.bind(&addr.into())
 }
 
-pub fn set_recv_timeout(sock: &UdpSocket, ms: u64) -> io::Result<()> {
-    sock.set_read_timeout(Some(std::time::Duration::from_millis(ms.max(1))))
-}
-
 /// Largest datagram we read: a header, extension fields and a MAC fit easily; mode 6
 /// requests are at most 480 bytes plus a MAC.
 pub const RECV_BUF: usize = 1024;
@@ -468,7 +464,9 @@ mod tests {
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         let before = now_ntp();
         client.send_to(&[0x23; 48], ("127.0.0.1", port)).unwrap();
-        set_recv_timeout(&server, 2000).unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
         let mut batch = RecvBatch::new(8);
         assert_eq!(batch.recv(server.as_raw_fd(), true).unwrap(), 1);
         let got = batch.get(0).unwrap();
