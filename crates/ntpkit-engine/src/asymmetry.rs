@@ -284,8 +284,10 @@ impl Fit {
 /// the time drift out once, first, gave it whatever of the delay's effect went along with
 /// time: where the excess delay grows over the first minutes (a server's load rising), it
 /// took most of the offsets' fall as drift, which left the delay a slope near the 0.3
-/// floor and too weak a τ; against chronyd's server the asymmetry was then used only from
-/// the 42nd sample, and the estimate followed the high-delay samples 4 µs off till then.
+/// floor and too weak a τ; against chronyd's server (a bench run) the asymmetry was then
+/// used only from the 42nd sample (back-fitted: the 35th; most series now the 16th, the
+/// earliest [`MIN_SAMPLES`] and [`MIN_RUN`] allow), and the estimate followed the
+/// high-delay samples 4 µs off till then.
 fn fit(points: &[Point], value: impl Fn(&Point) -> f64) -> Option<Fit> {
     let n = points.len();
     let mut slope = 0.0;
