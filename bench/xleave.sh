@@ -98,9 +98,8 @@ kindlist=(1 2 3 4 5 6)
 [ -n "$base" ] && kindlist+=(7 8)
 order=${XLEAVE_ORDER:-stagger}
 case $order in
-  kind) startlist=("${kindlist[@]}") ;;
+  stagger | kind) startlist=("${kindlist[@]}") ;;
   reverse) startlist=(); for k in "${kindlist[@]}"; do startlist=("$k" "${startlist[@]}"); done ;;
-  stagger) startlist=("${kindlist[@]}") ;;
   *) echo "bench/xleave.sh: XLEAVE_ORDER=$order: stagger, kind or reverse" >&2; exit 2 ;;
 esac
 hostswap=${XLEAVE_HOSTSWAP:-0}
