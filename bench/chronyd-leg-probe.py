@@ -6,13 +6,15 @@ server"). T3 is chronyd's user-space transmit time, T4 the client's kernel recei
 One chronyd 4.3 server (`local stratum 8`, -x, without CAP_SYS_TIME) on host 1; each client
 on a host of its own, all polling at the same time every POLL s (with a little jitter):
 
-- `ours`: our ntpd (`server … minpoll P maxpoll P`, --observe-only), from its rawstats;
+- `ours` (one per --ours, side by side): our ntpd (`server … minpoll P maxpoll P`,
+  --observe-only), from its rawstats;
 - `chronyd-ns`: chronyd `noselect` (-x), from its measurements log (reply = delay/2 - offset);
 - probe clients (this script), one per SPEC given with --probe NAME=SPEC, SPEC a comma list:
   `port=new` a new connected socket per request (chronyd's way) or `port=fixed` one socket
   for all requests (ours); `bytes=chronyd` (leap 0, precision 32, random transmit field) or
   `bytes=ours` (leap 3, precision 0, the time as transmit field); `after=idle` (block in
   recv right after the send) or `after=spinN` (busy for N µs after the send, then recv);
+  `send=msg` sends with sendmsg (chronyd's call) instead of send/sendto;
   `cpu=N` pins the client to CPU N; `ts=chronyd` timestamps as chronyd's client socket
   (SO_TIMESTAMPING software RX+TX, OPT_CMSG) instead of SO_TIMESTAMPNS (Python's timed
   wait then keeps waking while the TX stamps sit on the error queue: a busy client).
@@ -26,7 +28,7 @@ cached code, with the chronyd clients); --shuffle puts the clients on hosts in r
 
 Needs root (namespaces); never touches the clock (nothing has CAP_SYS_TIME; ntpd
 --observe-only, chronyd -x); traffic stays in the namespaces.
-    bench/chronyd-leg-probe.py [--seconds S] [--warmup S] [--poll P] [--ours BIN]
+    bench/chronyd-leg-probe.py [--seconds S] [--warmup S] [--poll P] [--ours [NAME=]BIN]…
         [--chronyd-clients N] [--chronyd-cpu N] [--clients-cpu N] [--server-chronyd PATH]
         [--shuffle] [--keep DIR] [--probe NAME=SPEC]…
 """
@@ -94,15 +96,19 @@ def client(server, spec, seconds, poll, out):
     time.sleep(random.uniform(0, poll))
     with open(out, "w") as f:
         while time.monotonic() < end:
+            by_msg = opts.get("send") == "msg"
             if opts.get("port", "new") == "fixed":
                 if fixed is None:
                     fixed = stamped(opts)
                 s = fixed
-                send = lambda p: s.sendto(p, (server, 123))
+                if by_msg:
+                    send = lambda p: s.sendmsg([p], [], 0, (server, 123))
+                else:
+                    send = lambda p: s.sendto(p, (server, 123))
             else:
                 s = stamped(opts)
                 s.connect((server, 123))
-                send = s.send
+                send = (lambda p: s.sendmsg([p])) if by_msg else s.send
             s.settimeout(1.0)
             pkt = request(opts.get("bytes", "chronyd"))
             send(pkt)
@@ -169,7 +175,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=180)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--poll", type=int, default=1, help="log2 of the poll interval")
-    ap.add_argument("--ours", help="an ntpkit binary: adds our ntpd as a client")
+    ap.add_argument("--ours", action="append", default=[],
+                    help="[NAME=]BIN, an ntpkit binary: adds our ntpd as a client (repeatable,"
+                    " for binaries side by side)")
     ap.add_argument("--chronyd-clients", type=int, default=1, help="how many chronyd-ns")
     ap.add_argument("--chronyd-cpu", type=int, help="pin the server chronyd to this CPU")
     ap.add_argument("--clients-cpu", type=int, help="pin every client to this CPU")
@@ -189,8 +197,12 @@ def main():
     poll_s = 2.0 ** a.poll
     clients = []  # (name, host, kind)
     host = 11
-    if a.ours:
-        clients.append(("ours", host, "ours"))
+    ours_bins = {}
+    for k, spec in enumerate(a.ours):
+        name, _, path = spec.rpartition("=")
+        name = name or ("ours" if k == 0 else f"ours{k + 1}")
+        ours_bins[name] = path
+        clients.append((name, host, "ours"))
         host += 1
     for k in range(a.chronyd_clients):
         clients.append((f"chronyd-ns{k + 1 if a.chronyd_clients > 1 else ''}", host, "chronyd"))
@@ -236,7 +248,7 @@ def main():
                     f.write(f"server 198.18.0.1 minpoll {a.poll} maxpoll {a.poll} iburst\n"
                             f"statsdir {d}/\nstatistics rawstats\n"
                             "filegen rawstats file rawstats type none enable\nrestrict 127.0.0.1\n")
-                run(i, cpin + [a.ours, "ntpd", "--observe-only", "-n", "-c", f"{d}/ntp.conf"])
+                run(i, cpin + [ours_bins[name], "ntpd", "--observe-only", "-n", "-c", f"{d}/ntp.conf"])
             elif kind == "chronyd":
                 run(i, cpin + [chronyd, "-x", "-d", "-u", "root", "-f", chrony_conf(
                     i, f"server 198.18.0.1 minpoll {a.poll} maxpoll {a.poll} iburst noselect\n"
