@@ -143,7 +143,7 @@ impl ClientNet {
         // time): nothing to take out, and the add below puts it back.
         let _ = watch.remove(&**s);
         let before = now_ntp();
-        let sent = s.send_to(data, dst);
+        let sent = send_msg(s, data, dst);
         match watch.add(&**s) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
@@ -179,6 +179,21 @@ impl ClientNet {
             .filter_map(|st| p.matched(st).map(|(id, cookie)| (id, cookie, st.at)))
             .collect()
     }
+}
+
+/// One datagram by `sendmsg` without control data, the call chronyd's client makes. On a
+/// real LAN the call makes no difference. On a one-kernel LAN (the namespace benchmark of
+/// issue 19) a client's send warms the kernel path that the server's reply takes right
+/// after, when the server sends with the same call: chronyd's server replies with
+/// `sendmsg`, NTPsec's with `sendto`, and a client's basic-mode reply leg from each was
+/// 0.5–1 µs shorter when it used the server's call (docs/benchmarks.md, "The client's
+/// send call"). With chronyd's call, ours and chronyd's clients get the same path at
+/// every server, so the benchmark compares like with like.
+fn send_msg(sock: &UdpSocket, data: &[u8], dst: SocketAddr) -> io::Result<usize> {
+    use nix::sys::socket::{sendmsg, MsgFlags, SockaddrStorage};
+    let iov = [io::IoSlice::new(data)];
+    let name = SockaddrStorage::from(dst);
+    sendmsg(sock.as_raw_fd(), &iov, &[], MsgFlags::empty(), Some(&name)).map_err(io::Error::from)
 }
 
 /// Read `sock` whenever `watch` (holding it) says it is ready.
