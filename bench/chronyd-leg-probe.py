@@ -91,12 +91,12 @@ def client(server, spec, seconds, poll, out):
         os.sched_setaffinity(0, {int(opts["cpu"])})
     after = opts.get("after", "idle")
     spin = int(after[4:]) * 1000 if after.startswith("spin") else 0
+    by_msg = opts.get("send") == "msg"
     fixed = None
     end = time.monotonic() + seconds
     time.sleep(random.uniform(0, poll))
     with open(out, "w") as f:
         while time.monotonic() < end:
-            by_msg = opts.get("send") == "msg"
             if opts.get("port", "new") == "fixed":
                 if fixed is None:
                     fixed = stamped(opts)
@@ -201,6 +201,8 @@ def main():
     for k, spec in enumerate(a.ours):
         name, _, path = spec.rpartition("=")
         name = name or ("ours" if k == 0 else f"ours{k + 1}")
+        if name in ours_bins:
+            sys.exit(f"bench/chronyd-leg-probe.py: --ours {spec}: the name {name} is taken")
         ours_bins[name] = path
         clients.append((name, host, "ours"))
         host += 1
