@@ -196,6 +196,10 @@ fn replay_learns_the_asymmetry_of_recorded_samples_and_names_bad_lines() {
         .collect();
     assert_eq!(last[0], 1_000_632.0);
     assert!(last[4] < -0.45, "{}", lines[80]);
+    // the estimate's sd (µs) has shrunk below one sample's spread; the wander is within
+    // the hypotheses' range
+    assert!(last[5] > 0.0 && last[5] < 3.0, "{}", lines[80]);
+    assert!((1e-20..=1e-12).contains(&last[6]), "{}", lines[80]);
     let summary = lines[81];
     let median: f64 = summary
         .split("median |estimate| ")

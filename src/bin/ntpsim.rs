@@ -542,8 +542,9 @@ fn print_matrix(rows: Vec<Row>, duration: f64, means: bool) -> String {
     out
 }
 
-/// `--replay FILE`: one line per sample (time, offset, delay, the estimate after it and the
-/// asymmetry in use; µs but the time) and a summary of the estimates after the warm-up.
+/// `--replay FILE`: one line per sample (time, offset, delay, the estimate after it, the
+/// asymmetry in use, the estimate's standard deviation and the wander assumed; µs but the
+/// time, the asymmetry and the wander) and a summary of the estimates after the warm-up.
 fn replay(m: &clap::ArgMatches, path: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{path}: {e}"))?;
     let mut samples = ntpkit::sim::recorded::parse(&text).map_err(|e| anyhow!("{path}: {e}"))?;
@@ -563,17 +564,20 @@ fn replay(m: &clap::ArgMatches, path: &str) -> anyhow::Result<String> {
         ..Default::default()
     };
     let warmup = m.get_one::<f64>("replay-warmup").copied().unwrap_or(60.0);
-    let mut out = String::from("# time offset_us delay_us estimate_us asymmetry\n");
+    let mut out =
+        String::from("# time offset_us delay_us estimate_us asymmetry estimate_sd_us wander\n");
     let mut kept = Vec::new();
     for r in ntpkit::engine::replay::replay(&samples, &config) {
         let s = r.sample;
         out += &format!(
-            "{:.3} {:.3} {:.3} {:.3} {:.3}\n",
+            "{:.3} {:.3} {:.3} {:.3} {:.3} {:.3} {:.1e}\n",
             s.time + first,
             s.offset * 1e6,
             s.delay * 1e6,
             r.estimate * 1e6,
-            r.asymmetry
+            r.asymmetry,
+            r.offset_sd * 1e6,
+            r.wander
         );
         if s.time >= warmup {
             kept.push(r.estimate.abs() * 1e6);

@@ -244,6 +244,12 @@ impl Estimator {
         MAX_Q
     }
 
+    /// The random-walk frequency noise density the filter assumes now (learnt by the
+    /// wander hypotheses), s²/s³.
+    pub fn wander(&self) -> f64 {
+        self.q
+    }
+
     /// Time of the latest sample taken in.
     pub fn time(&self) -> f64 {
         self.time

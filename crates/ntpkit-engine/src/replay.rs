@@ -25,6 +25,10 @@ pub struct Replayed {
     pub estimate: f64,
     /// The jitter asymmetry in use (mode 6 `asym`), −0.5 … +0.5.
     pub asymmetry: f64,
+    /// The estimate's own standard deviation, s (how much the next sample can move it).
+    pub offset_sd: f64,
+    /// The wander the estimator assumes (see [`Estimator::wander`]), s²/s³.
+    pub wander: f64,
 }
 
 /// Run `samples` (in time order) through a new source's estimator as the engine makes it
@@ -40,10 +44,13 @@ pub fn replay(samples: &[Sample], config: &EngineConfig) -> Vec<Replayed> {
                 raw_offset: s.offset,
                 delay: s.delay,
             });
+            let estimate = estimator.estimate_at(s.time);
             Replayed {
                 sample: *s,
-                estimate: estimator.estimate_at(s.time).offset,
+                estimate: estimate.offset,
                 asymmetry: estimator.asymmetry(),
+                offset_sd: estimate.offset_var.max(0.0).sqrt(),
+                wander: estimator.wander(),
             }
         })
         .collect()
