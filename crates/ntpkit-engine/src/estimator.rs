@@ -57,6 +57,9 @@ const WANDER_TEMPER: f64 = 0.5;
 const NIS_CAP: f64 = 10.0;
 /// Outliers are judged only once the state has settled.
 const MIN_SAMPLES_FOR_OUTLIERS: u64 = 8;
+/// Before that, a sample whose delay is below this fraction of the least delay seen so far
+/// has all the samples weighed again against it (see [`Estimator::update`]).
+const NEW_FLOOR_RATIO: f64 = 0.5;
 
 /// One measurement: when (engine seconds), the raw offset and the round-trip delay.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,6 +124,15 @@ pub struct Estimator {
     correct_asymmetry: bool,
     /// Whether a lower minimum delay moves the state at once (tests compare).
     retroactive_asymmetry: bool,
+    /// The configured wander density, s²/s³: the prior of the hypotheses.
+    prior_q: f64,
+    /// The samples taken in before outliers are judged, as measured: while they are few,
+    /// a much lower delay among them has them all weighed again.
+    early: Vec<Measurement>,
+    /// Set while they are: their delays are in the window already.
+    reweighing: bool,
+    /// Whether a new floor among the first samples has them weighed again (tests compare).
+    reweigh_early_samples: bool,
 }
 
 /// A wander hypothesis: the same two-state filter with a fixed q, and the log-likelihood
@@ -177,7 +189,50 @@ impl Estimator {
             asymmetry: Asymmetry::default(),
             correct_asymmetry: true,
             retroactive_asymmetry: true,
+            prior_q: wander * wander,
+            early: Vec::with_capacity(MIN_SAMPLES_FOR_OUTLIERS as usize),
+            reweighing: false,
+            reweigh_early_samples: true,
         }
+    }
+
+    /// Weigh every sample so far again, as if `delays` (theirs and the new one's) had been
+    /// known from the first: a new estimator with the same configuration, its delay window
+    /// filled first, takes them in again in order. Only the first few samples are kept
+    /// for this (see [`NEW_FLOOR_RATIO`]).
+    fn reweigh_early(&mut self, last: &Measurement) {
+        let mut samples = std::mem::take(&mut self.early);
+        samples.push(*last);
+        let mut fresh = Estimator {
+            time: 0.0,
+            x: 0.0,
+            y: self.initial_frequency,
+            p: [[0.0; 2]; 2],
+            q: self.prior_q,
+            initial_frequency: self.initial_frequency,
+            initial_frequency_var: self.initial_frequency_var,
+            delays: samples.iter().map(|m| m.delay.max(0.0)).collect(),
+            samples: 0,
+            outliers_in_row: 0,
+            outliers: Vec::with_capacity(OUTLIERS_BEFORE_RESET as usize),
+            noise_floor: self.noise_floor,
+            residual_var: 0.0,
+            nis_avg: 1.0,
+            info_avg: 0.0,
+            bank: Self::wander_bank(self.prior_q),
+            asymmetry: Asymmetry::default(),
+            correct_asymmetry: self.correct_asymmetry,
+            retroactive_asymmetry: self.retroactive_asymmetry,
+            prior_q: self.prior_q,
+            early: Vec::with_capacity(MIN_SAMPLES_FOR_OUTLIERS as usize),
+            reweighing: true,
+            reweigh_early_samples: true,
+        };
+        for m in &samples {
+            fresh.update(m);
+        }
+        fresh.reweighing = false;
+        *self = fresh;
     }
 
     /// The hypotheses from [`MIN_Q`] to [`MAX_Q`], weighted by the prior around `q0`.
@@ -454,10 +509,32 @@ impl Estimator {
         // it), but the sample is weighed by its size: see `weighing_delay`.
         let delay = m.delay.max(0.0);
         let weighed = weighing_delay(m.delay);
-        if self.delays.len() == DELAY_WINDOW {
-            self.delays.pop_front();
+        // The first samples are weighed against the least delay seen so far. One at under
+        // half of it shows that they all came through a slower path (a cold start, a
+        // server still learning its transmit time) and were trusted far too much: taken in
+        // as they stand, the jump to it would leave a confident wrong frequency and be
+        // learnt as wander, keeping the estimate loose for the wander's whole memory.
+        // Weigh them all again against it instead.
+        if self.reweigh_early_samples
+            && !self.reweighing
+            && self.samples > 0
+            && self.samples < MIN_SAMPLES_FOR_OUTLIERS
+            && delay < NEW_FLOOR_RATIO * self.min_delay()
+        {
+            self.reweigh_early(m);
+            return Outcome::Accepted;
         }
-        self.delays.push_back(delay);
+        if self.samples < MIN_SAMPLES_FOR_OUTLIERS {
+            self.early.push(*m);
+        } else if !self.early.is_empty() {
+            self.early = Vec::new();
+        }
+        if !self.reweighing {
+            if self.delays.len() == DELAY_WINDOW {
+                self.delays.pop_front();
+            }
+            self.delays.push_back(delay);
+        }
         if self.samples == 0 {
             self.restart(m, self.measurement_var(weighed));
             self.sync_bank();
@@ -951,6 +1028,66 @@ mod tests {
         assert!(
             w < 0.3e-6 && wo > 2.0 * w,
             "errors {w:e} (with), {wo:e} (without)"
+        );
+    }
+
+    /// Our own server in basic mode before its transmit prediction has learnt: the first
+    /// two samples of a LAN client came back 16-17 µs late on the reply leg, then every
+    /// exchange took 1.3 µs (bench/xleave.sh run xt-12, replayed). Taken in as they stand,
+    /// the jump to the first fast sample left a wrong frequency, the wander learnt from
+    /// it, and the estimate followed each later sample, a stray 4.8 µs one too.
+    #[test]
+    fn a_new_floor_among_the_first_samples_has_them_weighed_again() {
+        let run = |reweigh: bool| {
+            let mut e = Estimator::new(1e-8, 0.0, 100e-6, 1e-9);
+            e.reweigh_early_samples = reweigh;
+            e.set_noise_floor(300e-9);
+            e.update(&Measurement {
+                time: 0.0,
+                raw_offset: -8.4e-6,
+                delay: 17.3e-6,
+            });
+            e.update(&Measurement {
+                time: 2.0,
+                raw_offset: -7.2e-6,
+                delay: 16.1e-6,
+            });
+            let mut noise = exponentials(0x0bad_5eed_1234_5678);
+            let mut t = 2.0;
+            let mut worst: f64 = 0.0;
+            for i in 0..60 {
+                t += if i < 6 { 2.0 } else { 8.0 };
+                let stray = i == 20;
+                let (offset, delay) = if stray {
+                    (4.8e-6, 10.5e-6)
+                } else {
+                    (
+                        0.2e-6 + 0.05e-6 * (noise() - 1.0),
+                        1.3e-6 + 0.1e-6 * noise(),
+                    )
+                };
+                e.update(&Measurement {
+                    time: t,
+                    raw_offset: offset,
+                    delay,
+                });
+                if i >= 8 {
+                    worst = worst.max((e.estimate_at(t).offset - 0.2e-6).abs());
+                }
+            }
+            (worst, e.wander())
+        };
+        let (with, wander_with) = run(true);
+        let (without, wander_without) = run(false);
+        // (seen: 0.09 µs and 5e-20 with, 0.74 µs and 2e-17 without)
+        assert!(with < 0.2e-6, "worst error {with:e} (without {without:e})");
+        assert!(
+            without > 0.5e-6,
+            "the case no longer shows: without {without:e}"
+        );
+        assert!(
+            wander_with < wander_without / 10.0,
+            "wander {wander_with:e} vs {wander_without:e}"
         );
     }
 }
