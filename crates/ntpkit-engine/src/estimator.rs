@@ -124,8 +124,9 @@ pub struct Estimator {
     correct_asymmetry: bool,
     /// Whether a lower minimum delay moves the state at once (tests compare).
     retroactive_asymmetry: bool,
-    /// The configured wander density, s²/s³: the prior of the hypotheses.
-    prior_q: f64,
+    /// `new`'s wander and frequency uncertainty, as given: a reweighing starts from them.
+    configured_wander: f64,
+    initial_frequency_sd: f64,
     /// The samples taken in before outliers are judged, as measured: while they are few,
     /// a much lower delay among them has them all weighed again.
     early: Vec<Measurement>,
@@ -189,7 +190,8 @@ impl Estimator {
             asymmetry: Asymmetry::default(),
             correct_asymmetry: true,
             retroactive_asymmetry: true,
-            prior_q: wander * wander,
+            configured_wander: wander,
+            initial_frequency_sd: frequency_sd,
             early: Vec::with_capacity(MIN_SAMPLES_FOR_OUTLIERS as usize),
             reweighing: false,
             reweigh_early_samples: true,
@@ -203,31 +205,17 @@ impl Estimator {
     fn reweigh_early(&mut self, last: &Measurement) {
         let mut samples = std::mem::take(&mut self.early);
         samples.push(*last);
-        let mut fresh = Estimator {
-            time: 0.0,
-            x: 0.0,
-            y: self.initial_frequency,
-            p: [[0.0; 2]; 2],
-            q: self.prior_q,
-            initial_frequency: self.initial_frequency,
-            initial_frequency_var: self.initial_frequency_var,
-            delays: samples.iter().map(|m| m.delay.max(0.0)).collect(),
-            samples: 0,
-            outliers_in_row: 0,
-            outliers: Vec::with_capacity(OUTLIERS_BEFORE_RESET as usize),
-            noise_floor: self.noise_floor,
-            residual_var: 0.0,
-            nis_avg: 1.0,
-            info_avg: 0.0,
-            bank: Self::wander_bank(self.prior_q),
-            asymmetry: Asymmetry::default(),
-            correct_asymmetry: self.correct_asymmetry,
-            retroactive_asymmetry: self.retroactive_asymmetry,
-            prior_q: self.prior_q,
-            early: Vec::with_capacity(MIN_SAMPLES_FOR_OUTLIERS as usize),
-            reweighing: true,
-            reweigh_early_samples: true,
-        };
+        let mut fresh = Estimator::new(
+            self.configured_wander,
+            self.initial_frequency,
+            self.initial_frequency_sd,
+            0.0,
+        );
+        fresh.noise_floor = self.noise_floor;
+        fresh.correct_asymmetry = self.correct_asymmetry;
+        fresh.retroactive_asymmetry = self.retroactive_asymmetry;
+        fresh.delays = samples.iter().map(|m| m.delay.max(0.0)).collect();
+        fresh.reweighing = true;
         for m in &samples {
             fresh.update(m);
         }
