@@ -27,6 +27,9 @@ pub struct Lan {
     dir: tempfile::TempDir,
     /// Children started by `spawn`, reaped when the LAN goes away.
     children: std::cell::RefCell<Vec<Child>>,
+    /// The host clock's discipline state when the LAN was built: nothing a test starts may
+    /// change it, and the drop checks that nothing did.
+    host_clock: super::HostClock,
 }
 
 #[derive(Clone, Debug)]
@@ -77,6 +80,7 @@ impl Lan {
             hosts: Vec::new(),
             dir,
             children: Default::default(),
+            host_clock: super::HostClock::now(),
         };
         ip(&["netns", "add", &bridge_ns])?;
         ip(&["-n", &bridge_ns, "link", "set", "lo", "up"])?;
@@ -138,9 +142,11 @@ impl Lan {
         c
     }
 
-    /// Run to completion inside host `i` and collect its output.
+    /// Run to completion inside host `i`, without CAP_SYS_TIME, and collect its output.
     pub fn run(&self, i: usize, argv: &[&str]) -> Output {
-        self.command(i, argv)
+        let mut full: Vec<&str> = NO_SYS_TIME.to_vec();
+        full.extend_from_slice(argv);
+        self.command(i, &full)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {argv:?} in host {i}: {e}"))
@@ -239,6 +245,20 @@ impl Drop for Lan {
         for mut c in self.children.borrow_mut().drain(..) {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // A test that changes the host's adjtimex state is a bug (a once-seen STA_NANO came
+        // from somewhere in the system tests): fail the test that saw it.
+        let after = super::HostClock::now();
+        if after != self.host_clock {
+            let message = format!(
+                "the host clock's discipline state changed while this LAN ran: {:?} -> {after:?}",
+                self.host_clock
+            );
+            if std::thread::panicking() {
+                eprintln!("{message}");
+            } else {
+                panic!("{message}");
+            }
         }
     }
 }

@@ -27,6 +27,30 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// What of the host clock's adjtimex state a test must leave as it found it: the status word,
+/// frequency, pending offset and tick. (maxerror grows on its own and is left out.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostClock {
+    pub status: i64,
+    pub freq: i64,
+    pub offset: i64,
+    pub tick: i64,
+}
+
+impl HostClock {
+    /// A read (modes 0), which needs no privilege and changes nothing.
+    pub fn now() -> HostClock {
+        let mut tx = ntpkit::sys::clock::empty_timex();
+        ntpkit::sys::clock::adjtime_realtime(&mut tx).expect("clock_adjtime read");
+        HostClock {
+            status: tx.status as i64,
+            freq: tx.freq as i64,
+            offset: tx.offset as i64,
+            tick: tx.tick as i64,
+        }
+    }
+}
+
 /// Whether we are root (namespaces, port 123, setpriv need it).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
