@@ -142,11 +142,16 @@ impl Lan {
         c
     }
 
-    /// Run to completion inside host `i`, without CAP_SYS_TIME, and collect its output.
-    pub fn run(&self, i: usize, argv: &[&str]) -> Output {
+    /// `command` behind the setpriv that takes CAP_SYS_TIME away.
+    fn command_without_sys_time(&self, i: usize, argv: &[&str]) -> Command {
         let mut full: Vec<&str> = NO_SYS_TIME.to_vec();
         full.extend_from_slice(argv);
         self.command(i, &full)
+    }
+
+    /// Run to completion inside host `i`, without CAP_SYS_TIME, and collect its output.
+    pub fn run(&self, i: usize, argv: &[&str]) -> Output {
+        self.command_without_sys_time(i, argv)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {argv:?} in host {i}: {e}"))
@@ -157,10 +162,8 @@ impl Lan {
     /// (not always the daemon's: it may fork). The LAN kills and reaps it on drop.
     pub fn spawn(&self, i: usize, log: &str, argv: &[&str]) -> u32 {
         let logfile = std::fs::File::create(self.host(i).dir.join(log)).expect("log file");
-        let mut full: Vec<&str> = NO_SYS_TIME.to_vec();
-        full.extend_from_slice(argv);
         let child = self
-            .command(i, &full)
+            .command_without_sys_time(i, argv)
             .stdin(Stdio::null())
             .stdout(logfile.try_clone().expect("dup"))
             .stderr(logfile)
