@@ -49,6 +49,13 @@ impl HostClock {
             tick: tx.tick as i64,
         }
     }
+
+    /// Nothing disciplines this clock (kernel unsynchronised, frequency 0), so any change
+    /// while a test runs is the test's. On a host that chronyd or timesyncd disciplines the
+    /// frequency and offset move by themselves, and a comparison would prove nothing.
+    pub fn undisciplined(&self) -> bool {
+        self.status & libc::STA_UNSYNC as i64 != 0 && self.freq == 0
+    }
 }
 
 /// Whether we are root (namespaces, port 123, setpriv need it).
