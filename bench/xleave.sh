@@ -23,6 +23,9 @@
 # Per client also: the mean signed offset and the medians of the request's leg (T2−T1) and
 # of the reply's (T4−T3); offset = (request − reply)/2, so a bias shows which leg it is in
 # (chronyd logs offset and delay: request = delay/2 + offset, reply = delay/2 − offset).
+# On this LAN a datagram is stamped at each veth it leaves through and clients keep the last
+# stamp, taken at the bridge's port toward the receiver: a leg between two kernel stamps is
+# that last hop only (docs/benchmarks.md, "What a request leg measures here").
 #
 # A/B in one run: XLEAVE_BASE=path adds two more clients per server running that ntpkit
 # binary (e.g. main's), "base" and "base+xleave", side by side with this one's.
@@ -52,6 +55,11 @@
 # last), to tell a start-order effect from one of the client kind.
 # XLEAVE_POLL=p polls every 2^p s instead of 8 (more samples for a diagnostic run; the
 # issue's figures are at 8 s).
+# XLEAVE_TRACE=1 records a kernel trace of every packet's path (bench/ktrace.sh) from the
+# first client's start to the end, kept as ktrace.gz; `bench/xleave-trace.py DIR` then
+# times each packet from the sender's transmit to the receiver's receive, says what the
+# CPUs did in the slow ones and where our clients' T1 lies on the path. Diagnostic:
+# tracing lengthens every path, so a traced run is not one of the issue's figures.
 #
 # At the end bench/xleave-compare.py prints, per server, ours against chronyd-ns (and base)
 # with bootstrap 95 % intervals and a verdict per figure: better, worse or parity. The run's
@@ -71,6 +79,7 @@
 # ntpd with --observe-only, chronyd with -x. Traffic stays inside the namespaces.
 #   [XLEAVE_BIN=ntpkit] [XLEAVE_BASE=ntpkit [XLEAVE_SWAP=1]] [XLEAVE_HOSTSWAP=1] \
 #     [XLEAVE_ORDER=stagger|kind|reverse] [XLEAVE_WINDOWS=N] [XLEAVE_POLL=p] [XLEAVE_KEEP=DIR] [XLEAVE_SHARED_SERVERS=1] \
+#     [XLEAVE_TRACE=1] \
 #     bench/xleave.sh [SECONDS] [WARMUP]
 #   (default 600 and 60)
 set -euo pipefail
@@ -120,8 +129,12 @@ tmp=$(mktemp -d)
 nocap=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time)
 hosts=()
 . bench/poller.sh
+. bench/ktrace.sh
+trace=${XLEAVE_TRACE:-0}
+case $trace in 0 | 1) ;; *) echo "bench/xleave.sh: XLEAVE_TRACE=$trace: 0 or 1" >&2; exit 2 ;; esac
 cleanup() {
   stop_poller
+  ktrace_stop "$tmp"
   for ns in "${hosts[@]}" "${id}br"; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
@@ -204,7 +217,12 @@ for s in 1 2 3; do
 done
 
 # clients
+[ "$trace" = 0 ] || ktrace_start
 start=$(date +%s)
+# the hypervisor's share: time the CPUs were runnable but not running (/proc/stat's steal,
+# clock ticks of all CPUs); a vCPU held back in a packet's path is a leg tens of µs long
+steal() { awk '$1 == "cpu" { print $9 }' /proc/stat; }
+steal0=$(steal)
 for pair in "${sequence[@]}"; do
   read -r s kind <<<"$pair"
   srv=198.18.0.$s
@@ -238,9 +256,12 @@ for s in 1 2 3; do for kind in 3 4; do tracked+=("$(host "$s" "$kind")"); done; 
   done
 ) &
 poller=$!
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")$([ "$hostswap" = 1 ] && echo "; hosts swapped: ours <-> chronyd-ns, ours+xleave <-> chronyd-ns+xleave")$([ "$order" = kind ] && echo "; clients started ms apart, ours first")$([ "$order" = reverse ] && echo "; clients started ms apart in reverse order")$([ "$order" = stagger ] && echo "; client starts staggered ${gap} s apart")"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): $seconds s at minpoll $poll, warm-up $warmup s excluded; load average $(cut -d' ' -f1-3 /proc/loadavg)${base:+; base = $base}$([ "${XLEAVE_SWAP:-0}" = 1 ] && [ -n "$base" ] && echo ", on ours' hosts")$([ "$hostswap" = 1 ] && echo "; hosts swapped: ours <-> chronyd-ns, ours+xleave <-> chronyd-ns+xleave")$([ "$order" = kind ] && echo "; clients started ms apart, ours first")$([ "$order" = reverse ] && echo "; clients started ms apart in reverse order")$([ "$order" = stagger ] && echo "; client starts staggered ${gap} s apart")$([ "$trace" = 1 ] && echo "; kernel trace on (diagnostic)")"
 sleep "$seconds"
 stop_poller
+ktrace_stop "$tmp"
+steal_ms=$((($(steal) - steal0) * 1000 / $(getconf CLK_TCK)))
+echo "# steal time during the run: $steal_ms ms over all CPUs" | tee "$tmp/steal"
 cutoff=$((start + warmup))
 
 # ntpd stats lines: MJD seconds-of-day … ; keep those after the cutoff
