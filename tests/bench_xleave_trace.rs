@@ -5,9 +5,8 @@
 //! to their packets by T1.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const BASE: u64 = 1_796_342_000; // Unix seconds of the synthetic run
 const NTP_UNIX: u64 = 2_208_988_800;
@@ -81,22 +80,14 @@ fn rawstats(sec: u64, t1_ns: u64, leg_ns: u64) -> String {
     )
 }
 
-fn gzip_to(path: &Path, text: &str) {
-    let mut child = Command::new("gzip")
-        .arg("-c")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+/// `text` as DIR/ktrace.gz, compressed by gzip as bench/ktrace.sh does.
+fn write_trace(dir: &Path, text: &str) {
+    fs::write(dir.join("ktrace"), text).unwrap();
+    let status = Command::new("gzip")
+        .arg(dir.join("ktrace"))
+        .status()
         .expect("run gzip");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    fs::write(path, out.stdout).unwrap();
+    assert!(status.success());
 }
 
 #[test]
@@ -125,7 +116,7 @@ fn follows_packets_counts_a_quiet_stretch_and_places_t1_at_the_bridge_port() {
         "netif_rx",
         &rx("v31", "00000000bbbb0001"),
     );
-    gzip_to(&d.join("ktrace.gz"), &trace);
+    write_trace(d, &trace);
     fs::write(
         d.join("ktrace-stats"),
         "cpu0 overrun: 0 dropped events: 0 \n",
