@@ -18,6 +18,7 @@ ktrace_events=(net/net_dev_start_xmit net/netif_rx irq/softirq_raise irq/softirq
 ktrace_start() {
   [ -e "$ktrace_dir/trace" ] || mount -t tracefs nodev "$ktrace_dir"
   local t=$ktrace_dir e
+  ktrace_old_on=$(cat "$t/tracing_on")
   echo 0 >"$t/tracing_on"
   ktrace_old_clock=$(sed 's/.*\[\(.*\)\].*/\1/' "$t/trace_clock")
   # "1408", or "7 (expanded: 1408)" before the buffer was first used
@@ -49,5 +50,6 @@ ktrace_stop() { # DIR (empty: discard)
   echo >"$t/trace"
   echo "$ktrace_old_clock" >"$t/trace_clock"
   echo "$ktrace_old_size" >"$t/buffer_size_kb"
+  echo "$ktrace_old_on" >"$t/tracing_on"
   ktrace_on=0
 }
