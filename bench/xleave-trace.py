@@ -50,6 +50,7 @@ def read_trace(path):
     return events
 
 
+LIST = 20  # packets whose stages are listed
 STALL = 20.0  # µs: more than any stretch between two events of an undisturbed path here
 NTP_UNIX = 2208988800
 
@@ -166,22 +167,22 @@ def main():
     for k, (fast, slow) in sorted(tally.items()):
         print(f"  {k:28} {fast:6} {slow:5}")
     # where in the path the slow ones lost their time
-    print(f"\n# the slow packets' stages, µs: transmit → bridge backlog → bridge transmit → receive")
-    for x, c in sorted(every, key=lambda t: -t[0]):
-        if x <= a.slow:
-            break
+    # a traced path is ~20 µs long, so most packets pass `slow`: the stages of the slowest
+    slowest = [(x, c) for x, c in sorted(every, key=lambda t: -t[0]) if x > a.slow]
+    who = lambda h: names[h][1] if h in names else servers.get(h, "?")  # noqa: E731
+    print(
+        f"\n# the stages of the slowest {min(LIST, len(slowest))} of {len(slowest)} packets beyond {a.slow} µs, "
+        f"µs: transmit → bridge backlog → bridge transmit → receive"
+    )
+    for x, c in slowest[:LIST]:
         tx = events[c["tx"]]
-        src = names.get(c["src"], (servers.get(c["src"], "?"), servers.get(c["src"], "?")))
-        dst = names.get(c["dst"], (servers.get(c["dst"], "?"), servers.get(c["dst"], "?")))
         print(
-            f"  {tx[0]:.6f} h{c['src']}→h{c['dst']} ({src[1]}→{dst[1]}) {x:5.0f}: "
+            f"  {tx[0]:.6f} h{c['src']}→h{c['dst']} ({who(c['src'])}→{who(c['dst'])}) {x:5.0f}: "
             f"{us(c, 'tx', 'br_rx'):.0f} + {us(c, 'br_rx', 'br_tx'):.0f} + {us(c, 'br_tx', 'rx'):.0f}; "
             f"cpu {tx[1]} {tx[2]}, forwarded by {events[c['br_tx']][2]} on cpu {events[c['br_tx']][1]}"
         )
     # the slowest, event by event on the CPUs involved
-    for x, c in sorted(every, key=lambda t: -t[0])[: a.show]:
-        if x <= a.slow:
-            break
+    for x, c in slowest[: a.show]:
         lo, hi = c["tx"], c["rx"]
         cpus = {events[c[s]][1] for s in ("tx", "br_rx", "br_tx", "rx")}
         print(f"\n# {x:.0f} µs, h{c['src']}→h{c['dst']}: every event on cpu {sorted(cpus)} from transmit to receive")
